@@ -1,0 +1,36 @@
+/* Checks a `docker save` archive (docker-archive, or OCI layout with the
+ * docker manifest.json) before it goes anywhere near a VM. */
+#ifndef VS_ARCHIVE_H
+#define VS_ARCHIVE_H
+
+#include "error.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VS_ARCHIVE_MAX_ENTRIES 100000     /* outer archive members */
+#define VS_ARCHIVE_MAX_JSON (4u << 20)     /* manifest.json, config json */
+#define VS_ARCHIVE_MAX_TAGS 256
+
+typedef struct {
+        char *ref;          /* "repo:tag" or NULL when untagged */
+        char id[72];        /* "sha256:<hex of config json>" */
+        size_t n_layers;
+} vs_archive_image;
+
+typedef struct {
+        char sha256[65];    /* of the whole archive file */
+        uint64_t size;
+        vs_archive_image *images; /* one per RepoTag (or one untagged) */
+        size_t n_images;
+} vs_archive_info;
+
+int vs_archive_inspect(const char *path, vs_archive_info *ret, vs_error *err);
+void vs_archive_info_clear(vs_archive_info *info);
+
+/* Chooses what to run: the requested tag (must be in the archive), else the
+ * only image.  *ret_ref is "repo:tag" or the image id; *ret_id the image id. */
+int vs_archive_pick(const vs_archive_info *info, const char *want, char **ret_ref, char **ret_id,
+                    vs_error *err);
+
+#endif

@@ -1,0 +1,59 @@
+/* Scope-bound cleanup, as in crun/bubblewrap/systemd.
+ *
+ *   _cleanup_free_ char *s = strdup(x);
+ *   _cleanup_close_ int fd = open(...);
+ *   return TAKE_PTR(s);      hand ownership to the caller
+ */
+#ifndef VS_CLEANUP_H
+#define VS_CLEANUP_H
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+static inline void vs_freep(void *p)
+{
+        void **pp = p;
+        free(*pp);
+}
+
+static inline void vs_closep(int *fd)
+{
+        if (*fd >= 0) {
+                int saved = errno;
+                close(*fd);
+                errno = saved;
+        }
+}
+
+static inline void vs_strvfreep(char ***pv)
+{
+        char **v = *pv;
+        if (!v)
+                return;
+        for (char **s = v; *s; s++)
+                free(*s);
+        free(v);
+}
+
+#define _cleanup_free_ _cleanup_(vs_freep)
+#define _cleanup_close_ _cleanup_(vs_closep)
+#define _cleanup_strv_ _cleanup_(vs_strvfreep)
+
+#define TAKE_PTR(p)                                  \
+        ({                                           \
+                __typeof__(p) _ptr_ = (p);           \
+                (p) = NULL;                          \
+                _ptr_;                               \
+        })
+
+#define TAKE_FD(fd)                                  \
+        ({                                           \
+                int _fd_ = (fd);                     \
+                (fd) = -1;                           \
+                _fd_;                                \
+        })
+
+#endif

@@ -1,0 +1,112 @@
+#include "disk.h"
+#include "cleanup.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+
+void vs_guestfs_closep(guestfs_h **g)
+{
+        if (*g) {
+                guestfs_close(*g);
+                *g = NULL;
+        }
+}
+
+int vs_disk_error(guestfs_h *g, vs_error *err, const char *what)
+{
+        const char *msg = g ? guestfs_last_error(g) : NULL;
+
+        return vs_error_set(err, VS_ERR_SANDBOX, "%s: %s", what, msg ? msg : "libguestfs failed");
+}
+
+/* The library prints nothing itself: errors are read with guestfs_last_error.
+ * The appliance follows the job's acceleration choice. */
+static int handle_new(vs_accel accel, guestfs_h **ret, vs_error *err)
+{
+        guestfs_h *g = guestfs_create();
+        char *tcg[] = { "force_tcg", NULL };
+
+        if (!g)
+                return vs_error_set(err, VS_ERR_SANDBOX, "cannot create a libguestfs handle");
+        guestfs_set_error_handler(g, NULL, NULL);
+        if (guestfs_set_backend(g, "direct") < 0 ||
+            (accel == VS_ACCEL_TCG && guestfs_set_backend_settings(g, tcg) < 0)) {
+                vs_disk_error(g, err, "libguestfs set-up");
+                guestfs_close(g);
+                return -1;
+        }
+        *ret = g;
+        return 0;
+}
+
+int vs_disk_create_overlay(const char *path, const char *base, uint64_t size, vs_error *err)
+{
+        _cleanup_guestfs_ guestfs_h *g = NULL;
+
+        if (handle_new(VS_ACCEL_TCG, &g, err) < 0)
+                return -1;
+        if (guestfs_disk_create(g, path, "qcow2", (int64_t)size, GUESTFS_DISK_CREATE_BACKINGFILE, base,
+                                GUESTFS_DISK_CREATE_BACKINGFORMAT, "qcow2", -1) < 0)
+                return vs_disk_error(g, err, "creating the root overlay");
+        return 0;
+}
+
+static int inject_workspace(guestfs_h *g, const char *workspace, vs_error *err)
+{
+        _cleanup_free_ char *copy = strdup(workspace);
+        _cleanup_free_ char *from = NULL;
+
+        if (!copy)
+                return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "workspace");
+        /* copy-in puts the directory under its own name; move it into place. */
+        if (guestfs_mkdir(g, "/.ws") < 0 || guestfs_copy_in(g, workspace, "/.ws") < 0)
+                return vs_disk_error(g, err, "copying the workspace in");
+        if (asprintf(&from, "/.ws/%s", basename(copy)) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "workspace");
+        if (guestfs_mv(g, from, "/workspace") < 0 || guestfs_rmdir(g, "/.ws") < 0)
+                return vs_disk_error(g, err, "copying the workspace in");
+        return 0;
+}
+
+int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs_accel accel, vs_error *err)
+{
+        _cleanup_guestfs_ guestfs_h *g = NULL;
+
+        if (handle_new(accel, &g, err) < 0)
+                return -1;
+        if (guestfs_disk_create(g, path, "raw", (int64_t)size, -1) < 0)
+                return vs_disk_error(g, err, "creating the job disk");
+        if (guestfs_add_drive_opts(g, path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1) < 0 || guestfs_launch(g) < 0)
+                return vs_disk_error(g, err, "starting libguestfs");
+        if (guestfs_mkfs_opts(g, "ext4", "/dev/sda", GUESTFS_MKFS_OPTS_LABEL, "vmsandbox-job", -1) < 0 ||
+            guestfs_mount(g, "/dev/sda", "/") < 0)
+                return vs_disk_error(g, err, "formatting the job disk");
+        if (guestfs_mkdir(g, "/in") < 0 || guestfs_mkdir(g, "/out") < 0 ||
+            guestfs_write(g, "/spec.json", in->spec_json, strlen(in->spec_json)) < 0)
+                return vs_disk_error(g, err, "writing the job spec");
+        if (guestfs_upload(g, in->image, "/in/image.tar") < 0)
+                return vs_disk_error(g, err, "copying the image archive in");
+        if (in->workspace && inject_workspace(g, in->workspace, err) < 0)
+                return -1;
+        if (guestfs_shutdown(g) < 0)
+                return vs_disk_error(g, err, "closing the job disk");
+        return 0;
+}
+
+int vs_disk_open_ro(const char *path, vs_accel accel, guestfs_h **ret, vs_error *err)
+{
+        _cleanup_guestfs_ guestfs_h *g = NULL;
+
+        if (handle_new(accel, &g, err) < 0)
+                return -1;
+        if (guestfs_add_drive_opts(g, path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
+                                   -1) < 0 ||
+            guestfs_launch(g) < 0)
+                return vs_disk_error(g, err, "starting libguestfs");
+        if (guestfs_mount_ro(g, "/dev/sda", "/") < 0)
+                return vs_disk_error(g, err, "mounting the job disk read-only");
+        *ret = TAKE_PTR(g);
+        return 0;
+}

@@ -1,0 +1,177 @@
+#include "spec.h"
+#include "parse.h"
+#include "strv.h"
+#include "tar.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void vs_spec_init(vs_spec *s)
+{
+        memset(s, 0, sizeof(*s));
+        s->memory = 1ull << 30;
+        s->cpus = 1;
+        s->disk = 4ull << 30;
+        s->timeout_ms = 10ull * 60 * 1000;
+        s->network = VS_NETWORK_NONE;
+}
+
+void vs_spec_clear(vs_spec *s)
+{
+        free(s->image);
+        free(s->tag);
+        free(s->workspace);
+        free(s->mount_at);
+        free(s->user);
+        free(s->workdir);
+        vs_strv_free(s->env);
+        vs_strv_free(s->cmd);
+        vs_spec_init(s);
+}
+
+const char *vs_network_name(vs_network n)
+{
+        switch (n) {
+        case VS_NETWORK_NONE:
+                return "none";
+        case VS_NETWORK_NAT:
+                return "nat";
+        case VS_NETWORK_LAST:
+                break;
+        }
+        return "invalid";
+}
+
+int vs_network_parse(const char *s, vs_network *ret)
+{
+        for (vs_network n = 0; n < VS_NETWORK_LAST; n++)
+                if (strcmp(s, vs_network_name(n)) == 0) {
+                        *ret = n;
+                        return 0;
+                }
+        return -1;
+}
+
+static int env_key_valid(const char *kv)
+{
+        const char *eq = strchr(kv, '=');
+
+        if (!eq || eq == kv)
+                return 0;
+        if (!(isalpha((unsigned char)kv[0]) || kv[0] == '_'))
+                return 0;
+        for (const char *p = kv; p < eq; p++)
+                if (!(isalnum((unsigned char)*p) || *p == '_'))
+                        return 0;
+        return 1;
+}
+
+int vs_spec_add_env(vs_spec *s, const char *kv, vs_error *err)
+{
+        if (!env_key_valid(kv))
+                return vs_error_set(err, VS_ERR_USAGE, "-e %s: expected KEY=VALUE with KEY of letters, digits and _", kv);
+        if (strlen(kv) > VS_STRING_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "-e: value longer than %d bytes", VS_STRING_MAX);
+        if (vs_strv_length(s->env) >= VS_ENV_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "-e: more than %d variables", VS_ENV_MAX);
+        if (vs_strv_push(&s->env, kv) < 0)
+                return vs_error_errno(err, VS_ERR_USAGE, errno, "-e");
+        return 0;
+}
+
+int vs_spec_add_arg(vs_spec *s, const char *arg, vs_error *err)
+{
+        if (strlen(arg) > VS_STRING_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "command argument longer than %d bytes", VS_STRING_MAX);
+        if (vs_strv_length(s->cmd) >= VS_ARGS_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "more than %d command arguments", VS_ARGS_MAX);
+        if (vs_strv_push(&s->cmd, arg) < 0)
+                return vs_error_errno(err, VS_ERR_USAGE, errno, "command");
+        return 0;
+}
+
+/* A guest path: absolute, no "..", no NUL tricks, bounded. */
+static int guest_path_valid(const char *p)
+{
+        const char *c;
+
+        if (p[0] != '/' || strlen(p) > VS_PATH_MAX)
+                return 0;
+        for (c = p; *c; c++)
+                if ((unsigned char)*c < 0x20 || *c == ':' || *c == ',')
+                        return 0;
+        return !vs_tar_name_unsafe(p + 1);
+}
+
+static int user_valid(const char *u)
+{
+        char *end;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(u, &end, 10);
+        if (end == u || errno || v > 0x7fffffff || !isdigit((unsigned char)u[0]))
+                return 0;
+        if (*end == '\0')
+                return 1;
+        if (*end != ':' || !isdigit((unsigned char)end[1]))
+                return 0;
+        u = end + 1;
+        v = strtoul(u, &end, 10);
+        return !errno && *end == '\0' && v <= 0x7fffffff;
+}
+
+int vs_spec_validate(const vs_spec *s, vs_error *err)
+{
+        char a[32], b[32];
+
+        if (!s->image)
+                return vs_error_set(err, VS_ERR_USAGE, "--image is required");
+        if (s->memory < VS_MEMORY_MIN || s->memory > VS_MEMORY_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "--memory must be between %s and %s",
+                                    vs_format_size(VS_MEMORY_MIN, a, sizeof(a)),
+                                    vs_format_size(VS_MEMORY_MAX, b, sizeof(b)));
+        if (s->cpus < 1 || s->cpus > VS_CPUS_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "--cpus must be between 1 and %u", VS_CPUS_MAX);
+        if (s->disk < VS_DISK_MIN || s->disk > VS_DISK_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "--disk must be between %s and %s",
+                                    vs_format_size(VS_DISK_MIN, a, sizeof(a)), vs_format_size(VS_DISK_MAX, b, sizeof(b)));
+        if (s->timeout_ms < VS_TIMEOUT_MIN_MS || s->timeout_ms > VS_TIMEOUT_MAX_MS)
+                return vs_error_set(err, VS_ERR_USAGE, "--timeout must be between 1s and 7 days");
+        if (s->network >= VS_NETWORK_LAST)
+                return vs_error_set(err, VS_ERR_USAGE, "--network must be none or nat");
+        if (s->mount_at && (!guest_path_valid(s->mount_at) || strcmp(s->mount_at, "/") == 0))
+                return vs_error_set(err, VS_ERR_USAGE, "--mount-at must be an absolute path other than / without '..', ':' or ','");
+        if (s->workdir && !guest_path_valid(s->workdir))
+                return vs_error_set(err, VS_ERR_USAGE, "--workdir must be an absolute path without '..'");
+        if (s->user && !user_valid(s->user))
+                return vs_error_set(err, VS_ERR_USAGE, "--user must be UID or UID:GID (numbers)");
+        if (s->tag && (strlen(s->tag) > 512 || strchr(s->tag, ' ')))
+                return vs_error_set(err, VS_ERR_USAGE, "--tag is not a valid image reference");
+        return 0;
+}
+
+static json_t *strv_json(char *const *v)
+{
+        json_t *a = json_array();
+
+        for (size_t i = 0; v && v[i]; i++)
+                json_array_append_new(a, json_string(v[i]));
+        return a;
+}
+
+json_t *vs_spec_guest_json(const vs_spec *s, const char *ref)
+{
+        return json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:b}",
+                         "ref", ref,
+                         "cmd", s->cmd ? strv_json(s->cmd) : json_null(),
+                         "env", strv_json(s->env),
+                         "user", s->user ? json_string(s->user) : json_null(),
+                         "workdir", s->workdir ? json_string(s->workdir) : json_null(),
+                         "mount_at", s->mount_at ? s->mount_at : "/erc",
+                         "network", vs_network_name(s->network),
+                         "export_image", s->export_image);
+}

@@ -1,0 +1,64 @@
+/* The job spec: what one workflow run asks for, with its limits. */
+#ifndef VS_SPEC_H
+#define VS_SPEC_H
+
+#include "error.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+        VS_NETWORK_NONE,
+        VS_NETWORK_NAT,
+        VS_NETWORK_LAST
+} vs_network;
+
+/* Bounds on everything a user controls. */
+#define VS_MEMORY_MIN (256ull << 20)
+#define VS_MEMORY_MAX (256ull << 30)
+#define VS_CPUS_MAX 64u
+#define VS_DISK_MIN (256ull << 20)
+#define VS_DISK_MAX (2ull << 40)
+#define VS_TIMEOUT_MIN_MS 1000ull
+#define VS_TIMEOUT_MAX_MS (7ull * 24 * 3600 * 1000)
+#define VS_ENV_MAX 256
+#define VS_ARGS_MAX 1024
+#define VS_STRING_MAX 32768
+#define VS_PATH_MAX 1024
+
+typedef struct {
+        char *image;          /* host path of the docker-archive tar */
+        char *tag;            /* NULL: the archive's only tag */
+        char *workspace;      /* host directory or NULL */
+        char *mount_at;       /* guest path of the workspace, default /erc */
+        uint64_t memory;      /* bytes */
+        unsigned cpus;
+        uint64_t disk;        /* bytes of job scratch space */
+        uint64_t timeout_ms;
+        vs_network network;
+        char **env;           /* "KEY=VALUE", NULL-terminated */
+        char *user;           /* "UID[:GID]" or NULL */
+        char *workdir;        /* NULL: the image's own */
+        bool export_image;
+        char **cmd;           /* NULL: the image's own entrypoint/cmd */
+} vs_spec;
+
+void vs_spec_init(vs_spec *s);
+void vs_spec_clear(vs_spec *s);
+
+/* Checks every field against its bounds; the error names the field. */
+int vs_spec_validate(const vs_spec *s, vs_error *err);
+
+/* Adds one "KEY=VALUE" (validated) / one command argument. */
+int vs_spec_add_env(vs_spec *s, const char *kv, vs_error *err);
+int vs_spec_add_arg(vs_spec *s, const char *arg, vs_error *err);
+
+const char *vs_network_name(vs_network n);
+int vs_network_parse(const char *s, vs_network *ret);
+
+/* The JSON the guest agent reads: what to run, with the resolved image ref. */
+json_t *vs_spec_guest_json(const vs_spec *s, const char *ref);
+
+#endif
