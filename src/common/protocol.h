@@ -29,7 +29,7 @@ enum {
 };
 
 /* Guest phases, in order. */
-#define VS_GUEST_PHASES "engine-ready", "load", "run", "save"
+#define VS_GUEST_PHASES_LIST "engine-ready", "load", "run", "save"
 
 #define VS_RESULT_MAX (1u << 20) /* result.json from the guest */
 

@@ -5,6 +5,8 @@
 
 #include "error.h"
 
+#include <stddef.h>
+
 typedef enum {
         VS_ACCEL_AUTO,
         VS_ACCEL_KVM,

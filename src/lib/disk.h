@@ -32,4 +32,7 @@ int vs_disk_error(guestfs_h *g, vs_error *err, const char *what);
 void vs_guestfs_closep(guestfs_h **g);
 #define _cleanup_guestfs_ __attribute__((cleanup(vs_guestfs_closep)))
 
+/* Launches an appliance on a small scratch disk: proves libguestfs works. */
+int vs_disk_selftest(vs_accel accel, vs_error *err);
+
 #endif

@@ -52,7 +52,16 @@ void vs_error_prefix(vs_error *err, const char *fmt, ...)
         vsnprintf(prefix, sizeof(prefix), fmt, ap);
         va_end(ap);
         memcpy(old, err->msg, sizeof(old));
-        snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+        /* Truncation is acceptable: the message stays one bounded line. */
+        size_t plen = strlen(prefix);
+        if (plen > sizeof(err->msg) - 3)
+                plen = sizeof(err->msg) - 3;
+        memcpy(err->msg, prefix, plen);
+        memcpy(err->msg + plen, ": ", 2);
+        size_t rest = sizeof(err->msg) - plen - 3;
+        size_t olen = strnlen(old, rest);
+        memcpy(err->msg + plen + 2, old, olen);
+        err->msg[plen + 2 + olen] = 0;
 }
 
 const char *vs_error_kind_name(vs_error_kind kind)

@@ -47,7 +47,7 @@ static int size_shift(const char *unit, unsigned *ret_shift)
 int vs_parse_size(const char *s, uint64_t *ret_bytes)
 {
         uint64_t v;
-        unsigned shift;
+        unsigned shift = 0;
         int r;
 
         if (!s) {

@@ -2,6 +2,7 @@
 #ifndef VS_PARSE_H
 #define VS_PARSE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* "4096", "512K", "512M", "1G", "1GiB", "2T" (binary units, case-insensitive).

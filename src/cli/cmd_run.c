@@ -1,0 +1,236 @@
+/* vmsandbox run: flags -> vs_spec -> vs_job_run -> exit status. */
+#include "cli.h"
+#include "config.h"
+#include "parse.h"
+#include "pipeline.h"
+#include "spec.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile int interrupted;
+
+static void on_signal(int sig)
+{
+        interrupted = sig;
+}
+
+static void usage(FILE *f)
+{
+        fputs("Usage: vmsandbox run --image FILE.tar [OPTIONS] [-- CMD [ARG...]]\n"
+              "\n"
+              "Boots a fresh VM, loads the image into its Docker engine, runs the workflow\n"
+              "and brings back its output, exit code, workspace and (optionally) the image.\n"
+              "Without CMD the image's own entrypoint/cmd runs.\n"
+              "\n"
+              "  --image FILE       the workflow image: a `docker save` tarball (required)\n"
+              "  --tag REPO:TAG     which image in the archive (default: its only tag)\n"
+              "  --workspace DIR    copied in, mounted read-write; written back after the run\n"
+              "                     (to --out DIR/workspace instead when --out is given)\n"
+              "  --mount-at PATH    where the workspace appears in the container (default /erc)\n"
+              "  --memory SIZE      VM memory, e.g. 512M, 2G (default 1G)\n"
+              "  --cpus N           VM vCPUs (default 1; more need KVM)\n"
+              "  --disk SIZE        job scratch space (default 4G)\n"
+              "  --timeout DUR      wall-clock limit for the VM, e.g. 90s, 10m, 1h (default 10m)\n"
+              "  --network MODE     none (default) or nat (outbound only)\n"
+              "  -e, --env KEY=VAL  environment variable for the workflow (repeatable)\n"
+              "  --user UID[:GID]   run the workflow as this user\n"
+              "  --workdir DIR      working directory in the container\n"
+              "  --export-image     write image.tar (loadable by `docker load`) into --out\n"
+              "  --out DIR          result.json, stdout.log, stderr.log, workspace/, image.tar\n"
+              "  --json             print the result record on stdout (workflow output goes to stderr)\n"
+              "  --accel MODE       auto (default), kvm or tcg\n"
+              "  --base-image DIR   base image (default " VS_DEFAULT_IMAGE ")\n"
+              "  -h, --help         this text\n"
+              "\n"
+              "Exit status: the workflow's own exit code; 2 bad usage or input (nothing was\n"
+              "run); 124 timeout; 125 the sandbox failed; 126/127 the command could not be\n"
+              "run / was not found; 130 interrupted.\n",
+              f);
+}
+
+enum { OPT_IMAGE = 256, OPT_TAG, OPT_WORKSPACE, OPT_MOUNT_AT, OPT_MEMORY, OPT_CPUS, OPT_DISK, OPT_TIMEOUT,
+       OPT_NETWORK, OPT_USER, OPT_WORKDIR, OPT_EXPORT, OPT_OUT, OPT_JSON, OPT_ACCEL, OPT_BASE };
+
+static const struct option options[] = {
+        { "image", required_argument, NULL, OPT_IMAGE },
+        { "tag", required_argument, NULL, OPT_TAG },
+        { "workspace", required_argument, NULL, OPT_WORKSPACE },
+        { "mount-at", required_argument, NULL, OPT_MOUNT_AT },
+        { "memory", required_argument, NULL, OPT_MEMORY },
+        { "cpus", required_argument, NULL, OPT_CPUS },
+        { "disk", required_argument, NULL, OPT_DISK },
+        { "timeout", required_argument, NULL, OPT_TIMEOUT },
+        { "network", required_argument, NULL, OPT_NETWORK },
+        { "env", required_argument, NULL, 'e' },
+        { "user", required_argument, NULL, OPT_USER },
+        { "workdir", required_argument, NULL, OPT_WORKDIR },
+        { "export-image", no_argument, NULL, OPT_EXPORT },
+        { "out", required_argument, NULL, OPT_OUT },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "accel", required_argument, NULL, OPT_ACCEL },
+        { "base-image", required_argument, NULL, OPT_BASE },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+};
+
+typedef struct {
+        vs_spec spec;
+        vs_config cfg;
+        const char *out;
+        bool json;
+} run_args;
+
+static int set_string(char **slot, const char *v, vs_error *err)
+{
+        free(*slot);
+        *slot = strdup(v);
+        return *slot ? 0 : vs_error_set(err, VS_ERR_USAGE, "out of memory");
+}
+
+static int parse_cpus(const char *v, unsigned *ret, vs_error *err)
+{
+        char *end;
+        unsigned long n = strtoul(v, &end, 10);
+
+        if (*v == '\0' || *end != '\0' || n == 0 || n > VS_CPUS_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "--cpus %s: expected a number from 1 to %u", v, VS_CPUS_MAX);
+        *ret = (unsigned)n;
+        return 0;
+}
+
+static int parse_option(run_args *a, int opt, const char *v, vs_error *err)
+{
+        vs_spec *s = &a->spec;
+
+        switch (opt) {
+        case OPT_IMAGE:
+                return set_string(&s->image, v, err);
+        case OPT_TAG:
+                return set_string(&s->tag, v, err);
+        case OPT_WORKSPACE:
+                return set_string(&s->workspace, v, err);
+        case OPT_MOUNT_AT:
+                return set_string(&s->mount_at, v, err);
+        case OPT_USER:
+                return set_string(&s->user, v, err);
+        case OPT_WORKDIR:
+                return set_string(&s->workdir, v, err);
+        case OPT_MEMORY:
+                return vs_parse_size(v, &s->memory) < 0
+                               ? vs_error_set(err, VS_ERR_USAGE, "--memory %s: expected a size such as 512M or 2G", v)
+                               : 0;
+        case OPT_DISK:
+                return vs_parse_size(v, &s->disk) < 0
+                               ? vs_error_set(err, VS_ERR_USAGE, "--disk %s: expected a size such as 4G", v)
+                               : 0;
+        case OPT_TIMEOUT:
+                return vs_parse_duration(v, &s->timeout_ms) < 0
+                               ? vs_error_set(err, VS_ERR_USAGE, "--timeout %s: expected a duration such as 90s, 10m or 1h", v)
+                               : 0;
+        case OPT_CPUS:
+                return parse_cpus(v, &s->cpus, err);
+        case OPT_NETWORK:
+                return vs_network_parse(v, &s->network) < 0
+                               ? vs_error_set(err, VS_ERR_USAGE, "--network %s: expected none or nat", v)
+                               : 0;
+        case 'e':
+                return vs_spec_add_env(s, v, err);
+        case OPT_EXPORT:
+                s->export_image = true;
+                return 0;
+        case OPT_OUT:
+                a->out = v;
+                return 0;
+        case OPT_JSON:
+                a->json = true;
+                return 0;
+        case OPT_ACCEL:
+                return vs_config_set(&a->cfg, "accel", v, err);
+        case OPT_BASE:
+                return vs_config_set(&a->cfg, "image", v, err);
+        default:
+                return vs_error_set(err, VS_ERR_USAGE, "unknown option (see vmsandbox run --help)");
+        }
+}
+
+static int parse_args(int argc, char **argv, run_args *a, vs_error *err)
+{
+        int opt;
+
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, "+he:", options, NULL)) != -1) {
+                if (opt == 'h') {
+                        usage(stdout);
+                        exit(0);
+                }
+                if (opt == '?' || opt == ':')
+                        return vs_error_set(err, VS_ERR_USAGE, "%s: %s (see vmsandbox run --help)", argv[optind - 1],
+                                            optopt ? "missing value" : "unknown option");
+                if (parse_option(a, opt, optarg, err) < 0)
+                        return -1;
+        }
+        for (int i = optind; i < argc; i++)
+                if (vs_spec_add_arg(&a->spec, argv[i], err) < 0)
+                        return -1;
+        if (!a->spec.image)
+                return vs_error_set(err, VS_ERR_USAGE, "--image FILE.tar is required (see vmsandbox run --help)");
+        return 0;
+}
+
+static int exit_status(json_t *result)
+{
+        const char *status = json_string_value(json_object_get(result, "status"));
+
+        if (status && strcmp(status, "timeout") == 0)
+                return EXIT_TIMEOUT;
+        if (status && strcmp(status, "cancelled") == 0)
+                return EXIT_CANCELLED;
+        if (json_is_integer(json_object_get(result, "exit_code")))
+                return (int)json_integer_value(json_object_get(result, "exit_code"));
+        return EXIT_SANDBOX;
+}
+
+int cmd_run(int argc, char **argv)
+{
+        run_args a = { 0 };
+        vs_error err = { 0 };
+        cli_progress progress;
+        vs_run_opts opts;
+        json_t *result = NULL;
+        int r, code;
+
+        vs_spec_init(&a.spec);
+        if (vs_config_load(&a.cfg, &err) < 0 || parse_args(argc, argv, &a, &err) < 0) {
+                code = cli_fail(&err);
+                goto out;
+        }
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        signal(SIGPIPE, SIG_IGN);
+        cli_progress_init(&progress, a.json, &interrupted);
+        opts = (vs_run_opts){ .out_dir = a.out,
+                              .write_back = true,
+                              .log_limit = VS_LOG_LIMIT_DEFAULT,
+                              .events = cli_progress_events(&progress) };
+        r = vs_job_run(&a.cfg, &a.spec, &opts, &result, &err);
+        if (a.json && result && json_object_get(json_object_get(result, "phases"), "prepare"))
+                json_dumpf(result, stdout, JSON_INDENT(2)), putchar('\n');
+        if (r < 0)
+                code = cli_fail(&err);
+        else {
+                code = exit_status(result);
+                if (code == EXIT_TIMEOUT)
+                        fprintf(stderr, "vmsandbox: the job ran past --timeout and was stopped\n");
+                else if (code == EXIT_CANCELLED)
+                        fprintf(stderr, "vmsandbox: interrupted; the VM was destroyed\n");
+        }
+out:
+        json_decref(result);
+        vs_spec_clear(&a.spec);
+        vs_config_clear(&a.cfg);
+        return code;
+}

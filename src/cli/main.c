@@ -1,0 +1,63 @@
+/* vmsandbox: run a workflow image in its own throwaway micro-VM. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+        fputs("Usage: vmsandbox COMMAND [OPTIONS]\n"
+              "\n"
+              "Runs Docker workflow images, each in its own throwaway VM with its own\n"
+              "Docker engine: no host Docker socket is needed or exposed.\n"
+              "\n"
+              "Commands:\n"
+              "  run       run a workflow image (a `docker save` tarball) in a fresh VM\n"
+              "  doctor    check that this host can run jobs, and say how to fix it\n"
+              "  version   print the version\n"
+              "\n"
+              "Run 'vmsandbox COMMAND --help' for a command's options.\n",
+              f);
+}
+
+int cli_fail(const vs_error *err)
+{
+        fprintf(stderr, "vmsandbox: %s\n", err->msg);
+        switch (err->kind) {
+        case VS_ERR_USAGE:
+        case VS_ERR_INPUT:
+        case VS_ERR_SETUP:
+                return EXIT_USAGE;
+        case VS_ERR_TIMEOUT:
+                return EXIT_TIMEOUT;
+        case VS_ERR_CANCELLED:
+                return EXIT_CANCELLED;
+        case VS_ERR_NONE:
+        case VS_ERR_SANDBOX:
+        case VS_ERR_LAST:
+                break;
+        }
+        return EXIT_SANDBOX;
+}
+
+int main(int argc, char **argv)
+{
+        if (argc < 2) {
+                usage(stderr);
+                return EXIT_USAGE;
+        }
+        if (strcmp(argv[1], "run") == 0)
+                return cmd_run(argc - 1, argv + 1);
+        if (strcmp(argv[1], "doctor") == 0)
+                return cmd_doctor(argc - 1, argv + 1);
+        if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+                printf("vmsandbox %s\n", VS_VERSION);
+                return 0;
+        }
+        if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+                usage(stdout);
+                return 0;
+        }
+        fprintf(stderr, "vmsandbox: unknown command \"%s\" (see vmsandbox --help)\n", argv[1]);
+        return EXIT_USAGE;
+}

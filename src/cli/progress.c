@@ -1,0 +1,80 @@
+#include "cli.h"
+#include "pipeline.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void write_all(int fd, const char *data, size_t len)
+{
+        while (len > 0) {
+                ssize_t n = write(fd, data, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return;
+                data += n;
+                len -= (size_t)n;
+        }
+}
+
+static void on_phase(void *userdata, const char *name, bool guest, bool start)
+{
+        cli_progress *p = userdata;
+
+        if (!p->tty || !start)
+                return;
+        fprintf(stderr, "\033[2mvmsandbox: [%6.1fs] %s%s\033[0m\n", now_s() - p->start, guest ? "guest " : "", name);
+}
+
+static void on_output(void *userdata, int stream, const char *data, size_t len)
+{
+        cli_progress *p = userdata;
+
+        /* With --json, stdout carries only the result record. */
+        write_all(stream == 1 && !p->json ? STDOUT_FILENO : STDERR_FILENO, data, len);
+}
+
+static void on_message(void *userdata, const char *text, size_t len)
+{
+        cli_progress *p = userdata;
+
+        if (p->tty)
+                fprintf(stderr, "\033[2mvmsandbox: [%6.1fs] guest: %.*s\033[0m\n", now_s() - p->start, (int)len, text);
+}
+
+static bool on_cancelled(void *userdata)
+{
+        cli_progress *p = userdata;
+
+        return *p->interrupted != 0;
+}
+
+static vs_events events;
+
+void cli_progress_init(cli_progress *p, bool json, volatile int *interrupted)
+{
+        p->tty = isatty(STDERR_FILENO);
+        p->json = json;
+        p->start = now_s();
+        p->interrupted = interrupted;
+}
+
+const vs_events *cli_progress_events(cli_progress *p)
+{
+        events = (vs_events){ .phase = on_phase,
+                              .output = on_output,
+                              .message = on_message,
+                              .cancelled = on_cancelled,
+                              .userdata = p };
+        return &events;
+}

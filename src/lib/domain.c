@@ -1,0 +1,93 @@
+#include "domain.h"
+#include "cleanup.h"
+#include "domain_xml.h"
+#include "strv.h"
+
+#include <libvirt/virterror.h>
+#include <stdio.h>
+#include <string.h>
+
+/* libvirt prints errors to stderr by default; the library must not. */
+static void quiet(void *userdata, virErrorPtr e)
+{
+        (void)userdata, (void)e;
+}
+
+static const char *last_error(void)
+{
+        const char *m = virGetLastErrorMessage();
+
+        return m ? m : "unknown libvirt error";
+}
+
+void vs_connect_closep(virConnectPtr *c)
+{
+        if (*c) {
+                virConnectClose(*c);
+                *c = NULL;
+        }
+}
+
+void vs_domain_freep(virDomainPtr *d)
+{
+        if (*d) {
+                virDomainFree(*d);
+                *d = NULL;
+        }
+}
+
+int vs_libvirt_connect(const char *uri, virConnectPtr *ret, vs_error *err)
+{
+        virConnectPtr c;
+
+        virSetErrorFunc(NULL, quiet);
+        c = virConnectOpen(uri);
+        if (!c)
+                return vs_error_set(err, VS_ERR_SETUP,
+                                    "cannot connect to libvirt at %s (%s); start it with: sudo virtlogd -d && sudo libvirtd -d",
+                                    uri, last_error());
+        *ret = c;
+        return 0;
+}
+
+int vs_domain_start(virConnectPtr conn, const char *xml, virDomainPtr *ret, vs_error *err)
+{
+        virDomainPtr d = virDomainCreateXML(conn, xml, VIR_DOMAIN_START_AUTODESTROY);
+
+        if (!d)
+                return vs_error_set(err, VS_ERR_SANDBOX, "cannot start the job VM: %s", last_error());
+        *ret = d;
+        return 0;
+}
+
+int vs_domain_running(virDomainPtr dom)
+{
+        /* A transient domain that powered off is gone: an error means "not running". */
+        return virDomainIsActive(dom) == 1;
+}
+
+void vs_domain_kill(virDomainPtr dom)
+{
+        if (dom && virDomainIsActive(dom) == 1)
+                virDomainDestroy(dom);
+}
+
+int vs_domain_list_ours(virConnectPtr conn, char ***ret_names, vs_error *err)
+{
+        virDomainPtr *doms = NULL;
+        char **names = NULL;
+        int n = virConnectListAllDomains(conn, &doms, 0);
+
+        if (n < 0)
+                return vs_error_set(err, VS_ERR_SETUP, "cannot list domains: %s", last_error());
+        for (int i = 0; i < n; i++) {
+                char *meta = virDomainGetMetadata(doms[i], VIR_DOMAIN_METADATA_ELEMENT, VS_METADATA_NS, 0);
+                if (meta)
+                        vs_strv_push(&names, virDomainGetName(doms[i]));
+                free(meta);
+                virDomainFree(doms[i]);
+        }
+        free(doms);
+        *ret_names = names;
+        return n;
+}

@@ -1,0 +1,474 @@
+#include "pipeline.h"
+#include "cleanup.h"
+#include "collect.h"
+#include "disk.h"
+#include "domain_xml.h"
+#include "fsutil.h"
+#include "job.h"
+#include "parse.h"
+#include "strv.h"
+#include "workspace.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WORKSPACE_MAX_ENTRIES 200000ull
+#define DOCKERD_LOG_MAX (8u << 20)
+
+static void event_phase(vs_job *job, vs_phase p, bool start)
+{
+        const vs_events *ev = job->opts->events;
+
+        vs_result_phase(job->result, p, start);
+        if (ev && ev->phase)
+                ev->phase(ev->userdata, vs_phase_name(p), false, start);
+}
+
+static char *path_join(const char *a, const char *b)
+{
+        char *p = NULL;
+
+        return asprintf(&p, "%s/%s", a, b) < 0 ? NULL : p;
+}
+
+/* ---- validate ---------------------------------------------------------- */
+
+static int check_workspace(vs_job *job, vs_error *err)
+{
+        char resolved[PATH_MAX];
+        struct stat st;
+        uint64_t entries;
+
+        if (!job->spec->workspace)
+                return 0;
+        if (!realpath(job->spec->workspace, resolved) || stat(resolved, &st) < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace %s", job->spec->workspace);
+        if (!S_ISDIR(st.st_mode))
+                return vs_error_set(err, VS_ERR_INPUT, "workspace %s is not a directory", job->spec->workspace);
+        if (strcmp(resolved, "/") == 0)
+                return vs_error_set(err, VS_ERR_INPUT, "workspace must not be /");
+        if (access(resolved, R_OK | X_OK) < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace %s", job->spec->workspace);
+        if (vs_tree_size(resolved, &job->workspace_bytes, &entries, err) < 0)
+                return -1;
+        if (entries > WORKSPACE_MAX_ENTRIES)
+                return vs_error_set(err, VS_ERR_INPUT, "workspace has more than %llu entries", WORKSPACE_MAX_ENTRIES);
+        job->workspace = strdup(resolved);
+        return job->workspace ? 0 : vs_error_errno(err, VS_ERR_INPUT, ENOMEM, "workspace");
+}
+
+/* The job disk holds the archive, the workspace and what comes back (the
+ * workspace again, an exported image): all of it must fit in --disk. */
+static int check_disk_budget(vs_job *job, vs_error *err)
+{
+        uint64_t need = job->archive.size + 2 * job->workspace_bytes + (64ull << 20);
+        char a[32], b[32];
+
+        if (job->spec->export_image)
+                need += job->archive.size;
+        if (need > job->spec->disk)
+                return vs_error_set(err, VS_ERR_USAGE, "--disk %s is too small for this job: it needs at least %s",
+                                    vs_format_size(job->spec->disk, a, sizeof(a)), vs_format_size(need, b, sizeof(b)));
+        return 0;
+}
+
+static int check_out_dir(vs_job *job, vs_error *err)
+{
+        const char *out = job->opts->out_dir;
+        DIR *d;
+        struct dirent *e;
+        int entries = 0;
+
+        if (!out) {
+                if (job->spec->export_image)
+                        return vs_error_set(err, VS_ERR_USAGE, "--export-image needs --out DIR");
+                return 0;
+        }
+        d = opendir(out);
+        if (!d)
+                return errno == ENOENT ? 0 : vs_error_errno(err, VS_ERR_USAGE, errno, "--out %s", out);
+        while ((e = readdir(d)))
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                        entries++;
+        closedir(d);
+        if (entries)
+                return vs_error_set(err, VS_ERR_USAGE, "--out %s exists and is not empty", out);
+        return 0;
+}
+
+static int job_validate(vs_job *job, vs_error *err)
+{
+        const vs_spec *s = job->spec;
+
+        if (vs_spec_validate(s, err) < 0)
+                return -1;
+        job->accel = vs_accel_resolve(job->cfg->accel, job->accel_why, sizeof(job->accel_why));
+        /* Measured: with two or more vCPUs under TCG, runc in the guest soft-locks. */
+        if (job->accel == VS_ACCEL_TCG && s->cpus > 1)
+                return vs_error_set(err, VS_ERR_USAGE, "--cpus %u needs KVM; under TCG (%s) guests run with 1 vCPU",
+                                    s->cpus, job->accel_why);
+        if (check_out_dir(job, err) < 0 || check_workspace(job, err) < 0)
+                return -1;
+        if (vs_archive_inspect(s->image, &job->archive, err) < 0)
+                return -1;
+        if (vs_archive_pick(&job->archive, s->tag, &job->ref, &job->image_id, err) < 0)
+                return -1;
+        if (check_disk_budget(job, err) < 0)
+                return -1;
+        if (vs_base_image_open(job->cfg->image, &job->base, err) < 0)
+                return -1;
+        return vs_libvirt_connect(job->cfg->uri, &job->conn, err);
+}
+
+/* ---- prepare ----------------------------------------------------------- */
+
+/* Job directories of vmsandbox processes that died (kill -9) are removed:
+ * a live job holds an flock on its "lock" file for its whole life. */
+static void gc_stale_jobs(const char *jobs_dir)
+{
+        DIR *d = opendir(jobs_dir);
+        struct dirent *e;
+
+        if (!d)
+                return;
+        while ((e = readdir(d))) {
+                _cleanup_free_ char *dir = NULL, *lock = NULL;
+                _cleanup_close_ int fd = -1;
+
+                if (e->d_name[0] == '.')
+                        continue;
+                dir = path_join(jobs_dir, e->d_name);
+                lock = dir ? path_join(dir, "lock") : NULL;
+                fd = lock ? open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+                if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+                        vs_rm_rf(dir);
+        }
+        closedir(d);
+}
+
+static int make_job_dir(vs_job *job, vs_error *err)
+{
+        _cleanup_free_ char *jobs = path_join(job->cfg->state_dir, "jobs");
+        _cleanup_free_ char *lock = NULL;
+
+        if (!jobs || vs_mkdir_p(jobs, 0711, err) < 0)
+                return -1;
+        gc_stale_jobs(jobs);
+        job->job_dir = path_join(jobs, job->id);
+        if (!job->job_dir)
+                return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "job dir");
+        /* 0711: qemu (another user) reaches the disks by name, lists nothing. */
+        if (mkdir(job->job_dir, 0711) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create %s", job->job_dir);
+        lock = path_join(job->job_dir, "lock");
+        job->lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
+        if (job->lock_fd < 0 || flock(job->lock_fd, LOCK_EX) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot lock %s", job->job_dir);
+        job->root_disk = path_join(job->job_dir, "root.qcow2");
+        job->job_disk = path_join(job->job_dir, "job.img");
+        job->channel = path_join(job->job_dir, "progress.sock");
+        job->console = path_join(job->job_dir, "console.log");
+        if (!job->root_disk || !job->job_disk || !job->channel || !job->console)
+                return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "job dir");
+        return 0;
+}
+
+/* Output is staged in a hidden sibling of --out and renamed at the end. */
+static int make_out_tmp(vs_job *job, vs_error *err)
+{
+        _cleanup_free_ char *copy = NULL, *copy2 = NULL;
+        const char *out = job->opts->out_dir;
+
+        if (!out) {
+                job->ws_stage = path_join(job->job_dir, "workspace");
+                return job->ws_stage ? 0 : vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "out");
+        }
+        copy = strdup(out);
+        copy2 = strdup(out);
+        if (!copy || !copy2 || asprintf(&job->out_tmp, "%s/.%s.vmsandbox-XXXXXX", dirname(copy), basename(copy2)) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "out");
+        if (!mkdtemp(job->out_tmp)) {
+                int e = errno;
+                free(job->out_tmp);
+                job->out_tmp = NULL;
+                return vs_error_errno(err, VS_ERR_USAGE, e, "cannot create output beside %s", out);
+        }
+        chmod(job->out_tmp, 0755);
+        for (int i = 0; i < 2; i++) {
+                _cleanup_free_ char *p = path_join(job->out_tmp, i ? "stderr.log" : "stdout.log");
+                job->logs[i] = p ? fopen(p, "wxe") : NULL;
+                if (!job->logs[i])
+                        return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create output logs");
+        }
+        job->ws_stage = path_join(job->out_tmp, "workspace");
+        return job->ws_stage ? 0 : vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "out");
+}
+
+static int job_prepare(vs_job *job, vs_error *err)
+{
+        _cleanup_free_ char *spec_text = NULL;
+        json_t *guest;
+        vs_job_inputs in;
+
+        if (make_job_dir(job, err) < 0 || make_out_tmp(job, err) < 0)
+                return -1;
+        if (vs_disk_create_overlay(job->root_disk, job->base.root, job->base.root_bytes + job->spec->disk, err) < 0)
+                return -1;
+        guest = vs_spec_guest_json(job->spec, job->ref);
+        json_object_set_new(guest, "workspace", json_boolean(job->workspace != NULL));
+        spec_text = json_dumps(guest, JSON_COMPACT);
+        json_decref(guest);
+        if (!spec_text)
+                return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "spec");
+        in = (vs_job_inputs){ .spec_json = spec_text, .image = job->spec->image, .workspace = job->workspace };
+        return vs_disk_prepare(job->job_disk, job->spec->disk, &in, job->accel, err);
+}
+
+/* ---- boot -------------------------------------------------------------- */
+
+static int job_boot(vs_job *job, vs_error *err)
+{
+        vs_domain_def def = {
+                .job_id = job->id,
+                .accel = job->accel,
+                .memory = job->spec->memory,
+                .cpus = job->spec->cpus,
+                .kernel = job->base.kernel,
+                .initrd = job->base.initrd,
+                .cmdline = job->base.cmdline,
+                .root_disk = job->root_disk,
+                .job_disk = job->job_disk,
+                .channel = job->channel,
+                .console_log = job->console,
+                .network = job->spec->network == VS_NETWORK_NAT,
+        };
+        _cleanup_free_ char *xml = vs_domain_xml(&def, err);
+
+        if (!xml)
+                return -1;
+        return vs_domain_start(job->conn, xml, &job->dom, err);
+}
+
+/* ---- collect ----------------------------------------------------------- */
+
+static int collect_outputs(vs_job *job, guestfs_h *g, vs_error *err)
+{
+        vs_collect_limits lim = { .max_bytes = job->spec->disk, .max_entries = WORKSPACE_MAX_ENTRIES };
+        vs_collect_stats stats;
+        bool present;
+
+        if (job->out_tmp) {
+                _cleanup_free_ char *log = path_join(job->out_tmp, "dockerd.log");
+                _cleanup_free_ char *img = path_join(job->out_tmp, "image.tar");
+
+                if (vs_collect_file(g, "/out/dockerd.log", log, DOCKERD_LOG_MAX, &present, err) < 0)
+                        return -1;
+                if (job->spec->export_image && job->ran) {
+                        if (vs_collect_file(g, "/out/image.tar", img, job->spec->disk, &present, err) < 0)
+                                return -1;
+                        if (present)
+                                json_object_set_new(job->result, "exported_image", json_string("image.tar"));
+                }
+        }
+        if (!job->workspace || !job->ran)
+                return 0;
+        if (mkdir(job->ws_stage, 0755) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create %s", job->ws_stage);
+        if (vs_collect_tree(g, "/workspace", job->ws_stage, &lim, &stats, err) < 0)
+                return -1;
+        json_object_set_new(job->result, "workspace",
+                            json_pack("{s:I, s:I, s:I, s:I}", "files", (json_int_t)stats.files, "dirs",
+                                      (json_int_t)stats.dirs, "links", (json_int_t)stats.links, "bytes",
+                                      (json_int_t)stats.bytes));
+        return 0;
+}
+
+static int job_collect(vs_job *job, vs_error *err)
+{
+        _cleanup_guestfs_ guestfs_h *g = NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        int ran;
+
+        if (vs_disk_open_ro(job->job_disk, job->accel, &g, err) < 0)
+                return -1;
+        if (vs_collect_read(g, "/out/result.json", VS_RESULT_MAX, &text, &len, err) < 0)
+                return -1;
+        if (text) {
+                ran = vs_result_merge_guest(job->result, text, len, &job->exit_code);
+                job->ran = ran == 1 && !job->timed_out && !job->cancelled;
+        }
+        return collect_outputs(job, g, err);
+}
+
+/* ---- verdict, output, cleanup ------------------------------------------ */
+
+static int job_verdict(vs_job *job, vs_error *err)
+{
+        const char *guest_err = json_string_value(json_object_get(json_object_get(job->result, "guest"), "error"));
+
+        if (job->timed_out) {
+                vs_result_set_status(job->result, VS_STATUS_TIMEOUT, -1, "the job ran past --timeout and was stopped");
+                return 0;
+        }
+        if (job->cancelled) {
+                vs_result_set_status(job->result, VS_STATUS_CANCELLED, -1, "the job was cancelled");
+                return 0;
+        }
+        if (job->ran) {
+                vs_result_set_status(job->result, job->exit_code == 0 ? VS_STATUS_SUCCESS : VS_STATUS_FAILURE,
+                                     job->exit_code, NULL);
+                return 0;
+        }
+        return vs_error_set(err, VS_ERR_SANDBOX, "the workflow did not run: %s",
+                            guest_err ? guest_err : "the guest powered off without a result (see console.log)");
+}
+
+static void record_provenance(vs_job *job)
+{
+        json_t *env_names = json_array();
+        const vs_spec *s = job->spec;
+
+        for (size_t i = 0; s->env && s->env[i]; i++)
+                json_array_append_new(env_names, json_stringn(s->env[i], strcspn(s->env[i], "=")));
+        json_object_set_new(job->result, "image",
+                            json_pack("{s:s, s:s, s:I, s:s, s:s}", "archive", s->image, "archive_sha256",
+                                      job->archive.sha256, "archive_bytes", (json_int_t)job->archive.size, "ref",
+                                      job->ref, "id", job->image_id));
+        json_object_set_new(job->result, "base_image",
+                            json_pack("{s:s, s:s, s:O*}", "dir", job->base.dir, "manifest_sha256",
+                                      job->base.manifest_sha256, "packages",
+                                      json_object_get(job->base.manifest, "packages")));
+        json_object_set_new(job->result, "limits",
+                            json_pack("{s:I, s:i, s:I, s:I, s:s, s:s, s:s}", "memory_bytes", (json_int_t)s->memory,
+                                      "cpus", (int)s->cpus, "disk_bytes", (json_int_t)s->disk, "timeout_ms",
+                                      (json_int_t)s->timeout_ms, "network", vs_network_name(s->network), "accel",
+                                      vs_accel_name(job->accel), "accel_reason", job->accel_why));
+        json_object_set_new(job->result, "command", json_pack("{s:o, s:o, s:s?, s:s?, s:s}", "argv",
+                                                              s->cmd ? json_array() : json_null(), "env_names",
+                                                              env_names, "user", s->user, "workdir", s->workdir,
+                                                              "mount_at", s->mount_at ? s->mount_at : "/erc"));
+        for (size_t i = 0; s->cmd && s->cmd[i]; i++)
+                json_array_append_new(json_object_get(json_object_get(job->result, "command"), "argv"),
+                                      json_string(s->cmd[i]));
+        json_object_set_new(job->result, "vmsandbox_version", json_string(VS_VERSION));
+}
+
+static void job_cleanup(vs_job *job)
+{
+        vs_domain_kill(job->dom);
+        vs_domain_freep(&job->dom);
+        vs_connect_closep(&job->conn);
+        if (job->channel_fd >= 0)
+                close(job->channel_fd);
+        job->channel_fd = -1;
+        for (int i = 0; i < 2; i++)
+                if (job->logs[i]) {
+                        fclose(job->logs[i]);
+                        job->logs[i] = NULL;
+                }
+        if (job->job_dir)
+                vs_rm_rf(job->job_dir);
+        if (job->lock_fd >= 0)
+                close(job->lock_fd);
+        job->lock_fd = -1;
+}
+
+/* Writes result.json and moves the staged output into place; or, without
+ * --out, writes the workspace back when the workflow ran. */
+static int job_publish(vs_job *job, vs_error *err)
+{
+        _cleanup_free_ char *text = json_dumps(job->result, JSON_INDENT(2));
+        _cleanup_free_ char *path = NULL;
+        vs_sync_stats st;
+
+        if (!job->out_tmp) {
+                if (!job->opts->write_back || !job->workspace || !job->ran)
+                        return 0;
+                if (vs_workspace_sync(job->ws_stage, job->workspace, &st, err) < 0)
+                        return -1;
+                return 0;
+        }
+        path = path_join(job->out_tmp, "result.json");
+        if (!text || !path || vs_write_file_atomic(path, text, strlen(text), 0644, err) < 0)
+                return -1;
+        rmdir(job->opts->out_dir); /* an existing empty --out is replaced */
+        if (rename(job->out_tmp, job->opts->out_dir) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot move output into %s", job->opts->out_dir);
+        free(job->out_tmp);
+        job->out_tmp = NULL;
+        return 0;
+}
+
+static void job_free(vs_job *job)
+{
+        if (job->out_tmp)
+                vs_rm_rf(job->out_tmp);
+        free(job->out_tmp);
+        free(job->ws_stage);
+        free(job->job_dir);
+        free(job->root_disk);
+        free(job->job_disk);
+        free(job->channel);
+        free(job->console);
+        free(job->workspace);
+        free(job->ref);
+        free(job->image_id);
+        vs_archive_info_clear(&job->archive);
+        vs_base_image_clear(&job->base);
+}
+
+static int run_phase(vs_job *job, vs_phase p, int (*fn)(vs_job *, vs_error *), vs_error *err)
+{
+        int r;
+
+        event_phase(job, p, true);
+        r = fn(job, err);
+        event_phase(job, p, false);
+        if (r < 0)
+                vs_error_prefix(err, "%s", vs_phase_name(p));
+        return r;
+}
+
+int vs_job_run(const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opts, json_t **ret_result, vs_error *err)
+{
+        vs_job job = { .cfg = cfg, .spec = spec, .opts = opts, .lock_fd = -1, .channel_fd = -1, .exit_code = -1 };
+        int r;
+
+        if (vs_random_id(job.id, err) < 0)
+                return -1;
+        job.result = vs_result_new(job.id);
+        r = run_phase(&job, VS_PHASE_VALIDATE, job_validate, err);
+        if (r == 0) {
+                record_provenance(&job);
+                r = run_phase(&job, VS_PHASE_PREPARE, job_prepare, err);
+        }
+        if (r == 0)
+                r = run_phase(&job, VS_PHASE_BOOT, job_boot, err);
+        if (r == 0)
+                r = run_phase(&job, VS_PHASE_WAIT, vs_job_wait, err);
+        /* After a timeout or a cancel the disk is left as the VM was stopped:
+         * nothing is collected from it. */
+        if (r == 0 && !job.timed_out && !job.cancelled)
+                r = run_phase(&job, VS_PHASE_COLLECT, job_collect, err);
+        if (r == 0)
+                r = job_verdict(&job, err);
+        event_phase(&job, VS_PHASE_CLEANUP, true);
+        job_cleanup(&job);
+        event_phase(&job, VS_PHASE_CLEANUP, false);
+        if (r < 0)
+                vs_result_set_status(job.result, VS_STATUS_ERROR, -1, err->msg);
+        if (r == 0 || job.out_tmp)
+                r = job_publish(&job, err) < 0 ? -1 : r;
+        job_free(&job);
+        *ret_result = job.result;
+        return r;
+}

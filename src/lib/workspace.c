@@ -1,0 +1,239 @@
+#include "workspace.h"
+#include "cleanup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+        uid_t uid;
+        gid_t gid;
+        bool chown;
+        vs_sync_stats stats;
+        vs_error *err;
+} sync_ctx;
+
+static int rm_at(int dir, const char *name);
+
+static int rm_children(int fd)
+{
+        DIR *d = fdopendir(fd);
+        struct dirent *e;
+        int r = 0;
+
+        if (!d) {
+                close(fd);
+                return -1;
+        }
+        while ((e = readdir(d)))
+                if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && rm_at(dirfd(d), e->d_name) < 0)
+                        r = -1;
+        closedir(d);
+        return r;
+}
+
+static int rm_at(int dir, const char *name)
+{
+        struct stat st;
+
+        if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -1;
+        if (S_ISDIR(st.st_mode)) {
+                int fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0 || rm_children(fd) < 0)
+                        return -1;
+                return unlinkat(dir, name, AT_REMOVEDIR);
+        }
+        return unlinkat(dir, name, 0);
+}
+
+static bool same_content(int a, int b)
+{
+        char ba[65536], bb[65536];
+
+        for (;;) {
+                ssize_t na = read(a, ba, sizeof(ba)), nb;
+                if (na < 0)
+                        return false;
+                nb = read(b, bb, (size_t)na ? (size_t)na : 1);
+                if (nb != na || memcmp(ba, bb, (size_t)na) != 0)
+                        return false;
+                if (na == 0)
+                        return true;
+        }
+}
+
+static int copy_fd(int from, int to)
+{
+        char buf[65536];
+        ssize_t n;
+
+        while ((n = read(from, buf, sizeof(buf))) > 0)
+                for (ssize_t off = 0; off < n;) {
+                        ssize_t w = write(to, buf + off, (size_t)(n - off));
+                        if (w < 0)
+                                return -1;
+                        off += w;
+                }
+        return n < 0 ? -1 : 0;
+}
+
+static void own(sync_ctx *c, int dir, const char *name)
+{
+        if (c->chown)
+                fchownat(dir, name, c->uid, c->gid, AT_SYMLINK_NOFOLLOW);
+}
+
+static int sync_file(sync_ctx *c, int src, int dst, const char *name, const struct stat *sst)
+{
+        _cleanup_close_ int in = openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int old = openat(dst, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        _cleanup_close_ int out = -1;
+        struct stat dst_st;
+        char tmp[64];
+
+        if (in < 0)
+                return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot read collected %s", name);
+        if (old >= 0 && fstat(old, &dst_st) == 0 && S_ISREG(dst_st.st_mode) && dst_st.st_size == sst->st_size &&
+            (dst_st.st_mode & 07777) == (sst->st_mode & 07777) && same_content(in, old)) {
+                c->stats.unchanged++;
+                return 0;
+        }
+        if (lseek(in, 0, SEEK_SET) < 0)
+                return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "%s", name);
+        snprintf(tmp, sizeof(tmp), ".vmsandbox-tmp-%d", (int)getpid());
+        out = openat(dst, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, sst->st_mode & 0777);
+        if (out < 0)
+                return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot write %s", name);
+        if (copy_fd(in, out) < 0 || fchmod(out, sst->st_mode & 0777) < 0) {
+                unlinkat(dst, tmp, 0);
+                return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot write %s", name);
+        }
+        own(c, dst, tmp);
+        if (old >= 0 && S_ISDIR(dst_st.st_mode))
+                rm_at(dst, name);
+        if (renameat(dst, tmp, dst, name) < 0) {
+                unlinkat(dst, tmp, 0);
+                return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot replace %s", name);
+        }
+        c->stats.written++;
+        return 0;
+}
+
+static int sync_link(sync_ctx *c, int src, int dst, const char *name)
+{
+        char target[4097], cur[4097];
+        ssize_t n = readlinkat(src, name, target, sizeof(target) - 1), m;
+
+        if (n < 0)
+                return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot read link %s", name);
+        target[n] = '\0';
+        m = readlinkat(dst, name, cur, sizeof(cur) - 1);
+        if (m == n && memcmp(cur, target, (size_t)n) == 0) {
+                c->stats.unchanged++;
+                return 0;
+        }
+        if (rm_at(dst, name) < 0 || symlinkat(target, dst, name) < 0)
+                return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot create link %s", name);
+        own(c, dst, name);
+        c->stats.written++;
+        return 0;
+}
+
+static int sync_tree(sync_ctx *c, int src, int dst);
+
+static int sync_subdir(sync_ctx *c, int src, int dst, const char *name, const struct stat *sst)
+{
+        struct stat dst_st;
+        _cleanup_close_ int s = -1, d = -1;
+
+        if (fstatat(dst, name, &dst_st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(dst_st.st_mode))
+                rm_at(dst, name);
+        if (mkdirat(dst, name, sst->st_mode & 0777) == 0) {
+                own(c, dst, name);
+                c->stats.written++;
+        } else if (errno != EEXIST)
+                return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot create directory %s", name);
+        s = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        d = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (s < 0 || d < 0)
+                return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot open directory %s", name);
+        fchmod(d, sst->st_mode & 0777);
+        return sync_tree(c, s, d);
+}
+
+/* Entries of dst that src does not have are deleted. */
+static int delete_missing(sync_ctx *c, int src, int dst)
+{
+        DIR *d = fdopendir(dup(dst));
+        struct dirent *e;
+        int r = 0;
+
+        if (!d)
+                return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot list the workspace");
+        while ((e = readdir(d)) && r == 0) {
+                struct stat st;
+
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                        continue;
+                if (fstatat(src, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+                        continue;
+                if (rm_at(dst, e->d_name) < 0)
+                        r = vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot delete %s", e->d_name);
+                else
+                        c->stats.deleted++;
+        }
+        closedir(d);
+        return r;
+}
+
+static int sync_tree(sync_ctx *c, int src, int dst)
+{
+        DIR *d = fdopendir(dup(src));
+        struct dirent *e;
+        int r = 0;
+
+        if (!d)
+                return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot list the collected workspace");
+        while ((e = readdir(d)) && r == 0) {
+                struct stat st;
+
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                        continue;
+                if (fstatat(src, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        r = vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "%s", e->d_name);
+                else if (S_ISDIR(st.st_mode))
+                        r = sync_subdir(c, src, dst, e->d_name, &st);
+                else if (S_ISREG(st.st_mode))
+                        r = sync_file(c, src, dst, e->d_name, &st);
+                else if (S_ISLNK(st.st_mode))
+                        r = sync_link(c, src, dst, e->d_name);
+        }
+        closedir(d);
+        return r < 0 ? r : delete_missing(c, src, dst);
+}
+
+int vs_workspace_sync(const char *src, const char *dst, vs_sync_stats *ret_stats, vs_error *err)
+{
+        _cleanup_close_ int s = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int d = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        sync_ctx c = { .err = err };
+        struct stat st;
+
+        if (s < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot open %s", src);
+        if (d < 0 || fstat(d, &st) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot open workspace %s", dst);
+        c.chown = geteuid() == 0;
+        c.uid = st.st_uid;
+        c.gid = st.st_gid;
+        if (sync_tree(&c, s, d) < 0)
+                return -1;
+        *ret_stats = c.stats;
+        return 0;
+}

@@ -1,0 +1,19 @@
+/* Writing a collected workspace back over the user's directory. */
+#ifndef VS_WORKSPACE_H
+#define VS_WORKSPACE_H
+
+#include "error.h"
+
+#include <stdint.h>
+
+typedef struct {
+        uint64_t written, deleted, unchanged;
+} vs_sync_stats;
+
+/* Makes dst match src: new and changed files are written (via a temp file and
+ * rename), entries missing from src are deleted.  Nothing is followed: a
+ * symlink in dst is replaced, never written through.  New entries get dst's
+ * owner when running as root. */
+int vs_workspace_sync(const char *src, const char *dst, vs_sync_stats *ret_stats, vs_error *err);
+
+#endif
