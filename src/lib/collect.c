@@ -194,14 +194,16 @@ int vs_collect_tree(guestfs_h *g, const char *remote_dir, const char *host_dir, 
                 return vs_disk_error(g, err, "listing the workspace");
         for (i = 0; names[i]; i++) {
                 char remote[8192];
+                /* guestfs_find answers "/name" for remote_dir/name. */
+                const char *rel = names[i][0] == '/' ? names[i] + 1 : names[i];
 
                 if (i >= lim->max_entries)
                         return vs_error_set(err, VS_ERR_SANDBOX, "workspace has more than %llu entries",
                                             (unsigned long long)lim->max_entries);
-                if (!vs_collect_name_ok(names[i]))
-                        return vs_error_set(err, VS_ERR_SANDBOX, "workspace has an unsafe name \"%.200s\"", names[i]);
-                snprintf(remote, sizeof(remote), "%s/%s", remote_dir, names[i]);
-                if (copy_entry(&t, remote, names[i], err) < 0)
+                if (!vs_collect_name_ok(rel))
+                        return vs_error_set(err, VS_ERR_SANDBOX, "workspace has an unsafe name \"%.200s\"", rel);
+                snprintf(remote, sizeof(remote), "%s/%s", remote_dir, rel);
+                if (copy_entry(&t, remote, rel, err) < 0)
                         return -1;
         }
         *ret_stats = stats;

@@ -1,4 +1,5 @@
 #include "domain_xml.h"
+#include "protocol.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -68,7 +69,7 @@ static void put_devices(FILE *f, const vs_domain_def *d)
         put(f, "    <serial type='file'>\n      <source path='%s'/>\n      <target port='0'/>\n    </serial>\n",
             d->console_log);
         put(f, "    <channel type='unix'>\n      <source mode='bind' path='%s'/>\n", d->channel);
-        put(f, "      <target type='virtio' name='org.vmsandbox.progress.0'/>\n    </channel>\n");
+        put(f, "      <target type='virtio' name='" VS_CHANNEL_NAME "'/>\n    </channel>\n");
         put(f, "    <controller type='usb' model='none'/>\n");
         put(f, "    <memballoon model='none'/>\n");
         put(f, "    <rng model='virtio'>\n      <backend model='random'>/dev/urandom</backend>\n    </rng>\n");

@@ -259,6 +259,22 @@ static int job_boot(vs_job *job, vs_error *err)
 
 /* ---- collect ----------------------------------------------------------- */
 
+/* Without --out, the workspace as the workflow left it replaces the user's
+ * directory, once it has been collected whole. */
+static int write_back(vs_job *job, vs_error *err)
+{
+        vs_sync_stats st;
+
+        if (job->out_tmp || !job->opts->write_back)
+                return 0;
+        if (vs_workspace_sync(job->ws_stage, job->workspace, &st, err) < 0)
+                return -1;
+        json_object_set_new(json_object_get(job->result, "workspace"), "written_back",
+                            json_pack("{s:s, s:I, s:I, s:I}", "dir", job->workspace, "written", (json_int_t)st.written,
+                                      "deleted", (json_int_t)st.deleted, "unchanged", (json_int_t)st.unchanged));
+        return 0;
+}
+
 static int collect_outputs(vs_job *job, guestfs_h *g, vs_error *err)
 {
         vs_collect_limits lim = { .max_bytes = job->spec->disk, .max_entries = WORKSPACE_MAX_ENTRIES };
@@ -288,7 +304,7 @@ static int collect_outputs(vs_job *job, guestfs_h *g, vs_error *err)
                             json_pack("{s:I, s:I, s:I, s:I}", "files", (json_int_t)stats.files, "dirs",
                                       (json_int_t)stats.dirs, "links", (json_int_t)stats.links, "bytes",
                                       (json_int_t)stats.bytes));
-        return 0;
+        return write_back(job, err);
 }
 
 static int job_collect(vs_job *job, vs_error *err)
@@ -382,21 +398,14 @@ static void job_cleanup(vs_job *job)
         job->lock_fd = -1;
 }
 
-/* Writes result.json and moves the staged output into place; or, without
- * --out, writes the workspace back when the workflow ran. */
+/* Writes result.json and moves the staged output into place. */
 static int job_publish(vs_job *job, vs_error *err)
 {
         _cleanup_free_ char *text = json_dumps(job->result, JSON_INDENT(2));
         _cleanup_free_ char *path = NULL;
-        vs_sync_stats st;
 
-        if (!job->out_tmp) {
-                if (!job->opts->write_back || !job->workspace || !job->ran)
-                        return 0;
-                if (vs_workspace_sync(job->ws_stage, job->workspace, &st, err) < 0)
-                        return -1;
+        if (!job->out_tmp)
                 return 0;
-        }
         path = path_join(job->out_tmp, "result.json");
         if (!text || !path || vs_write_file_atomic(path, text, strlen(text), 0644, err) < 0)
                 return -1;
@@ -466,8 +475,8 @@ int vs_job_run(const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opt
         event_phase(&job, VS_PHASE_CLEANUP, false);
         if (r < 0)
                 vs_result_set_status(job.result, VS_STATUS_ERROR, -1, err->msg);
-        if (r == 0 || job.out_tmp)
-                r = job_publish(&job, err) < 0 ? -1 : r;
+        if (job.out_tmp && job_publish(&job, err) < 0)
+                r = -1;
         job_free(&job);
         *ret_result = job.result;
         return r;

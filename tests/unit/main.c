@@ -1,0 +1,18 @@
+#include "tests.h"
+
+#include <stdlib.h>
+
+int main(void)
+{
+        Suite *(*suites[])(void) = { suite_parse, suite_spec, suite_archive, suite_domain_xml, suite_frame,
+                                     suite_result, suite_collect, suite_sha256, suite_workspace, suite_config };
+        SRunner *sr = srunner_create(suites[0]());
+        int failed;
+
+        for (size_t i = 1; i < sizeof(suites) / sizeof(suites[0]); i++)
+                srunner_add_suite(sr, suites[i]());
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,151 @@
+#include "spec.h"
+#include "tests.h"
+
+#include <string.h>
+
+static vs_spec valid(void)
+{
+        vs_spec s;
+
+        vs_spec_init(&s);
+        s.image = strdup("/tmp/x.tar");
+        return s;
+}
+
+START_TEST(defaults_validate)
+{
+        vs_spec s = valid();
+        vs_error err = { 0 };
+
+        ck_assert_int_eq(vs_spec_validate(&s, &err), 0);
+        ck_assert_uint_eq(s.memory, 1ull << 30);
+        ck_assert_uint_eq(s.cpus, 1);
+        ck_assert_uint_eq(s.disk, 4ull << 30);
+        ck_assert_uint_eq(s.timeout_ms, 600000);
+        vs_spec_clear(&s);
+}
+END_TEST
+
+static void expect_invalid(vs_spec *s, const char *needle)
+{
+        vs_error err = { 0 };
+
+        ck_assert_int_eq(vs_spec_validate(s, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_USAGE);
+        ck_assert_msg(strstr(err.msg, needle), "\"%s\" does not name %s", err.msg, needle);
+}
+
+START_TEST(out_of_range)
+{
+        vs_spec s = valid();
+
+        s.memory = 1 << 20;
+        expect_invalid(&s, "--memory");
+        s.memory = 1ull << 30;
+        s.cpus = 0;
+        expect_invalid(&s, "--cpus");
+        s.cpus = 1000;
+        expect_invalid(&s, "--cpus");
+        s.cpus = 1;
+        s.disk = 1 << 20;
+        expect_invalid(&s, "--disk");
+        s.disk = 4ull << 40;
+        expect_invalid(&s, "--disk");
+        s.disk = 4ull << 30;
+        s.timeout_ms = 10;
+        expect_invalid(&s, "--timeout");
+        s.timeout_ms = 60000;
+        s.mount_at = strdup("relative");
+        expect_invalid(&s, "--mount-at");
+        free(s.mount_at);
+        s.mount_at = strdup("/erc/../etc");
+        expect_invalid(&s, "--mount-at");
+        free(s.mount_at);
+        s.mount_at = strdup("/");
+        expect_invalid(&s, "--mount-at");
+        free(s.mount_at);
+        s.mount_at = strdup("/data,readonly");
+        expect_invalid(&s, "--mount-at");
+        free(s.mount_at);
+        s.mount_at = NULL;
+        s.user = strdup("root");
+        expect_invalid(&s, "--user");
+        free(s.user);
+        s.user = strdup("1000:");
+        expect_invalid(&s, "--user");
+        free(s.user);
+        s.user = strdup("1000:1000");
+        {
+                vs_error err = { 0 };
+                ck_assert_int_eq(vs_spec_validate(&s, &err), 0);
+        }
+        vs_spec_clear(&s);
+}
+END_TEST
+
+START_TEST(env_and_args)
+{
+        vs_spec s = valid();
+        vs_error err = { 0 };
+
+        ck_assert_int_eq(vs_spec_add_env(&s, "FOO=bar", &err), 0);
+        ck_assert_int_eq(vs_spec_add_env(&s, "_X1=", &err), 0);
+        ck_assert_int_eq(vs_spec_add_env(&s, "NOEQUALS", &err), -1);
+        ck_assert_int_eq(vs_spec_add_env(&s, "1BAD=x", &err), -1);
+        ck_assert_int_eq(vs_spec_add_env(&s, "BAD-KEY=x", &err), -1);
+        ck_assert_int_eq(vs_spec_add_env(&s, "=x", &err), -1);
+        for (int i = 2; i < VS_ENV_MAX; i++)
+                ck_assert_int_eq(vs_spec_add_env(&s, "K=v", &err), 0);
+        ck_assert_int_eq(vs_spec_add_env(&s, "K=v", &err), -1);
+        ck_assert_int_eq(vs_spec_add_arg(&s, "echo", &err), 0);
+        ck_assert_str_eq(s.cmd[0], "echo");
+        vs_spec_clear(&s);
+}
+END_TEST
+
+START_TEST(guest_json)
+{
+        vs_spec s = valid();
+        vs_error err = { 0 };
+        json_t *j;
+
+        vs_spec_add_env(&s, "A=1", &err);
+        vs_spec_add_arg(&s, "sh", &err);
+        s.network = VS_NETWORK_NAT;
+        s.export_image = true;
+        j = vs_spec_guest_json(&s, "demo/app:1");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "ref")), "demo/app:1");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "network")), "nat");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "mount_at")), "/erc");
+        ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "cmd"), 0)), "sh");
+        ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "env"), 0)), "A=1");
+        ck_assert(json_is_true(json_object_get(j, "export_image")));
+        ck_assert(json_is_null(json_object_get(j, "user")));
+        json_decref(j);
+        vs_spec_clear(&s);
+}
+END_TEST
+
+START_TEST(network_names)
+{
+        vs_network n;
+
+        ck_assert_int_eq(vs_network_parse("nat", &n), 0);
+        ck_assert_int_eq(n, VS_NETWORK_NAT);
+        ck_assert_int_eq(vs_network_parse("host", &n), -1);
+}
+END_TEST
+
+Suite *suite_spec(void)
+{
+        Suite *s = suite_create("spec");
+        TCase *tc = tcase_create("core");
+
+        tcase_add_test(tc, defaults_validate);
+        tcase_add_test(tc, out_of_range);
+        tcase_add_test(tc, env_and_args);
+        tcase_add_test(tc, guest_json);
+        tcase_add_test(tc, network_names);
+        suite_add_tcase(s, tc);
+        return s;
+}

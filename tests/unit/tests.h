@@ -1,0 +1,32 @@
+#ifndef VS_TESTS_H
+#define VS_TESTS_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdio.h>
+
+Suite *suite_parse(void);
+Suite *suite_spec(void);
+Suite *suite_archive(void);
+Suite *suite_domain_xml(void);
+Suite *suite_frame(void);
+Suite *suite_result(void);
+Suite *suite_collect(void);
+Suite *suite_sha256(void);
+Suite *suite_workspace(void);
+Suite *suite_config(void);
+
+/* tarwriter.c: builds ustar archives for the archive tests. */
+void tw_file(FILE *f, const char *name, const void *data, size_t len);
+void tw_dir(FILE *f, const char *name);
+void tw_end(FILE *f);
+/* A docker-archive with one layer; fields may be overridden. */
+typedef struct {
+        const char *manifest;    /* NULL: a correct one */
+        const char *layer_entry; /* name of the file inside the layer; NULL: "bin/hello" */
+        int omit_layer;
+        int omit_config;
+} tw_image_opts;
+char *tw_image(const char *dir, const tw_image_opts *o);
+
+#endif
