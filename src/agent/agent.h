@@ -40,7 +40,9 @@ pid_t spawn_bg(char *const argv[], int log_fd);
 int spawn_stream(char *const argv[], int *ret_status);
 
 /* docker.c */
-int docker_start_engine(int nat, char *err, size_t errlen);
+int docker_start_engine(int nat, pid_t *ret_pid, char *err, size_t errlen);
+/* Stops dockerd cleanly so its state on disk is complete (preloading). */
+int docker_stop_engine(pid_t pid);
 int docker_load(const char *tar, char *loaded, size_t len, char *err, size_t errlen);
 int docker_run(json_t *spec, int *ret_exit, char *err, size_t errlen);
 int docker_save(const char *ref, const char *dest, char *err, size_t errlen);

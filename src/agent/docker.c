@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,7 @@ static int engine_ping(void)
         return n > 0 && strstr(buf, " 200 ") != NULL;
 }
 
-int docker_start_engine(int nat, char *err, size_t errlen)
+int docker_start_engine(int nat, pid_t *ret_pid, char *err, size_t errlen)
 {
         char *none[] = { DOCKERD, "--host", "unix://" DOCKER_SOCK, "--iptables=false", "--ip6tables=false",
                          "--bridge=none", "--ip-masq=false", "--log-level=warn", NULL };
@@ -54,8 +55,10 @@ int docker_start_engine(int nat, char *err, size_t errlen)
         while (now_ms() < deadline) {
                 int status;
 
-                if (engine_ping())
+                if (engine_ping()) {
+                        *ret_pid = pid;
                         return 0;
+                }
                 if (waitpid(pid, &status, WNOHANG) == pid) {
                         snprintf(err, errlen, "dockerd exited during start-up (see dockerd.log)");
                         return -1;
@@ -63,6 +66,22 @@ int docker_start_engine(int nat, char *err, size_t errlen)
                 poll(NULL, 0, 100);
         }
         snprintf(err, errlen, "dockerd did not answer within %u s", ENGINE_WAIT_MS / 1000);
+        return -1;
+}
+
+int docker_stop_engine(pid_t pid)
+{
+        uint64_t deadline = now_ms() + 120000;
+        int status;
+
+        kill(pid, SIGTERM);
+        while (now_ms() < deadline) {
+                if (waitpid(pid, &status, WNOHANG) == pid)
+                        return 0;
+                poll(NULL, 0, 100);
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
         return -1;
 }
 

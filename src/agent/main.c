@@ -69,6 +69,7 @@ static int run_job(json_t *spec, json_t *result)
         const char *ref = json_string_value(json_object_get(spec, "ref"));
         char err[1024] = "", loaded[512];
         int exit_code = -1;
+        pid_t engine;
 
         system_load_modules(base_mods);
         if (nat)
@@ -80,15 +81,21 @@ static int run_job(json_t *spec, json_t *result)
                 workspace_chown(json_string_value(json_object_get(spec, "user")));
 
         phase_mark(phases, "engine-ready", 1);
-        if (docker_start_engine(nat, err, sizeof(err)) < 0)
+        if (docker_start_engine(nat, &engine, err, sizeof(err)) < 0)
                 return fail(result, "engine-ready", err), -1;
         phase_mark(phases, "engine-ready", 0);
 
-        phase_mark(phases, "load", 1);
-        if (docker_load(VS_JOB_MOUNT "/in/image.tar", loaded, sizeof(loaded), err, sizeof(err)) < 0)
-                return fail(result, "load", err), -1;
-        phase_mark(phases, "load", 0);
+        if (json_is_true(json_object_get(spec, "load"))) {
+                phase_mark(phases, "load", 1);
+                if (docker_load(VS_JOB_MOUNT "/in/image.tar", loaded, sizeof(loaded), err, sizeof(err)) < 0)
+                        return fail(result, "load", err), -1;
+                phase_mark(phases, "load", 0);
+        }
         docker_describe(ref, result);
+        if (!json_object_get(result, "image_id")) {
+                snprintf(err, sizeof(err), "image %s is neither in the archive nor preloaded in the base image", ref);
+                return fail(result, "load", err), -1;
+        }
 
         phase_mark(phases, "run", 1);
         if (docker_run(spec, &exit_code, err, sizeof(err)) < 0)
@@ -108,12 +115,48 @@ static int run_job(json_t *spec, json_t *result)
         return 0;
 }
 
+/* Admin mode (build-base-image --preload): load archives into the engine of
+ * the base image itself, then stop the engine cleanly and power off. */
+static int run_preload(json_t *spec, json_t *result)
+{
+        static const char *const mods[] = { "overlay", "virtio_rng", NULL };
+        json_t *phases = json_object_get(result, "phases");
+        json_t *names = json_object_get(spec, "preload");
+        json_t *name;
+        char err[1024] = "", loaded[512], path[512];
+        size_t i;
+        pid_t engine;
+
+        system_load_modules(mods);
+        system_grow_root();
+        system_network_up(0);
+        phase_mark(phases, "engine-ready", 1);
+        if (docker_start_engine(0, &engine, err, sizeof(err)) < 0)
+                return fail(result, "engine-ready", err), -1;
+        phase_mark(phases, "engine-ready", 0);
+        phase_mark(phases, "load", 1);
+        json_array_foreach(names, i, name) {
+                const char *n = json_string_value(name);
+                if (!n || strchr(n, '/') || n[0] == '.')
+                        return fail(result, "load", "bad archive name in spec"), -1;
+                snprintf(path, sizeof(path), VS_JOB_MOUNT "/in/%s", n);
+                if (docker_load(path, loaded, sizeof(loaded), err, sizeof(err)) < 0)
+                        return fail(result, "load", err), -1;
+                channel_log("preloaded %s", loaded);
+        }
+        phase_mark(phases, "load", 0);
+        if (docker_stop_engine(engine) < 0)
+                return fail(result, "load", "dockerd did not stop cleanly"), -1;
+        json_object_set_new(result, "state", json_string("preloaded"));
+        return 0;
+}
+
 static json_t *read_spec(json_t *result)
 {
         json_error_t jerr;
         json_t *spec = json_load_file(VS_JOB_MOUNT "/spec.json", JSON_REJECT_DUPLICATES, &jerr);
 
-        if (!spec || !json_is_string(json_object_get(spec, "ref"))) {
+        if (!spec || (!json_is_string(json_object_get(spec, "ref")) && !json_is_array(json_object_get(spec, "preload")))) {
                 fail(result, "spec", spec ? "no image reference" : jerr.text);
                 json_decref(spec);
                 return NULL;
@@ -136,7 +179,9 @@ static int worker(void)
                 return 1;
         }
         spec = read_spec(result);
-        if (spec)
+        if (spec && json_is_array(json_object_get(spec, "preload")))
+                r = run_preload(spec, result);
+        else if (spec)
                 r = run_job(spec, result);
         write_result(result);
         json_decref(spec);

@@ -21,13 +21,15 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
         fputs("Usage: vmsandbox run --image FILE.tar [OPTIONS] [-- CMD [ARG...]]\n"
+              "       vmsandbox run --tag REPO:TAG [OPTIONS] [-- CMD [ARG...]]   (a preloaded image)\n"
               "\n"
               "Boots a fresh VM, loads the image into its Docker engine, runs the workflow\n"
               "and brings back its output, exit code, workspace and (optionally) the image.\n"
               "Without CMD the image's own entrypoint/cmd runs.\n"
               "\n"
-              "  --image FILE       the workflow image: a `docker save` tarball (required)\n"
-              "  --tag REPO:TAG     which image in the archive (default: its only tag)\n"
+              "  --image FILE       the workflow image: a `docker save` tarball\n"
+              "  --tag REPO:TAG     which image in the archive (default: its only tag); without\n"
+              "                     --image, an image preloaded in the base image\n"
               "  --workspace DIR    copied in, mounted read-write; written back after the run\n"
               "                     (to --out DIR/workspace instead when --out is given)\n"
               "  --mount-at PATH    where the workspace appears in the container (default /erc)\n"
@@ -176,8 +178,9 @@ static int parse_args(int argc, char **argv, run_args *a, vs_error *err)
         for (int i = optind; i < argc; i++)
                 if (vs_spec_add_arg(&a->spec, argv[i], err) < 0)
                         return -1;
-        if (!a->spec.image)
-                return vs_error_set(err, VS_ERR_USAGE, "--image FILE.tar is required (see vmsandbox run --help)");
+        if (!a->spec.image && !a->spec.tag)
+                return vs_error_set(err, VS_ERR_USAGE,
+                                    "--image FILE.tar is required, or --tag of a preloaded image (see vmsandbox run --help)");
         return 0;
 }
 

@@ -14,6 +14,7 @@ static void usage(FILE *f)
               "Commands:\n"
               "  run       run a workflow image (a `docker save` tarball) in a fresh VM\n"
               "  doctor    check that this host can run jobs, and say how to fix it\n"
+              "  preload   (admin) bake images into a base image being built\n"
               "  version   print the version\n"
               "\n"
               "Run 'vmsandbox COMMAND --help' for a command's options.\n",
@@ -48,6 +49,8 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[1], "run") == 0)
                 return cmd_run(argc - 1, argv + 1);
+        if (strcmp(argv[1], "preload") == 0)
+                return cmd_preload(argc - 1, argv + 1);
         if (strcmp(argv[1], "doctor") == 0)
                 return cmd_doctor(argc - 1, argv + 1);
         if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

@@ -107,8 +107,14 @@ int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs
         if (guestfs_mkdir(g, "/in") < 0 || guestfs_mkdir(g, "/out") < 0 ||
             guestfs_write(g, "/spec.json", in->spec_json, strlen(in->spec_json)) < 0)
                 return vs_disk_error(g, err, "writing the job spec");
-        if (guestfs_upload(g, in->image, "/in/image.tar") < 0)
+        if (in->image && guestfs_upload(g, in->image, "/in/image.tar") < 0)
                 return vs_disk_error(g, err, "copying the image archive in");
+        for (size_t i = 0; in->preloads && in->preloads[i]; i++) {
+                char remote[64];
+                snprintf(remote, sizeof(remote), "/in/preload-%zu.tar", i);
+                if (guestfs_upload(g, in->preloads[i], remote) < 0)
+                        return vs_disk_error(g, err, "copying a preload archive in");
+        }
         if (in->workspace && inject_workspace(g, in->workspace, err) < 0)
                 return -1;
         if (guestfs_shutdown(g) < 0)

@@ -15,7 +15,8 @@ int vs_disk_create_overlay(const char *path, const char *base, uint64_t size, vs
 
 typedef struct {
         const char *spec_json;   /* text of /spec.json */
-        const char *image;       /* host path of the archive -> /in/image.tar */
+        const char *image;       /* host path of the archive -> /in/image.tar, or NULL */
+        char *const *preloads;   /* archives -> /in/preload-N.tar, or NULL */
         const char *workspace;   /* host directory -> /workspace, or NULL */
 } vs_job_inputs;
 

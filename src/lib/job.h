@@ -5,8 +5,9 @@
 #include "archive.h"
 #include "baseimage.h"
 #include "domain.h"
-#include "frame.h"
+#include "jobdir.h"
 #include "pipeline.h"
+#include "watch.h"
 
 #include <stdio.h>
 
@@ -17,9 +18,7 @@ typedef struct {
         vs_accel accel;
         char accel_why[256];
         char id[13];
-
-        char *job_dir, *root_disk, *job_disk, *channel, *console;
-        int lock_fd;
+        vs_jobdir dir;
         char *workspace;         /* realpath of spec->workspace */
         uint64_t workspace_bytes;
         vs_base_image base;
@@ -31,8 +30,7 @@ typedef struct {
 
         virConnectPtr conn;
         virDomainPtr dom;
-        int channel_fd;
-        vs_frame_decoder frames;
+        vs_watch watch;
         FILE *logs[2];           /* stdout.log, stderr.log in out_tmp */
         uint64_t logged[2];
 
@@ -40,8 +38,5 @@ typedef struct {
         int exit_code;
         json_t *result;
 } vs_job;
-
-/* wait.c: streams progress until the VM powers off, the timeout or a cancel. */
-int vs_job_wait(vs_job *job, vs_error *err);
 
 #endif

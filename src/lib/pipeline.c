@@ -16,7 +16,6 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -117,9 +116,13 @@ static int job_validate(vs_job *job, vs_error *err)
                                     s->cpus, job->accel_why);
         if (check_out_dir(job, err) < 0 || check_workspace(job, err) < 0)
                 return -1;
-        if (vs_archive_inspect(s->image, &job->archive, err) < 0)
-                return -1;
-        if (vs_archive_pick(&job->archive, s->tag, &job->ref, &job->image_id, err) < 0)
+        if (!s->image) {
+                /* A preloaded image: the guest engine already has it. */
+                job->ref = strdup(s->tag);
+                if (!job->ref)
+                        return vs_error_errno(err, VS_ERR_USAGE, ENOMEM, "tag");
+        } else if (vs_archive_inspect(s->image, &job->archive, err) < 0 ||
+                   vs_archive_pick(&job->archive, s->tag, &job->ref, &job->image_id, err) < 0)
                 return -1;
         if (check_disk_budget(job, err) < 0)
                 return -1;
@@ -130,57 +133,6 @@ static int job_validate(vs_job *job, vs_error *err)
 
 /* ---- prepare ----------------------------------------------------------- */
 
-/* Job directories of vmsandbox processes that died (kill -9) are removed:
- * a live job holds an flock on its "lock" file for its whole life. */
-static void gc_stale_jobs(const char *jobs_dir)
-{
-        DIR *d = opendir(jobs_dir);
-        struct dirent *e;
-
-        if (!d)
-                return;
-        while ((e = readdir(d))) {
-                _cleanup_free_ char *dir = NULL, *lock = NULL;
-                _cleanup_close_ int fd = -1;
-
-                if (e->d_name[0] == '.')
-                        continue;
-                dir = path_join(jobs_dir, e->d_name);
-                lock = dir ? path_join(dir, "lock") : NULL;
-                fd = lock ? open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
-                if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
-                        vs_rm_rf(dir);
-        }
-        closedir(d);
-}
-
-static int make_job_dir(vs_job *job, vs_error *err)
-{
-        _cleanup_free_ char *jobs = path_join(job->cfg->state_dir, "jobs");
-        _cleanup_free_ char *lock = NULL;
-
-        if (!jobs || vs_mkdir_p(jobs, 0711, err) < 0)
-                return -1;
-        gc_stale_jobs(jobs);
-        job->job_dir = path_join(jobs, job->id);
-        if (!job->job_dir)
-                return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "job dir");
-        /* 0711: qemu (another user) reaches the disks by name, lists nothing. */
-        if (mkdir(job->job_dir, 0711) < 0)
-                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create %s", job->job_dir);
-        lock = path_join(job->job_dir, "lock");
-        job->lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
-        if (job->lock_fd < 0 || flock(job->lock_fd, LOCK_EX) < 0)
-                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot lock %s", job->job_dir);
-        job->root_disk = path_join(job->job_dir, "root.qcow2");
-        job->job_disk = path_join(job->job_dir, "job.img");
-        job->channel = path_join(job->job_dir, "progress.sock");
-        job->console = path_join(job->job_dir, "console.log");
-        if (!job->root_disk || !job->job_disk || !job->channel || !job->console)
-                return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "job dir");
-        return 0;
-}
-
 /* Output is staged in a hidden sibling of --out and renamed at the end. */
 static int make_out_tmp(vs_job *job, vs_error *err)
 {
@@ -188,7 +140,7 @@ static int make_out_tmp(vs_job *job, vs_error *err)
         const char *out = job->opts->out_dir;
 
         if (!out) {
-                job->ws_stage = path_join(job->job_dir, "workspace");
+                job->ws_stage = path_join(job->dir.dir, "workspace");
                 return job->ws_stage ? 0 : vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "out");
         }
         copy = strdup(out);
@@ -218,18 +170,19 @@ static int job_prepare(vs_job *job, vs_error *err)
         json_t *guest;
         vs_job_inputs in;
 
-        if (make_job_dir(job, err) < 0 || make_out_tmp(job, err) < 0)
+        if (vs_jobdir_create(job->cfg->state_dir, job->id, &job->dir, err) < 0 || make_out_tmp(job, err) < 0)
                 return -1;
-        if (vs_disk_create_overlay(job->root_disk, job->base.root, job->base.root_bytes + job->spec->disk, err) < 0)
+        if (vs_disk_create_overlay(job->dir.root_disk, job->base.root, job->base.root_bytes + job->spec->disk, err) < 0)
                 return -1;
         guest = vs_spec_guest_json(job->spec, job->ref);
         json_object_set_new(guest, "workspace", json_boolean(job->workspace != NULL));
+        json_object_set_new(guest, "load", json_boolean(job->spec->image != NULL));
         spec_text = json_dumps(guest, JSON_COMPACT);
         json_decref(guest);
         if (!spec_text)
                 return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "spec");
         in = (vs_job_inputs){ .spec_json = spec_text, .image = job->spec->image, .workspace = job->workspace };
-        return vs_disk_prepare(job->job_disk, job->spec->disk, &in, job->accel, err);
+        return vs_disk_prepare(job->dir.job_disk, job->spec->disk, &in, job->accel, err);
 }
 
 /* ---- boot -------------------------------------------------------------- */
@@ -237,17 +190,17 @@ static int job_prepare(vs_job *job, vs_error *err)
 static int job_boot(vs_job *job, vs_error *err)
 {
         vs_domain_def def = {
-                .job_id = job->id,
+                .job_id = job->dir.id,
                 .accel = job->accel,
                 .memory = job->spec->memory,
                 .cpus = job->spec->cpus,
                 .kernel = job->base.kernel,
                 .initrd = job->base.initrd,
                 .cmdline = job->base.cmdline,
-                .root_disk = job->root_disk,
-                .job_disk = job->job_disk,
-                .channel = job->channel,
-                .console_log = job->console,
+                .root_disk = job->dir.root_disk,
+                .job_disk = job->dir.job_disk,
+                .channel = job->dir.channel,
+                .console_log = job->dir.console,
                 .network = job->spec->network == VS_NETWORK_NAT,
         };
         _cleanup_free_ char *xml = vs_domain_xml(&def, err);
@@ -255,6 +208,42 @@ static int job_boot(vs_job *job, vs_error *err)
         if (!xml)
                 return -1;
         return vs_domain_start(job->conn, xml, &job->dom, err);
+}
+
+/* ---- wait -------------------------------------------------------------- */
+
+static void save_output(void *userdata, int stream, const char *data, size_t len)
+{
+        vs_job *job = userdata;
+        FILE *f = job->logs[stream - 1];
+        uint64_t *done = &job->logged[stream - 1];
+        uint64_t limit = job->opts->log_limit;
+
+        if (!f || *done >= limit)
+                return;
+        if (len > limit - *done) {
+                fwrite(data, 1, (size_t)(limit - *done), f);
+                fprintf(f, "\n[vmsandbox: output truncated at %llu bytes]\n", (unsigned long long)limit);
+                *done = limit;
+                return;
+        }
+        fwrite(data, 1, len, f);
+        *done += len;
+}
+
+static int job_wait(vs_job *job, vs_error *err)
+{
+        job->watch = (vs_watch){ .dom = job->dom,
+                                 .channel = job->dir.channel,
+                                 .timeout_ms = job->spec->timeout_ms,
+                                 .events = job->opts->events,
+                                 .save = save_output,
+                                 .save_userdata = job };
+        if (vs_watch_run(&job->watch, err) < 0)
+                return -1;
+        job->timed_out = job->watch.timed_out;
+        job->cancelled = job->watch.cancelled;
+        return 0;
 }
 
 /* ---- collect ----------------------------------------------------------- */
@@ -314,7 +303,7 @@ static int job_collect(vs_job *job, vs_error *err)
         size_t len = 0;
         int ran;
 
-        if (vs_disk_open_ro(job->job_disk, job->accel, &g, err) < 0)
+        if (vs_disk_open_ro(job->dir.job_disk, job->accel, &g, err) < 0)
                 return -1;
         if (vs_collect_read(g, "/out/result.json", VS_RESULT_MAX, &text, &len, err) < 0)
                 return -1;
@@ -356,9 +345,10 @@ static void record_provenance(vs_job *job)
         for (size_t i = 0; s->env && s->env[i]; i++)
                 json_array_append_new(env_names, json_stringn(s->env[i], strcspn(s->env[i], "=")));
         json_object_set_new(job->result, "image",
-                            json_pack("{s:s, s:s, s:I, s:s, s:s}", "archive", s->image, "archive_sha256",
-                                      job->archive.sha256, "archive_bytes", (json_int_t)job->archive.size, "ref",
-                                      job->ref, "id", job->image_id));
+                            json_pack("{s:s?, s:s?, s:I, s:s, s:s?, s:b}", "archive", s->image, "archive_sha256",
+                                      s->image ? job->archive.sha256 : NULL, "archive_bytes",
+                                      (json_int_t)job->archive.size, "ref", job->ref, "id", job->image_id,
+                                      "preloaded", s->image == NULL));
         json_object_set_new(job->result, "base_image",
                             json_pack("{s:s, s:s, s:O*}", "dir", job->base.dir, "manifest_sha256",
                                       job->base.manifest_sha256, "packages",
@@ -383,19 +373,12 @@ static void job_cleanup(vs_job *job)
         vs_domain_kill(job->dom);
         vs_domain_freep(&job->dom);
         vs_connect_closep(&job->conn);
-        if (job->channel_fd >= 0)
-                close(job->channel_fd);
-        job->channel_fd = -1;
         for (int i = 0; i < 2; i++)
                 if (job->logs[i]) {
                         fclose(job->logs[i]);
                         job->logs[i] = NULL;
                 }
-        if (job->job_dir)
-                vs_rm_rf(job->job_dir);
-        if (job->lock_fd >= 0)
-                close(job->lock_fd);
-        job->lock_fd = -1;
+        vs_jobdir_remove(&job->dir);
 }
 
 /* Writes result.json and moves the staged output into place. */
@@ -423,11 +406,6 @@ static void job_free(vs_job *job)
                 vs_rm_rf(job->out_tmp);
         free(job->out_tmp);
         free(job->ws_stage);
-        free(job->job_dir);
-        free(job->root_disk);
-        free(job->job_disk);
-        free(job->channel);
-        free(job->console);
         free(job->workspace);
         free(job->ref);
         free(job->image_id);
@@ -449,7 +427,7 @@ static int run_phase(vs_job *job, vs_phase p, int (*fn)(vs_job *, vs_error *), v
 
 int vs_job_run(const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opts, json_t **ret_result, vs_error *err)
 {
-        vs_job job = { .cfg = cfg, .spec = spec, .opts = opts, .lock_fd = -1, .channel_fd = -1, .exit_code = -1 };
+        vs_job job = { .cfg = cfg, .spec = spec, .opts = opts, .dir = { .lock_fd = -1 }, .exit_code = -1 };
         int r;
 
         if (vs_random_id(job.id, err) < 0)
@@ -463,7 +441,7 @@ int vs_job_run(const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opt
         if (r == 0)
                 r = run_phase(&job, VS_PHASE_BOOT, job_boot, err);
         if (r == 0)
-                r = run_phase(&job, VS_PHASE_WAIT, vs_job_wait, err);
+                r = run_phase(&job, VS_PHASE_WAIT, job_wait, err);
         /* After a timeout or a cancel the disk is left as the VM was stopped:
          * nothing is collected from it. */
         if (r == 0 && !job.timed_out && !job.cancelled)

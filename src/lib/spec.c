@@ -128,8 +128,8 @@ int vs_spec_validate(const vs_spec *s, vs_error *err)
 {
         char a[32], b[32];
 
-        if (!s->image)
-                return vs_error_set(err, VS_ERR_USAGE, "--image is required");
+        if (!s->image && !s->tag)
+                return vs_error_set(err, VS_ERR_USAGE, "--image FILE.tar is required (or --tag of an image preloaded in the base image)");
         if (s->memory < VS_MEMORY_MIN || s->memory > VS_MEMORY_MAX)
                 return vs_error_set(err, VS_ERR_USAGE, "--memory must be between %s and %s",
                                     vs_format_size(VS_MEMORY_MIN, a, sizeof(a)),

@@ -29,7 +29,8 @@ typedef enum {
 #define VS_PATH_MAX 1024
 
 typedef struct {
-        char *image;          /* host path of the docker-archive tar */
+        char *image;          /* host path of the docker-archive tar; NULL: run a
+                                 preloaded image of the base image named by tag */
         char *tag;            /* NULL: the archive's only tag */
         char *workspace;      /* host directory or NULL */
         char *mount_at;       /* guest path of the workspace, default /erc */

@@ -122,8 +122,45 @@ vm_timeout() {
     pass vm_timeout
 }
 
-( vm_hello_export; vm_not_found ) &
-( vm_workspace; vm_timeout ) &
+vm_cancel() {
+    "$vms" run --image "$work/hello.tar" -- sh -c 'echo running; sleep 600' >"$work/cancel.out" 2>"$work/cancel.err" &
+    local pid=$!
+    # Interrupt once the workflow runs (the guest reported its run phase).
+    for _ in $(seq 240); do grep -q running "$work/cancel.out" 2>/dev/null && break; sleep 1; done
+    kill -INT $pid
+    wait $pid
+    local code=$?
+    if [ $code = 130 ]; then pass vm_cancel; else fail vm_cancel "exit $code, wanted 130: $(tail -c 300 "$work/cancel.err")"; fi
+}
+
+# Preloading: bake an image into a copy of the base image, then run it by tag
+# with no archive injected.
+vm_preload() {
+    local base=$work/base img
+    img=$(readlink -f "${VMSANDBOX_IMAGE:-$state/images/default}")
+    cp -a --sparse=always "$img" "$base"
+    local mib; mib=$(( $(grep -o '"root_fs_mib": *[0-9]*' "$base/manifest.json" | grep -o '[0-9]*$') + 512 ))
+    qemu-img resize -q -f qcow2 "$base/root.qcow2" "${mib}M"
+    sed -i "s/\"root_fs_mib\": *[0-9]*/\"root_fs_mib\": $mib/" "$base/manifest.json"
+    "$here/scripts/make-test-image" --out "$work/pre.tar" --tag vmsandbox-test/pre:1 \
+        --cmd '["/bin/sh","-c","echo i was preloaded"]'
+    if ! "$vms" preload --root "$base/root.qcow2" --kernel "$base/vmlinuz" --initrd "$base/initrd.img" \
+        --cmdline "$(sed -n 's/.*"cmdline": *"\([^"]*\)".*/\1/p' "$base/manifest.json")" "$work/pre.tar" \
+        >"$work/preload.out" 2>"$work/preload.err"; then
+        fail vm_preload "preload failed: $(tail -c 300 "$work/preload.err")"; return
+    fi
+    "$vms" run --base-image "$base" --tag vmsandbox-test/pre:1 >"$work/pre.out" 2>"$work/pre.err"
+    local code=$?
+    if [ $code = 0 ] && grep -q "i was preloaded" "$work/pre.out"; then pass vm_preload
+    else fail vm_preload "exit $code: $(tail -c 300 "$work/pre.err")"; fi
+    "$vms" run --base-image "$base" --tag vmsandbox-test/absent:1 >/dev/null 2>"$work/absent.err"
+    code=$?
+    if [ $code = 125 ] && grep -q "neither in the archive nor preloaded" "$work/absent.err"; then pass vm_tag_not_preloaded
+    else fail vm_tag_not_preloaded "exit $code: $(tail -c 300 "$work/absent.err")"; fi
+}
+
+( vm_hello_export; vm_not_found; vm_cancel ) &
+( vm_workspace; vm_timeout; vm_preload ) &
 wait
 if left=$(no_leftovers); then pass vm_nothing_left; else fail vm_nothing_left "$left"; fi
 

@@ -1,0 +1,88 @@
+#include "jobdir.h"
+#include "cleanup.h"
+#include "fsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+static char *path_join(const char *a, const char *b)
+{
+        char *p = NULL;
+
+        return asprintf(&p, "%s/%s", a, b) < 0 ? NULL : p;
+}
+
+static void gc_stale(const char *jobs_dir)
+{
+        DIR *d = opendir(jobs_dir);
+        struct dirent *e;
+
+        if (!d)
+                return;
+        while ((e = readdir(d))) {
+                _cleanup_free_ char *dir = NULL, *lock = NULL;
+                _cleanup_close_ int fd = -1;
+
+                if (e->d_name[0] == '.')
+                        continue;
+                dir = path_join(jobs_dir, e->d_name);
+                lock = dir ? path_join(dir, "lock") : NULL;
+                fd = lock ? open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+                if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+                        vs_rm_rf(dir);
+        }
+        closedir(d);
+}
+
+int vs_jobdir_create(const char *state_dir, const char *id, vs_jobdir *ret, vs_error *err)
+{
+        _cleanup_free_ char *jobs = path_join(state_dir, "jobs");
+        _cleanup_free_ char *lock = NULL;
+        vs_jobdir d = { .lock_fd = -1 };
+
+        if (!jobs || vs_mkdir_p(jobs, 0711, err) < 0)
+                return -1;
+        snprintf(d.id, sizeof(d.id), "%s", id);
+        gc_stale(jobs);
+        d.dir = path_join(jobs, d.id);
+        if (!d.dir)
+                return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "job dir");
+        if (mkdir(d.dir, 0711) < 0) {
+                vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create %s", d.dir);
+                free(d.dir);
+                return -1;
+        }
+        lock = path_join(d.dir, "lock");
+        d.lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
+        d.root_disk = path_join(d.dir, "root.qcow2");
+        d.job_disk = path_join(d.dir, "job.img");
+        d.channel = path_join(d.dir, "progress.sock");
+        d.console = path_join(d.dir, "console.log");
+        if (d.lock_fd < 0 || flock(d.lock_fd, LOCK_EX) < 0 || !d.root_disk || !d.job_disk || !d.channel ||
+            !d.console) {
+                vs_error_errno(err, VS_ERR_SANDBOX, errno ? errno : ENOMEM, "cannot set up %s", d.dir);
+                vs_jobdir_remove(&d);
+                return -1;
+        }
+        *ret = d;
+        return 0;
+}
+
+void vs_jobdir_remove(vs_jobdir *d)
+{
+        if (d->dir)
+                vs_rm_rf(d->dir);
+        if (d->lock_fd >= 0)
+                close(d->lock_fd);
+        free(d->dir);
+        free(d->root_disk);
+        free(d->job_disk);
+        free(d->channel);
+        free(d->console);
+        *d = (vs_jobdir){ .lock_fd = -1 };
+}
