@@ -311,6 +311,9 @@ static int job_collect(vs_job *job, vs_error *err)
                 ran = vs_result_merge_guest(job->result, text, len, &job->exit_code);
                 job->ran = ran == 1 && !job->timed_out && !job->cancelled;
         }
+        if (!job->image_id) /* a preloaded image: the guest engine knows its id */
+                json_object_set(json_object_get(job->result, "image"), "id",
+                                json_object_get(json_object_get(job->result, "guest"), "image_id"));
         return collect_outputs(job, g, err);
 }
 
@@ -448,11 +451,17 @@ int vs_job_run(const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opt
                 r = run_phase(&job, VS_PHASE_COLLECT, job_collect, err);
         if (r == 0)
                 r = job_verdict(&job, err);
+        /* Ctrl-C reaches libguestfs' appliance too: a phase that failed while a
+         * cancel was asked for is a cancel, not a sandbox failure. */
+        if (r < 0 && err->kind == VS_ERR_SANDBOX && opts->events && opts->events->cancelled &&
+            opts->events->cancelled(opts->events->userdata))
+                vs_error_set(err, VS_ERR_CANCELLED, "cancelled");
         event_phase(&job, VS_PHASE_CLEANUP, true);
         job_cleanup(&job);
         event_phase(&job, VS_PHASE_CLEANUP, false);
         if (r < 0)
-                vs_result_set_status(job.result, VS_STATUS_ERROR, -1, err->msg);
+                vs_result_set_status(job.result, err->kind == VS_ERR_CANCELLED ? VS_STATUS_CANCELLED : VS_STATUS_ERROR,
+                                     -1, err->msg);
         if (job.out_tmp && job_publish(&job, err) < 0)
                 r = -1;
         job_free(&job);

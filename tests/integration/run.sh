@@ -9,6 +9,7 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$here/build}
 vms=$build/vmsandbox
 work=$(mktemp -d /tmp/vmsandbox-it-XXXXXX)
+chmod 0711 "$work"   # qemu (libvirt-qemu) reaches the preload test's base image below it
 results=$work/results
 mkdir -p "$results"
 state=${VMSANDBOX_STATE_DIR:-/var/lib/vmsandbox}
