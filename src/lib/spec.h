@@ -59,6 +59,11 @@ int vs_spec_add_arg(vs_spec *s, const char *arg, vs_error *err);
 const char *vs_network_name(vs_network n);
 int vs_network_parse(const char *s, vs_network *ret);
 
+/* Builds a spec from JSON (the HTTP API's shape): unknown fields, wrong types
+ * and unparsable values are errors naming the field; limits are checked later
+ * by vs_spec_validate. */
+int vs_spec_from_json(json_t *obj, vs_spec *ret, vs_error *err);
+
 /* The JSON the guest agent reads: what to run, with the resolved image ref. */
 json_t *vs_spec_guest_json(const vs_spec *s, const char *ref);
 

@@ -136,6 +136,61 @@ START_TEST(network_names)
 }
 END_TEST
 
+START_TEST(from_json)
+{
+        json_t *j = json_loads("{\"image\":\"/srv/a.tar\",\"memory\":\"2G\",\"cpus\":1,\"disk\":1073741824,"
+                               "\"timeout\":90,\"network\":\"nat\",\"env\":{\"A\":\"1\"},\"cmd\":[\"sh\",\"-c\",\"x\"],"
+                               "\"export_image\":true,\"user\":\"1000\"}", 0, NULL);
+        vs_spec s;
+        vs_error err = { 0 };
+
+        ck_assert_int_eq(vs_spec_from_json(j, &s, &err), 0);
+        ck_assert_str_eq(s.image, "/srv/a.tar");
+        ck_assert_uint_eq(s.memory, 2ull << 30);
+        ck_assert_uint_eq(s.disk, 1ull << 30);
+        ck_assert_uint_eq(s.timeout_ms, 90000);
+        ck_assert_int_eq(s.network, VS_NETWORK_NAT);
+        ck_assert_str_eq(s.env[0], "A=1");
+        ck_assert_str_eq(s.cmd[2], "x");
+        ck_assert(s.export_image);
+        ck_assert_int_eq(vs_spec_validate(&s, &err), 0);
+        vs_spec_clear(&s);
+        json_decref(j);
+}
+END_TEST
+
+START_TEST(from_json_rejects)
+{
+        const char *cases[][2] = {
+                { "[]", "must be a JSON object" },
+                { "{\"image\":\"a\",\"bogus\":1}", "unknown field \"bogus\"" },
+                { "{\"image\":5}", "field \"image\" must be a string" },
+                { "{\"memory\":\"lots\"}", "field \"memory\"" },
+                { "{\"memory\":-5}", "field \"memory\"" },
+                { "{\"cpus\":0}", "field \"cpus\"" },
+                { "{\"cpus\":\"2\"}", "field \"cpus\"" },
+                { "{\"timeout\":99999999999}", "field \"timeout\"" },
+                { "{\"network\":\"host\"}", "field \"network\"" },
+                { "{\"env\":[1]}", "field \"env\"" },
+                { "{\"env\":{\"1X\":\"y\"}}", "KEY=VALUE" },
+                { "{\"cmd\":\"sh\"}", "field \"cmd\"" },
+                { "{\"export_image\":\"yes\"}", "field \"export_image\"" },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                json_t *j = json_loads(cases[i][0], 0, NULL);
+                vs_spec s;
+                vs_error err = { 0 };
+
+                ck_assert_ptr_nonnull(j);
+                ck_assert_int_eq(vs_spec_from_json(j, &s, &err), -1);
+                ck_assert_msg(strstr(err.msg, cases[i][1]), "%s: \"%s\" lacks \"%s\"", cases[i][0], err.msg,
+                              cases[i][1]);
+                json_decref(j);
+        }
+}
+END_TEST
+
 Suite *suite_spec(void)
 {
         Suite *s = suite_create("spec");
@@ -146,6 +201,8 @@ Suite *suite_spec(void)
         tcase_add_test(tc, env_and_args);
         tcase_add_test(tc, guest_json);
         tcase_add_test(tc, network_names);
+        tcase_add_test(tc, from_json);
+        tcase_add_test(tc, from_json_rejects);
         suite_add_tcase(s, tc);
         return s;
 }

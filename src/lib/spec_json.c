@@ -1,0 +1,187 @@
+/* The job spec from JSON (the HTTP API's shape), table-driven and bounded:
+ * unknown fields, wrong types and out-of-range values are errors that name
+ * the field. */
+#include "parse.h"
+#include "spec.h"
+#include "strv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int (*field_fn)(vs_spec *s, const char *name, json_t *v, vs_error *err);
+
+static int type_error(const char *name, const char *want, vs_error *err)
+{
+        return vs_error_set(err, VS_ERR_USAGE, "field \"%s\" must be %s", name, want);
+}
+
+static int set_str(char **slot, const char *name, json_t *v, vs_error *err)
+{
+        if (!json_is_string(v))
+                return type_error(name, "a string", err);
+        if (json_string_length(v) > VS_PATH_MAX || strlen(json_string_value(v)) != json_string_length(v))
+                return vs_error_set(err, VS_ERR_USAGE, "field \"%s\" is too long or has a NUL byte", name);
+        free(*slot);
+        *slot = strdup(json_string_value(v));
+        return *slot ? 0 : vs_error_errno(err, VS_ERR_USAGE, ENOMEM, "%s", name);
+}
+
+#define STRING_FIELD(fn, member)                                                  \
+        static int fn(vs_spec *s, const char *name, json_t *v, vs_error *err)     \
+        {                                                                         \
+                return set_str(&s->member, name, v, err);                         \
+        }
+STRING_FIELD(f_image, image)
+STRING_FIELD(f_tag, tag)
+STRING_FIELD(f_workspace, workspace)
+STRING_FIELD(f_mount_at, mount_at)
+STRING_FIELD(f_user, user)
+STRING_FIELD(f_workdir, workdir)
+
+/* "1G" or a byte count. */
+static int size_value(const char *name, json_t *v, uint64_t *ret, vs_error *err)
+{
+        if (json_is_integer(v) && json_integer_value(v) >= 0) {
+                *ret = (uint64_t)json_integer_value(v);
+                return 0;
+        }
+        if (json_is_string(v) && vs_parse_size(json_string_value(v), ret) == 0)
+                return 0;
+        return type_error(name, "a size such as \"2G\" or a byte count", err);
+}
+
+static int f_memory(vs_spec *s, const char *name, json_t *v, vs_error *err)
+{
+        return size_value(name, v, &s->memory, err);
+}
+
+static int f_disk(vs_spec *s, const char *name, json_t *v, vs_error *err)
+{
+        return size_value(name, v, &s->disk, err);
+}
+
+/* "10m" or seconds. */
+static int f_timeout(vs_spec *s, const char *name, json_t *v, vs_error *err)
+{
+        if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= (json_int_t)(VS_TIMEOUT_MAX_MS / 1000)) {
+                s->timeout_ms = (uint64_t)json_integer_value(v) * 1000;
+                return 0;
+        }
+        if (json_is_string(v) && vs_parse_duration(json_string_value(v), &s->timeout_ms) == 0)
+                return 0;
+        return type_error(name, "a duration such as \"10m\" or seconds up to 7 days", err);
+}
+
+static int f_cpus(vs_spec *s, const char *name, json_t *v, vs_error *err)
+{
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > VS_CPUS_MAX)
+                return type_error(name, "an integer from 1 to 64", err);
+        s->cpus = (unsigned)json_integer_value(v);
+        return 0;
+}
+
+static int f_network(vs_spec *s, const char *name, json_t *v, vs_error *err)
+{
+        if (!json_is_string(v) || vs_network_parse(json_string_value(v), &s->network) < 0)
+                return type_error(name, "\"none\" or \"nat\"", err);
+        return 0;
+}
+
+static int f_export(vs_spec *s, const char *name, json_t *v, vs_error *err)
+{
+        if (!json_is_boolean(v))
+                return type_error(name, "true or false", err);
+        s->export_image = json_is_true(v);
+        return 0;
+}
+
+static int f_env(vs_spec *s, const char *name, json_t *v, vs_error *err)
+{
+        const char *key;
+        json_t *val;
+        size_t i;
+
+        if (json_is_array(v)) {
+                json_array_foreach(v, i, val) {
+                        if (!json_is_string(val))
+                                return type_error(name, "an array of \"KEY=VALUE\" strings", err);
+                        if (vs_spec_add_env(s, json_string_value(val), err) < 0)
+                                return -1;
+                }
+                return 0;
+        }
+        if (!json_is_object(v))
+                return type_error(name, "an object or an array of \"KEY=VALUE\" strings", err);
+        json_object_foreach(v, key, val) {
+                char *kv = NULL;
+                int r;
+
+                if (!json_is_string(val))
+                        return type_error(name, "an object of string values", err);
+                if (asprintf(&kv, "%s=%s", key, json_string_value(val)) < 0)
+                        return vs_error_errno(err, VS_ERR_USAGE, ENOMEM, "env");
+                r = vs_spec_add_env(s, kv, err);
+                free(kv);
+                if (r < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+static int f_cmd(vs_spec *s, const char *name, json_t *v, vs_error *err)
+{
+        json_t *arg;
+        size_t i;
+
+        if (json_is_null(v))
+                return 0;
+        if (!json_is_array(v))
+                return type_error(name, "an array of strings", err);
+        json_array_foreach(v, i, arg) {
+                if (!json_is_string(arg))
+                        return type_error(name, "an array of strings", err);
+                if (vs_spec_add_arg(s, json_string_value(arg), err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+static const struct {
+        const char *name;
+        field_fn fn;
+} fields[] = {
+        { "image", f_image },       { "tag", f_tag },         { "workspace", f_workspace },
+        { "mount_at", f_mount_at }, { "memory", f_memory },   { "cpus", f_cpus },
+        { "disk", f_disk },         { "timeout", f_timeout }, { "network", f_network },
+        { "env", f_env },           { "user", f_user },       { "workdir", f_workdir },
+        { "export_image", f_export }, { "cmd", f_cmd },
+};
+
+int vs_spec_from_json(json_t *obj, vs_spec *ret, vs_error *err)
+{
+        vs_spec s;
+        const char *key;
+        json_t *v;
+
+        if (!json_is_object(obj))
+                return vs_error_set(err, VS_ERR_USAGE, "the job spec must be a JSON object");
+        vs_spec_init(&s);
+        json_object_foreach(obj, key, v) {
+                size_t i;
+
+                for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+                        if (strcmp(key, fields[i].name) == 0)
+                                break;
+                if (i == sizeof(fields) / sizeof(fields[0])) {
+                        vs_spec_clear(&s);
+                        return vs_error_set(err, VS_ERR_USAGE, "unknown field \"%.64s\"", key);
+                }
+                if (fields[i].fn(&s, key, v, err) < 0) {
+                        vs_spec_clear(&s);
+                        return -1;
+                }
+        }
+        *ret = s;
+        return 0;
+}
