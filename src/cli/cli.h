@@ -18,6 +18,7 @@ enum {
 int cmd_run(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_preload(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Maps a library error to the exit code and prints "vmsandbox: <msg>". */
 int cli_fail(const vs_error *err);

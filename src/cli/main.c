@@ -13,6 +13,7 @@ static void usage(FILE *f)
               "\n"
               "Commands:\n"
               "  run       run a workflow image (a `docker save` tarball) in a fresh VM\n"
+              "  serve     the HTTP job service (docs/api.md)\n"
               "  doctor    check that this host can run jobs, and say how to fix it\n"
               "  preload   (admin) bake images into a base image being built\n"
               "  version   print the version\n"
@@ -28,6 +29,10 @@ int cli_fail(const vs_error *err)
         case VS_ERR_USAGE:
         case VS_ERR_INPUT:
         case VS_ERR_SETUP:
+        case VS_ERR_NOT_FOUND:
+        case VS_ERR_CONFLICT:
+        case VS_ERR_TOO_LARGE:
+        case VS_ERR_FORBIDDEN:
                 return EXIT_USAGE;
         case VS_ERR_TIMEOUT:
                 return EXIT_TIMEOUT;
@@ -49,6 +54,8 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[1], "run") == 0)
                 return cmd_run(argc - 1, argv + 1);
+        if (strcmp(argv[1], "serve") == 0)
+                return cmd_serve(argc - 1, argv + 1);
         if (strcmp(argv[1], "preload") == 0)
                 return cmd_preload(argc - 1, argv + 1);
         if (strcmp(argv[1], "doctor") == 0)

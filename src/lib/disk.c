@@ -117,6 +117,9 @@ int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs
         }
         if (in->workspace && inject_workspace(g, in->workspace, err) < 0)
                 return -1;
+        /* An uploaded tar is unpacked by the appliance, never on the host. */
+        if (in->workspace_tar && (guestfs_mkdir(g, "/workspace") < 0 || guestfs_tar_in(g, in->workspace_tar, "/workspace") < 0))
+                return vs_disk_error(g, err, "unpacking the workspace archive");
         if (guestfs_shutdown(g) < 0)
                 return vs_disk_error(g, err, "closing the job disk");
         return 0;

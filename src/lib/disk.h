@@ -18,6 +18,7 @@ typedef struct {
         const char *image;       /* host path of the archive -> /in/image.tar, or NULL */
         char *const *preloads;   /* archives -> /in/preload-N.tar, or NULL */
         const char *workspace;   /* host directory -> /workspace, or NULL */
+        const char *workspace_tar; /* or a tar unpacked (inside the appliance) into /workspace */
 } vs_job_inputs;
 
 /* Creates a sparse raw job disk of size bytes, makes an ext4 filesystem on it

@@ -70,9 +70,9 @@ const char *vs_error_kind_name(vs_error_kind kind)
         case VS_ERR_NONE:
                 return "none";
         case VS_ERR_USAGE:
-                return "usage";
+                return "bad_request";
         case VS_ERR_INPUT:
-                return "input";
+                return "bad_input";
         case VS_ERR_SETUP:
                 return "setup";
         case VS_ERR_SANDBOX:
@@ -81,6 +81,14 @@ const char *vs_error_kind_name(vs_error_kind kind)
                 return "timeout";
         case VS_ERR_CANCELLED:
                 return "cancelled";
+        case VS_ERR_NOT_FOUND:
+                return "not_found";
+        case VS_ERR_CONFLICT:
+                return "conflict";
+        case VS_ERR_TOO_LARGE:
+                return "too_large";
+        case VS_ERR_FORBIDDEN:
+                return "forbidden";
         case VS_ERR_LAST:
                 break;
         }

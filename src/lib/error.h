@@ -17,6 +17,10 @@ typedef enum {
         VS_ERR_SANDBOX,    /* the sandbox itself failed (libvirt, libguestfs, guest) */
         VS_ERR_TIMEOUT,    /* wall-clock limit hit */
         VS_ERR_CANCELLED,  /* SIGINT/SIGTERM or an API cancel */
+        VS_ERR_NOT_FOUND,  /* no such job or file */
+        VS_ERR_CONFLICT,   /* the job is not in a state that allows this */
+        VS_ERR_TOO_LARGE,  /* a body or upload over its limit */
+        VS_ERR_FORBIDDEN,  /* a path outside the allowed roots */
         VS_ERR_LAST
 } vs_error_kind;
 

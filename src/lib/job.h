@@ -20,6 +20,7 @@ typedef struct {
         char id[13];
         vs_jobdir dir;
         char *workspace;         /* realpath of spec->workspace */
+        bool has_workspace;      /* a directory or a tar was given */
         uint64_t workspace_bytes;
         vs_base_image base;
         vs_archive_info archive;

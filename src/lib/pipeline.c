@@ -46,8 +46,16 @@ static int check_workspace(vs_job *job, vs_error *err)
         struct stat st;
         uint64_t entries;
 
+        if (job->opts->workspace_tar) {
+                if (stat(job->opts->workspace_tar, &st) < 0)
+                        return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace archive");
+                job->workspace_bytes = (uint64_t)st.st_size;
+                job->has_workspace = true;
+                return 0;
+        }
         if (!job->spec->workspace)
                 return 0;
+        job->has_workspace = true;
         if (!realpath(job->spec->workspace, resolved) || stat(resolved, &st) < 0)
                 return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace %s", job->spec->workspace);
         if (!S_ISDIR(st.st_mode))
@@ -175,13 +183,16 @@ static int job_prepare(vs_job *job, vs_error *err)
         if (vs_disk_create_overlay(job->dir.root_disk, job->base.root, job->base.root_bytes + job->spec->disk, err) < 0)
                 return -1;
         guest = vs_spec_guest_json(job->spec, job->ref);
-        json_object_set_new(guest, "workspace", json_boolean(job->workspace != NULL));
+        json_object_set_new(guest, "workspace", json_boolean(job->has_workspace));
         json_object_set_new(guest, "load", json_boolean(job->spec->image != NULL));
         spec_text = json_dumps(guest, JSON_COMPACT);
         json_decref(guest);
         if (!spec_text)
                 return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "spec");
-        in = (vs_job_inputs){ .spec_json = spec_text, .image = job->spec->image, .workspace = job->workspace };
+        in = (vs_job_inputs){ .spec_json = spec_text,
+                              .image = job->spec->image,
+                              .workspace = job->workspace,
+                              .workspace_tar = job->opts->workspace_tar };
         return vs_disk_prepare(job->dir.job_disk, job->spec->disk, &in, job->accel, err);
 }
 
@@ -254,7 +265,7 @@ static int write_back(vs_job *job, vs_error *err)
 {
         vs_sync_stats st;
 
-        if (job->out_tmp || !job->opts->write_back)
+        if (job->out_tmp || !job->opts->write_back || !job->workspace)
                 return 0;
         if (vs_workspace_sync(job->ws_stage, job->workspace, &st, err) < 0)
                 return -1;
@@ -283,7 +294,7 @@ static int collect_outputs(vs_job *job, guestfs_h *g, vs_error *err)
                                 json_object_set_new(job->result, "exported_image", json_string("image.tar"));
                 }
         }
-        if (!job->workspace || !job->ran)
+        if (!job->has_workspace || !job->ran)
                 return 0;
         if (mkdir(job->ws_stage, 0755) < 0)
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create %s", job->ws_stage);

@@ -31,6 +31,7 @@ typedef struct {
 typedef struct {
         const char *out_dir;     /* result.json, logs, workspace/, image.tar; NULL for none */
         bool write_back;         /* without out_dir: write the workspace back to spec->workspace */
+        const char *workspace_tar; /* instead of spec->workspace: a tar of it (HTTP uploads) */
         uint64_t log_limit;      /* bytes kept per output stream in out_dir */
         const vs_events *events; /* may be NULL */
 } vs_run_opts;
