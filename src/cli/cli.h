@@ -4,6 +4,10 @@
 
 #include "error.h"
 #include "pipeline.h"
+#include "config.h"
+#include "spec.h"
+
+#include <stdio.h>
 
 #include <stdbool.h>
 
@@ -16,9 +20,23 @@ enum {
 };
 
 int cmd_run(int argc, char **argv);
+int cmd_submit(int argc, char **argv);
+int cmd_client(const char *verb, int argc, char **argv); /* status, logs, cancel, fetch */
 int cmd_doctor(int argc, char **argv);
 int cmd_preload(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+
+/* The flags of `run` (and `submit`, which adds --server, --token-file, --follow). */
+typedef struct {
+        vs_spec spec;
+        vs_config cfg;
+        const char *out;
+        bool json;
+        const char *server, *token_file;
+        bool follow;
+        void (*help)(FILE *f);
+} run_args;
+int cli_parse_run_args(int argc, char **argv, run_args *a, vs_error *err);
 
 /* Maps a library error to the exit code and prints "vmsandbox: <msg>". */
 int cli_fail(const vs_error *err);

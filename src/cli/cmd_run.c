@@ -55,7 +55,8 @@ static void usage(FILE *f)
 }
 
 enum { OPT_IMAGE = 256, OPT_TAG, OPT_WORKSPACE, OPT_MOUNT_AT, OPT_MEMORY, OPT_CPUS, OPT_DISK, OPT_TIMEOUT,
-       OPT_NETWORK, OPT_USER, OPT_WORKDIR, OPT_EXPORT, OPT_OUT, OPT_JSON, OPT_ACCEL, OPT_BASE };
+       OPT_NETWORK, OPT_USER, OPT_WORKDIR, OPT_EXPORT, OPT_OUT, OPT_JSON, OPT_ACCEL, OPT_BASE,
+       OPT_SERVER, OPT_TOKEN, OPT_FOLLOW };
 
 static const struct option options[] = {
         { "image", required_argument, NULL, OPT_IMAGE },
@@ -75,16 +76,13 @@ static const struct option options[] = {
         { "json", no_argument, NULL, OPT_JSON },
         { "accel", required_argument, NULL, OPT_ACCEL },
         { "base-image", required_argument, NULL, OPT_BASE },
+        { "server", required_argument, NULL, OPT_SERVER },
+        { "token-file", required_argument, NULL, OPT_TOKEN },
+        { "follow", no_argument, NULL, OPT_FOLLOW },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
 };
 
-typedef struct {
-        vs_spec spec;
-        vs_config cfg;
-        const char *out;
-        bool json;
-} run_args;
 
 static int set_string(char **slot, const char *v, vs_error *err)
 {
@@ -154,19 +152,31 @@ static int parse_option(run_args *a, int opt, const char *v, vs_error *err)
                 return vs_config_set(&a->cfg, "accel", v, err);
         case OPT_BASE:
                 return vs_config_set(&a->cfg, "image", v, err);
+        case OPT_SERVER:
+                a->server = v;
+                return 0;
+        case OPT_TOKEN:
+                a->token_file = v;
+                return 0;
+        case OPT_FOLLOW:
+                a->follow = true;
+                return 0;
         default:
                 return vs_error_set(err, VS_ERR_USAGE, "unknown option (see vmsandbox run --help)");
         }
 }
 
-static int parse_args(int argc, char **argv, run_args *a, vs_error *err)
+int cli_parse_run_args(int argc, char **argv, run_args *a, vs_error *err)
 {
         int opt;
 
         opterr = 0;
         while ((opt = getopt_long(argc, argv, "+he:", options, NULL)) != -1) {
                 if (opt == 'h') {
-                        usage(stdout);
+                        if (a->help)
+                                a->help(stdout);
+                        else
+                                usage(stdout);
                         exit(0);
                 }
                 if (opt == '?' || opt == ':')
@@ -207,7 +217,12 @@ int cmd_run(int argc, char **argv)
         int r, code;
 
         vs_spec_init(&a.spec);
-        if (vs_config_load(&a.cfg, &err) < 0 || parse_args(argc, argv, &a, &err) < 0) {
+        if (vs_config_load(&a.cfg, &err) < 0 || cli_parse_run_args(argc, argv, &a, &err) < 0) {
+                code = cli_fail(&err);
+                goto out;
+        }
+        if (a.server || a.token_file || a.follow) {
+                vs_error_set(&err, VS_ERR_USAGE, "--server, --token-file and --follow belong to vmsandbox submit");
                 code = cli_fail(&err);
                 goto out;
         }

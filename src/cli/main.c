@@ -14,6 +14,8 @@ static void usage(FILE *f)
               "Commands:\n"
               "  run       run a workflow image (a `docker save` tarball) in a fresh VM\n"
               "  serve     the HTTP job service (docs/api.md)\n"
+              "  submit    run a job on a vmsandbox service (options of run, plus --server)\n"
+              "  status, logs, cancel, fetch   a service's job\n"
               "  doctor    check that this host can run jobs, and say how to fix it\n"
               "  preload   (admin) bake images into a base image being built\n"
               "  version   print the version\n"
@@ -54,6 +56,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[1], "run") == 0)
                 return cmd_run(argc - 1, argv + 1);
+        if (strcmp(argv[1], "submit") == 0)
+                return cmd_submit(argc - 1, argv + 1);
+        if (!strcmp(argv[1], "status") || !strcmp(argv[1], "logs") || !strcmp(argv[1], "cancel") || !strcmp(argv[1], "fetch"))
+                return cmd_client(argv[1], argc - 1, argv + 1);
         if (strcmp(argv[1], "serve") == 0)
                 return cmd_serve(argc - 1, argv + 1);
         if (strcmp(argv[1], "preload") == 0)

@@ -73,6 +73,14 @@ int vs_jobdir_create(const char *state_dir, const char *id, vs_jobdir *ret, vs_e
         return 0;
 }
 
+void vs_jobdir_gc(const char *state_dir)
+{
+        _cleanup_free_ char *jobs = path_join(state_dir, "jobs");
+
+        if (jobs)
+                gc_stale(jobs);
+}
+
 void vs_jobdir_remove(vs_jobdir *d)
 {
         if (d->dir)

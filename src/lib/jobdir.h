@@ -15,6 +15,8 @@ typedef struct {
 /* Creates state_dir/jobs/<id> (0711: qemu reaches files by name); id is
  * 12 hex digits (vs_random_id). */
 int vs_jobdir_create(const char *state_dir, const char *id, vs_jobdir *ret, vs_error *err);
+/* Removes the directories of dead owners under state_dir/jobs. */
+void vs_jobdir_gc(const char *state_dir);
 /* Removes the directory and everything in it, then drops the lock. */
 void vs_jobdir_remove(vs_jobdir *d);
 

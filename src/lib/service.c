@@ -2,6 +2,7 @@
 #include "archive.h"
 #include "cleanup.h"
 #include "fsutil.h"
+#include "jobdir.h"
 #include "pipeline.h"
 #include "spec.h"
 #include "store.h"
@@ -951,6 +952,7 @@ int vs_service_open(const vs_service_opts *o, vs_service **ret, vs_error *err)
         }
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->changed, NULL);
+        vs_jobdir_gc(o->cfg->state_dir); /* VM files of a previous process that died */
         vs_store_each(s->root, load_one, &ctx);
         requeue(s);
         s->nworkers = o->max_jobs ? o->max_jobs : 1;

@@ -64,6 +64,9 @@ int vs_network_parse(const char *s, vs_network *ret);
  * by vs_spec_validate. */
 int vs_spec_from_json(json_t *obj, vs_spec *ret, vs_error *err);
 
+/* The API JSON of a spec (the inverse of vs_spec_from_json). */
+json_t *vs_spec_to_json(const vs_spec *s);
+
 /* The JSON the guest agent reads: what to run, with the resolved image ref. */
 json_t *vs_spec_guest_json(const vs_spec *s, const char *ref);
 

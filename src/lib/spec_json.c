@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef int (*field_fn)(vs_spec *s, const char *name, json_t *v, vs_error *err);
@@ -184,4 +185,39 @@ int vs_spec_from_json(json_t *obj, vs_spec *ret, vs_error *err)
         }
         *ret = s;
         return 0;
+}
+
+static json_t *strv_array(char *const *v)
+{
+        json_t *a = json_array();
+
+        for (size_t i = 0; v && v[i]; i++)
+                json_array_append_new(a, json_string(v[i]));
+        return a;
+}
+
+json_t *vs_spec_to_json(const vs_spec *s)
+{
+        json_t *j = json_pack("{s:I, s:i, s:I, s:s, s:b, s:o}", "memory", (json_int_t)s->memory, "cpus",
+                              (int)s->cpus, "disk", (json_int_t)s->disk, "network", vs_network_name(s->network),
+                              "export_image", s->export_image, "env", strv_array(s->env));
+        char t[32];
+
+        snprintf(t, sizeof(t), "%llums", (unsigned long long)s->timeout_ms);
+        json_object_set_new(j, "timeout", json_string(t));
+        if (s->image)
+                json_object_set_new(j, "image", json_string(s->image));
+        if (s->tag)
+                json_object_set_new(j, "tag", json_string(s->tag));
+        if (s->workspace)
+                json_object_set_new(j, "workspace", json_string(s->workspace));
+        if (s->mount_at)
+                json_object_set_new(j, "mount_at", json_string(s->mount_at));
+        if (s->user)
+                json_object_set_new(j, "user", json_string(s->user));
+        if (s->workdir)
+                json_object_set_new(j, "workdir", json_string(s->workdir));
+        if (s->cmd)
+                json_object_set_new(j, "cmd", strv_array(s->cmd));
+        return j;
 }

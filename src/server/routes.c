@@ -180,18 +180,25 @@ static enum MHD_Result get_output_file(server_ctx *ctx, struct MHD_Connection *c
 
 /* ---- job routes --------------------------------------------------------- */
 
-static enum MHD_Result create_job(server_ctx *ctx, struct MHD_Connection *c, request *rq, bool start)
+/* The body's spec becomes a created job. */
+static int create_from_body(server_ctx *ctx, request *rq, char id[13], vs_error *err)
 {
-        vs_error err = { 0 };
-        json_t *spec = parse_body(rq, &err);
-        char id[13];
+        json_t *spec = parse_body(rq, err);
         int r;
 
         if (!spec)
-                return respond_error(c, &err);
-        r = vs_service_create(ctx->svc, spec, id, &err);
+                return -1;
+        r = vs_service_create(ctx->svc, spec, id, err);
         json_decref(spec);
-        if (r < 0)
+        return r;
+}
+
+static enum MHD_Result create_job(server_ctx *ctx, struct MHD_Connection *c, request *rq, bool start)
+{
+        vs_error err = { 0 };
+        char id[13];
+
+        if (create_from_body(ctx, rq, id, &err) < 0)
                 return respond_error(c, &err);
         if (start && vs_service_start(ctx->svc, id, &err) < 0) {
                 vs_service_delete(ctx->svc, id, NULL);
@@ -229,16 +236,11 @@ static json_t *log_lines(server_ctx *ctx, const char *id)
 static enum MHD_Result run_sync(server_ctx *ctx, struct MHD_Connection *c, request *rq)
 {
         vs_error err = { 0 };
-        json_t *spec = parse_body(rq, &err), *rec;
         const char *status;
+        json_t *rec;
         char id[13];
-        int r;
 
-        if (!spec)
-                return respond_error(c, &err);
-        r = vs_service_create(ctx->svc, spec, id, &err);
-        json_decref(spec);
-        if (r < 0)
+        if (create_from_body(ctx, rq, id, &err) < 0)
                 return respond_error(c, &err);
         if (vs_service_start(ctx->svc, id, &err) < 0 || vs_service_wait(ctx->svc, id, &err) < 0)
                 return respond_error(c, &err);

@@ -65,8 +65,8 @@ code=$(curl -s -o "$work/body" -w '%{http_code}' -H "Authorization: Bearer wrong
 expect_code wrong_token 401 "$code" unauthorized
 expect_code malformed_json 400 "$(api POST /v1/jobs -d '{"image":')" malformed
 expect_code unknown_field 400 "$(api POST /v1/jobs -d '{"imag":"x"}')" 'unknown field'
-expect_code wrong_type 400 "$(api POST /v1/jobs -d '{"cpus":"many"}')" '"cpus"'
-expect_code negative_limit 400 "$(api POST /v1/jobs -d '{"memory":-1}')" '"memory"'
+expect_code wrong_type 400 "$(api POST /v1/jobs -d '{"cpus":"many"}')" 'cpus'
+expect_code negative_limit 400 "$(api POST /v1/jobs -d '{"memory":-1}')" 'memory'
 expect_code huge_limit 400 "$(api POST /v1/jobs -d '{"memory":"9T"}')" '--memory must be between'
 expect_code deep_json 400 "$(api POST /v1/jobs -d "$(printf '%.0s[' $(seq 100))")" 'deeper'
 expect_code path_outside_roots 403 "$(api POST /v1/jobs -d "{\"image\":\"$work/outside/hello.tar\"}")" 'outside the allowed roots'
@@ -100,7 +100,8 @@ curl -s -H "Authorization: Bearer $token" "$base/v1/jobs/$id/workspace" -o "$wor
 tar -tf "$work/got.tar" 2>/dev/null | grep -q 'new.txt' && pass fetch_workspace || fail fetch_workspace "$(tar -tf "$work/got.tar" 2>&1 | head)"
 expect_code fetch_file 200 "$(api GET "/v1/jobs/$id/files/new.txt")" made
 expect_code file_escape 404 "$(api GET "/v1/jobs/$id/files/..%2F..%2Fjob.json")"
-code=$(api GET "/v1/jobs/$id/image" -o "$work/img.tar")
+code=$(api GET "/v1/jobs/$id/image")
+cp "$work/body" "$work/img.tar"
 [ "$code" = 200 ] && tar -tf "$work/img.tar" | grep -q manifest.json && pass fetch_image || fail fetch_image "HTTP $code"
 
 # ---- nbo2rproxy's synchronous shape ---------------------------------------
@@ -109,6 +110,21 @@ if [ "$code" = 200 ] && [ "$(field .success.StatusCode)" = 0 ] && field '.log[]'
 then pass run_sync; else fail run_sync "HTTP $code $(head -c 300 "$work/body")"; fi
 code=$(api POST /v1/run -d "{\"image\":\"$work/allowed/hello.tar\",\"cmd\":[\"sh\",\"-c\",\"exit 7\"]}")
 [ "$code" = 200 ] && [ "$(field .success.StatusCode)" = 7 ] && pass run_sync_exit_code || fail run_sync_exit_code "HTTP $code $(head -c 300 "$work/body")"
+
+# ---- the CLI as a client ---------------------------------------------------
+"$vms" submit --server "$base" --token-file "$work/token" --follow --image "$work/allowed/hello.tar" \
+    --workspace "$work/ws" -- sh -c 'echo via-client; cat /erc/in.txt; exit 4' >"$work/submit.out" 2>"$work/submit.err"
+code=$?
+if [ $code = 4 ] && grep -q via-client "$work/submit.out" && grep -q data "$work/submit.out"; then pass client_submit_follow
+else fail client_submit_follow "exit $code: $(tail -c 300 "$work/submit.err")"; fi
+cid=$(grep -o 'job [0-9a-f]\{12\}' "$work/submit.err" | cut -d' ' -f2)
+"$vms" status "$cid" --server "$base" --token-file "$work/token" > "$work/status.json" &&
+    [ "$(jq -r .exit_code "$work/status.json")" = 4 ] && pass client_status || fail client_status "$(head -c 200 "$work/status.json")"
+"$vms" fetch "$cid" --server "$base" --token-file "$work/token" --out "$work/fetched" 2>"$work/fetch.err" &&
+    tar -tf "$work/fetched/workspace.tar" | grep -q in.txt && grep -q via-client "$work/fetched/output.log" &&
+    pass client_fetch || fail client_fetch "$(cat "$work/fetch.err") $(ls "$work/fetched" 2>&1)"
+VMSANDBOX_TOKEN=$token "$vms" cancel "$cid" --server "$base" 2>"$work/cancel.err"
+[ $? = 2 ] && grep -q "already finished" "$work/cancel.err" && pass client_cancel_finished || fail client_cancel_finished "$(cat "$work/cancel.err")"
 
 # ---- queue order with --max-jobs 1, then cancel a running job --------------
 spec="{\"image\":\"$work/allowed/hello.tar\",\"cmd\":[\"sh\",\"-c\",\"echo running; sleep 5\"]}"

@@ -191,6 +191,33 @@ START_TEST(from_json_rejects)
 }
 END_TEST
 
+START_TEST(json_round_trip)
+{
+        vs_spec a = valid(), b;
+        vs_error err = { 0 };
+        json_t *j;
+
+        a.memory = 3ull << 30;
+        a.timeout_ms = 1500;
+        a.network = VS_NETWORK_NAT;
+        a.user = strdup("7:8");
+        vs_spec_add_env(&a, "K=v=w", &err);
+        vs_spec_add_arg(&a, "echo", &err);
+        j = vs_spec_to_json(&a);
+        ck_assert_int_eq(vs_spec_from_json(j, &b, &err), 0);
+        ck_assert_uint_eq(b.memory, a.memory);
+        ck_assert_uint_eq(b.timeout_ms, 1500);
+        ck_assert_int_eq(b.network, VS_NETWORK_NAT);
+        ck_assert_str_eq(b.user, "7:8");
+        ck_assert_str_eq(b.env[0], "K=v=w");
+        ck_assert_str_eq(b.cmd[0], "echo");
+        ck_assert_str_eq(b.image, a.image);
+        json_decref(j);
+        vs_spec_clear(&a);
+        vs_spec_clear(&b);
+}
+END_TEST
+
 Suite *suite_spec(void)
 {
         Suite *s = suite_create("spec");
@@ -203,6 +230,7 @@ Suite *suite_spec(void)
         tcase_add_test(tc, network_names);
         tcase_add_test(tc, from_json);
         tcase_add_test(tc, from_json_rejects);
+        tcase_add_test(tc, json_round_trip);
         suite_add_tcase(s, tc);
         return s;
 }
