@@ -103,6 +103,7 @@ int cmd_doctor(int argc, char **argv)
         }
         if (vs_config_load(&cfg, &err) < 0)
                 return cli_fail(&err);
+        setvbuf(stdout, NULL, _IOLBF, 0); /* each verdict as soon as it is known */
         check_libvirt(&cfg);
         accel = vs_accel_resolve(cfg.accel, why, sizeof(why));
         snprintf(detail, sizeof(detail), "%s: %s", vs_accel_name(accel), why);
