@@ -1,0 +1,23 @@
+/* libFuzzer: docker-archive checks on arbitrary bytes. */
+#include "archive.h"
+
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
+int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
+{
+        int fd = memfd_create("archive", MFD_CLOEXEC);
+        char path[64];
+        vs_archive_info info;
+        vs_error err;
+
+        if (fd < 0 || write(fd, data, size) != (ssize_t)size)
+                return 0;
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        if (vs_archive_inspect(path, &info, &err) == 0)
+                vs_archive_info_clear(&info);
+        close(fd);
+        return 0;
+}
