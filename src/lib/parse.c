@@ -130,6 +130,8 @@ const char *vs_format_size(uint64_t bytes, char *buf, size_t len)
         }
         if (i == 0)
                 snprintf(buf, len, "%llu", (unsigned long long)bytes);
+        else if (v == (double)(uint64_t)v)
+                snprintf(buf, len, "%llu%c", (unsigned long long)v, suffix[i]);
         else
                 snprintf(buf, len, "%.1f%c", v, suffix[i]);
         return buf;

@@ -434,7 +434,8 @@ static int run_phase(vs_job *job, vs_phase p, int (*fn)(vs_job *, vs_error *), v
         event_phase(job, p, true);
         r = fn(job, err);
         event_phase(job, p, false);
-        if (r < 0)
+        /* Validation errors already name the flag or file at fault. */
+        if (r < 0 && p != VS_PHASE_VALIDATE)
                 vs_error_prefix(err, "%s", vs_phase_name(p));
         return r;
 }

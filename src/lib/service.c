@@ -494,16 +494,18 @@ static void record_metrics(vs_service *s, json_t *result)
         }
 }
 
-/* The steps as the result tells them: phases that ended succeeded, the one
- * named by the error failed (and the wait of a timeout), the rest skipped. */
-static void set_steps(sjob *j, json_t *result, const char *error)
+/* The steps as the result tells them: phases that ended succeeded, except
+ * that on an error the last phase before cleanup is the one that failed (the
+ * pipeline stops there), and the wait of a timeout or cancel failed too. */
+static void set_steps(sjob *j, json_t *result, bool error)
 {
         json_t *phases = json_object_get(result, "phases");
         const char *verdict = json_string_value(json_object_get(result, "status"));
-        char failed[32] = "";
+        int failed = -1;
 
-        if (error)
-                sscanf(error, "%31[a-z]:", failed);
+        for (size_t i = 0; error && i + 1 < NSTEPS; i++)
+                if (json_object_get(phases, step_names[i]))
+                        failed = (int)i;
         for (size_t i = 0; i < NSTEPS; i++) {
                 json_t *st = step(j, step_names[i]), *ph = json_object_get(phases, step_names[i]);
                 const char *status = "skipped";
@@ -513,7 +515,7 @@ static void set_steps(sjob *j, json_t *result, const char *error)
                         json_object_set(st, "end", json_object_get(ph, "end_ms"));
                         status = "success";
                 }
-                if (strcmp(failed, step_names[i]) == 0 ||
+                if ((int)i == failed ||
                     (i == 3 && verdict && (!strcmp(verdict, "timeout") || !strcmp(verdict, "cancelled"))))
                         status = "failure";
                 json_object_set_new(st, "status", json_string(status));
@@ -553,7 +555,7 @@ static void run_one(vs_service *s, sjob *j)
         pthread_mutex_lock(&s->lock);
         if (j->line_len)
                 add_line(j, "wait", j->line, j->line_len);
-        set_steps(j, result, r < 0 ? err.msg : NULL);
+        set_steps(j, result, r < 0);
         set_state(j, result ? state_from_result(result) : VS_JOB_ERROR);
         if (r < 0 && j->cancel)
                 set_state(j, VS_JOB_CANCELLED);
