@@ -10,6 +10,7 @@
 #include "tar.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -148,12 +149,27 @@ static void set_state(sjob *j, vs_job_state st)
                 json_object_set_new(j->record, "finished_ms", json_integer((json_int_t)vs_now_ms()));
 }
 
-static void save(sjob *j)
+/* The library prints nothing: messages go to the front end's log function. */
+__attribute__((format(printf, 3, 4)))
+static void svc_log(vs_service *s, int priority, const char *fmt, ...)
+{
+        char msg[1200];
+        va_list ap;
+
+        if (!s->o.log)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        s->o.log(s->o.log_userdata, priority, msg);
+}
+
+static void save(vs_service *s, sjob *j)
 {
         vs_error err = { 0 };
 
         if (vs_store_save(j->dir, j->record, &err) < 0)
-                fprintf(stderr, "<3>vmsandbox: job %s: %s\n", j->id, err.msg);
+                svc_log(s, 3, "job %s: %s", j->id, err.msg);
 }
 
 static sjob *find(vs_service *s, const char *id)
@@ -263,7 +279,7 @@ int vs_service_create(vs_service *s, json_t *spec, char ret_id[13], vs_error *er
         pthread_mutex_lock(&s->lock);
         j->next = s->jobs;
         s->jobs = j;
-        save(j);
+        save(s, j);
         memcpy(ret_id, j->id, 13);
         j = NULL;
         pthread_mutex_unlock(&s->lock);
@@ -344,7 +360,7 @@ int vs_service_upload_end(vs_service *s, const char *id, const char *what, const
                 r = vs_error_errno(err, VS_ERR_SANDBOX, errno, "storing the upload");
         if (r == 0) {
                 json_object_set_new(json_object_get(j->record, "uploads"), what, json_true());
-                save(j);
+                save(s, j);
         }
         pthread_mutex_unlock(&s->lock);
         if (r < 0)
@@ -376,7 +392,7 @@ int vs_service_start(vs_service *s, const char *id, vs_error *err)
         if (r == 0) {
                 s->queue[s->nqueue++] = j;
                 set_state(j, VS_JOB_QUEUED);
-                save(j);
+                save(s, j);
                 pthread_cond_broadcast(&s->changed);
         }
         pthread_mutex_unlock(&s->lock);
@@ -414,7 +430,7 @@ static void ev_phase(void *userdata, const char *name, bool guest, bool start)
         } else if ((st = step(c->j, name))) {
                 json_object_set_new(st, start ? "start" : "end", json_integer((json_int_t)vs_now_ms()));
                 json_object_set_new(st, "status", json_string(start ? "running" : "success"));
-                save(c->j);
+                save(c->s, c->j);
         }
         pthread_mutex_unlock(&c->s->lock);
 }
@@ -564,7 +580,7 @@ static void run_one(vs_service *s, sjob *j)
         json_object_set_new(j->record, "result", result ? result : json_null());
         if (result)
                 record_metrics(s, result);
-        save(j);
+        save(s, j);
         pthread_mutex_unlock(&s->lock);
 }
 
@@ -593,7 +609,7 @@ static void *worker(void *arg)
                 s->reserved += j->memory;
                 s->running++;
                 set_state(j, VS_JOB_RUNNING);
-                save(j);
+                save(s, j);
                 pthread_mutex_unlock(&s->lock);
                 run_one(s, j);
                 pthread_mutex_lock(&s->lock);
@@ -668,7 +684,7 @@ int vs_service_cancel(vs_service *s, const char *id, vs_error *err)
                 dequeue(s, j);
                 set_state(j, VS_JOB_CANCELLED);
                 json_object_set_new(j->record, "error", json_string("cancelled before it ran"));
-                save(j);
+                save(s, j);
                 pthread_cond_broadcast(&s->changed);
         }
         pthread_mutex_unlock(&s->lock);
@@ -884,7 +900,7 @@ static void load_one(void *userdata, const char *id)
                 return;
         memcpy(j->id, id, 13);
         if (asprintf(&j->dir, "%s/%s", s->root, id) < 0 || !(j->record = vs_store_load(j->dir, &err))) {
-                fprintf(stderr, "<4>vmsandbox: skipping job %s: %s\n", id, err.msg);
+                svc_log(s, 4, "skipping job %s: %s", id, err.msg);
                 free(j->dir);
                 free(j);
                 return;
@@ -907,7 +923,7 @@ static void load_one(void *userdata, const char *id)
                 set_state(j, VS_JOB_ERROR);
                 json_object_set_new(j->record, "error",
                                     json_string("lost: the service stopped while the job ran; its VM was destroyed"));
-                save(j);
+                save(s, j);
         }
         j->next = s->jobs;
         s->jobs = j;

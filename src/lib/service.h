@@ -20,6 +20,9 @@ typedef struct {
         uint64_t memory_budget;      /* guest memory reserved at once, bytes */
         uint64_t max_upload;         /* bytes per upload */
         char *const *allowed_roots;  /* path references must resolve below one; NULL: none allowed */
+        /* Where the service's own messages go (syslog priorities); may be NULL. */
+        void (*log)(void *userdata, int priority, const char *msg);
+        void *log_userdata;
 } vs_service_opts;
 
 typedef enum {

@@ -285,6 +285,13 @@ static struct MHD_Daemon *start_daemon(const vs_server_opts *o, server_ctx *ctx,
         return d;
 }
 
+/* journald reads "<N>" priority prefixes on stderr lines. */
+static void log_stderr(void *userdata, int priority, const char *msg)
+{
+        (void)userdata;
+        fprintf(stderr, "<%d>vmsandbox: %s\n", priority, msg);
+}
+
 int vs_server_run(const vs_server_opts *o, vs_error *err)
 {
         server_ctx ctx = { .max_body = o->max_body, .max_upload = o->service.max_upload };
@@ -299,7 +306,10 @@ int vs_server_run(const vs_server_opts *o, vs_error *err)
         sigaddset(&set, SIGINT);
         pthread_sigmask(SIG_BLOCK, &set, NULL); /* threads inherit: signals come to sigwait */
         signal(SIGPIPE, SIG_IGN);
-        if (vs_service_open(&o->service, &ctx.svc, err) < 0)
+        vs_service_opts so = o->service;
+
+        so.log = log_stderr;
+        if (vs_service_open(&so, &ctx.svc, err) < 0)
                 return -1;
         d = start_daemon(o, &ctx, err);
         if (!d) {
