@@ -76,7 +76,7 @@ static int run_job(json_t *spec, json_t *result)
                 system_load_modules(net_mods);
         system_grow_root();
         if (system_network_up(nat) < 0 && nat)
-                return fail(result, "network", "cannot configure eth0"), -1;
+                return fail(result, "network", "cannot configure the network interface"), -1;
         if (json_string_value(json_object_get(spec, "user")) && json_is_true(json_object_get(spec, "workspace")))
                 workspace_chown(json_string_value(json_object_get(spec, "user")));
 

@@ -1,6 +1,7 @@
 #include "agent.h"
 #include "protocol.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -82,12 +83,40 @@ static int run_ip(char *const argv[])
         return 0;
 }
 
+/* The job's one NIC, whatever it is called (the initramfs' udev may have
+ * renamed eth0, e.g. to ens2): the first interface backed by a device. */
+static int find_nic(char *name, size_t len)
+{
+        for (int i = 0; i < 100; i++) {
+                DIR *d = opendir("/sys/class/net");
+                struct dirent *e;
+                int found = 0;
+
+                while (d && !found && (e = readdir(d))) {
+                        char dev[300];
+                        snprintf(dev, sizeof(dev), "/sys/class/net/%s/device", e->d_name);
+                        if (e->d_name[0] != '.' && strlen(e->d_name) < len && access(dev, F_OK) == 0) {
+                                memcpy(name, e->d_name, strlen(e->d_name) + 1);
+                                found = 1;
+                        }
+                }
+                if (d)
+                        closedir(d);
+                if (found)
+                        return 0;
+                usleep(100 * 1000);
+        }
+        channel_log("no network interface appeared within 10 s");
+        return -1;
+}
+
 /* Loopback always; with nat, QEMU user networking's fixed addresses. */
 int system_network_up(int nat)
 {
+        char nic[64];
         char *lo[] = { "/sbin/ip", "link", "set", "lo", "up", NULL };
-        char *up[] = { "/sbin/ip", "link", "set", "eth0", "up", NULL };
-        char *addr[] = { "/sbin/ip", "addr", "add", "10.0.2.15/24", "dev", "eth0", NULL };
+        char *up[] = { "/sbin/ip", "link", "set", nic, "up", NULL };
+        char *addr[] = { "/sbin/ip", "addr", "add", "10.0.2.15/24", "dev", nic, NULL };
         char *route[] = { "/sbin/ip", "route", "add", "default", "via", "10.0.2.2", NULL };
         FILE *f;
 
@@ -95,6 +124,8 @@ int system_network_up(int nat)
                 return -1;
         if (!nat)
                 return 0;
+        if (find_nic(nic, sizeof(nic)) < 0)
+                return -1;
         if (run_ip(up) < 0 || run_ip(addr) < 0 || run_ip(route) < 0)
                 return -1;
         f = fopen("/etc/resolv.conf", "we");

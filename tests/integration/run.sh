@@ -102,13 +102,16 @@ vm_workspace() {
     local ws=$work/ws
     mkdir -p "$ws/sub" && echo hello > "$ws/a.txt" && echo bye > "$ws/del.txt" && echo b > "$ws/sub/b.txt"
     "$vms" run --image "$work/hello.tar" --workspace "$ws" -e GREETING=hi --user 1000:1000 -- \
-        sh -c 'echo "greeting=$GREETING uid=$(id -u) gid=$(id -g)"; cat /erc/a.txt; echo made > /erc/new.txt;
+        sh -c 'echo "greeting=$GREETING uid=$(id -u) gid=$(id -g)"; echo "routes=$(wc -l < /proc/net/route)";
+               cat /erc/a.txt; echo made > /erc/new.txt;
                echo changed > /erc/sub/b.txt; rm /erc/del.txt; echo to-stderr >&2; exit 3' \
         >"$work/ws.out" 2>"$work/ws.err"
     local code=$?
     [ $code = 3 ] && pass vm_exit_code || fail vm_exit_code "exit $code, wanted 3: $(tail -c 300 "$work/ws.err")"
     grep -q "greeting=hi uid=1000 gid=1000" "$work/ws.out" && pass vm_env_user || fail vm_env_user "$(cat "$work/ws.out")"
     grep -q "to-stderr" "$work/ws.err" && pass vm_stderr || fail vm_stderr "stderr not streamed"
+    # --network none: no route at all, only the header line of /proc/net/route
+    grep -q "^routes=1$" "$work/ws.out" && pass vm_no_network || fail vm_no_network "$(grep routes "$work/ws.out")"
     if [ "$(cat "$ws/new.txt" 2>/dev/null)" = made ] && [ "$(cat "$ws/sub/b.txt")" = changed ] &&
        [ ! -e "$ws/del.txt" ] && [ "$(cat "$ws/a.txt")" = hello ]; then pass vm_workspace_back
     else fail vm_workspace_back "workspace: $(cd "$ws" && find . | tr '\n' ' ')"; fi
@@ -160,7 +163,16 @@ vm_preload() {
     else fail vm_tag_not_preloaded "exit $code: $(tail -c 300 "$work/absent.err")"; fi
 }
 
-( vm_hello_export; vm_not_found; vm_cancel ) &
+# --network nat: the container gets a default route through the engine's bridge.
+vm_network_nat() {
+    "$vms" run --image "$work/hello.tar" --network nat -- sh -c 'grep -c "^eth0\s00000000" /proc/net/route' \
+        >"$work/nat.out" 2>"$work/nat.err"
+    local code=$?
+    if [ $code = 0 ] && [ "$(cat "$work/nat.out")" = 1 ]; then pass vm_network_nat
+    else fail vm_network_nat "exit $code: $(cat "$work/nat.out") $(tail -c 300 "$work/nat.err")"; fi
+}
+
+( vm_hello_export; vm_not_found; vm_cancel; vm_network_nat ) &
 ( vm_workspace; vm_timeout; vm_preload ) &
 wait
 if left=$(no_leftovers); then pass vm_nothing_left; else fail vm_nothing_left "$left"; fi
