@@ -86,14 +86,14 @@ static int read_member(int fd, const member *m, char **ret, vs_error *err)
  * Compressed layers (allowed in OCI layouts) are left to the guest engine. */
 static int check_layer(int fd, const member *m, vs_error *err)
 {
-        unsigned char magic[2] = { 0, 0 };
+        static const unsigned char gzip[2] = { 0x1f, 0x8b }, zstd[4] = { 0x28, 0xb5, 0x2f, 0xfd };
+        unsigned char magic[4] = { 0 };
         vs_tar_reader r;
         vs_tar_entry e;
         int k;
 
-        if (m->size >= 2 && pread(fd, magic, 2, (off_t)m->offset) == 2 && magic[0] == 0x1f && magic[1] == 0x8b)
-                return 0;
-        if (m->size >= 4 && pread(fd, magic, 2, (off_t)m->offset) == 2 && magic[0] == 0x28 && magic[1] == 0xb5)
+        if (m->size >= 4 && pread(fd, magic, 4, (off_t)m->offset) == 4 &&
+            (memcmp(magic, gzip, 2) == 0 || memcmp(magic, zstd, 4) == 0))
                 return 0;
         vs_tar_reader_init(&r, fd, m->offset, m->size);
         while ((k = vs_tar_next(&r, &e, err)) > 0)
