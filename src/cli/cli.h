@@ -46,10 +46,10 @@ typedef struct {
         bool tty;           /* stderr is a terminal: show progress lines */
         bool json;          /* stdout is reserved for the result record */
         double start;
-        volatile int *interrupted;
 } cli_progress;
 
-void cli_progress_init(cli_progress *p, bool json, volatile int *interrupted);
+/* Also catches SIGINT and SIGTERM: the job polls them as a cancel. */
+void cli_progress_init(cli_progress *p, bool json);
 const vs_events *cli_progress_events(cli_progress *p);
 
 #endif

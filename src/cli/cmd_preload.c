@@ -6,17 +6,9 @@
 #include "strv.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile int interrupted;
-
-static void on_signal(int sig)
-{
-        interrupted = sig;
-}
 
 static void usage(FILE *f)
 {
@@ -70,9 +62,7 @@ int cmd_preload(int argc, char **argv)
         o.archives = argv + optind;
         if (vs_config_load(&cfg, &err) < 0)
                 return cli_fail(&err);
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-        cli_progress_init(&progress, false, &interrupted);
+        cli_progress_init(&progress, false);
         o.events = cli_progress_events(&progress);
         r = vs_preload(&cfg, &o, &err);
         vs_config_clear(&cfg);

@@ -11,13 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static volatile int interrupted;
-
-static void on_signal(int sig)
-{
-        interrupted = sig;
-}
-
 static void usage(FILE *f)
 {
         fputs("Usage: vmsandbox run --image FILE.tar [OPTIONS] [-- CMD [ARG...]]\n"
@@ -226,10 +219,8 @@ int cmd_run(int argc, char **argv)
                 code = cli_fail(&err);
                 goto out;
         }
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
         signal(SIGPIPE, SIG_IGN);
-        cli_progress_init(&progress, a.json, &interrupted);
+        cli_progress_init(&progress, a.json);
         opts = (vs_run_opts){ .out_dir = a.out,
                               .write_back = true,
                               .log_limit = VS_LOG_LIMIT_DEFAULT,

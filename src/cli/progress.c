@@ -2,9 +2,17 @@
 #include "pipeline.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+        interrupted = sig;
+}
 
 static double now_s(void)
 {
@@ -56,17 +64,20 @@ static bool on_cancelled(void *userdata)
 {
         cli_progress *p = userdata;
 
-        return *p->interrupted != 0;
+        (void)p;
+        return interrupted != 0;
 }
 
 static vs_events events;
 
-void cli_progress_init(cli_progress *p, bool json, volatile int *interrupted)
+
+void cli_progress_init(cli_progress *p, bool json)
 {
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
         p->tty = isatty(STDERR_FILENO);
         p->json = json;
         p->start = now_s();
-        p->interrupted = interrupted;
 }
 
 const vs_events *cli_progress_events(cli_progress *p)
