@@ -7,7 +7,10 @@
 #ifndef VS_CLEANUP_H
 #define VS_CLEANUP_H
 
+#include <dirent.h>
 #include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -38,7 +41,27 @@ static inline void vs_strvfreep(char ***pv)
         free(v);
 }
 
+static inline void vs_jsonp(json_t **j)
+{
+        json_decref(*j);
+}
+
+static inline void vs_fclosep(FILE **f)
+{
+        if (*f)
+                fclose(*f);
+}
+
+static inline void vs_closedirp(DIR **d)
+{
+        if (*d)
+                closedir(*d);
+}
+
 #define _cleanup_free_ _cleanup_(vs_freep)
+#define _cleanup_json_ _cleanup_(vs_jsonp)
+#define _cleanup_fclose_ _cleanup_(vs_fclosep)
+#define _cleanup_closedir_ _cleanup_(vs_closedirp)
 #define _cleanup_close_ _cleanup_(vs_closep)
 #define _cleanup_strv_ _cleanup_(vs_strvfreep)
 

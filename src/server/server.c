@@ -1,6 +1,7 @@
 #include "server.h"
 #include "cleanup.h"
 #include "fsutil.h"
+#include "jsonload.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,8 +13,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#define JSON_DEPTH_MAX 32
 
 unsigned http_status(vs_error_kind kind)
 {
@@ -336,35 +335,5 @@ int vs_server_run(const vs_server_opts *o, vs_error *err)
 /* Depth and size are bounded before jansson sees the text. */
 json_t *parse_body(const request *rq, vs_error *err)
 {
-        json_error_t jerr;
-        int depth = 0, max = 0;
-        bool in_str = false;
-        json_t *j;
-
-        if (!rq->body || rq->body_len == 0) {
-                vs_error_set(err, VS_ERR_USAGE, "a JSON body is required");
-                return NULL;
-        }
-        for (size_t i = 0; i < rq->body_len; i++) {
-                char ch = rq->body[i];
-                if (in_str) {
-                        if (ch == '\\')
-                                i++;
-                        else if (ch == '"')
-                                in_str = false;
-                } else if (ch == '"')
-                        in_str = true;
-                else if (ch == '{' || ch == '[')
-                        max = ++depth > max ? depth : max;
-                else if (ch == '}' || ch == ']')
-                        depth--;
-        }
-        if (max > JSON_DEPTH_MAX) {
-                vs_error_set(err, VS_ERR_USAGE, "JSON nested deeper than %d levels", JSON_DEPTH_MAX);
-                return NULL;
-        }
-        j = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!j)
-                vs_error_set(err, VS_ERR_USAGE, "malformed JSON: %s (line %d)", jerr.text, jerr.line);
-        return j;
+        return vs_json_load_bounded(rq->body, rq->body_len, (size_t)-1, VS_JSON_DEPTH_MAX, VS_ERR_USAGE, err);
 }
