@@ -97,15 +97,21 @@ static int parse_pax(const char *buf, size_t len, vs_tar_entry *e, int *have_nam
         size_t off = 0;
 
         while (off < len) {
-                char *end;
-                unsigned long rec = strtoul(buf + off, &end, 10);
+                size_t rec = 0, digits = 0;
                 const char *key, *eq, *val;
 
-                if (end == buf + off || *end != ' ' || rec == 0 || rec > len - off)
+                /* "<len> " in plain decimal; len counts the whole record, its
+                 * own prefix included, so it must leave room for "k=\n". */
+                while (off + digits < len && buf[off + digits] >= '0' && buf[off + digits] <= '9' && rec <= len) {
+                        rec = rec * 10 + (size_t)(buf[off + digits] - '0');
+                        digits++;
+                }
+                if (digits == 0 || off + digits >= len || buf[off + digits] != ' ' || rec > len - off ||
+                    rec < digits + 1 + 3)
                         return -1;
-                key = end + 1;
-                eq = memchr(key, '=', (size_t)(buf + off + rec - key));
-                if (!eq || buf[off + rec - 1] != '\n')
+                key = buf + off + digits + 1;
+                eq = memchr(key, '=', rec - digits - 1 - 1);
+                if (!eq || eq == key || buf[off + rec - 1] != '\n')
                         return -1;
                 val = eq + 1;
                 if ((size_t)(eq - key) == 4 && memcmp(key, "path", 4) == 0) {
