@@ -17,6 +17,8 @@ Suite *suite_workspace(void);
 Suite *suite_config(void);
 Suite *suite_tar(void);
 Suite *suite_guest_result(void);
+Suite *suite_text(void);
+Suite *suite_jsonload(void);
 
 /* tarwriter.c: builds ustar archives for the archive tests. */
 void tw_file(FILE *f, const char *name, const void *data, size_t len);
