@@ -400,36 +400,68 @@ static int list_members(int fd, uint64_t size, member_list *members, vs_error *e
         return k < 0 ? k : members_index(members, err);
 }
 
-int vs_archive_inspect(const char *path, vs_archive_info *ret, vs_error *err)
+/* The hash is taken from the same descriptor and the same bytes that were
+ * checked (hashing by path again would let the file change in between). */
+static int hash_fd(int fd, uint64_t size, char hex[65], vs_error *err)
 {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        static __thread unsigned char buf[1 << 16];
+        uint64_t off = 0;
+        vs_sha256 c;
+
+        vs_sha256_init(&c);
+        while (off < size) {
+                size_t want = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
+                ssize_t n = pread(fd, buf, want, (off_t)off);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot hash the archive");
+                if (n == 0)
+                        return vs_error_set(err, VS_ERR_INPUT, "the archive shrank while it was checked");
+                vs_sha256_update(&c, buf, (size_t)n);
+                off += (uint64_t)n;
+        }
+        vs_sha256_final_hex(&c, hex);
+        return 0;
+}
+
+int vs_archive_inspect_fd(int fd, const char *label, vs_archive_info *ret, vs_error *err)
+{
         member_list members = { 0 };
         vs_archive_info info = { 0 };
         struct stat st;
         int r;
 
-        if (fd < 0)
-                return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot open image %s", path);
         if (fstat(fd, &st) < 0)
-                return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot stat image %s", path);
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot stat image %s", label);
         if (!S_ISREG(st.st_mode))
-                return vs_error_set(err, VS_ERR_INPUT, "image %s is not a regular file", path);
+                return vs_error_set(err, VS_ERR_INPUT, "image %s is not a regular file", label);
         info.size = (uint64_t)st.st_size;
         r = list_members(fd, info.size, &members, err);
         if (r == 0 && members.n == 0)
                 r = vs_error_set(err, VS_ERR_INPUT, "image archive is empty");
         if (r == 0)
                 r = check_manifest(fd, &members, &info, err);
-        if (r == 0 && vs_sha256_file(path, info.sha256) < 0)
-                r = vs_error_errno(err, VS_ERR_INPUT, errno, "cannot hash %s", path);
+        if (r == 0)
+                r = hash_fd(fd, info.size, info.sha256, err);
         member_list_clear(&members);
         if (r < 0) {
-                vs_error_prefix(err, "image %s", path);
+                vs_error_prefix(err, "image %s", label);
                 vs_archive_info_clear(&info);
                 return -1;
         }
         *ret = info;
         return 0;
+}
+
+int vs_archive_inspect(const char *path, vs_archive_info *ret, vs_error *err)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+        if (fd < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot open image %s", path);
+        return vs_archive_inspect_fd(fd, path, ret, err);
 }
 
 void vs_archive_info_clear(vs_archive_info *info)

@@ -1,10 +1,12 @@
 #include "archive.h"
+#include "sha256.h"
 #include "tar.h"
 #include "tarwriter.h"
 #include "tests.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/vs-archive-XXXXXX";
@@ -387,6 +389,32 @@ START_TEST(unsafe_names_shown_printable)
 }
 END_TEST
 
+/* Checked and hashed through one descriptor: the path may be gone. */
+START_TEST(inspect_by_fd)
+{
+        char *p = tw_image(dir, NULL);
+        vs_archive_info by_path, by_fd;
+        vs_error err = { 0 };
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+
+        char want[65];
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(vs_sha256_file(p, want), 0);
+        ck_assert_int_eq(vs_archive_inspect(p, &by_path, &err), 0);
+        ck_assert_str_eq(by_path.sha256, want);
+        ck_assert_int_eq(unlink(p), 0);
+        ck_assert_msg(vs_archive_inspect_fd(fd, "upload", &by_fd, &err) == 0, "%s", err.msg);
+        ck_assert_str_eq(by_fd.sha256, by_path.sha256);
+        ck_assert_uint_eq(by_fd.size, by_path.size);
+        ck_assert_str_eq(by_fd.images[0].id, by_path.images[0].id);
+        vs_archive_info_clear(&by_path);
+        vs_archive_info_clear(&by_fd);
+        close(fd);
+        free(p);
+}
+END_TEST
+
 Suite *suite_archive(void)
 {
         Suite *s = suite_create("archive");
@@ -408,6 +436,7 @@ Suite *suite_archive(void)
         tcase_add_test(tc, layer_references_bounded);
         tcase_add_test(tc, manifest_strings_and_depth);
         tcase_add_test(tc, unsafe_names_shown_printable);
+        tcase_add_test(tc, inspect_by_fd);
         suite_add_tcase(s, tc);
         return s;
 }
