@@ -6,6 +6,8 @@
  * layout, docker's symlinked duplicate layers, an OCI-style blobs/ layout)
  * with nested layer tars.  scripts/fuzz adds an archive made by
  * scripts/make-test-image. */
+#include "archive.h"
+#include "tar.h"
 #include "tarwriter.h"
 #include "tests.h"
 
@@ -37,6 +39,32 @@ static void mem_close(mem *m)
         fclose(m->f);
 }
 
+/* Seeds the parsers refuse would only test the error paths: every tar seed
+ * must walk cleanly and every archive seed must pass vs_archive_inspect. */
+static void verify(const char *harness, const char *name, const char *path)
+{
+        vs_error err = { 0 };
+
+        if (strcmp(harness, "tar") == 0) {
+                FILE *f = fopen(path, "r");
+                struct stat st;
+
+                if (!f || fstat(fileno(f), &st) < 0 || vs_tar_check(fileno(f), 0, (uint64_t)st.st_size, &err) < 0) {
+                        fprintf(stderr, "fuzz-seeds: tar seed %s refused: %s\n", name, err.msg);
+                        exit(1);
+                }
+                fclose(f);
+        } else if (strcmp(harness, "archive") == 0) {
+                vs_archive_info info;
+
+                if (vs_archive_inspect(path, &info, &err) < 0) {
+                        fprintf(stderr, "fuzz-seeds: archive seed %s refused: %s\n", name, err.msg);
+                        exit(1);
+                }
+                vs_archive_info_clear(&info);
+        }
+}
+
 static void save(const char *harness, const char *name, const void *data, size_t len)
 {
         char path[4096];
@@ -49,6 +77,7 @@ static void save(const char *harness, const char *name, const void *data, size_t
         f = fopen(path, "w");
         if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0)
                 abort();
+        verify(harness, name, path);
 }
 
 static void save_mem(const char *harness, const char *name, mem *m)
