@@ -212,16 +212,42 @@ static int read_member(int fd, const member *m, char **ret, vs_error *err)
         return 0;
 }
 
+/* Magic numbers of the compressed layers an engine may accept (Docker's
+ * DetectCompression: gzip, bzip2, xz, zstd). */
+static bool compressed_magic(int fd, const member *m)
+{
+        static const struct {
+                unsigned char b[6];
+                size_t n;
+        } magics[] = {
+                { { 0x1f, 0x8b }, 2 },
+                { { 'B', 'Z', 'h' }, 3 },
+                { { 0xfd, '7', 'z', 'X', 'Z', 0x00 }, 6 },
+                { { 0x28, 0xb5, 0x2f, 0xfd }, 4 },
+        };
+        unsigned char head[6] = { 0 };
+        ssize_t n = m->size ? pread(fd, head, sizeof(head), (off_t)m->offset) : 0;
+
+        for (size_t i = 0; i < sizeof(magics) / sizeof(magics[0]); i++)
+                if (n >= (ssize_t)magics[i].n && memcmp(head, magics[i].b, magics[i].n) == 0)
+                        return true;
+        return false;
+}
+
 /* Layer tars are walked too: a layer whose own entries escape with an
  * absolute path or ".." (names, and hard-link targets) is refused here,
  * before any engine sees it.  Symlinks inside a layer may point anywhere:
- * the guest engine resolves them inside the container's root.  Compressed
- * layers (allowed in OCI layouts) are left to the guest engine.  Each layer
- * member is walked once, however often manifest.json names it. */
+ * the guest engine resolves them inside the container's root.
+ * Compressed layers (allowed in OCI layouts) cannot be walked on the host
+ * and are left to the guest engine, but a compression magic alone does not
+ * exempt a layer: an uncompressed tar whose first name starts with those
+ * bytes (an engine that does not know that compression reads it as a plain
+ * tar) is walked like any other, and only a layer whose very first header
+ * is not tar is taken as compressed.  Each layer member is walked once,
+ * however often manifest.json names it. */
 static int check_layer(int fd, member *m, vs_error *err)
 {
-        static const unsigned char gzip[2] = { 0x1f, 0x8b }, zstd[4] = { 0x28, 0xb5, 0x2f, 0xfd };
-        unsigned char magic[4] = { 0 };
+        bool compressed;
         vs_tar_reader r;
         vs_tar_entry e;
         int k;
@@ -229,9 +255,7 @@ static int check_layer(int fd, member *m, vs_error *err)
         if (m->walked)
                 return 0;
         m->walked = true;
-        if (m->size >= 4 && pread(fd, magic, 4, (off_t)m->offset) == 4 &&
-            (memcmp(magic, gzip, 2) == 0 || memcmp(magic, zstd, 4) == 0))
-                return 0;
+        compressed = compressed_magic(fd, m);
         vs_tar_reader_init(&r, fd, m->offset, m->size);
         while ((k = vs_tar_next(&r, &e, err)) > 0)
                 if (vs_tar_entry_unsafe(&e)) {
@@ -241,6 +265,8 @@ static int check_layer(int fd, member *m, vs_error *err)
                         return vs_error_set(err, VS_ERR_INPUT, "layer %s has an unsafe entry %s\"%s\"", s,
                                             link ? "(hard link to) " : "", bad);
                 }
+        if (k < 0 && compressed && r.headers <= 1 && r.pos == 0)
+                return 0; /* not a tar from the first byte: compressed */
         if (k < 0) {
                 _cleanup_free_ char *s = shown(m->name);
                 vs_error_prefix(err, "layer %s", s);

@@ -415,6 +415,72 @@ START_TEST(inspect_by_fd)
 }
 END_TEST
 
+static char *image_with_layer(const void *layer, size_t len)
+{
+        char *p = new_path();
+        FILE *f = fopen(p, "w");
+
+        tw_file(f, "cfg.json", config_json, strlen(config_json));
+        tw_file(f, "l1/layer.tar", layer, len);
+        put_manifest(f, ONE_LAYER);
+        tw_end(f);
+        fclose(f);
+        return p;
+}
+
+/* Regression: a layer was taken as compressed (and not walked) when it began
+ * with 1f 8b or 28 b5 2f fd; an uncompressed tar whose first name begins
+ * with those bytes went unchecked, and an engine that does not detect that
+ * compression (Docker only takes 1f 8b 08 as gzip) extracts it as a tar. */
+START_TEST(compression_magic_does_not_exempt_a_tar)
+{
+        static const char *const firsts[] = { "\x1f\x8b" "evil", "\x1f\x8b\x08" "evil", "\x28\xb5\x2f\xfd" "evil",
+                                              "BZh9" "evil" };
+
+        for (size_t i = 0; i < sizeof(firsts) / sizeof(firsts[0]); i++) {
+                char *layer = NULL, *p;
+                size_t len = 0;
+                FILE *f = open_memstream(&layer, &len);
+
+                tw_file(f, firsts[i], "x", 1);
+                tw_file(f, "../../etc/cron.d/x", "x", 1);
+                tw_end(f);
+                fclose(f);
+                p = image_with_layer(layer, len);
+                expect_error(p, "layer l1/layer.tar has an unsafe entry \"../../etc/cron.d/x\"");
+                free(p);
+                free(layer);
+        }
+}
+END_TEST
+
+START_TEST(compressed_layers_left_to_the_guest)
+{
+        unsigned char gz[700], zst[40];
+        vs_archive_info info;
+        vs_error err = { 0 };
+        char *p;
+
+        for (size_t i = 0; i < sizeof(gz); i++)
+                gz[i] = (unsigned char)(i * 37 + 11);
+        memcpy(gz, "\x1f\x8b\x08\x00", 4);
+        p = image_with_layer(gz, sizeof(gz));
+        ck_assert_msg(vs_archive_inspect(p, &info, &err) == 0, "%s", err.msg);
+        vs_archive_info_clear(&info);
+        free(p);
+        memset(zst, 0, sizeof(zst));
+        memcpy(zst, "\x28\xb5\x2f\xfd", 4);
+        p = image_with_layer(zst, sizeof(zst));
+        ck_assert_msg(vs_archive_inspect(p, &info, &err) == 0, "%s", err.msg);
+        vs_archive_info_clear(&info);
+        free(p);
+        memcpy(gz, "\x1e\x8b\x08\x00", 4); /* no magic: must be a tar */
+        p = image_with_layer(gz, sizeof(gz));
+        expect_error(p, "layer l1/layer.tar: not a tar archive (bad header checksum)");
+        free(p);
+}
+END_TEST
+
 Suite *suite_archive(void)
 {
         Suite *s = suite_create("archive");
@@ -437,6 +503,8 @@ Suite *suite_archive(void)
         tcase_add_test(tc, manifest_strings_and_depth);
         tcase_add_test(tc, unsafe_names_shown_printable);
         tcase_add_test(tc, inspect_by_fd);
+        tcase_add_test(tc, compression_magic_does_not_exempt_a_tar);
+        tcase_add_test(tc, compressed_layers_left_to_the_guest);
         suite_add_tcase(s, tc);
         return s;
 }
