@@ -94,6 +94,8 @@ static bool is_regular(char type)
  * member written through a symlinked directory lands on another name). */
 static int members_index(member_list *l, vs_error *err)
 {
+        if (l->n == 0)
+                return 0; /* qsort(NULL, 0) is UB (fuzz_archive) */
         qsort(l->v, l->n, sizeof(*l->v), member_cmp);
         for (size_t i = 0; i < l->n; i++) {
                 const char *name = l->v[i].name;

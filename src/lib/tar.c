@@ -265,6 +265,11 @@ static int meta_entry(vs_tar_reader *r, char type, uint64_t data, uint64_t size,
                 if (name ? p->long_name : p->long_link)
                         return vs_error_set(err, VS_ERR_INPUT, "two GNU long %s headers for one tar entry",
                                             name ? "name" : "link");
+                /* Go cuts a long name at its first NUL, GNU tar does not
+                 * (found by tests/fuzz/tar-diff): only trailing NULs. */
+                for (size_t i = len; i < size; i++)
+                        if (meta[i] != '\0')
+                                return vs_error_set(err, VS_ERR_INPUT, "NUL inside a GNU long %s", name ? "name" : "link");
                 /* Go ignores an empty long name, GNU tar uses it. */
                 if (len == 0)
                         return vs_error_set(err, VS_ERR_INPUT, "empty GNU long %s", name ? "name" : "link");

@@ -117,6 +117,11 @@ START_TEST(bad_archives)
         tw_end(f);
         fclose(f);
         expect_error(path, "no manifest.json");
+        snprintf(path, sizeof(path), "%s/empty.tar", dir);
+        f = fopen(path, "w");
+        tw_end(f);
+        fclose(f);
+        expect_error(path, "image archive is empty");
         expect_error(dir, "not a regular file");
 }
 END_TEST

@@ -604,6 +604,22 @@ START_TEST(check_names_and_hard_links)
 }
 END_TEST
 
+/* Regression (tests/fuzz/tar-diff): GNU tar reads a long name past a NUL
+ * that Go and the walker stop at. */
+START_TEST(nul_inside_gnu_long_name_refused)
+{
+        static const char name[] = "ok\0/../../etc/x";
+        tw_hdr f = { .name = "f", .format = TW_GNU };
+        mem m;
+
+        mem_open(&m);
+        tw_meta(m.f, 'L', name, sizeof(name));
+        tw_entry(m.f, &f, NULL, 0);
+        tw_end(m.f);
+        expect_bad(&m, "NUL inside a GNU long name");
+}
+END_TEST
+
 Suite *suite_tar(void)
 {
         Suite *s = suite_create("tar");
@@ -636,6 +652,7 @@ Suite *suite_tar(void)
         tcase_add_test(tc, empty_archive_is_the_end);
         tcase_add_test(tc, canonical_names);
         tcase_add_test(tc, check_names_and_hard_links);
+        tcase_add_test(tc, nul_inside_gnu_long_name_refused);
         suite_add_tcase(s, tc);
         return s;
 }
