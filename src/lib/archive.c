@@ -1,62 +1,191 @@
 #include "archive.h"
+#include "alloc.h"
 #include "cleanup.h"
+#include "jsonload.h"
 #include "sha256.h"
 #include "tar.h"
+#include "text.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
-        char *name;
+        char *name;        /* canonical (vs_tar_name_canon) */
+        char *linkname;    /* symlink or hard-link target, else NULL */
         uint64_t offset, size;
         char type;
+        bool walked;       /* a layer already checked */
+        char id[72];       /* a config's image id, once computed */
 } member;
 
 typedef struct {
         member *v;
-        size_t n;
+        size_t n, cap;
 } member_list;
+
+#define MAX_LINK_HOPS 8
+#define MAX_LAYER_REFS 4096 /* layer references in manifest.json, all images */
+#define SHOWN_MAX 200       /* bytes of an archive-supplied name in a message */
+
+/* A name from the archive, made printable for an error message (it ends up
+ * on terminals and in JSON records). */
+static char *shown(const char *s)
+{
+        return vs_text_for_terminal(s, strlen(s), SHOWN_MAX, NULL);
+}
 
 static void member_list_clear(member_list *l)
 {
-        for (size_t i = 0; i < l->n; i++)
+        for (size_t i = 0; i < l->n; i++) {
                 free(l->v[i].name);
+                free(l->v[i].linkname);
+        }
         free(l->v);
         l->v = NULL;
-        l->n = 0;
+        l->n = l->cap = 0;
 }
 
-static const member *member_find(const member_list *l, const char *name)
+static int member_cmp(const void *a, const void *b)
 {
-        for (size_t i = 0; i < l->n; i++)
-                if (strcmp(l->v[i].name, name) == 0)
-                        return &l->v[i];
-        return NULL;
+        return strcmp(((const member *)a)->name, ((const member *)b)->name);
+}
+
+/* Members are sorted by name once listed (members_index). */
+static member *member_find(const member_list *l, const char *name)
+{
+        member key = { .name = (char *)name };
+
+        return l->n ? bsearch(&key, l->v, l->n, sizeof(*l->v), member_cmp) : NULL;
 }
 
 static int member_add(member_list *l, const vs_tar_entry *e, vs_error *err)
 {
-        member *nv;
+        member *m;
 
         if (l->n >= VS_ARCHIVE_MAX_ENTRIES)
                 return vs_error_set(err, VS_ERR_INPUT, "image archive has more than %d members",
                                     VS_ARCHIVE_MAX_ENTRIES);
-        nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
-        if (!nv)
-                return vs_error_errno(err, VS_ERR_INPUT, ENOMEM, "reading image archive");
-        l->v = nv;
-        l->v[l->n].name = strdup(e->name);
-        if (!l->v[l->n].name)
-                return vs_error_errno(err, VS_ERR_INPUT, ENOMEM, "reading image archive");
-        l->v[l->n].offset = e->data_offset;
-        l->v[l->n].size = e->size;
-        l->v[l->n].type = e->type;
-        l->n++;
+        if (l->n == l->cap) {
+                l->cap = l->cap ? l->cap * 2 : 64;
+                l->v = vs_xrealloc(l->v, l->cap * sizeof(*l->v));
+        }
+        m = &l->v[l->n++];
+        *m = (member){ .name = vs_xstrdup(e->name), .offset = e->data_offset, .size = e->size, .type = e->type };
+        if (e->type == '1' || e->type == '2')
+                m->linkname = vs_xstrdup(e->linkname);
         return 0;
+}
+
+static bool is_regular(char type)
+{
+        return type == '0' || type == '7';
+}
+
+/* Sorts the members and refuses what would make the checked member differ
+ * from the file the guest's `docker load` reads: two members with one name
+ * (the extractor keeps the last one) and members below a non-directory (a
+ * member written through a symlinked directory lands on another name). */
+static int members_index(member_list *l, vs_error *err)
+{
+        if (l->n == 0)
+                return 0; /* qsort(NULL, 0) is UB (fuzz_archive) */
+        qsort(l->v, l->n, sizeof(*l->v), member_cmp);
+        for (size_t i = 0; i < l->n; i++) {
+                const char *name = l->v[i].name;
+
+                if (i > 0 && strcmp(l->v[i - 1].name, name) == 0) {
+                        _cleanup_free_ char *s = shown(name);
+                        return vs_error_set(err, VS_ERR_INPUT, "image archive has two members named \"%s\"", s);
+                }
+                for (const char *slash = strchr(name, '/'); slash; slash = strchr(slash + 1, '/')) {
+                        _cleanup_free_ char *parent = vs_xstrndup(name, (size_t)(slash - name));
+                        const member *p = member_find(l, parent);
+
+                        if (p && p->type != '5') {
+                                _cleanup_free_ char *s = shown(name);
+                                return vs_error_set(err, VS_ERR_INPUT,
+                                                    "image archive member \"%s\" is below a non-directory", s);
+                        }
+                }
+        }
+        return 0;
+}
+
+/* Where a symlink member points, as an archive name: relative to the link's
+ * directory, or from the archive root when absolute (docker load resolves
+ * links inside its extraction directory).  NULL when it climbs above the
+ * root. */
+static char *link_target(const member *m)
+{
+        _cleanup_free_ char *path = NULL;
+        const char *slash = strrchr(m->name, '/');
+        char *out, *p;
+
+        if (m->type == '1') /* a hard link names a member */
+                path = vs_xstrdup(m->linkname);
+        else if (m->linkname[0] == '/' || !slash)
+                path = vs_xstrdup(m->linkname);
+        else
+                path = vs_xasprintf("%.*s/%s", (int)(slash - m->name), m->name, m->linkname);
+        vs_tar_name_canon(path);
+        /* Resolve ".." lexically; the canonical form has no "." or "//". */
+        out = vs_xmalloc(strlen(path) + 1);
+        out[0] = '\0';
+        p = path + (path[0] == '/');
+        while (*p) {
+                char *next = strchr(p, '/');
+                size_t len = next ? (size_t)(next - p) : strlen(p);
+
+                if (len == 2 && p[0] == '.' && p[1] == '.') {
+                        char *cut = strrchr(out, '/');
+                        if (!out[0]) {
+                                free(out);
+                                return NULL;
+                        }
+                        *(cut ? cut : out) = '\0';
+                } else {
+                        size_t o = strlen(out);
+                        if (o)
+                                out[o++] = '/';
+                        memcpy(out + o, p, len);
+                        out[o + len] = '\0';
+                }
+                p += len + (next != NULL);
+        }
+        return out;
+}
+
+/* The regular-file member a name stands for, following up to MAX_LINK_HOPS
+ * links inside the archive (docker save links a layer that two images share). */
+static member *member_resolve(const member_list *l, const char *what, const char *name, vs_error *err)
+{
+        _cleanup_free_ char *s = shown(name);
+        member *m = member_find(l, name);
+
+        if (!m) {
+                vs_error_set(err, VS_ERR_INPUT, "manifest.json names %s %s, which is not in the archive", what, s);
+                return NULL;
+        }
+        for (int hops = 0; m->type == '1' || m->type == '2'; hops++) {
+                _cleanup_free_ char *target = link_target(m);
+
+                if (hops >= MAX_LINK_HOPS || !target || !(m = member_find(l, target))) {
+                        vs_error_set(err, VS_ERR_INPUT, "%s %s is a link to nothing in the archive", what, s);
+                        return NULL;
+                }
+        }
+        if (!is_regular(m->type)) {
+                vs_error_set(err, VS_ERR_INPUT, "%s %s is not a regular file in the archive", what, s);
+                return NULL;
+        }
+        return m;
 }
 
 static int read_member(int fd, const member *m, char **ret, vs_error *err)
@@ -64,16 +193,20 @@ static int read_member(int fd, const member *m, char **ret, vs_error *err)
         _cleanup_free_ char *buf = NULL;
         size_t done = 0;
 
-        if (m->size > VS_ARCHIVE_MAX_JSON)
-                return vs_error_set(err, VS_ERR_INPUT, "image archive member %s is too large (%llu bytes)",
-                                    m->name, (unsigned long long)m->size);
-        buf = malloc(m->size + 1);
-        if (!buf)
-                return vs_error_errno(err, VS_ERR_INPUT, ENOMEM, "reading %s", m->name);
+        if (m->size > VS_ARCHIVE_MAX_JSON) {
+                _cleanup_free_ char *s = shown(m->name);
+                return vs_error_set(err, VS_ERR_INPUT, "image archive member %s is too large (%llu bytes)", s,
+                                    (unsigned long long)m->size);
+        }
+        buf = vs_xmalloc(m->size + 1);
         while (done < m->size) {
                 ssize_t n = pread(fd, buf + done, m->size - done, (off_t)(m->offset + done));
-                if (n <= 0)
-                        return vs_error_set(err, VS_ERR_INPUT, "cannot read %s from image archive", m->name);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        _cleanup_free_ char *s = shown(m->name);
+                        return vs_error_set(err, VS_ERR_INPUT, "cannot read %s from image archive", s);
+                }
                 done += (size_t)n;
         }
         buf[m->size] = '\0';
@@ -81,132 +214,197 @@ static int read_member(int fd, const member *m, char **ret, vs_error *err)
         return 0;
 }
 
-/* Layer tars are walked too: a layer member whose own entries escape with an
- * absolute path or ".." is refused here, before any engine sees it.
- * Compressed layers (allowed in OCI layouts) are left to the guest engine. */
-static int check_layer(int fd, const member *m, vs_error *err)
+/* Magic numbers of the compressed layers an engine may accept (Docker's
+ * DetectCompression: gzip, bzip2, xz, zstd). */
+static bool compressed_magic(int fd, const member *m)
 {
-        static const unsigned char gzip[2] = { 0x1f, 0x8b }, zstd[4] = { 0x28, 0xb5, 0x2f, 0xfd };
-        unsigned char magic[4] = { 0 };
+        static const struct {
+                unsigned char b[6];
+                size_t n;
+        } magics[] = {
+                { { 0x1f, 0x8b }, 2 },
+                { { 'B', 'Z', 'h' }, 3 },
+                { { 0xfd, '7', 'z', 'X', 'Z', 0x00 }, 6 },
+                { { 0x28, 0xb5, 0x2f, 0xfd }, 4 },
+        };
+        unsigned char head[6] = { 0 };
+        ssize_t n = m->size ? pread(fd, head, sizeof(head), (off_t)m->offset) : 0;
+
+        for (size_t i = 0; i < sizeof(magics) / sizeof(magics[0]); i++)
+                if (n >= (ssize_t)magics[i].n && memcmp(head, magics[i].b, magics[i].n) == 0)
+                        return true;
+        return false;
+}
+
+/* Layer tars are walked too: a layer whose own entries escape with an
+ * absolute path or ".." (names, and hard-link targets) is refused here,
+ * before any engine sees it.  Symlinks inside a layer may point anywhere:
+ * the guest engine resolves them inside the container's root.
+ * Compressed layers (allowed in OCI layouts) cannot be walked on the host
+ * and are left to the guest engine, but a compression magic alone does not
+ * exempt a layer: an uncompressed tar whose first name starts with those
+ * bytes (an engine that does not know that compression reads it as a plain
+ * tar) is walked like any other, and only a layer whose very first header
+ * is not tar is taken as compressed.  Each layer member is walked once,
+ * however often manifest.json names it. */
+static int check_layer(int fd, member *m, vs_error *err)
+{
+        bool compressed;
         vs_tar_reader r;
         vs_tar_entry e;
         int k;
 
-        if (m->size >= 4 && pread(fd, magic, 4, (off_t)m->offset) == 4 &&
-            (memcmp(magic, gzip, 2) == 0 || memcmp(magic, zstd, 4) == 0))
+        if (m->walked)
                 return 0;
+        m->walked = true;
+        compressed = compressed_magic(fd, m);
         vs_tar_reader_init(&r, fd, m->offset, m->size);
         while ((k = vs_tar_next(&r, &e, err)) > 0)
-                if (vs_tar_name_unsafe(e.name))
-                        return vs_error_set(err, VS_ERR_INPUT, "layer %s has an unsafe entry \"%s\"", m->name,
-                                            e.name);
-        if (k < 0)
-                vs_error_prefix(err, "layer %s", m->name);
+                if (vs_tar_entry_unsafe(&e)) {
+                        bool link = !vs_tar_name_unsafe(e.name);
+                        _cleanup_free_ char *s = shown(m->name), *bad = shown(link ? e.linkname : e.name);
+
+                        return vs_error_set(err, VS_ERR_INPUT, "layer %s has an unsafe entry %s\"%s\"", s,
+                                            link ? "(hard link to) " : "", bad);
+                }
+        if (k < 0 && compressed && r.headers <= 1 && r.pos == 0)
+                return 0; /* not a tar from the first byte: compressed */
+        if (k < 0) {
+                _cleanup_free_ char *s = shown(m->name);
+                vs_error_prefix(err, "layer %s", s);
+        }
         return k;
 }
 
-static int config_id(int fd, const member_list *members, const char *config, char id[72], vs_error *err)
+static int config_id(int fd, member *m, vs_error *err)
 {
         _cleanup_free_ char *buf = NULL;
-        const member *m = member_find(members, config);
         vs_sha256 c;
         char hex[65];
 
-        if (!m)
-                return vs_error_set(err, VS_ERR_INPUT, "manifest.json names config %s, which is not in the archive",
-                                    config);
+        if (m->id[0])
+                return 0;
         if (read_member(fd, m, &buf, err) < 0)
                 return -1;
         vs_sha256_init(&c);
         vs_sha256_update(&c, buf, m->size);
         vs_sha256_final_hex(&c, hex);
-        snprintf(id, 72, "sha256:%s", hex);
+        snprintf(m->id, sizeof(m->id), "sha256:%s", hex);
         return 0;
 }
 
-static int add_image(vs_archive_info *info, const char *ref, const char *id, size_t n_layers, vs_error *err)
+static void add_image(vs_archive_info *info, const char *ref, const char *id, size_t n_layers)
 {
-        vs_archive_image *nv;
+        vs_archive_image *im;
 
-        if (info->n_images >= VS_ARCHIVE_MAX_TAGS)
-                return vs_error_set(err, VS_ERR_INPUT, "image archive has more than %d tags", VS_ARCHIVE_MAX_TAGS);
-        nv = realloc(info->images, (info->n_images + 1) * sizeof(*nv));
-        if (!nv)
-                return vs_error_errno(err, VS_ERR_INPUT, ENOMEM, "reading manifest.json");
-        info->images = nv;
-        nv[info->n_images].ref = ref ? strdup(ref) : NULL;
-        snprintf(nv[info->n_images].id, sizeof(nv->id), "%s", id);
-        nv[info->n_images].n_layers = n_layers;
-        info->n_images++;
+        info->images = vs_xrealloc(info->images, (info->n_images + 1) * sizeof(*info->images));
+        im = &info->images[info->n_images++];
+        im->ref = ref ? vs_xstrdup(ref) : NULL;
+        snprintf(im->id, sizeof(im->id), "%s", id);
+        im->n_layers = n_layers;
+}
+
+/* Strings from manifest.json have no NUL: vs_json_load_bounded refuses
+ * "\u0000" (json_string_value would cut "a\u0000b" to "a" on the host while
+ * the guest engine reads all of it). */
+static const char *plain_string(json_t *v)
+{
+        return json_string_value(v);
+}
+
+/* A tag as docker writes it: printable ASCII, no spaces, bounded. */
+static bool tag_ok(const char *t)
+{
+        size_t n = strlen(t);
+
+        if (n == 0 || n > 255)
+                return false;
+        for (; *t; t++)
+                if (*t <= ' ' || *t > '~')
+                        return false;
+        return true;
+}
+
+static int check_tags(json_t *tags, vs_archive_info *info, const char *id, size_t n_layers, vs_error *err)
+{
+        json_t *v;
+        size_t i;
+
+        if (!json_is_array(tags) || json_array_size(tags) == 0) {
+                if (info->n_images >= VS_ARCHIVE_MAX_TAGS)
+                        return vs_error_set(err, VS_ERR_INPUT, "image archive has more than %d tags", VS_ARCHIVE_MAX_TAGS);
+                add_image(info, NULL, id, n_layers);
+                return 0;
+        }
+        json_array_foreach(tags, i, v) {
+                const char *t = plain_string(v);
+
+                if (!t || !tag_ok(t))
+                        return vs_error_set(err, VS_ERR_INPUT, "manifest.json has an invalid tag");
+                if (info->n_images >= VS_ARCHIVE_MAX_TAGS)
+                        return vs_error_set(err, VS_ERR_INPUT, "image archive has more than %d tags", VS_ARCHIVE_MAX_TAGS);
+                add_image(info, t, id, n_layers);
+        }
         return 0;
 }
 
 static int check_manifest_entry(int fd, const member_list *members, json_t *entry, vs_archive_info *info,
-                                vs_error *err)
+                                size_t *layer_refs, vs_error *err)
 {
-        json_t *config = json_object_get(entry, "Config");
         json_t *layers = json_object_get(entry, "Layers");
-        json_t *tags = json_object_get(entry, "RepoTags");
+        const char *config = plain_string(json_object_get(entry, "Config"));
+        member *cfg;
         json_t *v;
         size_t i;
-        char id[72];
 
-        if (!json_is_string(config) || !json_is_array(layers))
+        if (!config || !json_is_array(layers))
                 return vs_error_set(err, VS_ERR_INPUT, "manifest.json entry lacks Config or Layers");
-        if (config_id(fd, members, json_string_value(config), id, err) < 0)
+        if (!(cfg = member_resolve(members, "config", config, err)) || config_id(fd, cfg, err) < 0)
                 return -1;
         json_array_foreach(layers, i, v) {
-                const member *m;
+                const char *name = plain_string(v);
+                member *m;
 
-                if (!json_is_string(v))
+                if (!name)
                         return vs_error_set(err, VS_ERR_INPUT, "manifest.json has a non-string layer");
-                m = member_find(members, json_string_value(v));
-                if (!m)
-                        return vs_error_set(err, VS_ERR_INPUT, "manifest.json names layer %s, which is not in the archive",
-                                            json_string_value(v));
-                if (check_layer(fd, m, err) < 0)
+                if (++*layer_refs > MAX_LAYER_REFS)
+                        return vs_error_set(err, VS_ERR_INPUT, "manifest.json names more than %d layers", MAX_LAYER_REFS);
+                if (!(m = member_resolve(members, "layer", name, err)) || check_layer(fd, m, err) < 0)
                         return -1;
         }
-        if (json_is_array(tags) && json_array_size(tags) > 0) {
-                json_array_foreach(tags, i, v) {
-                        if (!json_is_string(v))
-                                return vs_error_set(err, VS_ERR_INPUT, "manifest.json has a non-string tag");
-                        if (add_image(info, json_string_value(v), id, json_array_size(layers), err) < 0)
-                                return -1;
-                }
-                return 0;
-        }
-        return add_image(info, NULL, id, json_array_size(layers), err);
+        return check_tags(json_object_get(entry, "RepoTags"), info, cfg->id, json_array_size(layers), err);
 }
 
 static int check_manifest(int fd, const member_list *members, vs_archive_info *info, vs_error *err)
 {
         const member *m = member_find(members, "manifest.json");
         _cleanup_free_ char *text = NULL;
-        json_error_t jerr;
-        json_t *root, *entry;
-        size_t i;
-        int r = 0;
+        _cleanup_json_ json_t *root = NULL;
+        json_t *entry;
+        size_t i, layer_refs = 0;
 
         if (!m)
                 return vs_error_set(err, VS_ERR_INPUT, "not a docker image archive: no manifest.json (make it with `docker save`)");
+        if (!is_regular(m->type))
+                return vs_error_set(err, VS_ERR_INPUT, "manifest.json is not a regular file in the archive");
         if (read_member(fd, m, &text, err) < 0)
                 return -1;
-        root = json_loadb(text, m->size, JSON_REJECT_DUPLICATES, &jerr);
-        if (!root)
-                return vs_error_set(err, VS_ERR_INPUT, "manifest.json is not valid JSON: %s (line %d)", jerr.text, jerr.line);
-        if (!json_is_array(root) || json_array_size(root) == 0)
-                r = vs_error_set(err, VS_ERR_INPUT, "manifest.json is not a non-empty array");
-        json_array_foreach(root, i, entry) {
-                if (r < 0)
-                        break;
-                if (!json_is_object(entry))
-                        r = vs_error_set(err, VS_ERR_INPUT, "manifest.json entry %zu is not an object", i);
-                else
-                        r = check_manifest_entry(fd, members, entry, info, err);
+        root = vs_json_load_bounded(text, m->size, VS_ARCHIVE_MAX_JSON, VS_JSON_DEPTH_MAX, VS_ERR_INPUT, err);
+        if (!root) {
+                vs_error_prefix(err, "manifest.json is not valid JSON");
+                return -1;
         }
-        json_decref(root);
-        return r;
+        if (!json_is_array(root) || json_array_size(root) == 0)
+                return vs_error_set(err, VS_ERR_INPUT, "manifest.json is not a non-empty array");
+        if (json_array_size(root) > VS_ARCHIVE_MAX_TAGS)
+                return vs_error_set(err, VS_ERR_INPUT, "manifest.json has more than %d entries", VS_ARCHIVE_MAX_TAGS);
+        json_array_foreach(root, i, entry) {
+                if (!json_is_object(entry))
+                        return vs_error_set(err, VS_ERR_INPUT, "manifest.json entry %zu is not an object", i);
+                if (check_manifest_entry(fd, members, entry, info, &layer_refs, err) < 0)
+                        return -1;
+        }
+        return 0;
 }
 
 static int list_members(int fd, uint64_t size, member_list *members, vs_error *err)
@@ -217,44 +415,81 @@ static int list_members(int fd, uint64_t size, member_list *members, vs_error *e
 
         vs_tar_reader_init(&r, fd, 0, size);
         while ((k = vs_tar_next(&r, &e, err)) > 0) {
-                if (vs_tar_name_unsafe(e.name))
-                        return vs_error_set(err, VS_ERR_INPUT, "image archive has an unsafe entry \"%s\"", e.name);
+                if (vs_tar_entry_unsafe(&e)) {
+                        bool link = !vs_tar_name_unsafe(e.name);
+                        _cleanup_free_ char *bad = shown(link ? e.linkname : e.name);
+
+                        return vs_error_set(err, VS_ERR_INPUT, "image archive has an unsafe entry %s\"%s\"",
+                                            link ? "(hard link to) " : "", bad);
+                }
                 if (member_add(members, &e, err) < 0)
                         return -1;
         }
-        return k;
+        return k < 0 ? k : members_index(members, err);
 }
 
-int vs_archive_inspect(const char *path, vs_archive_info *ret, vs_error *err)
+/* The hash is taken from the same descriptor and the same bytes that were
+ * checked (hashing by path again would let the file change in between). */
+static int hash_fd(int fd, uint64_t size, char hex[65], vs_error *err)
 {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        static __thread unsigned char buf[1 << 16];
+        uint64_t off = 0;
+        vs_sha256 c;
+
+        vs_sha256_init(&c);
+        while (off < size) {
+                size_t want = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
+                ssize_t n = pread(fd, buf, want, (off_t)off);
+
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot hash the archive");
+                if (n == 0)
+                        return vs_error_set(err, VS_ERR_INPUT, "the archive shrank while it was checked");
+                vs_sha256_update(&c, buf, (size_t)n);
+                off += (uint64_t)n;
+        }
+        vs_sha256_final_hex(&c, hex);
+        return 0;
+}
+
+int vs_archive_inspect_fd(int fd, const char *label, vs_archive_info *ret, vs_error *err)
+{
         member_list members = { 0 };
         vs_archive_info info = { 0 };
         struct stat st;
         int r;
 
-        if (fd < 0)
-                return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot open image %s", path);
         if (fstat(fd, &st) < 0)
-                return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot stat image %s", path);
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot stat image %s", label);
         if (!S_ISREG(st.st_mode))
-                return vs_error_set(err, VS_ERR_INPUT, "image %s is not a regular file", path);
+                return vs_error_set(err, VS_ERR_INPUT, "image %s is not a regular file", label);
         info.size = (uint64_t)st.st_size;
         r = list_members(fd, info.size, &members, err);
         if (r == 0 && members.n == 0)
                 r = vs_error_set(err, VS_ERR_INPUT, "image archive is empty");
         if (r == 0)
                 r = check_manifest(fd, &members, &info, err);
-        if (r == 0 && vs_sha256_file(path, info.sha256) < 0)
-                r = vs_error_errno(err, VS_ERR_INPUT, errno, "cannot hash %s", path);
+        if (r == 0)
+                r = hash_fd(fd, info.size, info.sha256, err);
         member_list_clear(&members);
         if (r < 0) {
-                vs_error_prefix(err, "image %s", path);
+                vs_error_prefix(err, "image %s", label);
                 vs_archive_info_clear(&info);
                 return -1;
         }
         *ret = info;
         return 0;
+}
+
+int vs_archive_inspect(const char *path, vs_archive_info *ret, vs_error *err)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+        if (fd < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot open image %s", path);
+        return vs_archive_inspect_fd(fd, path, ret, err);
 }
 
 void vs_archive_info_clear(vs_archive_info *info)
@@ -297,9 +532,7 @@ int vs_archive_pick(const vs_archive_info *info, const char *want, char **ret_re
                                             info->n_images, tags);
                 pick = &info->images[0];
         }
-        *ret_ref = strdup(pick->ref ? pick->ref : pick->id);
-        *ret_id = strdup(pick->id);
-        if (!*ret_ref || !*ret_id)
-                return vs_error_errno(err, VS_ERR_INPUT, ENOMEM, "picking image");
+        *ret_ref = vs_xstrdup(pick->ref ? pick->ref : pick->id);
+        *ret_id = vs_xstrdup(pick->id);
         return 0;
 }

@@ -26,6 +26,10 @@ typedef struct {
 } vs_archive_info;
 
 int vs_archive_inspect(const char *path, vs_archive_info *ret, vs_error *err);
+/* The same on an open descriptor (label names it in messages): everything,
+ * the sha256 included, is read from fd, so a caller that opened the image
+ * once can check it and use it without going back to the path. */
+int vs_archive_inspect_fd(int fd, const char *label, vs_archive_info *ret, vs_error *err);
 void vs_archive_info_clear(vs_archive_info *info);
 
 /* Chooses what to run: the requested tag (must be in the archive), else the

@@ -1,6 +1,9 @@
 #include "result.h"
+#include "alloc.h"
 #include "fsutil.h"
+#include "jsonload.h"
 #include "protocol.h"
+#include "text.h"
 
 #include <string.h>
 
@@ -74,15 +77,17 @@ void vs_result_set_status(json_t *result, vs_status s, int exit_code, const char
 {
         json_object_set_new(result, "status", json_string(vs_status_name(s)));
         json_object_set_new(result, "exit_code", exit_code >= 0 ? json_integer(exit_code) : json_null());
-        json_object_set_new(result, "error", error ? json_string(error) : json_null());
+        /* error texts quote names from archives and guests: never invalid UTF-8 here. */
+        json_object_set_new(result, "error", error ? vs_json_text(error, strlen(error), GUEST_STRING_MAX) : json_null());
 }
 
+/* A guest string, capped at GUEST_STRING_MAX bytes on a character boundary. */
 static void copy_string(json_t *dst, const char *key, json_t *src)
 {
         json_t *v = json_object_get(src, key);
 
-        if (json_is_string(v) && json_string_length(v) <= GUEST_STRING_MAX)
-                json_object_set(dst, key, v);
+        if (json_is_string(v))
+                json_object_set_new(dst, key, vs_json_text(json_string_value(v), json_string_length(v), GUEST_STRING_MAX));
 }
 
 static void copy_phases(json_t *dst, json_t *src)
@@ -95,7 +100,8 @@ static void copy_phases(json_t *dst, json_t *src)
                 json_t *s = json_object_get(p, "start_ms"), *e = json_object_get(p, "end_ms");
                 json_t *out;
 
-                if (!json_is_integer(s))
+                /* Times are non-negative and end >= start: end - start cannot overflow. */
+                if (!json_is_integer(s) || json_integer_value(s) < 0)
                         continue;
                 out = json_pack("{s:O}", "start_ms", s);
                 if (json_is_integer(e) && json_integer_value(e) >= json_integer_value(s)) {
@@ -110,7 +116,8 @@ static void copy_phases(json_t *dst, json_t *src)
 
 int vs_result_merge_guest(json_t *result, const char *text, size_t len, int *ret_exit_code)
 {
-        json_t *g = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+        vs_error err;
+        json_t *g = vs_json_load_bounded(text, len, VS_RESULT_MAX, VS_JSON_DEPTH_MAX, VS_ERR_SANDBOX, &err);
         json_t *guest = json_object_get(result, "guest");
         json_t *ec, *digests;
         int ran = 0;
@@ -131,7 +138,7 @@ int vs_result_merge_guest(json_t *result, const char *text, size_t len, int *ret
                 json_t *out = json_array(), *v;
                 size_t i;
                 json_array_foreach(digests, i, v) if (json_is_string(v) && json_string_length(v) <= 512)
-                        json_array_append(out, v);
+                        json_array_append_new(out, vs_json_text(json_string_value(v), json_string_length(v), 512));
                 json_object_set_new(guest, "repo_digests", out);
         }
         ec = json_object_get(g, "exit_code");

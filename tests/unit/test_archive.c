@@ -1,9 +1,12 @@
 #include "archive.h"
+#include "sha256.h"
 #include "tar.h"
+#include "tarwriter.h"
 #include "tests.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/vs-archive-XXXXXX";
@@ -114,6 +117,11 @@ START_TEST(bad_archives)
         tw_end(f);
         fclose(f);
         expect_error(path, "no manifest.json");
+        snprintf(path, sizeof(path), "%s/empty.tar", dir);
+        f = fopen(path, "w");
+        tw_end(f);
+        fclose(f);
+        expect_error(path, "image archive is empty");
         expect_error(dir, "not a regular file");
 }
 END_TEST
@@ -174,6 +182,310 @@ START_TEST(names)
 }
 END_TEST
 
+static const char config_json[] = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{}}";
+
+/* A layer tar holding one file named entry. */
+static char *make_layer(const char *entry, size_t *ret_len)
+{
+        char *buf = NULL;
+        FILE *f = open_memstream(&buf, ret_len);
+
+        tw_file(f, entry, "hi\n", 3);
+        tw_end(f);
+        fclose(f);
+        return buf;
+}
+
+static char *new_path(void)
+{
+        static int n;
+        char *p;
+
+        ck_assert_int_ge(asprintf(&p, "%s/crafted-%d.tar", dir, n++), 0);
+        return p;
+}
+
+static void put_layer(FILE *f, const char *name, const char *entry)
+{
+        size_t len;
+        char *l = make_layer(entry, &len);
+
+        tw_file(f, name, l, len);
+        free(l);
+}
+
+static void put_manifest(FILE *f, const char *manifest)
+{
+        tw_file(f, "manifest.json", manifest, strlen(manifest));
+}
+
+#define ONE_LAYER "[{\"Config\":\"cfg.json\",\"RepoTags\":[\"a:1\"],\"Layers\":[\"l1/layer.tar\"]}]"
+
+/* Regression: with two members of one name the host checked the first and
+ * docker load (which extracts, so the last one wins) used the second. */
+START_TEST(duplicate_members_refused)
+{
+        char *p = new_path();
+        FILE *f = fopen(p, "w");
+
+        tw_file(f, "cfg.json", config_json, strlen(config_json));
+        put_layer(f, "l1/layer.tar", "bin/ok");
+        put_manifest(f, ONE_LAYER);
+        put_layer(f, "./l1//layer.tar", "../../etc/cron.d/x");
+        tw_end(f);
+        fclose(f);
+        expect_error(p, "two members named \"l1/layer.tar\"");
+        free(p);
+}
+END_TEST
+
+/* Regression: "l1" a symlink to "l2": the checked member l1/layer.tar is
+ * written through the link to l2/layer.tar, which a later unchecked member
+ * of that name overwrites. */
+START_TEST(member_below_symlink_refused)
+{
+        char *p = new_path();
+        FILE *f = fopen(p, "w");
+
+        tw_file(f, "cfg.json", config_json, strlen(config_json));
+        tw_entry(f, &(tw_hdr){ .name = "l1", .type = '2', .linkname = "l2" }, NULL, 0);
+        put_layer(f, "l1/layer.tar", "bin/ok");
+        tw_dir(f, "l2/");
+        put_layer(f, "l2/layer.tar", "../../etc/cron.d/x");
+        put_manifest(f, ONE_LAYER);
+        tw_end(f);
+        fclose(f);
+        expect_error(p, "member \"l1/layer.tar\" is below a non-directory");
+        free(p);
+}
+END_TEST
+
+/* docker save links a layer that two images share; the link is followed
+ * (it used to be walked as a 0-byte tar and refused), and what it points to
+ * is checked. */
+START_TEST(linked_layers_followed)
+{
+        static const char manifest[] =
+                "[{\"Config\":\"cfg.json\",\"RepoTags\":[\"a:1\"],\"Layers\":[\"l1/layer.tar\",\"l2/layer.tar\",\"l3/layer.tar\"]}]";
+        vs_archive_info info;
+        vs_error err = { 0 };
+        char *p = new_path();
+        FILE *f = fopen(p, "w");
+
+        tw_file(f, "cfg.json", config_json, strlen(config_json));
+        tw_dir(f, "l1/");
+        put_layer(f, "l1/layer.tar", "bin/ok");
+        tw_dir(f, "l2/");
+        tw_entry(f, &(tw_hdr){ .name = "l2/layer.tar", .type = '2', .linkname = "../l1/layer.tar" }, NULL, 0);
+        tw_dir(f, "l3/");
+        tw_entry(f, &(tw_hdr){ .name = "l3/layer.tar", .type = '1', .linkname = "l1/layer.tar" }, NULL, 0);
+        put_manifest(f, manifest);
+        tw_end(f);
+        fclose(f);
+        ck_assert_msg(vs_archive_inspect(p, &info, &err) == 0, "%s", err.msg);
+        ck_assert_uint_eq(info.n_images, 1);
+        ck_assert_uint_eq(info.images[0].n_layers, 3);
+        vs_archive_info_clear(&info);
+        free(p);
+}
+END_TEST
+
+START_TEST(linked_layer_target_checked)
+{
+        static const char manifest[] = "[{\"Config\":\"cfg.json\",\"Layers\":[\"l2/layer.tar\"]}]";
+        static const char *const escapes[] = { "../../x", "/l9/layer.tar", "nowhere" };
+        char *p;
+        FILE *f;
+
+        p = new_path();
+        f = fopen(p, "w");
+        tw_file(f, "cfg.json", config_json, strlen(config_json));
+        put_layer(f, "l1/layer.tar", "/etc/passwd");
+        tw_entry(f, &(tw_hdr){ .name = "l2/layer.tar", .type = '2', .linkname = "/l1/layer.tar" }, NULL, 0);
+        put_manifest(f, manifest);
+        tw_end(f);
+        fclose(f);
+        expect_error(p, "layer l1/layer.tar has an unsafe entry \"/etc/passwd\"");
+        free(p);
+        for (size_t i = 0; i < sizeof(escapes) / sizeof(escapes[0]); i++) {
+                p = new_path();
+                f = fopen(p, "w");
+                tw_file(f, "cfg.json", config_json, strlen(config_json));
+                tw_entry(f, &(tw_hdr){ .name = "l2/layer.tar", .type = '2', .linkname = escapes[i] }, NULL, 0);
+                put_manifest(f, manifest);
+                tw_end(f);
+                fclose(f);
+                expect_error(p, "layer l2/layer.tar is a link to nothing in the archive");
+                free(p);
+        }
+}
+END_TEST
+
+START_TEST(layer_references_bounded)
+{
+        size_t n = 4097, cap = n * 16 + 128, off;
+        char *manifest = malloc(cap);
+        char *p = new_path();
+        FILE *f = fopen(p, "w");
+
+        off = (size_t)snprintf(manifest, cap, "[{\"Config\":\"cfg.json\",\"Layers\":[");
+        for (size_t i = 0; i < n; i++)
+                off += (size_t)snprintf(manifest + off, cap - off, "%s\"l1/layer.tar\"", i ? "," : "");
+        snprintf(manifest + off, cap - off, "]}]");
+        tw_file(f, "cfg.json", config_json, strlen(config_json));
+        put_layer(f, "l1/layer.tar", "bin/ok");
+        put_manifest(f, manifest);
+        tw_end(f);
+        fclose(f);
+        expect_error(p, "manifest.json names more than 4096 layers");
+        free(manifest);
+        free(p);
+}
+END_TEST
+
+static void manifest_error(const char *manifest, const char *needle)
+{
+        char *p = new_path();
+        FILE *f = fopen(p, "w");
+
+        tw_file(f, "cfg.json", config_json, strlen(config_json));
+        put_layer(f, "l1/layer.tar", "bin/ok");
+        put_manifest(f, manifest);
+        tw_end(f);
+        fclose(f);
+        expect_error(p, needle);
+        free(p);
+}
+
+/* Regression: tags with spaces or escape sequences reached terminals and
+ * `docker run`; a deep manifest went to jansson unbounded.  ("\u0000" was
+ * and is refused by the loader.) */
+START_TEST(manifest_strings_and_depth)
+{
+        char deep[256];
+        size_t off;
+
+        manifest_error("[{\"Config\":\"cfg.json\",\"Layers\":[\"l1/layer.tar\\u0000x\"]}]",
+                       "\\u0000 is not allowed");
+        manifest_error("[{\"Config\":\"cfg.json\",\"Layers\":[\"l1/layer.tar\",7]}]",
+                       "manifest.json has a non-string layer");
+        manifest_error("[{\"Config\":\"cfg.json\",\"RepoTags\":[\"a b:1\"],\"Layers\":[\"l1/layer.tar\"]}]",
+                       "manifest.json has an invalid tag");
+        manifest_error("[{\"Config\":\"cfg.json\",\"RepoTags\":[\"\\u001b[2Ja:1\"],\"Layers\":[\"l1/layer.tar\"]}]",
+                       "manifest.json has an invalid tag");
+        manifest_error("[{\"Config\":\"cfg.json\",\"Layers\":[\"l1/layer.tar\"],\"Config\":\"x\"}]", "not valid JSON");
+        off = (size_t)snprintf(deep, sizeof(deep), "[{\"Config\":\"cfg.json\",\"Layers\":[\"l1/layer.tar\"],\"X\":");
+        for (int i = 0; i < 40; i++)
+                deep[off++] = '[';
+        for (int i = 0; i < 40; i++)
+                deep[off++] = ']';
+        snprintf(deep + off, sizeof(deep) - off, "}]");
+        manifest_error(deep, "nested deeper than 32 levels");
+}
+END_TEST
+
+START_TEST(unsafe_names_shown_printable)
+{
+        tw_image_opts esc = { .layer_entry = "\x1b[2J/../x" };
+        char *p = tw_image(dir, &esc);
+
+        expect_error(p, "layer l1/layer.tar has an unsafe entry \"?[2J/../x\"");
+        free(p);
+}
+END_TEST
+
+/* Checked and hashed through one descriptor: the path may be gone. */
+START_TEST(inspect_by_fd)
+{
+        char *p = tw_image(dir, NULL);
+        vs_archive_info by_path, by_fd;
+        vs_error err = { 0 };
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+
+        char want[65];
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(vs_sha256_file(p, want), 0);
+        ck_assert_int_eq(vs_archive_inspect(p, &by_path, &err), 0);
+        ck_assert_str_eq(by_path.sha256, want);
+        ck_assert_int_eq(unlink(p), 0);
+        ck_assert_msg(vs_archive_inspect_fd(fd, "upload", &by_fd, &err) == 0, "%s", err.msg);
+        ck_assert_str_eq(by_fd.sha256, by_path.sha256);
+        ck_assert_uint_eq(by_fd.size, by_path.size);
+        ck_assert_str_eq(by_fd.images[0].id, by_path.images[0].id);
+        vs_archive_info_clear(&by_path);
+        vs_archive_info_clear(&by_fd);
+        close(fd);
+        free(p);
+}
+END_TEST
+
+static char *image_with_layer(const void *layer, size_t len)
+{
+        char *p = new_path();
+        FILE *f = fopen(p, "w");
+
+        tw_file(f, "cfg.json", config_json, strlen(config_json));
+        tw_file(f, "l1/layer.tar", layer, len);
+        put_manifest(f, ONE_LAYER);
+        tw_end(f);
+        fclose(f);
+        return p;
+}
+
+/* Regression: a layer was taken as compressed (and not walked) when it began
+ * with 1f 8b or 28 b5 2f fd; an uncompressed tar whose first name begins
+ * with those bytes went unchecked, and an engine that does not detect that
+ * compression (Docker only takes 1f 8b 08 as gzip) extracts it as a tar. */
+START_TEST(compression_magic_does_not_exempt_a_tar)
+{
+        static const char *const firsts[] = { "\x1f\x8b" "evil", "\x1f\x8b\x08" "evil", "\x28\xb5\x2f\xfd" "evil",
+                                              "BZh9" "evil" };
+
+        for (size_t i = 0; i < sizeof(firsts) / sizeof(firsts[0]); i++) {
+                char *layer = NULL, *p;
+                size_t len = 0;
+                FILE *f = open_memstream(&layer, &len);
+
+                tw_file(f, firsts[i], "x", 1);
+                tw_file(f, "../../etc/cron.d/x", "x", 1);
+                tw_end(f);
+                fclose(f);
+                p = image_with_layer(layer, len);
+                expect_error(p, "layer l1/layer.tar has an unsafe entry \"../../etc/cron.d/x\"");
+                free(p);
+                free(layer);
+        }
+}
+END_TEST
+
+START_TEST(compressed_layers_left_to_the_guest)
+{
+        unsigned char gz[700], zst[40];
+        vs_archive_info info;
+        vs_error err = { 0 };
+        char *p;
+
+        for (size_t i = 0; i < sizeof(gz); i++)
+                gz[i] = (unsigned char)(i * 37 + 11);
+        memcpy(gz, "\x1f\x8b\x08\x00", 4);
+        p = image_with_layer(gz, sizeof(gz));
+        ck_assert_msg(vs_archive_inspect(p, &info, &err) == 0, "%s", err.msg);
+        vs_archive_info_clear(&info);
+        free(p);
+        memset(zst, 0, sizeof(zst));
+        memcpy(zst, "\x28\xb5\x2f\xfd", 4);
+        p = image_with_layer(zst, sizeof(zst));
+        ck_assert_msg(vs_archive_inspect(p, &info, &err) == 0, "%s", err.msg);
+        vs_archive_info_clear(&info);
+        free(p);
+        memcpy(gz, "\x1e\x8b\x08\x00", 4); /* no magic: must be a tar */
+        p = image_with_layer(gz, sizeof(gz));
+        expect_error(p, "layer l1/layer.tar: not a tar archive (bad header checksum)");
+        free(p);
+}
+END_TEST
+
 Suite *suite_archive(void)
 {
         Suite *s = suite_create("archive");
@@ -188,6 +500,16 @@ Suite *suite_archive(void)
         tcase_add_test(tc, unsafe_layer_entries);
         tcase_add_test(tc, truncated);
         tcase_add_test(tc, names);
+        tcase_add_test(tc, duplicate_members_refused);
+        tcase_add_test(tc, member_below_symlink_refused);
+        tcase_add_test(tc, linked_layers_followed);
+        tcase_add_test(tc, linked_layer_target_checked);
+        tcase_add_test(tc, layer_references_bounded);
+        tcase_add_test(tc, manifest_strings_and_depth);
+        tcase_add_test(tc, unsafe_names_shown_printable);
+        tcase_add_test(tc, inspect_by_fd);
+        tcase_add_test(tc, compression_magic_does_not_exempt_a_tar);
+        tcase_add_test(tc, compressed_layers_left_to_the_guest);
         suite_add_tcase(s, tc);
         return s;
 }
