@@ -564,7 +564,8 @@ static void run_one(vs_service *s, sjob *j)
         r = vs_spec_from_json(specj, &spec, &err);
         json_decref(specj);
         if (r == 0) {
-                r = vs_job_run(s->o.cfg, &spec, &opts, &result, &err);
+                r = s->o.run ? s->o.run(s->o.run_userdata, s->o.cfg, &spec, &opts, &result, &err)
+                             : vs_job_run(s->o.cfg, &spec, &opts, &result, &err);
                 vs_spec_clear(&spec);
         }
 

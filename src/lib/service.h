@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "pipeline.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -13,6 +14,11 @@
 #include <stdint.h>
 
 typedef struct vs_service vs_service;
+
+/* Runs one job to its end, as vs_job_run does (the default); tests plug in a
+ * fake that needs no VM. */
+typedef int (*vs_job_runner)(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opts,
+                             json_t **ret_result, vs_error *err);
 
 typedef struct {
         const vs_config *cfg;
@@ -23,6 +29,8 @@ typedef struct {
         /* Where the service's own messages go (syslog priorities); may be NULL. */
         void (*log)(void *userdata, int priority, const char *msg);
         void *log_userdata;
+        vs_job_runner run;           /* NULL: vs_job_run */
+        void *run_userdata;
 } vs_service_opts;
 
 typedef enum {
