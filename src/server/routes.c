@@ -64,7 +64,7 @@ static ssize_t log_read(void *cls, uint64_t pos, char *buf, size_t max)
 
         (void)pos;
         for (;;) {
-                if (vs_service_log_read(ls->svc, ls->id, ls->offset, buf, max, ls->follow, &n, &done, &err) < 0)
+                if (vs_service_log_read(ls->svc, NULL, ls->id, ls->offset, buf, max, ls->follow, &n, &done, &err) < 0)
                         return MHD_CONTENT_READER_END_OF_STREAM;
                 if (n > 0) {
                         ls->offset += n;
@@ -81,7 +81,7 @@ static enum MHD_Result get_logs(server_ctx *ctx, struct MHD_Connection *c, const
         struct MHD_Response *r;
         enum MHD_Result ret;
         vs_error err = { 0 };
-        json_t *rec = vs_service_get(ctx->svc, id, &err);
+        json_t *rec = vs_service_get(ctx->svc, NULL, id, &err);
 
         if (!rec) {
                 free(ls);
@@ -137,7 +137,7 @@ static enum MHD_Result get_workspace(server_ctx *ctx, struct MHD_Connection *c, 
         tar_stream *ts;
         int p[2];
 
-        if (vs_service_workspace_dir(ctx->svc, id, &dir, &err) < 0)
+        if (vs_service_workspace_dir(ctx->svc, NULL, id, &dir, &err) < 0)
                 return respond_error(c, &err);
         if (pipe2(p, O_CLOEXEC) < 0 || !(ts = calloc(1, sizeof(*ts))))
                 return MHD_NO;
@@ -165,7 +165,7 @@ static enum MHD_Result get_output_file(server_ctx *ctx, struct MHD_Connection *c
         struct stat st;
         int fd;
 
-        if (vs_service_open_output(ctx->svc, id, rel, &fd, &err) < 0)
+        if (vs_service_open_output(ctx->svc, NULL, id, rel, &fd, &err) < 0)
                 return respond_error(c, &err);
         if (fstat(fd, &st) < 0) {
                 close(fd);
@@ -188,7 +188,7 @@ static int create_from_body(server_ctx *ctx, request *rq, char id[13], vs_error 
 
         if (!spec)
                 return -1;
-        r = vs_service_create(ctx->svc, spec, id, err);
+        r = vs_service_create(ctx->svc, NULL, spec, id, err);
         json_decref(spec);
         return r;
 }
@@ -200,11 +200,11 @@ static enum MHD_Result create_job(server_ctx *ctx, struct MHD_Connection *c, req
 
         if (create_from_body(ctx, rq, id, &err) < 0)
                 return respond_error(c, &err);
-        if (start && vs_service_start(ctx->svc, id, &err) < 0) {
-                vs_service_delete(ctx->svc, id, NULL);
+        if (start && vs_service_start(ctx->svc, NULL, id, &err) < 0) {
+                vs_service_delete(ctx->svc, NULL, id, NULL);
                 return respond_error(c, &err);
         }
-        return respond_json(c, 201, vs_service_get(ctx->svc, id, &err));
+        return respond_json(c, 201, vs_service_get(ctx->svc, NULL, id, &err));
 }
 
 static json_t *log_lines(server_ctx *ctx, const char *id)
@@ -216,7 +216,7 @@ static json_t *log_lines(server_ctx *ctx, const char *id)
         bool done = false;
         FILE *f = open_memstream(&all, &len);
 
-        while (f && !done && vs_service_log_read(ctx->svc, id, off, buf, sizeof(buf), false, &n, &done, NULL) == 0 && n > 0) {
+        while (f && !done && vs_service_log_read(ctx->svc, NULL, id, off, buf, sizeof(buf), false, &n, &done, NULL) == 0 && n > 0) {
                 fwrite(buf, 1, n, f);
                 off += n;
         }
@@ -242,9 +242,9 @@ static enum MHD_Result run_sync(server_ctx *ctx, struct MHD_Connection *c, reque
 
         if (create_from_body(ctx, rq, id, &err) < 0)
                 return respond_error(c, &err);
-        if (vs_service_start(ctx->svc, id, &err) < 0 || vs_service_wait(ctx->svc, id, &err) < 0)
+        if (vs_service_start(ctx->svc, NULL, id, &err) < 0 || vs_service_wait(ctx->svc, NULL, id, UINT64_MAX / 2, &err) < 0)
                 return respond_error(c, &err);
-        rec = vs_service_get(ctx->svc, id, &err);
+        rec = vs_service_get(ctx->svc, NULL, id, &err);
         if (!rec)
                 return respond_error(c, &err);
         status = json_string_value(json_object_get(rec, "status"));
@@ -266,9 +266,9 @@ static enum MHD_Result list_jobs(server_ctx *ctx, struct MHD_Connection *c)
         const char *filter = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "status");
         vs_job_state st;
 
-        if (filter && vs_job_state_parse(filter, &st) < 0)
+        if (filter && vs_job_state_from_string(filter, &st) < 0)
                 return respond_code(c, 400, "bad_request", "unknown status filter");
-        return respond_json(c, 200, json_pack("{s:o}", "jobs", vs_service_list(ctx->svc, filter ? &st : NULL)));
+        return respond_json(c, 200, json_pack("{s:o}", "jobs", vs_service_list(ctx->svc, NULL, filter ? &st : NULL)));
 }
 
 static enum MHD_Result job_route(server_ctx *ctx, struct MHD_Connection *c, const char *method, const char *id,
@@ -277,20 +277,20 @@ static enum MHD_Result job_route(server_ctx *ctx, struct MHD_Connection *c, cons
         vs_error err = { 0 };
 
         if (strcmp(method, "GET") == 0 && *rest == '\0') {
-                json_t *rec = vs_service_get(ctx->svc, id, &err);
+                json_t *rec = vs_service_get(ctx->svc, NULL, id, &err);
                 return rec ? respond_json(c, 200, rec) : respond_error(c, &err);
         }
         if (strcmp(method, "DELETE") == 0 && *rest == '\0')
-                return vs_service_delete(ctx->svc, id, &err) < 0 ? respond_error(c, &err)
+                return vs_service_delete(ctx->svc, NULL, id, &err) < 0 ? respond_error(c, &err)
                                                                  : respond_json(c, 200, json_pack("{s:s}", "deleted", id));
         if (strcmp(method, "POST") == 0 && strcmp(rest, "/cancel") == 0)
-                return vs_service_cancel(ctx->svc, id, &err) < 0 ? respond_error(c, &err)
-                                                                 : respond_json(c, 202, vs_service_get(ctx->svc, id, &err));
+                return vs_service_cancel(ctx->svc, NULL, id, &err) < 0 ? respond_error(c, &err)
+                                                                 : respond_json(c, 202, vs_service_get(ctx->svc, NULL, id, &err));
         if (strcmp(method, "POST") == 0 && strcmp(rest, "/start") == 0)
-                return vs_service_start(ctx->svc, id, &err) < 0 ? respond_error(c, &err)
-                                                                : respond_json(c, 202, vs_service_get(ctx->svc, id, &err));
+                return vs_service_start(ctx->svc, NULL, id, &err) < 0 ? respond_error(c, &err)
+                                                                : respond_json(c, 202, vs_service_get(ctx->svc, NULL, id, &err));
         if (strcmp(method, "PUT") == 0 && (strcmp(rest, "/image") == 0 || strcmp(rest, "/workspace") == 0)) {
-                int r = vs_service_upload_end(ctx->svc, id, rest + 1, rq->upload_tmp, &err);
+                int r = vs_service_upload_end(ctx->svc, NULL, id, rest + 1, rq->upload_tmp, &err);
                 free(rq->upload_tmp);
                 rq->upload_tmp = NULL; /* renamed or removed by the service */
                 return r < 0 ? respond_error(c, &err)

@@ -163,13 +163,8 @@ static enum MHD_Result start_request(server_ctx *ctx, struct MHD_Connection *c, 
         if (!authorized(ctx, c))
                 return respond_code(c, 401, "unauthorized", "a valid bearer token is required");
         if (route_is_upload(method, url, id, what)) {
-                if (vs_service_upload_begin(ctx->svc, id, what, &rq->upload_tmp, &err) < 0)
+                if (vs_service_upload_begin(ctx->svc, NULL, id, what, &rq->upload_tmp, &rq->upload_fd, &err) < 0)
                         return respond_error(c, &err);
-                rq->upload_fd = open(rq->upload_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-                if (rq->upload_fd < 0) {
-                        vs_error_errno(&err, VS_ERR_SANDBOX, errno, "cannot store the upload");
-                        return respond_error(c, &err);
-                }
         }
         return MHD_YES;
 }

@@ -59,7 +59,7 @@ static void job_with_memory(vs_service *s, const char *name, const char *memory,
         for (; *ops; ops++)
                 json_array_append_new(cmd, json_string(*ops));
         spec = json_pack("{s:s, s:s, s:{s:s}, s:o}", "tag", "fake:1", "memory", memory, "env", "NAME", name, "cmd", cmd);
-        ck_assert_msg(vs_service_create(s, spec, id, &err) == 0, "%s", err.msg);
+        ck_assert_msg(vs_service_create(s, NULL, spec, id, &err) == 0, "%s", err.msg);
         json_decref(spec);
 }
 
@@ -69,20 +69,20 @@ static void start(vs_service *s, const char *id)
 {
         vs_error err = { 0 };
 
-        ck_assert_msg(vs_service_start(s, id, &err) == 0, "%s", err.msg);
+        ck_assert_msg(vs_service_start(s, NULL, id, &err) == 0, "%s", err.msg);
 }
 
 static void wait_done(vs_service *s, const char *id)
 {
         vs_error err = { 0 };
 
-        ck_assert_msg(vs_service_wait(s, id, &err) == 0, "%s", err.msg);
+        ck_assert_msg(vs_service_wait(s, NULL, id, 60000, &err) == 1, "%s", err.msg);
 }
 
 static json_t *get(vs_service *s, const char *id)
 {
         vs_error err = { 0 };
-        json_t *rec = vs_service_get(s, id, &err);
+        json_t *rec = vs_service_get(s, NULL, id, &err);
 
         ck_assert_msg(rec != NULL, "%s", err.msg);
         return rec;
@@ -162,7 +162,7 @@ START_TEST(memory_budget_keeps_fifo)
         job_with_memory(s, "b", "2G", b, (const char *const[]){ "block", NULL });
         job_with_memory(s, "c", "512M", c, (const char *const[]){ "block", NULL });
         job_with_memory(s, "huge", "4G", huge, (const char *const[]){ "block", NULL });
-        ck_assert_int_eq(vs_service_start(s, huge, &err), -1);
+        ck_assert_int_eq(vs_service_start(s, NULL, huge, &err), -1);
         ck_assert_int_eq(err.kind, VS_ERR_CONFLICT);
         start(s, a);
         fake_wait_blocked(1);
@@ -194,9 +194,9 @@ START_TEST(cancel_in_every_state)
         start(s, run);
         fake_wait_blocked(1);
         start(s, queued);
-        ck_assert_int_eq(vs_service_cancel(s, queued, &err), 0);
-        ck_assert_int_eq(vs_service_cancel(s, created, &err), 0);
-        ck_assert_int_eq(vs_service_cancel(s, run, &err), 0);
+        ck_assert_int_eq(vs_service_cancel(s, NULL, queued, &err), 0);
+        ck_assert_int_eq(vs_service_cancel(s, NULL, created, &err), 0);
+        ck_assert_int_eq(vs_service_cancel(s, NULL, run, &err), 0);
         wait_done(s, run);
         rec = get(s, run);
         ck_assert_str_eq(status_of(rec), "cancelled");
@@ -208,7 +208,7 @@ START_TEST(cancel_in_every_state)
         ck_assert_str_eq(json_string_value(json_object_get(rec, "error")), "cancelled before it ran");
         json_decref(rec);
         ck_status(s, created, "cancelled");
-        ck_assert_int_eq(vs_service_cancel(s, run, &err), -1);
+        ck_assert_int_eq(vs_service_cancel(s, NULL, run, &err), -1);
         ck_assert_int_eq(err.kind, VS_ERR_CONFLICT);
         ck_assert_uint_eq(fake_nstarted(), 1);
         svc_close(s);
@@ -232,16 +232,16 @@ START_TEST(delete_removes_everything)
         wait_done(s, done);
         job_dir(done, dir, sizeof(dir));
         ck_assert_int_eq(stat(dir, &st), 0);
-        ck_assert_int_eq(vs_service_delete(s, done, &err), 0);
+        ck_assert_int_eq(vs_service_delete(s, NULL, done, &err), 0);
         ck_assert_int_eq(stat(dir, &st), -1);
         ck_assert_int_eq(errno, ENOENT);
-        ck_assert_ptr_null(vs_service_get(s, done, &err));
+        ck_assert_ptr_null(vs_service_get(s, NULL, done, &err));
         ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND);
 
         JOB(s, "run", run, "block");
         start(s, run);
         fake_wait_blocked(1);
-        ck_assert_int_eq(vs_service_delete(s, run, &err), 0);
+        ck_assert_int_eq(vs_service_delete(s, NULL, run, &err), 0);
         ck_assert_uint_eq(fake_running(), 0);
         job_dir(run, dir, sizeof(dir));
         ck_assert_int_eq(stat(dir, &st), -1);
@@ -260,7 +260,7 @@ static void *del_thread(void *p)
 {
         del_arg *a = p;
 
-        a->r = vs_service_delete(a->s, a->id, &a->err);
+        a->r = vs_service_delete(a->s, NULL, a->id, &a->err);
         return NULL;
 }
 
@@ -285,7 +285,7 @@ START_TEST(parallel_delete_of_running_job)
                 ck_assert_int_eq(x.err.kind, VS_ERR_NOT_FOUND);
         if (y.r < 0)
                 ck_assert_int_eq(y.err.kind, VS_ERR_NOT_FOUND);
-        ck_assert_ptr_null(vs_service_get(s, id, &x.err));
+        ck_assert_ptr_null(vs_service_get(s, NULL, id, &x.err));
         svc_close(s);
 }
 END_TEST
@@ -318,7 +318,7 @@ static unsigned follow_for(vs_service *s, const char *id, double secs, double *r
         vs_error err = { 0 };
 
         while (!done && wall_seconds() - t0 < secs && calls < 1000000) {
-                ck_assert_int_eq(vs_service_log_read(s, id, 0, buf, sizeof(buf), true, &n, &done, &err), 0);
+                ck_assert_int_eq(vs_service_log_read(s, NULL, id, 0, buf, sizeof(buf), true, &n, &done, &err), 0);
                 calls++;
         }
         *ret_cpu = cpu_seconds() - c0;
