@@ -222,7 +222,7 @@ static int start_check(vs_service *s, sjob *j, vs_error *err)
         if (s->nqueue >= VS_QUEUE_MAX)
                 return vs_error_set(err, VS_ERR_CONFLICT, "the queue is full (%d jobs)", VS_QUEUE_MAX);
         if (s->stopping)
-                return vs_error_set(err, VS_ERR_CONFLICT, "the service is shutting down");
+                return vs_error_set(err, VS_ERR_SETUP, "the service is shutting down");
         return 0;
 }
 

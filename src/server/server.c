@@ -89,10 +89,10 @@ enum MHD_Result respond_error(struct MHD_Connection *c, const vs_error *err)
  * nothing more of the body is taken in. */
 static enum MHD_Result respond_too_large(struct MHD_Connection *c, const char *msg)
 {
-        char *text = NULL;
+        _cleanup_json_ json_t *body = vs_xjson(json_pack("{s:{s:s, s:s}}", "error", "code", "too_large", "message", msg));
+        char *text = json_dumps(body, JSON_INDENT(2));
         struct MHD_Response *r;
 
-        text = json_dumps(json_pack("{s:{s:s, s:s}}", "error", "code", "too_large", "message", msg), JSON_INDENT(2));
         if (!text)
                 return MHD_NO;
         r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);

@@ -174,6 +174,23 @@ static bool connections_reach(vs_server *srv, unsigned n)
         return false;
 }
 
+/* Up to 5 s for n jobs to be queued. */
+static bool queued_reach(vs_server *srv, size_t n)
+{
+        vs_job_state q = VS_JOB_QUEUED;
+
+        for (int i = 0; i < 500; i++) {
+                struct timespec ts = { 0, 10 * 1000000 };
+                json_t *list = vs_service_list(vs_server_service(srv), NULL, &q);
+                size_t have = json_array_size(list);
+                json_decref(list);
+                if (have == n)
+                        return true;
+                nanosleep(&ts, NULL);
+        }
+        return false;
+}
+
 static double now_s(void)
 {
         struct timespec ts;
@@ -294,6 +311,7 @@ START_TEST(stop_ends_waits_of_queued_jobs)
         ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
         pthread_create(&t, NULL, run_thread, &ra);
         ck_assert(connections_reach(srv, 2));
+        ck_assert(queued_reach(srv, 2)); /* the /v1/run job too */
         t0 = now_s();
         vs_server_stop(srv, 0);
         ck_assert_msg(now_s() - t0 < 3.0, "stop took %.1f s", now_s() - t0);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 static char state[64];
+static uint64_t opt_keep_ms, opt_max_disk;
 static vs_config cfg;
 
 static void setup(void)
@@ -23,6 +24,7 @@ static void setup(void)
         snprintf(state, sizeof(state), "/tmp/vs-svc-XXXXXX");
         ck_assert_ptr_nonnull(mkdtemp(state));
         cfg = (vs_config){ .state_dir = state };
+        opt_keep_ms = opt_max_disk = 0;
         fake_reset();
 }
 
@@ -34,7 +36,7 @@ static void teardown(void)
 static vs_service *svc_open(unsigned max_jobs, uint64_t budget)
 {
         vs_service_opts o = { .cfg = &cfg, .max_jobs = max_jobs, .memory_budget = budget, .max_upload = 1 << 20,
-                              .run = fake_run };
+                              .keep_ms = opt_keep_ms, .max_disk = opt_max_disk, .run = fake_run };
         vs_error err = { 0 };
         vs_service *s = NULL;
 
@@ -475,6 +477,82 @@ START_TEST(restart_requeues_and_marks_lost)
 }
 END_TEST
 
+/* --keep: finished jobs older than keep are removed with all their files;
+ * unfinished ones stay however old. */
+START_TEST(expire_removes_old_finished_jobs)
+{
+        vs_service *s;
+        char done[13], created[13], dir[256];
+        vs_error err = { 0 };
+        struct stat st;
+        json_t *rec;
+        int64_t finished;
+
+        opt_keep_ms = 3600 * 1000;
+        s = svc_open(1, 8ull << 30);
+        JOB(s, "done", done, "out:x\n");
+        JOB(s, "created", created, "out:x\n");
+        start(s, done);
+        wait_done(s, done);
+        rec = get(s, done);
+        finished = json_integer_value(json_object_get(rec, "finished_ms"));
+        json_decref(rec);
+        ck_assert_uint_eq(vs_service_expire(s, (uint64_t)finished + 3600 * 1000 - 1), 0);
+        ck_assert_uint_eq(vs_service_expire(s, (uint64_t)finished + 3600 * 1000), 1);
+        ck_assert_ptr_null(vs_service_get(s, NULL, done, &err));
+        job_dir(done, dir, sizeof(dir));
+        ck_assert_int_eq(stat(dir, &st), -1);
+        ck_assert_uint_eq(vs_service_expire(s, (uint64_t)finished + 100ull * 24 * 3600 * 1000), 0);
+        ck_status(s, created, "created");
+        svc_close(s);
+}
+END_TEST
+
+START_TEST(max_disk_refused_at_create)
+{
+        vs_service *s;
+        json_t *spec = json_pack("{s:s, s:s}", "tag", "fake:1", "disk", "8G");
+        vs_error err = { 0 };
+        char id[13];
+
+        opt_max_disk = 4ull << 30;
+        s = svc_open(1, 8ull << 30);
+        ck_assert_int_eq(vs_service_create(s, NULL, spec, id, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_INPUT);
+        ck_assert_str_eq(err.msg, "disk 8G is over this service's --max-disk 4G");
+        json_object_set_new(spec, "disk", json_string("4G"));
+        ck_assert_int_eq(vs_service_create(s, NULL, spec, id, &err), 0);
+        json_decref(spec);
+        svc_close(s);
+}
+END_TEST
+
+/* A job is visible only to its owner and the admin (NULL). */
+START_TEST(owners_see_their_own_jobs)
+{
+        vs_service *s = svc_open(1, 8ull << 30);
+        json_t *spec = json_pack("{s:s}", "tag", "fake:1"), *list;
+        vs_error err = { 0 };
+        char id[13];
+
+        ck_assert_int_eq(vs_service_create(s, "aaaaaaaaaaaa", spec, id, &err), 0);
+        ck_assert_ptr_null(vs_service_get(s, "bbbbbbbbbbbb", id, &err));
+        ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND);
+        ck_assert_int_eq(vs_service_start(s, "bbbbbbbbbbbb", id, &err), -1);
+        ck_assert_int_eq(vs_service_delete(s, "bbbbbbbbbbbb", id, &err), -1);
+        list = vs_service_list(s, "bbbbbbbbbbbb", NULL);
+        ck_assert_uint_eq(json_array_size(list), 0);
+        json_decref(list);
+        list = vs_service_list(s, "aaaaaaaaaaaa", NULL);
+        ck_assert_uint_eq(json_array_size(list), 1);
+        json_decref(list);
+        ck_status(s, id, "created"); /* the admin */
+        ck_assert_int_eq(vs_service_delete(s, "aaaaaaaaaaaa", id, &err), 0);
+        json_decref(spec);
+        svc_close(s);
+}
+END_TEST
+
 Suite *suite_service(void)
 {
         Suite *s = suite_create("service");
@@ -492,6 +570,9 @@ Suite *suite_service(void)
         tcase_add_test(tc, non_utf8_output_keeps_record);
         tcase_add_test(tc, line_cap_splits_at_character);
         tcase_add_test(tc, restart_requeues_and_marks_lost);
+        tcase_add_test(tc, expire_removes_old_finished_jobs);
+        tcase_add_test(tc, max_disk_refused_at_create);
+        tcase_add_test(tc, owners_see_their_own_jobs);
         suite_add_tcase(s, tc);
         return s;
 }
