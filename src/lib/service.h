@@ -65,6 +65,8 @@ int vs_service_upload_end(vs_service *s, const char *owner, const char *id, cons
 int vs_service_start(vs_service *s, const char *owner, const char *id, vs_error *err);
 /* The job record (docs/api.md); NULL with err (not found). */
 json_t *vs_service_get(vs_service *s, const char *owner, const char *id, vs_error *err);
+/* The job's state, typed (callers never parse status strings). */
+int vs_service_state(vs_service *s, const char *owner, const char *id, vs_job_state *ret_state, vs_error *err);
 /* Summaries of the jobs owner may see, optionally of one state. */
 json_t *vs_service_list(vs_service *s, const char *owner, const vs_job_state *filter);
 /* Cancels a job that has not finished (its VM is destroyed); the record and

@@ -337,6 +337,19 @@ json_t *vs_service_get(vs_service *s, const char *owner, const char *id, vs_erro
         return json;
 }
 
+int vs_service_state(vs_service *s, const char *owner, const char *id, vs_job_state *ret_state, vs_error *err)
+{
+        sjob *j = job_get(s, owner, id, err);
+
+        if (!j)
+                return -1;
+        pthread_mutex_lock(&j->lock);
+        *ret_state = j->rec.state;
+        pthread_mutex_unlock(&j->lock);
+        job_unref(j);
+        return 0;
+}
+
 json_t *vs_service_list(vs_service *s, const char *owner, const vs_job_state *filter)
 {
         json_t *list = vs_xjson(json_array());

@@ -364,7 +364,7 @@ static enum MHD_Result run_sync(server_ctx *ctx, request *rq)
 {
         vs_error err = { 0 };
         json_t *rec, *body;
-        const char *status;
+        vs_job_state st;
         char id[13];
         bool ran;
         int r;
@@ -374,15 +374,15 @@ static enum MHD_Result run_sync(server_ctx *ctx, request *rq)
         r = wait_job(ctx, rq, id, &err);
         if (r == 0)
                 return MHD_NO; /* nobody to answer */
-        if (r < 0 || !(rec = vs_service_get(ctx->svc, rq->owner, id, &err)))
+        if (r < 0 || vs_service_state(ctx->svc, rq->owner, id, &st, &err) < 0 ||
+            !(rec = vs_service_get(ctx->svc, rq->owner, id, &err)))
                 return respond_error(rq->c, &err);
-        status = json_string_value(json_object_get(rec, "status"));
-        ran = status && (strcmp(status, "success") == 0 || strcmp(status, "failure") == 0);
+        ran = st == VS_JOB_SUCCESS || st == VS_JOB_FAILURE; /* the workflow ran, whatever its exit code */
         if (ran)
                 body = json_pack("{s:{s:O}, s:o, s:s}", "success", "StatusCode", json_object_get(rec, "exit_code"), "log",
                                  log_lines(ctx, rq, id), "id", id);
         else
-                body = json_pack("{s:{s:s, s:s}, s:o, s:s}", "error", "code", status ? status : "error", "message",
+                body = json_pack("{s:{s:s, s:s}, s:o, s:s}", "error", "code", vs_job_state_to_string(st), "message",
                                  json_string_value(json_object_get(rec, "error")) ?: "the job failed", "log",
                                  log_lines(ctx, rq, id), "id", id);
         json_decref(rec);

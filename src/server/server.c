@@ -264,8 +264,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 /* A chunked upload past the limit: stop reading, close. */
                 if (rq->upload_fd >= 0 && take_upload(ctx, rq, upload_data, *upload_data_size) < 0)
                         return MHD_NO;
-                if (rq->upload_fd < 0)
-                        take_body(ctx, rq, upload_data, *upload_data_size);
+                /* A chunked body past the limit: stop reading, close. */
+                if (rq->upload_fd < 0 && (take_body(ctx, rq, upload_data, *upload_data_size), rq->too_large))
+                        return MHD_NO;
                 *upload_data_size = 0;
                 return MHD_YES;
         }
