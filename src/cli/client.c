@@ -6,6 +6,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -162,17 +163,32 @@ static int upload_workspace(client *c, const char *id, const char *dir, vs_error
         if (pipe2(p, O_CLOEXEC) < 0)
                 return vs_error_errno(err, VS_ERR_SETUP, errno, "pipe");
         pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                close(p[0]);
+                close(p[1]);
+                return vs_error_errno(err, VS_ERR_SETUP, e, "fork");
+        }
         if (pid == 0) {
-                dup2(p[1], STDOUT_FILENO);
+                if (dup2(p[1], STDOUT_FILENO) < 0)
+                        _exit(127);
                 execlp("tar", "tar", "-C", dir, "-cf", "-", ".", (char *)NULL);
                 _exit(127);
         }
         close(p[1]);
         f = fdopen(p[0], "rb");
+        if (!f) {
+                close(p[0]);
+                kill(pid, SIGTERM); /* pid > 0: our own child */
+                while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                        ;
+                return vs_error_errno(err, VS_ERR_SETUP, ENOMEM, "fdopen");
+        }
         snprintf(path, sizeof(path), "/v1/jobs/%s/workspace", id);
         st = http(c, "PUT", path, NULL, f, &s, err);
         fclose(f);
-        waitpid(pid, &status, 0);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
         int r = check(st, &s, err);
         free(s.buf);
         if (r == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))

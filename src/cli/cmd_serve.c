@@ -23,6 +23,11 @@ static void usage(FILE *f)
               "  --max-jobs N         VMs at once (default: one per CPU)\n"
               "  --memory-budget SIZE guest memory at once (default: host memory - 1G)\n"
               "  --max-upload SIZE    largest image or workspace upload (default 16G)\n"
+              "  --max-disk SIZE      largest scratch disk a job may ask for (default 64G)\n"
+              "  --keep DUR           remove finished jobs this long after they ended (default: keep)\n"
+              "  --max-connections N  clients at once (default 256)\n"
+              "  --max-per-ip N       clients at once from one address, TCP (default 64)\n"
+              "  --idle-timeout DUR   close a connection idle this long (default 60s)\n"
               "  --allow-root DIR     server-side paths in specs must be below DIR (repeatable)\n"
               "  --state-dir DIR      default /var/lib/vmsandbox\n"
               "  --grace DUR          on SIGTERM, how long running jobs may finish (default 60s)\n"
@@ -36,6 +41,33 @@ static int bad(const char *flag, const char *v)
         return EXIT_USAGE;
 }
 
+static int parse_count(const char *s, unsigned long max, unsigned *ret)
+{
+        char *end;
+        unsigned long v = strtoul(s, &end, 10);
+
+        if (*s == '\0' || *end || v == 0 || v > max)
+                return -1;
+        *ret = (unsigned)v;
+        return 0;
+}
+
+/* A duration as vs_parse_duration reads it, or whole days ("7d"). */
+static int parse_keep(const char *s, uint64_t *ret_ms)
+{
+        size_t n = strlen(s);
+        char *end;
+        unsigned long long d;
+
+        if (n < 2 || s[n - 1] != 'd')
+                return vs_parse_duration(s, ret_ms);
+        d = strtoull(s, &end, 10);
+        if (end != s + n - 1 || d == 0 || d > 3650)
+                return -1;
+        *ret_ms = d * 24 * 3600 * 1000;
+        return 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
         static const struct option options[] = {
@@ -44,6 +76,9 @@ int cmd_serve(int argc, char **argv)
                 { "memory-budget", required_argument, NULL, 'm' }, { "max-upload", required_argument, NULL, 'u' },
                 { "allow-root", required_argument, NULL, 'a' },    { "state-dir", required_argument, NULL, 'd' },
                 { "grace", required_argument, NULL, 'g' },         { "help", no_argument, NULL, 'h' },
+                { "max-disk", required_argument, NULL, 'D' },      { "keep", required_argument, NULL, 'k' },
+                { "max-connections", required_argument, NULL, 'C' }, { "max-per-ip", required_argument, NULL, 'P' },
+                { "idle-timeout", required_argument, NULL, 'I' },
                 { NULL, 0, NULL, 0 },
         };
         vs_server_opts o = { .listen = "127.0.0.1:8765", .max_body = 1 << 20, .grace_ms = 60000 };
@@ -57,6 +92,7 @@ int cmd_serve(int argc, char **argv)
                 return cli_fail(&err);
         vs_service_defaults(&o.service.max_jobs, &o.service.memory_budget);
         o.service.max_upload = 16ull << 30;
+        o.service.max_disk = 64ull << 30;
         opterr = 0;
         while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
                 switch (opt) {
@@ -82,6 +118,29 @@ int cmd_serve(int argc, char **argv)
                         if (vs_parse_duration(optarg, &o.grace_ms) < 0)
                                 return bad("--grace", optarg);
                         break;
+                case 'D':
+                        if (vs_parse_size(optarg, &o.service.max_disk) < 0 || o.service.max_disk == 0)
+                                return bad("--max-disk", optarg);
+                        break;
+                case 'k':
+                        if (parse_keep(optarg, &o.service.keep_ms) < 0 || o.service.keep_ms == 0)
+                                return bad("--keep", optarg);
+                        break;
+                case 'C':
+                        if (parse_count(optarg, 100000, &o.max_connections) < 0)
+                                return bad("--max-connections", optarg);
+                        break;
+                case 'P':
+                        if (parse_count(optarg, 100000, &o.max_per_ip) < 0)
+                                return bad("--max-per-ip", optarg);
+                        break;
+                case 'I': {
+                        uint64_t ms;
+                        if (vs_parse_duration(optarg, &ms) < 0 || ms < 1000 || ms > 24ull * 3600 * 1000)
+                                return bad("--idle-timeout", optarg);
+                        o.idle_timeout_s = (unsigned)(ms / 1000);
+                        break;
+                }
                 case 'h': usage(stdout); return 0;
                 default: return bad(argv[optind - 1], NULL);
                 }

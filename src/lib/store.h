@@ -8,7 +8,8 @@
 
 #include <jansson.h>
 
-#define VS_JOB_RECORD_MAX (4u << 20)
+/* Steps keep 200 lines of up to 4 KiB each (escaped, up to 6 times that). */
+#define VS_JOB_RECORD_MAX (16u << 20)
 
 /* state_dir/server/jobs, created 0700. */
 int vs_store_init(const char *state_dir, char **ret_root, vs_error *err);

@@ -1,7 +1,9 @@
-/* The job API's routes (docs/api.md). */
+/* The job API (docs/api.md): its route table and handlers. */
 #include "server.h"
+#include "alloc.h"
 #include "cleanup.h"
 #include "store.h"
+#include "text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,29 +16,54 @@
 
 #define RUN_LOG_LINES 1000
 
-/* "/v1/jobs/<id>[/<rest>]": copies the id, returns rest ("" or "/..."), or NULL. */
-static const char *job_path(const char *url, char id[13])
-{
-        const char *p = url + strlen("/v1/jobs/");
-        size_t n = strcspn(p, "/");
+/* ---- matching ---------------------------------------------------------------- */
 
-        if (strncmp(url, "/v1/jobs/", 9) != 0 || n != 12)
-                return NULL;
-        memcpy(id, p, 12);
-        id[12] = '\0';
-        return vs_store_id_valid(id) ? p + 12 : NULL;
+/* Matches url against pattern segment by segment; captures go to rq. */
+static bool match(const char *pattern, const char *url, request *rq)
+{
+        const char *p = pattern, *u = url;
+        size_t ncap = 0;
+
+        while (*p && *u) {
+                size_t plen = strcspn(p, "/"), ulen = strcspn(u, "/");
+
+                if (*p == '{' && ncap < ROUTE_CAPTURES_MAX) {
+                        bool rest = plen >= 3 && p[plen - 2] == '*';
+                        size_t take = rest ? strlen(u) : ulen;
+                        if (take == 0)
+                                return false;
+                        rq->capture[ncap++] = vs_xstrndup(u, take);
+                        u += take;
+                } else {
+                        if (plen != ulen || strncmp(p, u, plen) != 0)
+                                return false;
+                        u += ulen;
+                }
+                p += plen;
+                if (*p != *u)
+                        return false;
+                if (*p == '/')
+                        p++, u++;
+        }
+        return *p == '\0' && *u == '\0';
 }
 
-bool route_is_upload(const char *method, const char *url, char id[13], char what[16])
+static void drop_captures(request *rq)
 {
-        const char *rest;
+        for (size_t i = 0; i < ROUTE_CAPTURES_MAX; i++) {
+                free(rq->capture[i]);
+                rq->capture[i] = NULL;
+        }
+}
 
-        if (strcmp(method, "PUT") != 0 || !(rest = job_path(url, id)))
-                return false;
-        if (strcmp(rest, "/image") != 0 && strcmp(rest, "/workspace") != 0)
-                return false;
-        snprintf(what, 16, "%s", rest + 1);
-        return true;
+const route_def *route_match(const route_def *table, const char *method, const char *url, request *rq)
+{
+        for (const route_def *r = table; r->method; r++) {
+                if (strcmp(r->method, method) == 0 && match(r->pattern, url, rq))
+                        return r;
+                drop_captures(rq);
+        }
+        return NULL;
 }
 
 static bool query_true(struct MHD_Connection *c, const char *key)
@@ -46,15 +73,27 @@ static bool query_true(struct MHD_Connection *c, const char *key)
         return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
 }
 
-/* ---- streaming responses ------------------------------------------------ */
+/* ---- streaming responses ------------------------------------------------------ */
+
+/* A follow or a /v1/run wait may be quiet for long: MHD's idle timeout
+ * would cut it at the next chunk.  These handlers notice a client that went
+ * away themselves (client_gone). */
+static void no_idle_timeout(struct MHD_Connection *c)
+{
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)0);
+}
 
 typedef struct {
         vs_service *svc;
-        char id[13];
+        struct MHD_Connection *c;
+        char *owner;
+        char *id;
         uint64_t offset;
         bool follow;
 } log_stream;
 
+/* Blocks in the service's follow (which sleeps) until there is output, the
+ * job ends, the service stops or the client has gone. */
 static ssize_t log_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
         log_stream *ls = cls;
@@ -64,7 +103,7 @@ static ssize_t log_read(void *cls, uint64_t pos, char *buf, size_t max)
 
         (void)pos;
         for (;;) {
-                if (vs_service_log_read(ls->svc, ls->id, ls->offset, buf, max, ls->follow, &n, &done, &err) < 0)
+                if (vs_service_log_read(ls->svc, ls->owner, ls->id, ls->offset, buf, max, ls->follow, &n, &done, &err) < 0)
                         return MHD_CONTENT_READER_END_OF_STREAM;
                 if (n > 0) {
                         ls->offset += n;
@@ -72,37 +111,53 @@ static ssize_t log_read(void *cls, uint64_t pos, char *buf, size_t max)
                 }
                 if (done)
                         return MHD_CONTENT_READER_END_OF_STREAM;
+                if (client_gone(ls->c))
+                        return MHD_CONTENT_READER_END_WITH_ERROR;
         }
 }
 
-static enum MHD_Result get_logs(server_ctx *ctx, struct MHD_Connection *c, const char *id)
+static void log_stream_free(void *cls)
 {
-        log_stream *ls = calloc(1, sizeof(*ls));
+        log_stream *ls = cls;
+
+        free(ls->owner);
+        free(ls->id);
+        free(ls);
+}
+
+static enum MHD_Result get_logs(server_ctx *ctx, request *rq)
+{
+        vs_error err = { 0 };
+        json_t *rec = vs_service_get(ctx->svc, rq->owner, rq->capture[0], &err);
         struct MHD_Response *r;
         enum MHD_Result ret;
-        vs_error err = { 0 };
-        json_t *rec = vs_service_get(ctx->svc, id, &err);
+        log_stream *ls;
 
-        if (!rec) {
-                free(ls);
-                return respond_error(c, &err);
-        }
+        if (!rec)
+                return respond_error(rq->c, &err);
         json_decref(rec);
-        if (!ls)
-                return MHD_NO;
+        ls = vs_xcalloc(1, sizeof(*ls));
         ls->svc = ctx->svc;
-        memcpy(ls->id, id, 13);
-        ls->follow = query_true(c, "follow");
-        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, log_read, ls, free);
+        ls->c = rq->c;
+        ls->owner = rq->owner ? vs_xstrdup(rq->owner) : NULL;
+        ls->id = vs_xstrdup(rq->capture[0]);
+        ls->follow = query_true(rq->c, "follow");
+        if (ls->follow)
+                no_idle_timeout(rq->c);
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, log_read, ls, log_stream_free);
+        if (!r) {
+                log_stream_free(ls);
+                return MHD_NO;
+        }
         MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
-        ret = MHD_queue_response(c, 200, r);
+        ret = MHD_queue_response(rq->c, 200, r);
         MHD_destroy_response(r);
         return ret;
 }
 
 typedef struct {
         int fd;
-        pid_t pid;
+        pid_t pid; /* > 0 always: a failed fork never makes a stream */
 } tar_stream;
 
 static ssize_t tar_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -117,47 +172,83 @@ static ssize_t tar_read(void *cls, uint64_t pos, char *buf, size_t max)
         return n > 0 ? n : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+static void reap(pid_t pid)
+{
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+}
+
 static void tar_free(void *cls)
 {
         tar_stream *ts = cls;
 
         close(ts->fd);
-        kill(ts->pid, SIGTERM);
-        waitpid(ts->pid, NULL, 0);
+        /* Only ever our own child: kill(-1 or 0, ...) would signal every
+         * process we may signal (as root: the whole host). */
+        if (ts->pid > 0) {
+                kill(ts->pid, SIGTERM);
+                reap(ts->pid);
+        }
         free(ts);
 }
 
+/* tar(1) of dir into a pipe; the child gets the default signal state (the
+ * server blocks SIGTERM and ignores SIGPIPE, and both are inherited). */
+static int tar_spawn(const char *dir, tar_stream **ret, vs_error *err)
+{
+        sigset_t none;
+        int p[2];
+        pid_t pid;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "pipe");
+        pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                close(p[0]);
+                close(p[1]);
+                return vs_error_errno(err, VS_ERR_SANDBOX, e, "fork");
+        }
+        if (pid == 0) {
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                signal(SIGPIPE, SIG_DFL);
+                if (dup2(p[1], STDOUT_FILENO) < 0)
+                        _exit(127);
+                execlp("tar", "tar", "-C", dir, "--numeric-owner", "-cf", "-", ".", (char *)NULL);
+                _exit(127);
+        }
+        close(p[1]);
+        *ret = vs_xcalloc(1, sizeof(**ret));
+        (*ret)->fd = p[0];
+        (*ret)->pid = pid;
+        return 0;
+}
+
 /* The collected workspace (host-created files) as a tar made by tar(1). */
-static enum MHD_Result get_workspace(server_ctx *ctx, struct MHD_Connection *c, const char *id)
+static enum MHD_Result get_workspace(server_ctx *ctx, request *rq)
 {
         _cleanup_free_ char *dir = NULL;
         vs_error err = { 0 };
         struct MHD_Response *r;
         enum MHD_Result ret;
         tar_stream *ts;
-        int p[2];
 
-        if (vs_service_workspace_dir(ctx->svc, id, &dir, &err) < 0)
-                return respond_error(c, &err);
-        if (pipe2(p, O_CLOEXEC) < 0 || !(ts = calloc(1, sizeof(*ts))))
-                return MHD_NO;
-        ts->fd = p[0];
-        ts->pid = fork();
-        if (ts->pid == 0) {
-                dup2(p[1], STDOUT_FILENO);
-                execlp("tar", "tar", "-C", dir, "--numeric-owner", "-cf", "-", ".", (char *)NULL);
-                _exit(127);
-        }
-        close(p[1]);
+        if (vs_service_workspace_dir(ctx->svc, rq->owner, rq->capture[0], &dir, &err) < 0 ||
+            tar_spawn(dir, &ts, &err) < 0)
+                return respond_error(rq->c, &err);
         r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, tar_read, ts, tar_free);
+        if (!r) {
+                tar_free(ts);
+                return MHD_NO;
+        }
         MHD_add_response_header(r, "Content-Type", "application/x-tar");
-        ret = MHD_queue_response(c, 200, r);
+        ret = MHD_queue_response(rq->c, 200, r);
         MHD_destroy_response(r);
         return ret;
 }
 
-static enum MHD_Result get_output_file(server_ctx *ctx, struct MHD_Connection *c, const char *id, const char *rel,
-                                       const char *type)
+static enum MHD_Result send_output_file(server_ctx *ctx, request *rq, const char *rel, const char *type)
 {
         vs_error err = { 0 };
         struct MHD_Response *r;
@@ -165,66 +256,89 @@ static enum MHD_Result get_output_file(server_ctx *ctx, struct MHD_Connection *c
         struct stat st;
         int fd;
 
-        if (vs_service_open_output(ctx->svc, id, rel, &fd, &err) < 0)
-                return respond_error(c, &err);
+        if (vs_service_open_output(ctx->svc, rq->owner, rq->capture[0], rel, &fd, &err) < 0)
+                return respond_error(rq->c, &err);
         if (fstat(fd, &st) < 0) {
                 close(fd);
                 return MHD_NO;
         }
-        r = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+        r = MHD_create_response_from_fd64((uint64_t)st.st_size, fd); /* takes fd */
+        if (!r) {
+                close(fd);
+                return MHD_NO;
+        }
         MHD_add_response_header(r, "Content-Type", type);
-        ret = MHD_queue_response(c, 200, r);
+        ret = MHD_queue_response(rq->c, 200, r);
         MHD_destroy_response(r);
         return ret;
 }
 
-/* ---- job routes --------------------------------------------------------- */
+static enum MHD_Result get_image(server_ctx *ctx, request *rq)
+{
+        return send_output_file(ctx, rq, "image.tar", "application/x-tar");
+}
+
+static enum MHD_Result get_file(server_ctx *ctx, request *rq)
+{
+        _cleanup_free_ char *rel = vs_xasprintf("workspace/%s", rq->capture[1]);
+
+        return send_output_file(ctx, rq, rel, "application/octet-stream");
+}
+
+/* ---- job routes ------------------------------------------------------------------ */
 
 /* The body's spec becomes a created job. */
 static int create_from_body(server_ctx *ctx, request *rq, char id[13], vs_error *err)
 {
-        json_t *spec = parse_body(rq, err);
-        int r;
+        _cleanup_json_ json_t *spec = parse_body(rq, err);
 
         if (!spec)
                 return -1;
-        r = vs_service_create(ctx->svc, spec, id, err);
-        json_decref(spec);
-        return r;
+        return vs_service_create(ctx->svc, rq->owner, spec, id, err);
 }
 
-static enum MHD_Result create_job(server_ctx *ctx, struct MHD_Connection *c, request *rq, bool start)
+static enum MHD_Result respond_record(server_ctx *ctx, request *rq, unsigned status, const char *id)
+{
+        vs_error err = { 0 };
+        json_t *rec = vs_service_get(ctx->svc, rq->owner, id, &err);
+
+        return rec ? respond_json(rq->c, status, rec) : respond_error(rq->c, &err);
+}
+
+static enum MHD_Result create_job(server_ctx *ctx, request *rq)
 {
         vs_error err = { 0 };
         char id[13];
 
         if (create_from_body(ctx, rq, id, &err) < 0)
-                return respond_error(c, &err);
-        if (start && vs_service_start(ctx->svc, id, &err) < 0) {
-                vs_service_delete(ctx->svc, id, NULL);
-                return respond_error(c, &err);
+                return respond_error(rq->c, &err);
+        if (query_true(rq->c, "start") && vs_service_start(ctx->svc, rq->owner, id, &err) < 0) {
+                vs_service_delete(ctx->svc, rq->owner, id, NULL);
+                return respond_error(rq->c, &err);
         }
-        return respond_json(c, 201, vs_service_get(ctx->svc, id, &err));
+        return respond_record(ctx, rq, 201, id);
 }
 
-static json_t *log_lines(server_ctx *ctx, const char *id)
+static json_t *log_lines(server_ctx *ctx, request *rq, const char *id)
 {
-        json_t *lines = json_array();
+        json_t *lines = vs_xjson(json_array());
         char *all = NULL, buf[65536];
         size_t len = 0, n;
         uint64_t off = 0;
         bool done = false;
         FILE *f = open_memstream(&all, &len);
 
-        while (f && !done && vs_service_log_read(ctx->svc, id, off, buf, sizeof(buf), false, &n, &done, NULL) == 0 && n > 0) {
+        if (!f)
+                vs_oom();
+        while (!done && vs_service_log_read(ctx->svc, rq->owner, id, off, buf, sizeof(buf), false, &n, &done, NULL) == 0 &&
+               n > 0) {
                 fwrite(buf, 1, n, f);
                 off += n;
         }
-        if (f)
-                fclose(f);
+        fclose(f);
         for (char *line = all, *nl; line && *line; line = nl ? nl + 1 : NULL) {
                 nl = strchr(line, '\n');
-                json_array_append_new(lines, json_stringn_nocheck(line, nl ? (size_t)(nl - line) : strlen(line)));
+                json_array_append_new(lines, vs_json_text(line, nl ? (size_t)(nl - line) : strlen(line), 4096));
                 if (json_array_size(lines) > RUN_LOG_LINES)
                         json_array_remove(lines, 0);
         }
@@ -232,114 +346,170 @@ static json_t *log_lines(server_ctx *ctx, const char *id)
         return lines;
 }
 
-/* nbo2rproxy's synchronous shape. */
-static enum MHD_Result run_sync(server_ctx *ctx, struct MHD_Connection *c, request *rq)
+/* Waits for the end, noticing a client that went away (the job goes on and
+ * stays in the store) and a service that stops before the job ran (503). */
+static int wait_job(server_ctx *ctx, request *rq, const char *id, vs_error *err)
 {
-        vs_error err = { 0 };
-        const char *status;
-        json_t *rec;
-        char id[13];
+        int r;
 
-        if (create_from_body(ctx, rq, id, &err) < 0)
-                return respond_error(c, &err);
-        if (vs_service_start(ctx->svc, id, &err) < 0 || vs_service_wait(ctx->svc, id, &err) < 0)
-                return respond_error(c, &err);
-        rec = vs_service_get(ctx->svc, id, &err);
-        if (!rec)
-                return respond_error(c, &err);
-        status = json_string_value(json_object_get(rec, "status"));
-        if (status && (strcmp(status, "success") == 0 || strcmp(status, "failure") == 0)) {
-                json_t *body = json_pack("{s:{s:O}, s:o, s:s}", "success", "StatusCode", json_object_get(rec, "exit_code"),
-                                         "log", log_lines(ctx, id), "id", id);
-                json_decref(rec);
-                return respond_json(c, 200, body);
-        }
-        json_t *body = json_pack("{s:{s:s, s:s}, s:o, s:s}", "error", "code", status ? status : "error", "message",
-                                 json_string_value(json_object_get(rec, "error")) ?: "the job failed", "log",
-                                 log_lines(ctx, id), "id", id);
-        json_decref(rec);
-        return respond_json(c, 500, body);
+        no_idle_timeout(rq->c);
+        while ((r = vs_service_wait(ctx->svc, rq->owner, id, VS_FOLLOW_WAIT_MS, err)) == 0)
+                if (client_gone(rq->c))
+                        return 0;
+        return r;
 }
 
-static enum MHD_Result list_jobs(server_ctx *ctx, struct MHD_Connection *c)
+/* nbo2rproxy's synchronous shape. */
+static enum MHD_Result run_sync(server_ctx *ctx, request *rq)
 {
-        const char *filter = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "status");
+        vs_error err = { 0 };
+        json_t *rec, *body;
+        vs_job_state st;
+        char id[13];
+        bool ran;
+        int r;
+
+        if (create_from_body(ctx, rq, id, &err) < 0 || vs_service_start(ctx->svc, rq->owner, id, &err) < 0)
+                return respond_error(rq->c, &err);
+        r = wait_job(ctx, rq, id, &err);
+        if (r == 0)
+                return MHD_NO; /* nobody to answer */
+        if (r < 0 || vs_service_state(ctx->svc, rq->owner, id, &st, &err) < 0 ||
+            !(rec = vs_service_get(ctx->svc, rq->owner, id, &err)))
+                return respond_error(rq->c, &err);
+        ran = st == VS_JOB_SUCCESS || st == VS_JOB_FAILURE; /* the workflow ran, whatever its exit code */
+        if (ran)
+                body = json_pack("{s:{s:O}, s:o, s:s}", "success", "StatusCode", json_object_get(rec, "exit_code"), "log",
+                                 log_lines(ctx, rq, id), "id", id);
+        else
+                body = json_pack("{s:{s:s, s:s}, s:o, s:s}", "error", "code", vs_job_state_to_string(st), "message",
+                                 json_string_value(json_object_get(rec, "error")) ?: "the job failed", "log",
+                                 log_lines(ctx, rq, id), "id", id);
+        json_decref(rec);
+        return respond_json(rq->c, ran ? 200 : 500, body);
+}
+
+static enum MHD_Result list_jobs(server_ctx *ctx, request *rq)
+{
+        const char *filter = MHD_lookup_connection_value(rq->c, MHD_GET_ARGUMENT_KIND, "status");
         vs_job_state st;
 
-        if (filter && vs_job_state_parse(filter, &st) < 0)
-                return respond_code(c, 400, "bad_request", "unknown status filter");
-        return respond_json(c, 200, json_pack("{s:o}", "jobs", vs_service_list(ctx->svc, filter ? &st : NULL)));
+        if (filter && vs_job_state_from_string(filter, &st) < 0)
+                return respond_code(rq->c, 400, "bad_request", "unknown status filter");
+        return respond_json(rq->c, 200, json_pack("{s:o}", "jobs", vs_service_list(ctx->svc, rq->owner, filter ? &st : NULL)));
 }
 
-static enum MHD_Result job_route(server_ctx *ctx, struct MHD_Connection *c, const char *method, const char *id,
-                                 const char *rest, request *rq)
+static enum MHD_Result get_job(server_ctx *ctx, request *rq)
+{
+        return respond_record(ctx, rq, 200, rq->capture[0]);
+}
+
+static enum MHD_Result delete_job(server_ctx *ctx, request *rq)
 {
         vs_error err = { 0 };
 
-        if (strcmp(method, "GET") == 0 && *rest == '\0') {
-                json_t *rec = vs_service_get(ctx->svc, id, &err);
-                return rec ? respond_json(c, 200, rec) : respond_error(c, &err);
-        }
-        if (strcmp(method, "DELETE") == 0 && *rest == '\0')
-                return vs_service_delete(ctx->svc, id, &err) < 0 ? respond_error(c, &err)
-                                                                 : respond_json(c, 200, json_pack("{s:s}", "deleted", id));
-        if (strcmp(method, "POST") == 0 && strcmp(rest, "/cancel") == 0)
-                return vs_service_cancel(ctx->svc, id, &err) < 0 ? respond_error(c, &err)
-                                                                 : respond_json(c, 202, vs_service_get(ctx->svc, id, &err));
-        if (strcmp(method, "POST") == 0 && strcmp(rest, "/start") == 0)
-                return vs_service_start(ctx->svc, id, &err) < 0 ? respond_error(c, &err)
-                                                                : respond_json(c, 202, vs_service_get(ctx->svc, id, &err));
-        if (strcmp(method, "PUT") == 0 && (strcmp(rest, "/image") == 0 || strcmp(rest, "/workspace") == 0)) {
-                int r = vs_service_upload_end(ctx->svc, id, rest + 1, rq->upload_tmp, &err);
-                free(rq->upload_tmp);
-                rq->upload_tmp = NULL; /* renamed or removed by the service */
-                return r < 0 ? respond_error(c, &err)
-                             : respond_json(c, 200, json_pack("{s:s, s:s, s:I}", "id", id, "uploaded", rest + 1,
-                                                              "bytes", (json_int_t)rq->uploaded));
-        }
-        if (strcmp(method, "GET") == 0 && strcmp(rest, "/logs") == 0)
-                return get_logs(ctx, c, id);
-        if (strcmp(method, "GET") == 0 && strcmp(rest, "/workspace") == 0)
-                return get_workspace(ctx, c, id);
-        if (strcmp(method, "GET") == 0 && strcmp(rest, "/image") == 0)
-                return get_output_file(ctx, c, id, "image.tar", "application/x-tar");
-        if (strcmp(method, "GET") == 0 && strncmp(rest, "/files/", 7) == 0) {
-                char rel[4200];
-                snprintf(rel, sizeof(rel), "workspace/%s", rest + 7);
-                return get_output_file(ctx, c, id, rel, "application/octet-stream");
-        }
-        return respond_code(c, 404, "not_found", "no such route");
+        if (vs_service_delete(ctx->svc, rq->owner, rq->capture[0], &err) < 0)
+                return respond_error(rq->c, &err);
+        return respond_json(rq->c, 200, json_pack("{s:s}", "deleted", rq->capture[0]));
 }
 
-enum MHD_Result route(server_ctx *ctx, struct MHD_Connection *c, const char *method, const char *url, request *rq)
+static enum MHD_Result cancel_job(server_ctx *ctx, request *rq)
 {
-        char id[13];
-        const char *rest;
-        char *text;
+        vs_error err = { 0 };
 
-        if (strcmp(url, "/v1/health") == 0 && strcmp(method, "GET") == 0)
-                return respond_json(c, 200, json_pack("{s:s}", "status", "ok"));
-        if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0) {
-                struct MHD_Response *r;
-                enum MHD_Result ret;
-
-                if (!(text = vs_service_metrics(ctx->svc)))
-                        return MHD_NO;
-                r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-                MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
-                ret = MHD_queue_response(c, 200, r);
-                MHD_destroy_response(r);
-                return ret;
-        }
-        if (strcmp(url, "/v1/jobs") == 0 && strcmp(method, "POST") == 0)
-                return create_job(ctx, c, rq, query_true(c, "start"));
-        if (strcmp(url, "/v1/jobs") == 0 && strcmp(method, "GET") == 0)
-                return list_jobs(ctx, c);
-        if (strcmp(url, "/v1/run") == 0 && strcmp(method, "POST") == 0)
-                return run_sync(ctx, c, rq);
-        if ((rest = job_path(url, id)))
-                return job_route(ctx, c, method, id, rest, rq);
-        if (strncmp(url, "/v1/jobs/", 9) == 0)
-                return respond_code(c, 404, "not_found", "no such job");
-        return respond_code(c, 404, "not_found", "no such route");
+        if (vs_service_cancel(ctx->svc, rq->owner, rq->capture[0], &err) < 0)
+                return respond_error(rq->c, &err);
+        return respond_record(ctx, rq, 202, rq->capture[0]);
 }
+
+static enum MHD_Result start_job(server_ctx *ctx, request *rq)
+{
+        vs_error err = { 0 };
+
+        if (vs_service_start(ctx->svc, rq->owner, rq->capture[0], &err) < 0)
+                return respond_error(rq->c, &err);
+        return respond_record(ctx, rq, 202, rq->capture[0]);
+}
+
+static enum MHD_Result put_upload(server_ctx *ctx, request *rq)
+{
+        vs_error err = { 0 };
+        int r = vs_service_upload_end(ctx->svc, rq->owner, rq->capture[0], rq->route->arg, rq->upload_tmp, &err);
+
+        free(rq->upload_tmp);
+        rq->upload_tmp = NULL; /* renamed or removed by the service */
+        if (r < 0)
+                return respond_error(rq->c, &err);
+        return respond_json(rq->c, 200, json_pack("{s:s, s:s, s:I}", "id", rq->capture[0], "uploaded", rq->route->arg,
+                                                  "bytes", (json_int_t)rq->uploaded));
+}
+
+/* ---- service routes ---------------------------------------------------------------- */
+
+static enum MHD_Result health(server_ctx *ctx, request *rq)
+{
+        (void)ctx;
+        return respond_json(rq->c, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static enum MHD_Result metrics(server_ctx *ctx, request *rq)
+{
+        char *text = vs_service_metrics(ctx->svc);
+        struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        enum MHD_Result ret;
+
+        if (!r) {
+                free(text);
+                return MHD_NO;
+        }
+        MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
+        ret = MHD_queue_response(rq->c, 200, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
+static enum MHD_Result create_token(server_ctx *ctx, request *rq)
+{
+        char token[VS_TOKEN_LEN + 1], id[13];
+        vs_error err = { 0 };
+
+        if (vs_tokens_create(ctx->tokens, token, id, &err) < 0)
+                return respond_error(rq->c, &err);
+        return respond_json(rq->c, 201, json_pack("{s:s, s:s}", "token", token, "id", id));
+}
+
+static enum MHD_Result list_tokens(server_ctx *ctx, request *rq)
+{
+        return respond_json(rq->c, 200, json_pack("{s:o}", "tokens", vs_tokens_list(ctx->tokens)));
+}
+
+static enum MHD_Result revoke_token(server_ctx *ctx, request *rq)
+{
+        vs_error err = { 0 };
+
+        if (vs_tokens_revoke(ctx->tokens, rq->capture[0], &err) < 0)
+                return respond_error(rq->c, &err);
+        return respond_json(rq->c, 200, json_pack("{s:s}", "revoked", rq->capture[0]));
+}
+
+const route_def job_api_routes[] = {
+        { "GET", "/v1/health", ROUTE_PUBLIC, ROUTE_BODY_NONE, health, NULL },
+        { "GET", "/metrics", ROUTE_ADMIN, ROUTE_BODY_NONE, metrics, NULL },
+        { "POST", "/v1/tokens", ROUTE_ADMIN, ROUTE_BODY_NONE, create_token, NULL },
+        { "GET", "/v1/tokens", ROUTE_ADMIN, ROUTE_BODY_NONE, list_tokens, NULL },
+        { "DELETE", "/v1/tokens/{token}", ROUTE_ADMIN, ROUTE_BODY_NONE, revoke_token, NULL },
+        { "POST", "/v1/jobs", ROUTE_CLIENT, ROUTE_BODY_JSON, create_job, NULL },
+        { "GET", "/v1/jobs", ROUTE_CLIENT, ROUTE_BODY_NONE, list_jobs, NULL },
+        { "POST", "/v1/run", ROUTE_CLIENT, ROUTE_BODY_JSON, run_sync, NULL },
+        { "GET", "/v1/jobs/{id}", ROUTE_CLIENT, ROUTE_BODY_NONE, get_job, NULL },
+        { "DELETE", "/v1/jobs/{id}", ROUTE_CLIENT, ROUTE_BODY_NONE, delete_job, NULL },
+        { "POST", "/v1/jobs/{id}/cancel", ROUTE_CLIENT, ROUTE_BODY_NONE, cancel_job, NULL },
+        { "POST", "/v1/jobs/{id}/start", ROUTE_CLIENT, ROUTE_BODY_NONE, start_job, NULL },
+        { "PUT", "/v1/jobs/{id}/image", ROUTE_CLIENT, ROUTE_BODY_UPLOAD, put_upload, "image" },
+        { "PUT", "/v1/jobs/{id}/workspace", ROUTE_CLIENT, ROUTE_BODY_UPLOAD, put_upload, "workspace" },
+        { "GET", "/v1/jobs/{id}/logs", ROUTE_CLIENT, ROUTE_BODY_NONE, get_logs, NULL },
+        { "GET", "/v1/jobs/{id}/workspace", ROUTE_CLIENT, ROUTE_BODY_NONE, get_workspace, NULL },
+        { "GET", "/v1/jobs/{id}/image", ROUTE_CLIENT, ROUTE_BODY_NONE, get_image, NULL },
+        { "GET", "/v1/jobs/{id}/files/{path*}", ROUTE_CLIENT, ROUTE_BODY_NONE, get_file, NULL },
+        { NULL, NULL, ROUTE_PUBLIC, ROUTE_BODY_NONE, NULL, NULL },
+};

@@ -1,4 +1,5 @@
 #include "server.h"
+#include "alloc.h"
 #include "cleanup.h"
 #include "fsutil.h"
 #include "jsonload.h"
@@ -6,13 +7,21 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+struct vs_server {
+        server_ctx ctx;
+        struct MHD_Daemon *d;
+        char *socket;
+};
 
 unsigned http_status(vs_error_kind kind)
 {
@@ -40,20 +49,28 @@ unsigned http_status(vs_error_kind kind)
         return 500;
 }
 
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
+{
+        enum MHD_Result ret;
+
+        if (!r)
+                return MHD_NO;
+        ret = MHD_queue_response(c, status, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
 enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status, json_t *body)
 {
-        char *text = json_dumps(body, JSON_INDENT(2));
+        char *text = body ? json_dumps(body, JSON_INDENT(2)) : NULL;
         struct MHD_Response *r;
-        enum MHD_Result ret;
 
         json_decref(body);
         if (!text)
                 return MHD_NO;
         r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
         MHD_add_response_header(r, "Content-Type", "application/json");
-        ret = MHD_queue_response(c, status, r);
-        MHD_destroy_response(r);
-        return ret;
+        return queue(c, status, r);
 }
 
 enum MHD_Result respond_code(struct MHD_Connection *c, unsigned status, const char *code, const char *msg)
@@ -68,21 +85,59 @@ enum MHD_Result respond_error(struct MHD_Connection *c, const vs_error *err)
         return respond_code(c, http_status(err->kind), vs_error_kind_name(err->kind), err->msg);
 }
 
-/* Bearer token, compared in constant time. */
-static bool authorized(server_ctx *ctx, struct MHD_Connection *c)
+/* A 413 before the body is read: the connection closes after it, so
+ * nothing more of the body is taken in. */
+static enum MHD_Result respond_too_large(struct MHD_Connection *c, const char *msg)
 {
-        const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-        unsigned char diff = 0;
+        _cleanup_json_ json_t *body = vs_xjson(json_pack("{s:{s:s, s:s}}", "error", "code", "too_large", "message", msg));
+        char *text = json_dumps(body, JSON_INDENT(2));
+        struct MHD_Response *r;
+
+        if (!text)
+                return MHD_NO;
+        r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        MHD_add_response_header(r, "Connection", "close");
+        return queue(c, 413, r);
+}
+
+bool client_gone(struct MHD_Connection *c)
+{
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct pollfd p;
+
+        if (!ci)
+                return false;
+        p = (struct pollfd){ .fd = ci->connect_fd, .events = POLLRDHUP };
+        return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* ---- who is asking ------------------------------------------------------------ */
+
+/* The admin token (--token-file) or a client token (tokens.h); compared in
+ * constant time, so timing tells nothing about a token's prefix. */
+static bool identify(server_ctx *ctx, request *rq)
+{
+        const char *h = MHD_lookup_connection_value(rq->c, MHD_HEADER_KIND, "Authorization");
         size_t len;
 
         if (!h || strncmp(h, "Bearer ", 7) != 0)
                 return false;
         h += 7;
         len = strlen(h);
-        for (size_t i = 0; i < ctx->token_len; i++)
-                diff |= (unsigned char)(ctx->token[i] ^ (i < len ? h[i] : 0));
-        return diff == 0 && len == ctx->token_len;
+        if (len == ctx->token_len && vs_secure_equal(h, ctx->token, len)) {
+                rq->admin = true;
+                rq->owner = NULL;
+                return true;
+        }
+        if (ctx->tokens && vs_tokens_lookup(ctx->tokens, h, len, rq->owner_buf)) {
+                rq->owner = rq->owner_buf;
+                return true;
+        }
+        return false;
 }
+
+/* ---- request lifecycle ----------------------------------------------------------- */
 
 static void request_free(request *rq)
 {
@@ -90,6 +145,8 @@ static void request_free(request *rq)
                 close(rq->upload_fd);
         if (rq->upload_tmp)
                 unlink(rq->upload_tmp); /* an upload that did not complete */
+        for (size_t i = 0; i < ROUTE_CAPTURES_MAX; i++)
+                free(rq->capture[i]);
         free(rq->upload_tmp);
         free(rq->body);
         free(rq);
@@ -105,71 +162,90 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
 
 static void take_body(server_ctx *ctx, request *rq, const char *data, size_t len)
 {
-        char *nb;
-
         if (rq->too_large || rq->body_len + len > ctx->max_body) {
                 rq->too_large = true;
                 return;
         }
-        nb = realloc(rq->body, rq->body_len + len + 1);
-        if (!nb) {
-                rq->too_large = true;
-                return;
-        }
-        memcpy(nb + rq->body_len, data, len);
-        rq->body = nb;
+        rq->body = vs_xrealloc(rq->body, rq->body_len + len + 1);
+        memcpy(rq->body + rq->body_len, data, len);
         rq->body_len += len;
         rq->body[rq->body_len] = '\0';
 }
 
-static void take_upload(server_ctx *ctx, request *rq, const char *data, size_t len)
+static int take_upload(server_ctx *ctx, request *rq, const char *data, size_t len)
 {
-        if (rq->upload_failed)
-                return;
         if (rq->uploaded + len > ctx->max_upload) {
-                rq->upload_failed = true;
                 vs_error_set(&rq->upload_err, VS_ERR_TOO_LARGE, "upload larger than the %llu-byte limit",
                              (unsigned long long)ctx->max_upload);
-                return;
+                return -1;
         }
-        while (len > 0) {
+        while (len > 0 && !rq->upload_failed) {
                 ssize_t n = write(rq->upload_fd, data, len);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0) {
                         rq->upload_failed = true;
                         vs_error_errno(&rq->upload_err, VS_ERR_SANDBOX, errno, "storing the upload");
-                        return;
+                        break;
                 }
                 data += n;
                 len -= (size_t)n;
                 rq->uploaded += (uint64_t)n;
         }
+        return 0;
+}
+
+/* Content-Length over the limit: refused before a byte of the body is read. */
+static bool declared_too_large(struct MHD_Connection *c, uint64_t max)
+{
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        char *end;
+        unsigned long long n;
+
+        if (!cl)
+                return false;
+        errno = 0;
+        n = strtoull(cl, &end, 10);
+        return errno == ERANGE || (*end == '\0' && n > max);
 }
 
 static enum MHD_Result start_request(server_ctx *ctx, struct MHD_Connection *c, const char *method, const char *url,
                                      void **req_cls)
 {
-        request *rq = calloc(1, sizeof(*rq));
-        char id[13], what[16];
+        request *rq = vs_xcalloc(1, sizeof(*rq));
+        bool identified;
         vs_error err = { 0 };
+        char msg[96];
 
-        if (!rq)
-                return MHD_NO;
+        rq->c = c;
         rq->upload_fd = -1;
         *req_cls = rq;
-        if (strcmp(url, "/v1/health") == 0)
+        identified = identify(ctx, rq);
+        rq->route = route_match(ctx->routes, method, url, rq);
+        if (rq->route && rq->route->access == ROUTE_PUBLIC)
                 return MHD_YES;
-        if (!authorized(ctx, c))
+        if (!identified)
                 return respond_code(c, 401, "unauthorized", "a valid bearer token is required");
-        if (route_is_upload(method, url, id, what)) {
-                if (vs_service_upload_begin(ctx->svc, id, what, &rq->upload_tmp, &err) < 0)
+        if (!rq->route)
+                return respond_code(c, 404, "not_found", "no such route");
+        if (rq->route->access == ROUTE_ADMIN && !rq->admin)
+                return respond_code(c, 403, "forbidden", "this route needs the admin token");
+        switch (rq->route->body) {
+        case ROUTE_BODY_JSON:
+                if (declared_too_large(c, ctx->max_body))
+                        return respond_too_large(c, "request body over the limit");
+                break;
+        case ROUTE_BODY_UPLOAD:
+                snprintf(msg, sizeof(msg), "upload larger than the %llu-byte limit", (unsigned long long)ctx->max_upload);
+                if (declared_too_large(c, ctx->max_upload))
+                        return respond_too_large(c, msg);
+                if (vs_service_upload_begin(ctx->svc, rq->owner, rq->capture[0], rq->route->arg, &rq->upload_tmp,
+                                            &rq->upload_fd, &err) < 0)
                         return respond_error(c, &err);
-                rq->upload_fd = open(rq->upload_tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-                if (rq->upload_fd < 0) {
-                        vs_error_errno(&err, VS_ERR_SANDBOX, errno, "cannot store the upload");
-                        return respond_error(c, &err);
-                }
+                break;
+        case ROUTE_BODY_NONE:
+        case ROUTE_BODY_LAST:
+                break;
         }
         return MHD_YES;
 }
@@ -185,23 +261,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!rq)
                 return start_request(ctx, c, method, url, req_cls);
         if (*upload_data_size > 0) {
-                if (rq->upload_fd >= 0)
-                        take_upload(ctx, rq, upload_data, *upload_data_size);
-                else
-                        take_body(ctx, rq, upload_data, *upload_data_size);
+                /* A chunked upload past the limit: stop reading, close. */
+                if (rq->upload_fd >= 0 && take_upload(ctx, rq, upload_data, *upload_data_size) < 0)
+                        return MHD_NO;
+                /* A chunked body past the limit: stop reading, close. */
+                if (rq->upload_fd < 0 && (take_body(ctx, rq, upload_data, *upload_data_size), rq->too_large))
+                        return MHD_NO;
                 *upload_data_size = 0;
                 return MHD_YES;
         }
         if (rq->too_large)
-                return respond_code(c, 413, "too_large", "request body over the limit");
+                return respond_too_large(c, "request body over the limit");
         if (rq->upload_failed)
                 return respond_error(c, &rq->upload_err);
         if (rq->upload_fd >= 0) {
                 close(rq->upload_fd);
                 rq->upload_fd = -1;
         }
-        return route(ctx, c, method, url, rq);
+        return rq->route->fn(ctx, rq);
 }
+
+/* ---- setup --------------------------------------------------------------------- */
 
 static int read_token(const char *path, server_ctx *ctx, vs_error *err)
 {
@@ -259,11 +339,17 @@ static int parse_listen(const char *spec, struct sockaddr_in *sa, vs_error *err)
         return 0;
 }
 
+/* Bounds on clients: connections at once (in all and per address) and an
+ * idle timeout.  A log follow or /v1/run that waits inside a handler is not
+ * idle: MHD counts the timeout only while it waits for the client. */
 static struct MHD_Daemon *start_daemon(const vs_server_opts *o, server_ctx *ctx, vs_error *err)
 {
         const unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
-        struct MHD_Daemon *d;
+        unsigned limit = o->max_connections ? o->max_connections : 256;
+        unsigned per_ip = o->max_per_ip ? o->max_per_ip : 64;
+        unsigned idle = o->idle_timeout_s ? o->idle_timeout_s : 60;
         struct sockaddr_in sa = { 0 };
+        struct MHD_Daemon *d;
 
         if (o->socket) {
                 int fd = listen_unix(o->socket, err);
@@ -271,13 +357,16 @@ static struct MHD_Daemon *start_daemon(const vs_server_opts *o, server_ctx *ctx,
                         return NULL;
                 d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, ctx, MHD_OPTION_LISTEN_SOCKET, fd,
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-                                     (unsigned)600, MHD_OPTION_END);
+                                     idle, MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_END);
+                if (!d)
+                        close(fd);
         } else {
                 if (parse_listen(o->listen, &sa, err) < 0)
                         return NULL;
                 d = MHD_start_daemon(flags, ntohs(sa.sin_port), NULL, NULL, on_request, ctx, MHD_OPTION_SOCK_ADDR, &sa,
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-                                     (unsigned)600, MHD_OPTION_END);
+                                     idle, MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                     per_ip, MHD_OPTION_END);
         }
         if (!d)
                 vs_error_set(err, VS_ERR_SETUP, "cannot listen on %s (in use?)", o->socket ? o->socket : o->listen);
@@ -291,43 +380,86 @@ static void log_stderr(void *userdata, int priority, const char *msg)
         fprintf(stderr, "<%d>vmsandbox: %s\n", priority, msg);
 }
 
+int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
+{
+        vs_server *srv = vs_xcalloc(1, sizeof(*srv));
+        vs_service_opts so = o->service;
+
+        srv->ctx.max_body = o->max_body;
+        srv->ctx.max_upload = o->service.max_upload;
+        srv->ctx.routes = job_api_routes;
+        if (!so.log)
+                so.log = log_stderr;
+        if (read_token(o->token_file, &srv->ctx, err) < 0 ||
+            vs_tokens_open(o->service.cfg->state_dir, &srv->ctx.tokens, err) < 0) {
+                free(srv);
+                return -1;
+        }
+        if (vs_service_open(&so, &srv->ctx.svc, err) < 0) {
+                vs_tokens_free(srv->ctx.tokens);
+                free(srv);
+                return -1;
+        }
+        srv->d = start_daemon(o, &srv->ctx, err);
+        if (!srv->d) {
+                vs_service_free(srv->ctx.svc);
+                vs_tokens_free(srv->ctx.tokens);
+                free(srv);
+                return -1;
+        }
+        srv->socket = o->socket ? vs_xstrdup(o->socket) : NULL;
+        *ret = srv;
+        return 0;
+}
+
+/* Shutdown ends: the drain ends every follow and wait of a job that is not
+ * running at once, and running jobs within grace_ms (then they are
+ * cancelled); so MHD_stop_daemon finds every handler returning. */
+void vs_server_stop(vs_server *srv, uint64_t grace_ms)
+{
+        MHD_quiesce_daemon(srv->d);
+        vs_service_drain(srv->ctx.svc, grace_ms);
+        MHD_stop_daemon(srv->d);
+        vs_service_free(srv->ctx.svc);
+        vs_tokens_free(srv->ctx.tokens);
+        if (srv->socket)
+                unlink(srv->socket);
+        free(srv->socket);
+        free(srv);
+}
+
+vs_service *vs_server_service(vs_server *srv)
+{
+        return srv->ctx.svc;
+}
+
+unsigned vs_server_connections(vs_server *srv)
+{
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+        return di ? di->num_connections : 0;
+}
+
 int vs_server_run(const vs_server_opts *o, vs_error *err)
 {
-        server_ctx ctx = { .max_body = o->max_body, .max_upload = o->service.max_upload };
-        struct MHD_Daemon *d;
+        vs_server *srv;
         sigset_t set;
         int sig;
 
-        if (read_token(o->token_file, &ctx, err) < 0)
-                return -1;
         sigemptyset(&set);
         sigaddset(&set, SIGTERM);
         sigaddset(&set, SIGINT);
         pthread_sigmask(SIG_BLOCK, &set, NULL); /* threads inherit: signals come to sigwait */
         signal(SIGPIPE, SIG_IGN);
-        vs_service_opts so = o->service;
-
-        so.log = log_stderr;
-        if (vs_service_open(&so, &ctx.svc, err) < 0)
+        if (vs_server_start(o, &srv, err) < 0)
                 return -1;
-        d = start_daemon(o, &ctx, err);
-        if (!d) {
-                vs_service_drain(ctx.svc, 0);
-                vs_service_free(ctx.svc);
-                return -1;
-        }
         fprintf(stderr, "<6>vmsandbox: serving on %s (max %u VMs, %llu MiB guest memory)\n",
                 o->socket ? o->socket : o->listen, o->service.max_jobs,
                 (unsigned long long)(o->service.memory_budget >> 20));
         sigwait(&set, &sig);
         fprintf(stderr, "<6>vmsandbox: %s: draining (running jobs get %llu s)\n", strsignal(sig),
                 (unsigned long long)(o->grace_ms / 1000));
-        MHD_quiesce_daemon(d);
-        vs_service_drain(ctx.svc, o->grace_ms);
-        MHD_stop_daemon(d);
-        vs_service_free(ctx.svc);
-        if (o->socket)
-                unlink(o->socket);
+        vs_server_stop(srv, o->grace_ms);
         fprintf(stderr, "<6>vmsandbox: stopped\n");
         return 0;
 }

@@ -19,6 +19,8 @@ Suite *suite_tar(void);
 Suite *suite_guest_result(void);
 Suite *suite_text(void);
 Suite *suite_jsonload(void);
+Suite *suite_service(void);
+Suite *suite_http(void);
 
 /* tarwriter.c: builds ustar archives for the archive tests. */
 void tw_file(FILE *f, const char *name, const void *data, size_t len);

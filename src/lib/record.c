@@ -1,0 +1,285 @@
+#include "record.h"
+#include "alloc.h"
+#include "strtable.h"
+#include "text.h"
+
+#include <string.h>
+
+static const char *const vs_job_state_table[VS_JOB_STATE_LAST] = {
+        [VS_JOB_CREATED] = "created", [VS_JOB_QUEUED] = "queued",       [VS_JOB_RUNNING] = "running",
+        [VS_JOB_SUCCESS] = "success", [VS_JOB_FAILURE] = "failure",     [VS_JOB_TIMEOUT] = "timeout",
+        [VS_JOB_CANCELLED] = "cancelled", [VS_JOB_ERROR] = "error",
+};
+VS_STRING_TABLE(vs_job_state, vs_job_state, VS_JOB_STATE_LAST)
+
+static const char *const vs_step_status_table[VS_STEP_STATUS_LAST] = {
+        [VS_STEP_QUEUED] = "queued",   [VS_STEP_RUNNING] = "running", [VS_STEP_SUCCESS] = "success",
+        [VS_STEP_FAILURE] = "failure", [VS_STEP_SKIPPED] = "skipped",
+};
+VS_STRING_TABLE(vs_step_status, vs_step_status, VS_STEP_STATUS_LAST)
+
+/* result.json's "status" (vs_status names) as a job state. */
+static const char *const result_state_table[VS_JOB_STATE_LAST] = {
+        [VS_JOB_SUCCESS] = "success", [VS_JOB_FAILURE] = "failure", [VS_JOB_TIMEOUT] = "timeout",
+        [VS_JOB_CANCELLED] = "cancelled", [VS_JOB_ERROR] = "error",
+};
+
+bool vs_job_state_finished(vs_job_state s)
+{
+        switch (s) {
+        case VS_JOB_CREATED:
+        case VS_JOB_QUEUED:
+        case VS_JOB_RUNNING:
+                return false;
+        case VS_JOB_SUCCESS:
+        case VS_JOB_FAILURE:
+        case VS_JOB_TIMEOUT:
+        case VS_JOB_CANCELLED:
+        case VS_JOB_ERROR:
+                return true;
+        case VS_JOB_STATE_LAST:
+                break;
+        }
+        return true;
+}
+
+int vs_phase_from_string(const char *s, vs_phase *ret)
+{
+        for (vs_phase p = 0; p < VS_PHASE_LAST; p++)
+                if (s && strcmp(s, vs_phase_name(p)) == 0) {
+                        *ret = p;
+                        return 0;
+                }
+        return -1;
+}
+
+void vs_record_init(vs_job_record *r, const char *id, const char *owner, json_t *spec, int64_t now_ms)
+{
+        memset(r, 0, sizeof(*r));
+        memcpy(r->id, id, 13);
+        snprintf(r->owner, sizeof(r->owner), "%s", owner ? owner : "");
+        r->state = VS_JOB_CREATED;
+        r->created_ms = now_ms;
+        r->queued_ms = r->started_ms = r->finished_ms = -1;
+        r->spec = spec;
+        r->exit_code = -1;
+        for (vs_phase p = 0; p < VS_PHASE_LAST; p++)
+                r->steps[p] = (vs_step){ .status = VS_STEP_QUEUED, .start_ms = -1, .end_ms = -1 };
+}
+
+void vs_record_clear(vs_job_record *r)
+{
+        for (vs_phase p = 0; p < VS_PHASE_LAST; p++)
+                for (size_t i = 0; i < r->steps[p].ntext; i++)
+                        free(r->steps[p].text[i]);
+        json_decref(r->spec);
+        json_decref(r->result);
+        free(r->error);
+        memset(r, 0, sizeof(*r));
+}
+
+void vs_record_add_line(vs_job_record *r, vs_phase p, const char *text, size_t len)
+{
+        vs_step *st = &r->steps[p];
+
+        if (st->ntext == VS_STEP_LINES_MAX) {
+                free(st->text[0]);
+                memmove(st->text, st->text + 1, (VS_STEP_LINES_MAX - 1) * sizeof(st->text[0]));
+                st->ntext--;
+        }
+        st->text[st->ntext++] = vs_utf8_sanitize(text, len, VS_LINE_MAX, NULL);
+}
+
+void vs_record_set_error(vs_job_record *r, const char *msg)
+{
+        free(r->error);
+        r->error = msg ? vs_utf8_sanitize(msg, strlen(msg), VS_RECORD_STRING_MAX, NULL) : NULL;
+}
+
+void vs_record_set_state(vs_job_record *r, vs_job_state st, int64_t now_ms)
+{
+        r->state = st;
+        if (st == VS_JOB_QUEUED)
+                r->queued_ms = now_ms;
+        if (st == VS_JOB_RUNNING)
+                r->started_ms = now_ms;
+        if (vs_job_state_finished(st))
+                r->finished_ms = now_ms;
+}
+
+void vs_record_phase(vs_job_record *r, vs_phase p, bool start, int64_t now_ms)
+{
+        vs_step *st = &r->steps[p];
+
+        if (start)
+                st->start_ms = now_ms;
+        else
+                st->end_ms = now_ms;
+        st->status = start ? VS_STEP_RUNNING : VS_STEP_SUCCESS;
+}
+
+static int64_t int_or(json_t *j, int64_t dflt)
+{
+        return json_is_integer(j) ? (int64_t)json_integer_value(j) : dflt;
+}
+
+/* The steps as the result tells them: phases that ended succeeded, except
+ * that on an error the last phase before cleanup is the one that failed (the
+ * pipeline stops there), and the wait of a timeout or cancel failed too. */
+static void steps_from_result(vs_job_record *r, json_t *result, bool error)
+{
+        json_t *phases = json_object_get(result, "phases");
+        int failed = -1;
+
+        for (vs_phase p = 0; error && p < VS_PHASE_CLEANUP; p++)
+                if (json_object_get(phases, vs_phase_name(p)))
+                        failed = (int)p;
+        for (vs_phase p = 0; p < VS_PHASE_LAST; p++) {
+                json_t *ph = json_object_get(phases, vs_phase_name(p));
+                vs_step *st = &r->steps[p];
+
+                st->status = VS_STEP_SKIPPED;
+                if (json_object_get(ph, "end_ms")) {
+                        st->start_ms = int_or(json_object_get(ph, "start_ms"), -1);
+                        st->end_ms = int_or(json_object_get(ph, "end_ms"), -1);
+                        st->status = VS_STEP_SUCCESS;
+                }
+                if ((int)p == failed ||
+                    (p == VS_PHASE_WAIT && (r->state == VS_JOB_TIMEOUT || r->state == VS_JOB_CANCELLED)))
+                        st->status = VS_STEP_FAILURE;
+        }
+}
+
+static vs_job_state state_from_result(json_t *result)
+{
+        int i = vs_table_lookup(result_state_table, VS_JOB_STATE_LAST,
+                                json_string_value(json_object_get(result, "status")));
+
+        return i < 0 ? VS_JOB_ERROR : (vs_job_state)i;
+}
+
+void vs_record_finish(vs_job_record *r, json_t *result, const char *run_error, bool cancelled, int64_t now_ms)
+{
+        json_t *code = json_object_get(result, "exit_code");
+        const char *rerr = json_string_value(json_object_get(result, "error"));
+        vs_job_state st = result ? state_from_result(result) : VS_JOB_ERROR;
+
+        if (run_error && cancelled)
+                st = VS_JOB_CANCELLED;
+        vs_record_set_state(r, st, now_ms);
+        steps_from_result(r, result, run_error != NULL);
+        r->exit_code = json_is_integer(code) && json_integer_value(code) >= 0 && json_integer_value(code) <= 255
+                               ? (int)json_integer_value(code)
+                               : -1;
+        vs_record_set_error(r, run_error ? run_error : rerr);
+        json_decref(r->result);
+        r->result = result;
+}
+
+void vs_record_phase_durations(const vs_job_record *r, int64_t ret_ms[VS_PHASE_LAST])
+{
+        json_t *phases = json_object_get(r->result, "phases");
+
+        for (vs_phase p = 0; p < VS_PHASE_LAST; p++)
+                ret_ms[p] = int_or(json_object_get(json_object_get(phases, vs_phase_name(p)), "duration_ms"), -1);
+}
+
+/* ---- JSON ------------------------------------------------------------------ */
+
+static json_t *ms_json(int64_t ms)
+{
+        return ms < 0 ? json_null() : json_integer((json_int_t)ms);
+}
+
+static json_t *opt_string(const char *s)
+{
+        return s ? vs_json_text(s, strlen(s), VS_RECORD_STRING_MAX) : json_null();
+}
+
+static json_t *steps_json(const vs_job_record *r)
+{
+        json_t *steps = vs_xjson(json_array());
+
+        for (vs_phase p = 0; p < VS_PHASE_LAST; p++) {
+                const vs_step *st = &r->steps[p];
+                json_t *text = vs_xjson(json_array());
+
+                for (size_t i = 0; i < st->ntext; i++)
+                        json_array_append_new(text, vs_json_text(st->text[i], strlen(st->text[i]), VS_LINE_MAX));
+                json_array_append_new(steps, vs_xjson(json_pack("{s:s, s:s, s:o, s:o, s:o}", "name", vs_phase_name(p),
+                                                                "status", vs_step_status_to_string(st->status),
+                                                                "start", ms_json(st->start_ms), "end",
+                                                                ms_json(st->end_ms), "text", text)));
+        }
+        return steps;
+}
+
+json_t *vs_record_to_json(const vs_job_record *r, int64_t queue_position)
+{
+        return vs_xjson(json_pack(
+                "{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:O, s:{s:b, s:b}, s:o, s:o, s:o, s:O}", "id", r->id,
+                "owner", r->owner, "status", vs_job_state_to_string(r->state), "created_ms", (json_int_t)r->created_ms,
+                "queued_ms", ms_json(r->queued_ms), "started_ms", ms_json(r->started_ms), "finished_ms",
+                ms_json(r->finished_ms), "queue_position", ms_json(queue_position), "spec", r->spec, "uploads",
+                "image", r->upload_image, "workspace", r->upload_workspace, "steps", steps_json(r), "exit_code",
+                r->exit_code < 0 ? json_null() : json_integer(r->exit_code), "error", opt_string(r->error), "result",
+                r->result ? r->result : json_null()));
+}
+
+json_t *vs_record_summary_json(const vs_job_record *r)
+{
+        return vs_xjson(json_pack("{s:s, s:s, s:I, s:o, s:o}", "id", r->id, "status", vs_job_state_to_string(r->state),
+                                  "created_ms", (json_int_t)r->created_ms, "exit_code",
+                                  r->exit_code < 0 ? json_null() : json_integer(r->exit_code), "error",
+                                  opt_string(r->error)));
+}
+
+static void steps_from_json(vs_job_record *r, json_t *steps)
+{
+        json_t *st;
+        size_t i;
+
+        json_array_foreach(steps, i, st)
+        {
+                vs_phase p;
+                vs_step *s;
+                json_t *line;
+                size_t k;
+
+                if (vs_phase_from_string(json_string_value(json_object_get(st, "name")), &p) < 0)
+                        continue;
+                s = &r->steps[p];
+                if (vs_step_status_from_string(json_string_value(json_object_get(st, "status")), &s->status) < 0)
+                        s->status = VS_STEP_SKIPPED;
+                s->start_ms = int_or(json_object_get(st, "start"), -1);
+                s->end_ms = int_or(json_object_get(st, "end"), -1);
+                json_array_foreach(json_object_get(st, "text"), k, line) if (json_is_string(line))
+                        vs_record_add_line(r, p, json_string_value(line), json_string_length(line));
+        }
+}
+
+int vs_record_from_json(json_t *j, vs_job_record *ret, vs_error *err)
+{
+        const char *id = json_string_value(json_object_get(j, "id"));
+        json_t *spec = json_object_get(j, "spec"), *uploads = json_object_get(j, "uploads");
+        json_t *code = json_object_get(j, "exit_code"), *result = json_object_get(j, "result");
+        vs_job_record r;
+
+        if (!id || strlen(id) != 12 || !json_is_object(spec))
+                return vs_error_set(err, VS_ERR_SANDBOX, "job record without an id or spec");
+        vs_record_init(&r, id, json_string_value(json_object_get(j, "owner")), json_incref(spec),
+                       int_or(json_object_get(j, "created_ms"), 0));
+        if (vs_job_state_from_string(json_string_value(json_object_get(j, "status")), &r.state) < 0)
+                r.state = VS_JOB_ERROR;
+        r.queued_ms = int_or(json_object_get(j, "queued_ms"), -1);
+        r.started_ms = int_or(json_object_get(j, "started_ms"), -1);
+        r.finished_ms = int_or(json_object_get(j, "finished_ms"), -1);
+        r.upload_image = json_is_true(json_object_get(uploads, "image"));
+        r.upload_workspace = json_is_true(json_object_get(uploads, "workspace"));
+        steps_from_json(&r, json_object_get(j, "steps"));
+        r.exit_code = json_is_integer(code) ? (int)json_integer_value(code) : -1;
+        vs_record_set_error(&r, json_string_value(json_object_get(j, "error")));
+        r.result = json_is_object(result) ? json_incref(result) : NULL;
+        *ret = r;
+        return 0;
+}

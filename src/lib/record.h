@@ -1,0 +1,99 @@
+/* The service's job record: a typed struct inside, JSON only here.
+ * record.c is the one place that turns a record into JSON and back and that
+ * names job states and step statuses. */
+#ifndef VS_RECORD_H
+#define VS_RECORD_H
+
+#include "error.h"
+#include "result.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+        VS_JOB_CREATED,
+        VS_JOB_QUEUED,
+        VS_JOB_RUNNING,
+        VS_JOB_SUCCESS,
+        VS_JOB_FAILURE,
+        VS_JOB_TIMEOUT,
+        VS_JOB_CANCELLED,
+        VS_JOB_ERROR,
+        VS_JOB_STATE_LAST
+} vs_job_state;
+
+typedef enum {
+        VS_STEP_QUEUED,
+        VS_STEP_RUNNING,
+        VS_STEP_SUCCESS,
+        VS_STEP_FAILURE,
+        VS_STEP_SKIPPED,
+        VS_STEP_STATUS_LAST
+} vs_step_status;
+
+const char *vs_job_state_to_string(vs_job_state s);
+int vs_job_state_from_string(const char *s, vs_job_state *ret);
+const char *vs_step_status_to_string(vs_step_status s);
+int vs_step_status_from_string(const char *s, vs_step_status *ret);
+bool vs_job_state_finished(vs_job_state s);
+
+#define VS_STEP_LINES_MAX 200   /* lines of text kept per step */
+#define VS_LINE_MAX 4096        /* bytes per line (guest output is cut there) */
+#define VS_RECORD_STRING_MAX 4096 /* error messages */
+#define VS_OWNER_MAX 12         /* a client token's id; "" for the admin */
+
+typedef struct {
+        vs_step_status status;
+        int64_t start_ms, end_ms;     /* -1: not yet */
+        char *text[VS_STEP_LINES_MAX]; /* valid UTF-8, oldest first */
+        size_t ntext;
+} vs_step;
+
+typedef struct {
+        char id[13];
+        char owner[VS_OWNER_MAX + 1];
+        vs_job_state state;
+        int64_t created_ms, queued_ms, started_ms, finished_ms; /* -1: not yet */
+        /* The spec as the client sent it (validated, server paths resolved):
+         * it is parsed into a vs_spec when the job runs. */
+        json_t *spec;
+        bool upload_image, upload_workspace;
+        vs_step steps[VS_PHASE_LAST];
+        int exit_code;                /* -1: none */
+        char *error;                  /* NULL: none */
+        json_t *result;               /* result.json of the run; NULL before */
+} vs_job_record;
+
+/* A new record in state created; takes spec. */
+void vs_record_init(vs_job_record *r, const char *id, const char *owner, json_t *spec, int64_t now_ms);
+void vs_record_clear(vs_job_record *r);
+
+/* The API shape (docs/api.md); queue_position < 0 is null. */
+json_t *vs_record_to_json(const vs_job_record *r, int64_t queue_position);
+/* The short form in job lists. */
+json_t *vs_record_summary_json(const vs_job_record *r);
+/* A stored record (job.json); unknown states load as error. */
+int vs_record_from_json(json_t *j, vs_job_record *ret, vs_error *err);
+
+/* Guest or pipeline text as one line of a step: made valid UTF-8, capped. */
+void vs_record_add_line(vs_job_record *r, vs_phase p, const char *text, size_t len);
+void vs_record_set_error(vs_job_record *r, const char *msg);
+/* A state change with its timestamp. */
+void vs_record_set_state(vs_job_record *r, vs_job_state st, int64_t now_ms);
+/* A pipeline phase started or ended. */
+void vs_record_phase(vs_job_record *r, vs_phase p, bool start, int64_t now_ms);
+
+/* The end of a run: the verdict from result (taken; may be NULL), the steps
+ * as the result tells them.  run_error is the runner's error (NULL when it
+ * reached a verdict); cancelled: a cancel was asked for. */
+void vs_record_finish(vs_job_record *r, json_t *result, const char *run_error, bool cancelled, int64_t now_ms);
+
+/* Each phase's duration in the result, -1 when the phase did not end. */
+void vs_record_phase_durations(const vs_job_record *r, int64_t ret_ms[VS_PHASE_LAST]);
+
+/* A phase name (vs_phase_name's) back to its enum. */
+int vs_phase_from_string(const char *s, vs_phase *ret);
+
+#endif

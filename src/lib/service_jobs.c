@@ -1,0 +1,433 @@
+/* The service's verbs on one job: create, upload, start, get, list, cancel,
+ * delete, and its outputs. */
+#include "service_int.h"
+#include "alloc.h"
+#include "archive.h"
+#include "cleanup.h"
+#include "fsutil.h"
+#include "parse.h"
+#include "spec.h"
+#include "store.h"
+#include "tar.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- create ------------------------------------------------------------------ */
+
+/* A server-side path must resolve (symlinks included) below an allowed root. */
+static int check_path(vs_service *s, const char *field, json_t *spec, vs_error *err)
+{
+        const char *p = json_string_value(json_object_get(spec, field));
+        char resolved[PATH_MAX];
+
+        if (!p)
+                return 0;
+        if (!realpath(p, resolved))
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "%s %.200s", field, p);
+        for (size_t i = 0; s->roots && s->roots[i]; i++) {
+                size_t n = strlen(s->roots[i]);
+                if (strncmp(resolved, s->roots[i], n) == 0 && (resolved[n] == '/' || resolved[n] == '\0' || n == 1)) {
+                        json_object_set_new(spec, field, vs_xjson(json_string(resolved)));
+                        return 0;
+                }
+        }
+        return vs_error_set(err, VS_ERR_FORBIDDEN, "%s %.200s is outside the allowed roots", field, p);
+}
+
+/* Limits are checked now (the image may still come as an upload); returns
+ * the guest memory the job needs. */
+static int check_spec(vs_service *s, json_t *spec, uint64_t *ret_memory, vs_error *err)
+{
+        uint64_t max_disk = s->o.max_disk ? s->o.max_disk : VS_DISK_MAX;
+        char a[32], b[32];
+        vs_spec sp;
+        bool placeholder;
+        int r;
+
+        if (vs_spec_from_json(spec, &sp, err) < 0)
+                return -1;
+        placeholder = !sp.image && !sp.tag;
+        if (placeholder)
+                sp.image = vs_xstrdup("(upload)");
+        r = vs_spec_validate(&sp, err);
+        if (r == 0 && sp.disk > max_disk)
+                r = vs_error_set(err, VS_ERR_INPUT, "disk %s is over this service's --max-disk %s",
+                                 vs_format_size(sp.disk, a, sizeof(a)), vs_format_size(max_disk, b, sizeof(b)));
+        *ret_memory = sp.memory;
+        vs_spec_clear(&sp);
+        return r;
+}
+
+int vs_service_create(vs_service *s, const char *owner, json_t *spec, char ret_id[13], vs_error *err)
+{
+        _cleanup_json_ json_t *copy = vs_xjson(json_deep_copy(spec));
+        _cleanup_free_ char *dir = NULL;
+        vs_job_record rec;
+        uint64_t memory;
+        char id[13];
+        sjob *j;
+
+        if (!json_is_object(copy))
+                return vs_error_set(err, VS_ERR_USAGE, "the job spec must be a JSON object");
+        if (check_spec(s, copy, &memory, err) < 0 || check_path(s, "image", copy, err) < 0 ||
+            check_path(s, "workspace", copy, err) < 0)
+                return -1;
+        if (vs_random_id(id, err) < 0)
+                return -1;
+        dir = vs_xasprintf("%s/%s", s->root, id);
+        if (mkdir(dir, 0700) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create the job");
+        vs_record_init(&rec, id, owner, TAKE_PTR(copy), (int64_t)vs_now_ms());
+        j = job_new(s, id, memory, &rec);
+        job_save(s, j);
+        pthread_mutex_lock(&s->lock);
+        j->next = s->jobs;
+        s->jobs = j;
+        pthread_mutex_unlock(&s->lock);
+        memcpy(ret_id, id, 13);
+        return 0;
+}
+
+/* ---- uploads ------------------------------------------------------------------- */
+
+static int upload_kind(const char *what, vs_error *err)
+{
+        if (strcmp(what, "image") == 0)
+                return 0;
+        if (strcmp(what, "workspace") == 0)
+                return 1;
+        return vs_error_set(err, VS_ERR_NOT_FOUND, "no upload %.32s", what);
+}
+
+static int need_created(sjob *j, vs_error *err)
+{
+        if (j->removed)
+                return vs_error_set(err, VS_ERR_NOT_FOUND, "no job %s", j->id);
+        if (j->rec.state != VS_JOB_CREATED)
+                return vs_error_set(err, VS_ERR_CONFLICT, "job %s is %s: uploads go before start", j->id,
+                                    vs_job_state_to_string(j->rec.state));
+        return 0;
+}
+
+int vs_service_upload_begin(vs_service *s, const char *owner, const char *id, const char *what, char **ret_tmp,
+                            int *ret_fd, vs_error *err)
+{
+        _cleanup_free_ char *tmp = NULL;
+        sjob *j;
+        int fd = -1, r;
+
+        if (upload_kind(what, err) < 0 || !(j = job_get(s, owner, id, err)))
+                return -1;
+        /* Made under the job's lock: a delete either removes it with the
+         * directory or comes first and the upload is refused. */
+        pthread_mutex_lock(&j->lock);
+        r = need_created(j, err);
+        if (r == 0) {
+                tmp = vs_xasprintf("%s/.upload-%s-XXXXXX", j->dir, what);
+                fd = mkostemp(tmp, O_CLOEXEC);
+                if (fd < 0)
+                        r = vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot store the upload");
+        }
+        pthread_mutex_unlock(&j->lock);
+        job_unref(j);
+        if (r < 0)
+                return -1;
+        *ret_tmp = TAKE_PTR(tmp);
+        *ret_fd = fd;
+        return 0;
+}
+
+/* A workspace upload must be a tar with no absolute or ".." names. */
+static int check_workspace_tar(const char *path, vs_error *err)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        vs_tar_reader r;
+        vs_tar_entry e;
+        struct stat st;
+        int k;
+
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace upload");
+        vs_tar_reader_init(&r, fd, 0, (uint64_t)st.st_size);
+        while ((k = vs_tar_next(&r, &e, err)) > 0)
+                if (vs_tar_name_unsafe(e.name))
+                        return vs_error_set(err, VS_ERR_INPUT, "workspace archive has an unsafe entry \"%.200s\"", e.name);
+        if (k < 0)
+                vs_error_prefix(err, "workspace upload");
+        return k;
+}
+
+static int check_upload(int kind, const char *tmp, vs_error *err)
+{
+        vs_archive_info info;
+
+        if (kind == 1)
+                return check_workspace_tar(tmp, err);
+        if (vs_archive_inspect(tmp, &info, err) < 0)
+                return -1;
+        vs_archive_info_clear(&info);
+        return 0;
+}
+
+int vs_service_upload_end(vs_service *s, const char *owner, const char *id, const char *what, const char *tmp,
+                          vs_error *err)
+{
+        int kind = upload_kind(what, err);
+        _cleanup_free_ char *dest = NULL;
+        sjob *j = NULL;
+        int r;
+
+        r = kind < 0 ? -1 : check_upload(kind, tmp, err);
+        if (r == 0 && !(j = job_get(s, owner, id, err)))
+                r = -1;
+        if (j) {
+                pthread_mutex_lock(&j->lock);
+                r = need_created(j, err);
+                dest = job_path(j, kind == 0 ? "image.tar" : "workspace.tar");
+                if (r == 0 && rename(tmp, dest) < 0)
+                        r = vs_error_errno(err, VS_ERR_SANDBOX, errno, "storing the upload");
+                if (r == 0) {
+                        if (kind == 0)
+                                j->rec.upload_image = true;
+                        else
+                                j->rec.upload_workspace = true;
+                        job_save_locked(s, j);
+                }
+                pthread_mutex_unlock(&j->lock);
+                job_unref(j);
+        }
+        if (r < 0)
+                unlink(tmp);
+        return r;
+}
+
+/* ---- start, cancel, delete ------------------------------------------------------ */
+
+static int start_check(vs_service *s, sjob *j, vs_error *err)
+{
+        const vs_job_record *rec = &j->rec;
+
+        if (rec->state != VS_JOB_CREATED)
+                return vs_error_set(err, VS_ERR_CONFLICT, "job %s is already %s", j->id, vs_job_state_to_string(rec->state));
+        if (!rec->upload_image && !json_object_get(rec->spec, "image") && !json_object_get(rec->spec, "tag"))
+                return vs_error_set(err, VS_ERR_CONFLICT, "job %s has no image: upload one or name it in the spec", j->id);
+        if (j->memory > s->o.memory_budget)
+                return vs_error_set(err, VS_ERR_CONFLICT, "job %s asks for more memory than the service may use", j->id);
+        if (s->nqueue >= VS_QUEUE_MAX)
+                return vs_error_set(err, VS_ERR_CONFLICT, "the queue is full (%d jobs)", VS_QUEUE_MAX);
+        if (s->stopping)
+                return vs_error_set(err, VS_ERR_SETUP, "the service is shutting down");
+        return 0;
+}
+
+int vs_service_start(vs_service *s, const char *owner, const char *id, vs_error *err)
+{
+        int64_t now = (int64_t)vs_now_ms();
+        sjob *j;
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        j = job_find_locked(s, owner, id, err);
+        if (!j) {
+                pthread_mutex_unlock(&s->lock);
+                return -1;
+        }
+        pthread_mutex_lock(&j->lock);
+        r = start_check(s, j, err);
+        if (r == 0) {
+                /* Strictly increasing: the queue order survives a restart. */
+                s->last_queued_ms = now > s->last_queued_ms ? now : s->last_queued_ms + 1;
+                s->queue[s->nqueue++] = j;
+                vs_record_set_state(&j->rec, VS_JOB_QUEUED, s->last_queued_ms);
+                job_save_locked(s, j);
+                pthread_cond_broadcast(&j->cond);
+                pthread_cond_broadcast(&s->changed);
+        }
+        pthread_mutex_unlock(&j->lock);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+int vs_service_cancel(vs_service *s, const char *owner, const char *id, vs_error *err)
+{
+        sjob *j;
+        int r = 0;
+
+        pthread_mutex_lock(&s->lock);
+        j = job_find_locked(s, owner, id, err);
+        if (!j) {
+                pthread_mutex_unlock(&s->lock);
+                return -1;
+        }
+        pthread_mutex_lock(&j->lock);
+        if (vs_job_state_finished(j->rec.state)) {
+                r = vs_error_set(err, VS_ERR_CONFLICT, "job %s has already finished (%s)", id,
+                                 vs_job_state_to_string(j->rec.state));
+        } else if (j->rec.state == VS_JOB_RUNNING) {
+                j->cancel = true; /* the worker destroys the VM and records the verdict */
+        } else {
+                queue_remove_locked(s, j);
+                vs_record_set_state(&j->rec, VS_JOB_CANCELLED, (int64_t)vs_now_ms());
+                vs_record_set_error(&j->rec, "cancelled before it ran");
+                job_save_locked(s, j);
+                pthread_cond_broadcast(&j->cond);
+        }
+        pthread_mutex_unlock(&j->lock);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+int vs_service_delete(vs_service *s, const char *owner, const char *id, vs_error *err)
+{
+        sjob *j;
+
+        pthread_mutex_lock(&s->lock);
+        j = job_find_locked(s, owner, id, err);
+        if (!j) {
+                pthread_mutex_unlock(&s->lock);
+                return -1;
+        }
+        /* From here on nobody else finds it: a second DELETE is a 404. */
+        j->deleting = true;
+        queue_remove_locked(s, j);
+        job_ref(j);
+        pthread_mutex_unlock(&s->lock);
+
+        /* A running job: its VM is destroyed by the pipeline's cancel path. */
+        pthread_mutex_lock(&j->lock);
+        j->cancel = true;
+        while (j->rec.state == VS_JOB_RUNNING)
+                pthread_cond_wait(&j->cond, &j->lock);
+        pthread_mutex_unlock(&j->lock);
+
+        pthread_mutex_lock(&s->lock);
+        job_unlist_locked(s, j);
+        pthread_mutex_unlock(&s->lock);
+        job_remove_files(j);
+        job_unref(j); /* ours */
+        job_unref(j); /* the list's */
+        return 0;
+}
+
+/* ---- queries --------------------------------------------------------------------- */
+
+json_t *vs_service_get(vs_service *s, const char *owner, const char *id, vs_error *err)
+{
+        json_t *json = NULL;
+        int64_t pos = -1;
+        sjob *j;
+
+        pthread_mutex_lock(&s->lock);
+        j = job_find_locked(s, owner, id, err);
+        if (j) {
+                for (size_t i = 0; i < s->nqueue; i++)
+                        if (s->queue[i] == j)
+                                pos = (int64_t)i;
+                pthread_mutex_lock(&j->lock);
+                json = vs_record_to_json(&j->rec, pos);
+                pthread_mutex_unlock(&j->lock);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return json;
+}
+
+int vs_service_state(vs_service *s, const char *owner, const char *id, vs_job_state *ret_state, vs_error *err)
+{
+        sjob *j = job_get(s, owner, id, err);
+
+        if (!j)
+                return -1;
+        pthread_mutex_lock(&j->lock);
+        *ret_state = j->rec.state;
+        pthread_mutex_unlock(&j->lock);
+        job_unref(j);
+        return 0;
+}
+
+json_t *vs_service_list(vs_service *s, const char *owner, const vs_job_state *filter)
+{
+        json_t *list = vs_xjson(json_array());
+
+        pthread_mutex_lock(&s->lock);
+        for (sjob *j = s->jobs; j; j = j->next) {
+                if (j->deleting || (owner && strcmp(j->rec.owner, owner) != 0))
+                        continue;
+                pthread_mutex_lock(&j->lock);
+                if (!filter || *filter == j->rec.state)
+                        json_array_append_new(list, vs_record_summary_json(&j->rec));
+                pthread_mutex_unlock(&j->lock);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return list;
+}
+
+/* ---- outputs ----------------------------------------------------------------------- */
+
+static int finished_out_dir(vs_service *s, const char *owner, const char *id, char **ret_out, vs_error *err)
+{
+        sjob *j = job_get(s, owner, id, err);
+        int r = 0;
+
+        if (!j)
+                return -1;
+        pthread_mutex_lock(&j->lock);
+        if (!vs_job_state_finished(j->rec.state))
+                r = vs_error_set(err, VS_ERR_CONFLICT, "job %s is %s: its output comes when it has finished", id,
+                                 vs_job_state_to_string(j->rec.state));
+        pthread_mutex_unlock(&j->lock);
+        if (r == 0)
+                *ret_out = job_path(j, "out");
+        job_unref(j);
+        return r;
+}
+
+int vs_service_open_output(vs_service *s, const char *owner, const char *id, const char *rel, int *ret_fd,
+                           vs_error *err)
+{
+        _cleanup_free_ char *out = NULL, *copy = vs_xstrdup(rel);
+        _cleanup_close_ int dir = -1;
+        struct stat st;
+        char *save = NULL, *part, *next;
+
+        if (vs_tar_name_unsafe(rel) || !*rel)
+                return vs_error_set(err, VS_ERR_NOT_FOUND, "no such file");
+        if (finished_out_dir(s, owner, id, &out, err) < 0)
+                return -1;
+        dir = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dir < 0)
+                return vs_error_set(err, VS_ERR_NOT_FOUND, "job %s has no output", id);
+        /* Walk component by component: no symlink is ever followed. */
+        for (part = strtok_r(copy, "/", &save); part; part = next) {
+                int fd;
+                next = strtok_r(NULL, "/", &save);
+                fd = openat(dir, part, (next ? O_DIRECTORY : 0) | O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+                if (fd < 0)
+                        return vs_error_set(err, VS_ERR_NOT_FOUND, "no such file %.200s", rel);
+                close(dir);
+                dir = fd;
+        }
+        if (fstat(dir, &st) < 0 || !S_ISREG(st.st_mode))
+                return vs_error_set(err, VS_ERR_NOT_FOUND, "%.200s is not a file", rel);
+        *ret_fd = TAKE_FD(dir);
+        return 0;
+}
+
+int vs_service_workspace_dir(vs_service *s, const char *owner, const char *id, char **ret_dir, vs_error *err)
+{
+        _cleanup_free_ char *out = NULL, *dir = NULL;
+        struct stat st;
+
+        if (finished_out_dir(s, owner, id, &out, err) < 0)
+                return -1;
+        dir = vs_xasprintf("%s/workspace", out);
+        if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                return vs_error_set(err, VS_ERR_NOT_FOUND, "job %s has no workspace", id);
+        *ret_dir = TAKE_PTR(dir);
+        return 0;
+}

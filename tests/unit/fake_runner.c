@@ -1,0 +1,247 @@
+#include "fake_runner.h"
+#include "alloc.h"
+#include "result.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FAKE_MAX 256
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
+static char *started[FAKE_MAX];
+static size_t nstarted, running, max_running, blocked;
+static char *released[FAKE_MAX];
+static size_t nreleased;
+
+void fake_reset(void)
+{
+        pthread_mutex_lock(&lock);
+        for (size_t i = 0; i < nstarted; i++)
+                free(started[i]);
+        for (size_t i = 0; i < nreleased; i++)
+                free(released[i]);
+        nstarted = running = max_running = blocked = nreleased = 0;
+        pthread_mutex_unlock(&lock);
+}
+
+static void wait_for(size_t *counter, size_t n)
+{
+        pthread_mutex_lock(&lock);
+        while (*counter < n)
+                pthread_cond_wait(&changed, &lock);
+        pthread_mutex_unlock(&lock);
+}
+
+void fake_wait_started(size_t n)
+{
+        wait_for(&nstarted, n);
+}
+
+void fake_wait_blocked(size_t n)
+{
+        wait_for(&blocked, n);
+}
+
+const char *fake_started(size_t i)
+{
+        const char *r;
+
+        pthread_mutex_lock(&lock);
+        r = i < nstarted ? started[i] : NULL;
+        pthread_mutex_unlock(&lock);
+        return r;
+}
+
+size_t fake_nstarted(void)
+{
+        size_t n;
+
+        pthread_mutex_lock(&lock);
+        n = nstarted;
+        pthread_mutex_unlock(&lock);
+        return n;
+}
+
+size_t fake_running(void)
+{
+        size_t n;
+
+        pthread_mutex_lock(&lock);
+        n = running;
+        pthread_mutex_unlock(&lock);
+        return n;
+}
+
+size_t fake_max_running(void)
+{
+        size_t n;
+
+        pthread_mutex_lock(&lock);
+        n = max_running;
+        pthread_mutex_unlock(&lock);
+        return n;
+}
+
+void fake_release(const char *name)
+{
+        pthread_mutex_lock(&lock);
+        if (nreleased < FAKE_MAX)
+                released[nreleased++] = vs_xstrdup(name);
+        pthread_cond_broadcast(&changed);
+        pthread_mutex_unlock(&lock);
+}
+
+static bool is_released(const char *name)
+{
+        for (size_t i = 0; i < nreleased; i++)
+                if (strcmp(released[i], "*") == 0 || strcmp(released[i], name) == 0)
+                        return true;
+        return false;
+}
+
+static const char *label(const vs_spec *spec)
+{
+        for (char **e = spec->env; e && *e; e++)
+                if (strncmp(*e, "NAME=", 5) == 0)
+                        return *e + 5;
+        return "";
+}
+
+static bool cancelled(const vs_run_opts *opts)
+{
+        const vs_events *ev = opts->events;
+
+        return ev && ev->cancelled && ev->cancelled(ev->userdata);
+}
+
+/* Waits for a release, checking for cancel as the pipeline does (it polls). */
+static bool block(const vs_run_opts *opts, const char *name)
+{
+        bool ok = true;
+
+        pthread_mutex_lock(&lock);
+        blocked++;
+        pthread_cond_broadcast(&changed);
+        while (!is_released(name)) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 5 * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000;
+                }
+                pthread_mutex_unlock(&lock);
+                if (cancelled(opts)) {
+                        ok = false;
+                        pthread_mutex_lock(&lock);
+                        break;
+                }
+                pthread_mutex_lock(&lock);
+                pthread_cond_timedwait(&changed, &lock, &ts);
+        }
+        blocked--;
+        pthread_mutex_unlock(&lock);
+        return ok;
+}
+
+static void phase(const vs_run_opts *opts, json_t *result, vs_phase p, bool start)
+{
+        const vs_events *ev = opts->events;
+
+        vs_result_phase(result, p, start);
+        if (ev && ev->phase)
+                ev->phase(ev->userdata, vs_phase_name(p), false, start);
+}
+
+static void output(const vs_run_opts *opts, const char *data, size_t len)
+{
+        const vs_events *ev = opts->events;
+
+        if (ev && ev->output)
+                ev->output(ev->userdata, 1, data, len);
+}
+
+static void repeat(const vs_run_opts *opts, const char *arg)
+{
+        char *hex;
+        unsigned long n = strtoul(arg, &hex, 10);
+        char bytes[256];
+        size_t len = 0;
+
+        for (hex++; hex[0] && hex[1] && len < sizeof(bytes); hex += 2) {
+                unsigned v;
+                sscanf(hex, "%2x", &v);
+                bytes[len++] = (char)v;
+        }
+        for (unsigned long i = 0; i < n; i++)
+                output(opts, bytes, len);
+}
+
+/* Runs the ops; returns false when the job was cancelled. */
+static bool run_ops(const vs_spec *spec, const vs_run_opts *opts, int *exit_code, bool *fail)
+{
+        for (char **a = spec->cmd ? spec->cmd + 1 : NULL; a && *a; a++) {
+                if (strncmp(*a, "out:", 4) == 0)
+                        output(opts, *a + 4, strlen(*a + 4));
+                else if (strncmp(*a, "rep:", 4) == 0)
+                        repeat(opts, *a + 4);
+                else if (strcmp(*a, "block") == 0 && !block(opts, label(spec)))
+                        return false;
+                else if (strncmp(*a, "exit:", 5) == 0)
+                        *exit_code = atoi(*a + 5);
+                else if (strcmp(*a, "error") == 0)
+                        *fail = true;
+        }
+        return true;
+}
+
+int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opts, json_t **ret_result,
+             vs_error *err)
+{
+        json_t *result = vs_result_new("fake");
+        int exit_code = 0;
+        bool fail = false, ok;
+
+        (void)userdata, (void)cfg;
+        pthread_mutex_lock(&lock);
+        if (nstarted < FAKE_MAX)
+                started[nstarted++] = vs_xstrdup(label(spec));
+        if (++running > max_running)
+                max_running = running;
+        pthread_cond_broadcast(&changed);
+        pthread_mutex_unlock(&lock);
+
+        for (vs_phase p = VS_PHASE_VALIDATE; p < VS_PHASE_WAIT; p++) {
+                phase(opts, result, p, true);
+                phase(opts, result, p, false);
+        }
+        phase(opts, result, VS_PHASE_WAIT, true);
+        ok = run_ops(spec, opts, &exit_code, &fail);
+        phase(opts, result, VS_PHASE_WAIT, false);
+        if (ok && !fail) {
+                phase(opts, result, VS_PHASE_COLLECT, true);
+                phase(opts, result, VS_PHASE_COLLECT, false);
+        }
+        phase(opts, result, VS_PHASE_CLEANUP, true);
+        phase(opts, result, VS_PHASE_CLEANUP, false);
+        if (!ok)
+                vs_result_set_status(result, VS_STATUS_CANCELLED, -1, "the job was cancelled");
+        else if (fail)
+                vs_result_set_status(result, VS_STATUS_ERROR, -1, "fake sandbox failure");
+        else
+                vs_result_set_status(result, exit_code == 0 ? VS_STATUS_SUCCESS : VS_STATUS_FAILURE, exit_code, NULL);
+
+        pthread_mutex_lock(&lock);
+        running--;
+        pthread_cond_broadcast(&changed);
+        pthread_mutex_unlock(&lock);
+        *ret_result = result;
+        if (fail)
+                return vs_error_set(err, VS_ERR_SANDBOX, "fake sandbox failure");
+        return 0;
+}

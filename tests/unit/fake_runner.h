@@ -1,0 +1,35 @@
+/* A job runner for the service's unit tests: no VM, driven by the job's cmd.
+ *
+ *   cmd = ["fake", OP, ...] with OP one of
+ *     out:TEXT        output TEXT (stdout)
+ *     rep:N:HEX       output the bytes HEX, N times
+ *     block           wait until fake_release(NAME) or the job is cancelled
+ *     exit:N          the verdict: exit code N (default 0)
+ *     error           fail as a sandbox error would
+ *   env NAME=label names the job for fake_started(). */
+#ifndef VS_FAKE_RUNNER_H
+#define VS_FAKE_RUNNER_H
+
+#include "config.h"
+#include "pipeline.h"
+
+#include <stddef.h>
+
+int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opts, json_t **ret_result,
+             vs_error *err);
+
+void fake_reset(void);
+/* Blocks until n jobs have started (they may have ended since). */
+void fake_wait_started(size_t n);
+/* Blocks until n jobs are inside "block". */
+void fake_wait_blocked(size_t n);
+/* The label of the i-th job that started, or NULL. */
+const char *fake_started(size_t i);
+size_t fake_nstarted(void);
+/* Jobs running in the runner now, and the most at once so far. */
+size_t fake_running(void);
+size_t fake_max_running(void);
+/* Lets a blocked job (by NAME) go on; "*" releases every job from now on. */
+void fake_release(const char *name);
+
+#endif

@@ -1,0 +1,429 @@
+/* The HTTP layer in-process: vs_server_start on a unix socket in a temp dir
+ * with the fake runner (fake_runner.h), driven with libcurl and raw sockets. */
+#include "fake_runner.h"
+#include "fsutil.h"
+#include "server.h"
+#include "tests.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ADMIN "admin-token-0123456789abcdef"
+
+static char dir[64], sock[100];
+static vs_config cfg;
+
+static void setup(void)
+{
+        char path[128];
+        FILE *f;
+
+        snprintf(dir, sizeof(dir), "/tmp/vs-http-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(sock, sizeof(sock), "%s/sock", dir);
+        snprintf(path, sizeof(path), "%s/token", dir);
+        f = fopen(path, "w");
+        fputs(ADMIN "\n", f);
+        fclose(f);
+        cfg = (vs_config){ .state_dir = dir };
+        fake_reset();
+}
+
+static void teardown(void)
+{
+        vs_rm_rf(dir);
+}
+
+static vs_server *srv_start(unsigned max_jobs, unsigned idle_s)
+{
+        char token[128];
+        vs_server_opts o = { .socket = sock, .token_file = token, .max_body = 1 << 20, .idle_timeout_s = idle_s,
+                             .service = { .cfg = &cfg, .max_jobs = max_jobs, .memory_budget = 8ull << 30,
+                                          .max_upload = 1 << 20, .run = fake_run } };
+        vs_error err = { 0 };
+        vs_server *srv = NULL;
+
+        snprintf(token, sizeof(token), "%s/token", dir);
+        o.service.log = NULL;
+        ck_assert_msg(vs_server_start(&o, &srv, &err) == 0, "%s", err.msg);
+        return srv;
+}
+
+typedef struct {
+        char *buf;
+        size_t len;
+} sink;
+
+static size_t on_data(char *p, size_t size, size_t n, void *userdata)
+{
+        sink *s = userdata;
+
+        s->buf = realloc(s->buf, s->len + size * n + 1);
+        memcpy(s->buf + s->len, p, size * n);
+        s->len += size * n;
+        s->buf[s->len] = '\0';
+        return size * n;
+}
+
+/* METHOD path with token (NULL: none) and body (NULL: none); returns the
+ * HTTP status, the body in *ret (malloc'd, "" when empty). */
+static long http(const char *method, const char *path, const char *token, const char *body, char **ret)
+{
+        CURL *c = curl_easy_init();
+        struct curl_slist *h = NULL;
+        char url[512], auth[256];
+        sink s = { calloc(1, 1), 0 };
+        long code = 0;
+
+        snprintf(url, sizeof(url), "http://localhost%s", path);
+        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+        if (token) {
+                snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+                h = curl_slist_append(h, auth);
+        }
+        h = curl_slist_append(h, "Expect:");
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        if (body)
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+        if (curl_easy_perform(c) == CURLE_OK)
+                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        if (ret)
+                *ret = s.buf;
+        else
+                free(s.buf);
+        return code;
+}
+
+static json_t *http_json(const char *method, const char *path, const char *token, const char *body, long want)
+{
+        char *text;
+        long code = http(method, path, token, body, &text);
+        json_t *j;
+
+        ck_assert_msg(code == want, "%s %s: HTTP %ld, wanted %ld: %s", method, path, code, want, text);
+        j = json_loads(text, 0, NULL);
+        ck_assert_msg(j != NULL, "not JSON: %s", text);
+        free(text);
+        return j;
+}
+
+static int raw_connect(void)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        return fd;
+}
+
+/* Sends req on a new connection; returns what comes back within timeout_ms
+ * (until the server closes or the time is up). */
+static char *raw(const char *req, int timeout_ms)
+{
+        int fd = raw_connect();
+        char *out = calloc(1, 65536);
+        size_t len = 0;
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+
+        ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+        while (len < 65535 && poll(&p, 1, timeout_ms) > 0) {
+                ssize_t n = read(fd, out + len, 65535 - len);
+                if (n <= 0)
+                        break;
+                len += (size_t)n;
+        }
+        close(fd);
+        return out;
+}
+
+static void create_job(const char *token, const char *body, char id[13])
+{
+        json_t *j = http_json("POST", "/v1/jobs", token, body, 201);
+
+        snprintf(id, 13, "%s", json_string_value(json_object_get(j, "id")));
+        json_decref(j);
+}
+
+/* Up to 5 s for the server's connection count to reach n. */
+static bool connections_reach(vs_server *srv, unsigned n)
+{
+        for (int i = 0; i < 500; i++) {
+                struct timespec ts = { 0, 10 * 1000000 };
+                if (vs_server_connections(srv) == n)
+                        return true;
+                nanosleep(&ts, NULL);
+        }
+        return false;
+}
+
+/* Up to 5 s for n jobs to be queued. */
+static bool queued_reach(vs_server *srv, size_t n)
+{
+        vs_job_state q = VS_JOB_QUEUED;
+
+        for (int i = 0; i < 500; i++) {
+                struct timespec ts = { 0, 10 * 1000000 };
+                json_t *list = vs_service_list(vs_server_service(srv), NULL, &q);
+                size_t have = json_array_size(list);
+                json_decref(list);
+                if (have == n)
+                        return true;
+                nanosleep(&ts, NULL);
+        }
+        return false;
+}
+
+static double now_s(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(auth_and_route_table)
+{
+        vs_server *srv = srv_start(1, 0);
+        char *body;
+
+        ck_assert_int_eq(http("GET", "/v1/health", NULL, NULL, NULL), 200);
+        ck_assert_int_eq(http("GET", "/v1/jobs", NULL, NULL, NULL), 401);
+        ck_assert_int_eq(http("GET", "/v1/jobs", "wrong-token-wrong-token", NULL, NULL), 401);
+        ck_assert_int_eq(http("GET", "/v1/nothing", NULL, NULL, NULL), 401);
+        ck_assert_int_eq(http("GET", "/v1/nothing", ADMIN, NULL, &body), 404);
+        ck_assert_ptr_nonnull(strstr(body, "no such route"));
+        free(body);
+        ck_assert_int_eq(http("GET", "/v1/jobs/0123456789ab", ADMIN, NULL, &body), 404);
+        ck_assert_ptr_nonnull(strstr(body, "no job 0123456789ab"));
+        free(body);
+        ck_assert_int_eq(http("PATCH", "/v1/jobs", ADMIN, NULL, NULL), 404);
+        ck_assert_int_eq(http("GET", "/metrics", ADMIN, NULL, NULL), 200);
+        vs_server_stop(srv, 0);
+}
+END_TEST
+
+/* Declared bodies over the limit are answered before a byte is read. */
+START_TEST(too_large_answered_before_body)
+{
+        vs_server *srv = srv_start(1, 0);
+        char id[13], req[512], *out;
+
+        out = raw("POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " ADMIN
+                  "\r\nContent-Length: 5000000\r\n\r\n", 5000);
+        ck_assert_msg(strncmp(out, "HTTP/1.1 413", 12) == 0, "got: %.200s", out);
+        free(out);
+        create_job(ADMIN, "{\"tag\":\"fake:1\"}", id);
+        snprintf(req, sizeof(req), "PUT /v1/jobs/%s/image HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " ADMIN
+                                   "\r\nContent-Length: 2000000\r\n\r\n", id);
+        out = raw(req, 5000);
+        ck_assert_msg(strncmp(out, "HTTP/1.1 413", 12) == 0, "got: %.200s", out);
+        ck_assert_ptr_nonnull(strstr(out, "upload larger than the 1048576-byte limit"));
+        free(out);
+        vs_server_stop(srv, 0);
+}
+END_TEST
+
+START_TEST(run_sync_shape)
+{
+        vs_server *srv = srv_start(1, 0);
+        json_t *j = http_json("POST", "/v1/run", ADMIN,
+                              "{\"tag\":\"fake:1\",\"cmd\":[\"fake\",\"out:hi\\n\",\"out:there\\n\",\"exit:7\"]}", 200);
+
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(j, "success"), "StatusCode")), 7);
+        ck_assert_uint_eq(json_array_size(json_object_get(j, "log")), 2);
+        ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "log"), 1)), "there");
+        json_decref(j);
+        vs_server_stop(srv, 0);
+}
+END_TEST
+
+/* A follower whose client went away ends (it used to wait forever). */
+START_TEST(follow_notices_client_gone)
+{
+        vs_server *srv = srv_start(1, 0);
+        char id[13], req[512];
+        int fd;
+
+        create_job(ADMIN, "{\"tag\":\"fake:1\"}", id);
+        snprintf(req, sizeof(req), "GET /v1/jobs/%s/logs?follow=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " ADMIN
+                                   "\r\n\r\n", id);
+        fd = raw_connect();
+        ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+        ck_assert(connections_reach(srv, 1));
+        close(fd);
+        ck_assert_msg(connections_reach(srv, 0), "the follower is still there");
+        vs_server_stop(srv, 0);
+}
+END_TEST
+
+typedef struct {
+        long code;
+        char *body;
+} run_arg;
+
+static void *run_thread(void *p)
+{
+        run_arg *a = p;
+
+        a->code = http("POST", "/v1/run", ADMIN, "{\"tag\":\"fake:1\",\"cmd\":[\"fake\",\"out:x\\n\"]}", &a->body);
+        return NULL;
+}
+
+/* Stopping ends follows and /v1/run waits of jobs that are not running
+ * (they kept MHD_stop_daemon waiting forever). */
+START_TEST(stop_ends_waits_of_queued_jobs)
+{
+        vs_server *srv = srv_start(1, 0);
+        char running[13], queued[13], req[512];
+        run_arg ra = { 0 };
+        pthread_t t;
+        double t0;
+        int fd;
+
+        create_job(ADMIN, "{\"tag\":\"fake:1\",\"env\":{\"NAME\":\"r\"},\"cmd\":[\"fake\",\"block\"]}", running);
+        snprintf(req, sizeof(req), "/v1/jobs/%s/start", running);
+        json_decref(http_json("POST", req, ADMIN, NULL, 202));
+        fake_wait_blocked(1);
+        create_job(ADMIN, "{\"tag\":\"fake:1\",\"cmd\":[\"fake\"]}", queued);
+        snprintf(req, sizeof(req), "/v1/jobs/%s/start", queued);
+        json_decref(http_json("POST", req, ADMIN, NULL, 202));
+        snprintf(req, sizeof(req), "GET /v1/jobs/%s/logs?follow=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " ADMIN
+                                   "\r\n\r\n", queued);
+        fd = raw_connect();
+        ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+        pthread_create(&t, NULL, run_thread, &ra);
+        ck_assert(connections_reach(srv, 2));
+        ck_assert(queued_reach(srv, 2)); /* the /v1/run job too */
+        t0 = now_s();
+        vs_server_stop(srv, 0);
+        ck_assert_msg(now_s() - t0 < 3.0, "stop took %.1f s", now_s() - t0);
+        pthread_join(t, NULL);
+        ck_assert_int_eq(ra.code, 503);
+        ck_assert_ptr_nonnull(strstr(ra.body, "shutting down"));
+        free(ra.body);
+        close(fd);
+}
+END_TEST
+
+START_TEST(idle_timeout_spares_live_follow)
+{
+        vs_server *srv = srv_start(1, 1);
+        char id[13], req[512], *out;
+        int fd;
+        size_t len = 0;
+        struct pollfd p;
+
+        create_job(ADMIN, "{\"tag\":\"fake:1\",\"env\":{\"NAME\":\"slow\"},\"cmd\":[\"fake\",\"block\",\"out:late\\n\"]}", id);
+        snprintf(req, sizeof(req), "/v1/jobs/%s/start", id);
+        json_decref(http_json("POST", req, ADMIN, NULL, 202));
+        fake_wait_blocked(1);
+        snprintf(req, sizeof(req), "GET /v1/jobs/%s/logs?follow=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " ADMIN
+                                   "\r\n\r\n", id);
+        fd = raw_connect();
+        ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+        /* Longer than the 1 s idle timeout with nothing to send. */
+        p = (struct pollfd){ .fd = fd, .events = POLLRDHUP };
+        ck_assert_int_eq(poll(&p, 1, 2500), 0);
+        fake_release("slow");
+        out = calloc(1, 65536);
+        p = (struct pollfd){ .fd = fd, .events = POLLIN };
+        while (len < 65535 && poll(&p, 1, 5000) > 0) {
+                ssize_t n = read(fd, out + len, 65535 - len);
+                if (n <= 0)
+                        break;
+                len += (size_t)n;
+        }
+        ck_assert_msg(strstr(out, "late") != NULL, "got: %.300s", out);
+        free(out);
+        close(fd);
+        vs_server_stop(srv, 0);
+}
+END_TEST
+
+START_TEST(client_tokens_see_their_own_jobs)
+{
+        vs_server *srv = srv_start(1, 0);
+        json_t *t1 = http_json("POST", "/v1/tokens", ADMIN, NULL, 201), *t2 = http_json("POST", "/v1/tokens", ADMIN, NULL, 201);
+        const char *a = json_string_value(json_object_get(t1, "token")), *b = json_string_value(json_object_get(t2, "token"));
+        char id[13], path[128], tokfile[128], *text = NULL;
+        size_t len;
+        struct stat st;
+        json_t *j;
+
+        ck_assert_uint_eq(strlen(a), 64);
+        create_job(a, "{\"tag\":\"fake:1\"}", id);
+        snprintf(path, sizeof(path), "/v1/jobs/%s", id);
+        j = http_json("GET", path, a, NULL, 200);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "owner")), json_string_value(json_object_get(t1, "id")));
+        json_decref(j);
+        ck_assert_int_eq(http("GET", path, b, NULL, NULL), 404);
+        ck_assert_int_eq(http("DELETE", path, b, NULL, NULL), 404);
+        snprintf(path, sizeof(path), "/v1/jobs/%s/cancel", id);
+        ck_assert_int_eq(http("POST", path, b, NULL, NULL), 404);
+        j = http_json("GET", "/v1/jobs", b, NULL, 200);
+        ck_assert_uint_eq(json_array_size(json_object_get(j, "jobs")), 0);
+        json_decref(j);
+        j = http_json("GET", "/v1/jobs", a, NULL, 200);
+        ck_assert_uint_eq(json_array_size(json_object_get(j, "jobs")), 1);
+        json_decref(j);
+        j = http_json("GET", "/v1/jobs", ADMIN, NULL, 200);
+        ck_assert_uint_eq(json_array_size(json_object_get(j, "jobs")), 1);
+        json_decref(j);
+        ck_assert_int_eq(http("POST", "/v1/tokens", a, NULL, NULL), 403);
+        ck_assert_int_eq(http("GET", "/metrics", a, NULL, NULL), 403);
+
+        /* Only hashes are stored, privately. */
+        snprintf(tokfile, sizeof(tokfile), "%s/server/tokens.json", dir);
+        ck_assert_int_eq(stat(tokfile, &st), 0);
+        ck_assert_int_eq(st.st_mode & 0777, 0600);
+        ck_assert_int_eq(vs_read_file(tokfile, 1 << 20, &text, &len, NULL), 0);
+        ck_assert_ptr_null(strstr(text, a));
+        free(text);
+
+        /* Revoked: the token no longer works; the admin still sees the job. */
+        snprintf(path, sizeof(path), "/v1/tokens/%s", json_string_value(json_object_get(t1, "id")));
+        json_decref(http_json("DELETE", path, ADMIN, NULL, 200));
+        ck_assert_int_eq(http("GET", "/v1/jobs", a, NULL, NULL), 401);
+        snprintf(path, sizeof(path), "/v1/jobs/%s", id);
+        ck_assert_int_eq(http("GET", path, ADMIN, NULL, NULL), 200);
+        json_decref(t1);
+        json_decref(t2);
+        vs_server_stop(srv, 0);
+}
+END_TEST
+
+Suite *suite_http(void)
+{
+        Suite *s = suite_create("http");
+        TCase *tc = tcase_create("core");
+
+        tcase_set_timeout(tc, 60);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, auth_and_route_table);
+        tcase_add_test(tc, too_large_answered_before_body);
+        tcase_add_test(tc, run_sync_shape);
+        tcase_add_test(tc, follow_notices_client_gone);
+        tcase_add_test(tc, stop_ends_waits_of_queued_jobs);
+        tcase_add_test(tc, idle_timeout_spares_live_follow);
+        tcase_add_test(tc, client_tokens_see_their_own_jobs);
+        suite_add_tcase(s, tc);
+        return s;
+}

@@ -1,0 +1,578 @@
+/* The job service without VMs: a fake runner (fake_runner.h) stands in for
+ * the pipeline, so queue order, the memory budget, cancel, delete, logs and
+ * restart recovery are tested exactly. */
+#include "fake_runner.h"
+#include "fsutil.h"
+#include "service.h"
+#include "store.h"
+#include "tests.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char state[64];
+static uint64_t opt_keep_ms, opt_max_disk;
+static vs_config cfg;
+
+static void setup(void)
+{
+        snprintf(state, sizeof(state), "/tmp/vs-svc-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(state));
+        cfg = (vs_config){ .state_dir = state };
+        opt_keep_ms = opt_max_disk = 0;
+        fake_reset();
+}
+
+static void teardown(void)
+{
+        vs_rm_rf(state);
+}
+
+static vs_service *svc_open(unsigned max_jobs, uint64_t budget)
+{
+        vs_service_opts o = { .cfg = &cfg, .max_jobs = max_jobs, .memory_budget = budget, .max_upload = 1 << 20,
+                              .keep_ms = opt_keep_ms, .max_disk = opt_max_disk, .run = fake_run };
+        vs_error err = { 0 };
+        vs_service *s = NULL;
+
+        ck_assert_msg(vs_service_open(&o, &s, &err) == 0, "%s", err.msg);
+        return s;
+}
+
+static void svc_close(vs_service *s)
+{
+        fake_release("*");
+        vs_service_drain(s, 0);
+        vs_service_free(s);
+}
+
+/* A job named name running the fake ops (a NULL-terminated list). */
+static void job_with_memory(vs_service *s, const char *name, const char *memory, char id[13], const char *const *ops)
+{
+        json_t *cmd = json_pack("[s]", "fake");
+        json_t *spec;
+        vs_error err = { 0 };
+
+        for (; *ops; ops++)
+                json_array_append_new(cmd, json_string(*ops));
+        spec = json_pack("{s:s, s:s, s:{s:s}, s:o}", "tag", "fake:1", "memory", memory, "env", "NAME", name, "cmd", cmd);
+        ck_assert_msg(vs_service_create(s, NULL, spec, id, &err) == 0, "%s", err.msg);
+        json_decref(spec);
+}
+
+#define JOB(s, name, id, ...) job_with_memory(s, name, "512M", id, (const char *const[]){ __VA_ARGS__, NULL })
+
+static void start(vs_service *s, const char *id)
+{
+        vs_error err = { 0 };
+
+        ck_assert_msg(vs_service_start(s, NULL, id, &err) == 0, "%s", err.msg);
+}
+
+static void wait_done(vs_service *s, const char *id)
+{
+        vs_error err = { 0 };
+
+        ck_assert_msg(vs_service_wait(s, NULL, id, 60000, &err) == 1, "%s", err.msg);
+}
+
+static json_t *get(vs_service *s, const char *id)
+{
+        vs_error err = { 0 };
+        json_t *rec = vs_service_get(s, NULL, id, &err);
+
+        ck_assert_msg(rec != NULL, "%s", err.msg);
+        return rec;
+}
+
+static const char *status_of(json_t *rec)
+{
+        return json_string_value(json_object_get(rec, "status"));
+}
+
+#define ck_status(s, id, want)                                           \
+        do {                                                             \
+                json_t *rec_ = get(s, id);                               \
+                ck_assert_str_eq(status_of(rec_), want);                 \
+                json_decref(rec_);                                       \
+        } while (0)
+
+static json_int_t queue_position(vs_service *s, const char *id)
+{
+        json_t *rec = get(s, id), *q = json_object_get(rec, "queue_position");
+        json_int_t r = json_is_integer(q) ? json_integer_value(q) : -1;
+
+        json_decref(rec);
+        return r;
+}
+
+static json_t *wait_text(json_t *rec)
+{
+        json_t *steps = json_object_get(rec, "steps");
+
+        return json_object_get(json_array_get(steps, 3), "text");
+}
+
+START_TEST(fifo_order_and_queue_position)
+{
+        vs_service *s = svc_open(1, 8ull << 30);
+        char a[13], b[13], c[13], d[13];
+
+        JOB(s, "a", a, "block");
+        JOB(s, "b", b, "block");
+        JOB(s, "c", c, "block");
+        JOB(s, "d", d, "block");
+        start(s, a);
+        fake_wait_blocked(1);
+        start(s, b);
+        start(s, c);
+        start(s, d);
+        ck_assert_int_eq(queue_position(s, a), -1);
+        ck_assert_int_eq(queue_position(s, b), 0);
+        ck_assert_int_eq(queue_position(s, c), 1);
+        ck_assert_int_eq(queue_position(s, d), 2);
+        ck_status(s, b, "queued");
+        fake_release("a");
+        wait_done(s, a);
+        fake_release("*");
+        wait_done(s, d);
+        wait_done(s, c);
+        wait_done(s, b);
+        ck_assert_uint_eq(fake_nstarted(), 4);
+        ck_assert_str_eq(fake_started(0), "a");
+        ck_assert_str_eq(fake_started(1), "b");
+        ck_assert_str_eq(fake_started(2), "c");
+        ck_assert_str_eq(fake_started(3), "d");
+        ck_assert_uint_eq(fake_max_running(), 1);
+        ck_status(s, d, "success");
+        svc_close(s);
+}
+END_TEST
+
+START_TEST(memory_budget_keeps_fifo)
+{
+        vs_service *s = svc_open(4, 3ull << 30);
+        char a[13], b[13], c[13], huge[13];
+        vs_error err = { 0 };
+
+        job_with_memory(s, "a", "2G", a, (const char *const[]){ "block", NULL });
+        job_with_memory(s, "b", "2G", b, (const char *const[]){ "block", NULL });
+        job_with_memory(s, "c", "512M", c, (const char *const[]){ "block", NULL });
+        job_with_memory(s, "huge", "4G", huge, (const char *const[]){ "block", NULL });
+        ck_assert_int_eq(vs_service_start(s, NULL, huge, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_CONFLICT);
+        start(s, a);
+        fake_wait_blocked(1);
+        start(s, b);
+        start(s, c);
+        /* b does not fit beside a; c would, but must not overtake b. */
+        ck_assert_int_eq(queue_position(s, b), 0);
+        ck_assert_int_eq(queue_position(s, c), 1);
+        fake_release("a");
+        wait_done(s, a);
+        fake_wait_blocked(2); /* b (2G) and c (512M) fit together */
+        /* Two workers: which of them enters the runner first is not fixed. */
+        ck_assert_uint_eq(fake_nstarted(), 3);
+        ck_assert_int_eq(strcmp(fake_started(1), "b") == 0 || strcmp(fake_started(2), "b") == 0, 1);
+        ck_assert_int_eq(strcmp(fake_started(1), "c") == 0 || strcmp(fake_started(2), "c") == 0, 1);
+        ck_assert_uint_eq(fake_max_running(), 2);
+        svc_close(s);
+}
+END_TEST
+
+START_TEST(cancel_in_every_state)
+{
+        vs_service *s = svc_open(1, 8ull << 30);
+        char run[13], queued[13], created[13];
+        vs_error err = { 0 };
+        json_t *rec;
+
+        JOB(s, "run", run, "out:before\n", "block");
+        JOB(s, "queued", queued, "block");
+        JOB(s, "created", created, "block");
+        start(s, run);
+        fake_wait_blocked(1);
+        start(s, queued);
+        ck_assert_int_eq(vs_service_cancel(s, NULL, queued, &err), 0);
+        ck_assert_int_eq(vs_service_cancel(s, NULL, created, &err), 0);
+        ck_assert_int_eq(vs_service_cancel(s, NULL, run, &err), 0);
+        wait_done(s, run);
+        rec = get(s, run);
+        ck_assert_str_eq(status_of(rec), "cancelled");
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(rec, "steps"), 3), "status")),
+                         "failure");
+        json_decref(rec);
+        rec = get(s, queued);
+        ck_assert_str_eq(status_of(rec), "cancelled");
+        ck_assert_str_eq(json_string_value(json_object_get(rec, "error")), "cancelled before it ran");
+        json_decref(rec);
+        ck_status(s, created, "cancelled");
+        ck_assert_int_eq(vs_service_cancel(s, NULL, run, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_CONFLICT);
+        ck_assert_uint_eq(fake_nstarted(), 1);
+        svc_close(s);
+}
+END_TEST
+
+static void job_dir(const char *id, char *buf, size_t len)
+{
+        snprintf(buf, len, "%s/server/jobs/%s", state, id);
+}
+
+START_TEST(delete_removes_everything)
+{
+        vs_service *s = svc_open(1, 8ull << 30);
+        char done[13], run[13], dir[256];
+        vs_error err = { 0 };
+        struct stat st;
+
+        JOB(s, "done", done, "out:x\n");
+        start(s, done);
+        wait_done(s, done);
+        job_dir(done, dir, sizeof(dir));
+        ck_assert_int_eq(stat(dir, &st), 0);
+        ck_assert_int_eq(vs_service_delete(s, NULL, done, &err), 0);
+        ck_assert_int_eq(stat(dir, &st), -1);
+        ck_assert_int_eq(errno, ENOENT);
+        ck_assert_ptr_null(vs_service_get(s, NULL, done, &err));
+        ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND);
+
+        JOB(s, "run", run, "block");
+        start(s, run);
+        fake_wait_blocked(1);
+        ck_assert_int_eq(vs_service_delete(s, NULL, run, &err), 0);
+        ck_assert_uint_eq(fake_running(), 0);
+        job_dir(run, dir, sizeof(dir));
+        ck_assert_int_eq(stat(dir, &st), -1);
+        svc_close(s);
+}
+END_TEST
+
+typedef struct {
+        vs_service *s;
+        const char *id;
+        int r;
+        vs_error err;
+} del_arg;
+
+static void *del_thread(void *p)
+{
+        del_arg *a = p;
+
+        a->r = vs_service_delete(a->s, NULL, a->id, &a->err);
+        return NULL;
+}
+
+/* Two DELETEs of one running job: was a use-after-free and a double free. */
+START_TEST(parallel_delete_of_running_job)
+{
+        vs_service *s = svc_open(1, 8ull << 30);
+        char id[13];
+        del_arg x = { s, id, 0, { 0 } }, y = { s, id, 0, { 0 } };
+        pthread_t tx, ty;
+
+        JOB(s, "run", id, "block");
+        start(s, id);
+        fake_wait_blocked(1);
+        pthread_create(&tx, NULL, del_thread, &x);
+        pthread_create(&ty, NULL, del_thread, &y);
+        pthread_join(tx, NULL);
+        pthread_join(ty, NULL);
+        /* One removes it; the other finds it gone or going. */
+        ck_assert_int_eq((x.r == 0) + (y.r == 0) >= 1, 1);
+        if (x.r < 0)
+                ck_assert_int_eq(x.err.kind, VS_ERR_NOT_FOUND);
+        if (y.r < 0)
+                ck_assert_int_eq(y.err.kind, VS_ERR_NOT_FOUND);
+        ck_assert_ptr_null(vs_service_get(s, NULL, id, &x.err));
+        svc_close(s);
+}
+END_TEST
+
+static double cpu_seconds(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double wall_seconds(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Follows a job's log for about `secs` as the HTTP layer does; returns the
+ * number of calls made, and the thread's CPU time. */
+static unsigned follow_for(vs_service *s, const char *id, double secs, double *ret_cpu, bool *ret_done)
+{
+        double t0 = wall_seconds(), c0 = cpu_seconds();
+        unsigned calls = 0;
+        char buf[256];
+        size_t n;
+        bool done = false;
+        vs_error err = { 0 };
+
+        while (!done && wall_seconds() - t0 < secs && calls < 1000000) {
+                ck_assert_int_eq(vs_service_log_read(s, NULL, id, 0, buf, sizeof(buf), true, &n, &done, &err), 0);
+                calls++;
+        }
+        *ret_cpu = cpu_seconds() - c0;
+        *ret_done = done;
+        return calls;
+}
+
+START_TEST(follow_of_created_job_sleeps)
+{
+        vs_service *s = svc_open(1, 8ull << 30);
+        char id[13];
+        double cpu;
+        bool done;
+        unsigned calls;
+
+        JOB(s, "idle", id, "out:x\n");
+        calls = follow_for(s, id, 0.6, &cpu, &done);
+        ck_assert_msg(!done, "a follow of a created job ended");
+        ck_assert_msg(calls <= 3, "%u calls in 0.6 s: the follower spins", calls);
+        ck_assert_msg(cpu < 0.05, "%.3f s of CPU in 0.6 s of following", cpu);
+        svc_close(s);
+}
+END_TEST
+
+/* A log file shorter than its recorded size (truncated behind the
+ * service's back) must end a follow, not spin on it. */
+START_TEST(follow_of_short_log_ends)
+{
+        vs_service *s = svc_open(1, 8ull << 30);
+        char id[13], path[300];
+        double cpu;
+        bool done;
+        unsigned calls;
+
+        JOB(s, "short", id, "out:hello\n");
+        start(s, id);
+        wait_done(s, id);
+        snprintf(path, sizeof(path), "%s/server/jobs/%s/output.log", state, id);
+        ck_assert_int_eq(truncate(path, 0), 0);
+        calls = follow_for(s, id, 0.6, &cpu, &done);
+        ck_assert_msg(done, "%u calls, still not done", calls);
+        ck_assert_uint_le(calls, 2);
+        svc_close(s);
+}
+END_TEST
+
+static json_t *load_record(const char *id)
+{
+        char dir[256];
+        vs_error err = { 0 };
+        json_t *rec;
+
+        job_dir(id, dir, sizeof(dir));
+        rec = vs_store_load(dir, &err);
+        ck_assert_msg(rec != NULL, "%s", err.msg);
+        return rec;
+}
+
+/* Output that is not UTF-8 used to make the record unserialisable. */
+START_TEST(non_utf8_output_keeps_record)
+{
+        vs_service *s = svc_open(1, 8ull << 30);
+        char id[13];
+        json_t *rec, *text;
+        char *dump;
+
+        JOB(s, "bin", id, "out:ok\n", "rep:1:fffe0a", "exit:3");
+        start(s, id);
+        wait_done(s, id);
+        rec = get(s, id);
+        dump = json_dumps(rec, 0);
+        ck_assert_ptr_nonnull(dump);
+        free(dump);
+        text = wait_text(rec);
+        ck_assert_uint_eq(json_array_size(text), 2);
+        ck_assert_str_eq(json_string_value(json_array_get(text, 0)), "ok");
+        ck_assert_str_eq(json_string_value(json_array_get(text, 1)), "\xef\xbf\xbd\xef\xbf\xbd");
+        ck_assert_int_eq(json_integer_value(json_object_get(rec, "exit_code")), 3);
+        json_decref(rec);
+        rec = load_record(id);
+        ck_assert_str_eq(status_of(rec), "failure");
+        json_decref(rec);
+        svc_close(s);
+}
+END_TEST
+
+/* A two-byte character across the 4096-byte line cap: the line is cut at the
+ * character boundary and the character starts the next line. */
+START_TEST(line_cap_splits_at_character)
+{
+        vs_service *s = svc_open(1, 8ull << 30);
+        char id[13], want[4096];
+        json_t *rec, *text;
+
+        JOB(s, "long", id, "rep:4095:61", "rep:1:c3a90a");
+        start(s, id);
+        wait_done(s, id);
+        rec = load_record(id);
+        text = wait_text(rec);
+        memset(want, 'a', 4095);
+        want[4095] = '\0';
+        ck_assert_uint_eq(json_array_size(text), 2);
+        ck_assert_str_eq(json_string_value(json_array_get(text, 0)), want);
+        ck_assert_str_eq(json_string_value(json_array_get(text, 1)), "\xc3\xa9");
+        json_decref(rec);
+        svc_close(s);
+}
+END_TEST
+
+/* Queued jobs come back in the order they were started (not created);
+ * a job that was running when the service died is marked lost. */
+START_TEST(restart_requeues_and_marks_lost)
+{
+        vs_service *s = svc_open(1, 8ull << 30);
+        char a[13], b[13], c[13], dir[256];
+        vs_error err = { 0 };
+        json_t *rec;
+
+        JOB(s, "c", c, "block");
+        JOB(s, "b", b, "block");
+        JOB(s, "a", a, "block");
+        start(s, a);
+        fake_wait_blocked(1);
+        start(s, b);
+        start(s, c);
+        vs_service_drain(s, 0); /* a is cancelled; b and c stay queued */
+        vs_service_free(s);
+        ck_assert_uint_eq(fake_nstarted(), 1);
+
+        /* As if the service had died while a ran. */
+        rec = load_record(a);
+        json_object_set_new(rec, "status", json_string("running"));
+        job_dir(a, dir, sizeof(dir));
+        ck_assert_int_eq(vs_store_save(dir, rec, &err), 0);
+        json_decref(rec);
+
+        fake_reset();
+        s = svc_open(1, 8ull << 30);
+        fake_wait_blocked(1);
+        ck_assert_str_eq(fake_started(0), "b");
+        ck_assert_int_eq(queue_position(s, c), 0);
+        rec = get(s, a);
+        ck_assert_str_eq(status_of(rec), "error");
+        ck_assert_str_eq(json_string_value(json_object_get(rec, "error")),
+                         "lost: the service stopped while the job ran; its VM was destroyed");
+        json_decref(rec);
+        fake_release("*");
+        wait_done(s, b);
+        wait_done(s, c);
+        ck_assert_str_eq(fake_started(1), "c");
+        svc_close(s);
+}
+END_TEST
+
+/* --keep: finished jobs older than keep are removed with all their files;
+ * unfinished ones stay however old. */
+START_TEST(expire_removes_old_finished_jobs)
+{
+        vs_service *s;
+        char done[13], created[13], dir[256];
+        vs_error err = { 0 };
+        struct stat st;
+        json_t *rec;
+        int64_t finished;
+
+        opt_keep_ms = 3600 * 1000;
+        s = svc_open(1, 8ull << 30);
+        JOB(s, "done", done, "out:x\n");
+        JOB(s, "created", created, "out:x\n");
+        start(s, done);
+        wait_done(s, done);
+        rec = get(s, done);
+        finished = json_integer_value(json_object_get(rec, "finished_ms"));
+        json_decref(rec);
+        ck_assert_uint_eq(vs_service_expire(s, (uint64_t)finished + 3600 * 1000 - 1), 0);
+        ck_assert_uint_eq(vs_service_expire(s, (uint64_t)finished + 3600 * 1000), 1);
+        ck_assert_ptr_null(vs_service_get(s, NULL, done, &err));
+        job_dir(done, dir, sizeof(dir));
+        ck_assert_int_eq(stat(dir, &st), -1);
+        ck_assert_uint_eq(vs_service_expire(s, (uint64_t)finished + 100ull * 24 * 3600 * 1000), 0);
+        ck_status(s, created, "created");
+        svc_close(s);
+}
+END_TEST
+
+START_TEST(max_disk_refused_at_create)
+{
+        vs_service *s;
+        json_t *spec = json_pack("{s:s, s:s}", "tag", "fake:1", "disk", "8G");
+        vs_error err = { 0 };
+        char id[13];
+
+        opt_max_disk = 4ull << 30;
+        s = svc_open(1, 8ull << 30);
+        ck_assert_int_eq(vs_service_create(s, NULL, spec, id, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_INPUT);
+        ck_assert_str_eq(err.msg, "disk 8G is over this service's --max-disk 4G");
+        json_object_set_new(spec, "disk", json_string("4G"));
+        ck_assert_int_eq(vs_service_create(s, NULL, spec, id, &err), 0);
+        json_decref(spec);
+        svc_close(s);
+}
+END_TEST
+
+/* A job is visible only to its owner and the admin (NULL). */
+START_TEST(owners_see_their_own_jobs)
+{
+        vs_service *s = svc_open(1, 8ull << 30);
+        json_t *spec = json_pack("{s:s}", "tag", "fake:1"), *list;
+        vs_error err = { 0 };
+        char id[13];
+
+        ck_assert_int_eq(vs_service_create(s, "aaaaaaaaaaaa", spec, id, &err), 0);
+        ck_assert_ptr_null(vs_service_get(s, "bbbbbbbbbbbb", id, &err));
+        ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND);
+        ck_assert_int_eq(vs_service_start(s, "bbbbbbbbbbbb", id, &err), -1);
+        ck_assert_int_eq(vs_service_delete(s, "bbbbbbbbbbbb", id, &err), -1);
+        list = vs_service_list(s, "bbbbbbbbbbbb", NULL);
+        ck_assert_uint_eq(json_array_size(list), 0);
+        json_decref(list);
+        list = vs_service_list(s, "aaaaaaaaaaaa", NULL);
+        ck_assert_uint_eq(json_array_size(list), 1);
+        json_decref(list);
+        ck_status(s, id, "created"); /* the admin */
+        ck_assert_int_eq(vs_service_delete(s, "aaaaaaaaaaaa", id, &err), 0);
+        json_decref(spec);
+        svc_close(s);
+}
+END_TEST
+
+Suite *suite_service(void)
+{
+        Suite *s = suite_create("service");
+        TCase *tc = tcase_create("core");
+
+        tcase_set_timeout(tc, 60);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, fifo_order_and_queue_position);
+        tcase_add_test(tc, memory_budget_keeps_fifo);
+        tcase_add_test(tc, cancel_in_every_state);
+        tcase_add_test(tc, delete_removes_everything);
+        tcase_add_test(tc, parallel_delete_of_running_job);
+        tcase_add_test(tc, follow_of_created_job_sleeps);
+        tcase_add_test(tc, follow_of_short_log_ends);
+        tcase_add_test(tc, non_utf8_output_keeps_record);
+        tcase_add_test(tc, line_cap_splits_at_character);
+        tcase_add_test(tc, restart_requeues_and_marks_lost);
+        tcase_add_test(tc, expire_removes_old_finished_jobs);
+        tcase_add_test(tc, max_disk_refused_at_create);
+        tcase_add_test(tc, owners_see_their_own_jobs);
+        suite_add_tcase(s, tc);
+        return s;
+}
