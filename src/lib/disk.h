@@ -8,6 +8,7 @@
 #include "error.h"
 
 #include <guestfs.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* A qcow2 overlay of size bytes on the read-only qcow2 base. */
@@ -17,7 +18,8 @@ typedef struct {
         const char *spec_json;   /* text of /spec.json */
         const char *image;       /* host path of the archive -> /in/image.tar, or NULL */
         char *const *preloads;   /* archives -> /in/preload-N.tar, or NULL */
-        const char *workspace;   /* host directory -> /workspace, or NULL */
+        bool workspace;          /* workspace_fd (an open host directory) -> /workspace */
+        int workspace_fd;
         const char *workspace_tar; /* or a tar unpacked (inside the appliance) into /workspace */
 } vs_job_inputs;
 

@@ -1,4 +1,5 @@
 #include "pipeline.h"
+#include "alloc.h"
 #include "cleanup.h"
 #include "collect.h"
 #include "disk.h"
@@ -40,36 +41,89 @@ static char *path_join(const char *a, const char *b)
 
 /* ---- validate ---------------------------------------------------------- */
 
+/* "/proc/self/fd/N" of an fd this process holds: the same open file for
+ * libraries that take a path (libguestfs, the archive reader). */
+static void fd_path(char buf[32], int fd)
+{
+        snprintf(buf, 32, "/proc/self/fd/%d", fd);
+}
+
+static int open_workspace_tar(vs_job *job, vs_error *err)
+{
+        struct stat st;
+
+        job->workspace_tar_fd = open(job->opts->workspace_tar, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (job->workspace_tar_fd < 0 || fstat(job->workspace_tar_fd, &st) < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace archive");
+        if (!S_ISREG(st.st_mode))
+                return vs_error_set(err, VS_ERR_INPUT, "workspace archive is not a regular file");
+        fd_path(job->workspace_tar_path, job->workspace_tar_fd);
+        job->workspace_bytes = (uint64_t)st.st_size;
+        job->has_workspace = true;
+        return 0;
+}
+
+/* The workspace directory is opened once, here; the copy-in (tar in the
+ * directory fd) and the write-back (vs_workspace_sync_fd) use only the fd.
+ * With opts->workspace_root (the service's --allow-root), the open itself is
+ * confined below the root by openat2 (vs_open_beneath). */
 static int check_workspace(vs_job *job, vs_error *err)
 {
-        char resolved[PATH_MAX];
-        struct stat st;
+        const char *ws = job->spec->workspace;
+        struct stat root;
         uint64_t entries;
 
-        if (job->opts->workspace_tar) {
-                if (stat(job->opts->workspace_tar, &st) < 0)
-                        return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace archive");
-                job->workspace_bytes = (uint64_t)st.st_size;
-                job->has_workspace = true;
-                return 0;
-        }
-        if (!job->spec->workspace)
+        if (job->opts->workspace_tar)
+                return open_workspace_tar(job, err);
+        if (!ws)
                 return 0;
         job->has_workspace = true;
-        if (!realpath(job->spec->workspace, resolved) || stat(resolved, &st) < 0)
-                return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace %s", job->spec->workspace);
-        if (!S_ISDIR(st.st_mode))
-                return vs_error_set(err, VS_ERR_INPUT, "workspace %s is not a directory", job->spec->workspace);
-        if (strcmp(resolved, "/") == 0)
-                return vs_error_set(err, VS_ERR_INPUT, "workspace must not be /");
-        if (access(resolved, R_OK | X_OK) < 0)
-                return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace %s", job->spec->workspace);
-        if (vs_tree_size(resolved, &job->workspace_bytes, &entries, err) < 0)
+        if (job->opts->workspace_root)
+                job->workspace_fd = vs_open_beneath(job->opts->workspace_root, ws, O_RDONLY | O_DIRECTORY, err);
+        else if ((job->workspace_fd = open(ws, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+                vs_error_errno(err, VS_ERR_INPUT, errno, "workspace %s", ws);
+        if (job->workspace_fd < 0)
                 return -1;
+        if (fstat(job->workspace_fd, &job->workspace_st) < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace %s", ws);
+        if (stat("/", &root) == 0 && root.st_dev == job->workspace_st.st_dev && root.st_ino == job->workspace_st.st_ino)
+                return vs_error_set(err, VS_ERR_INPUT, "workspace must not be /");
+        if (vs_tree_size_fd(job->workspace_fd, WORKSPACE_MAX_ENTRIES, &job->workspace_bytes, &entries, err) < 0) {
+                vs_error_prefix(err, "workspace %s", ws);
+                return -1;
+        }
         if (entries > WORKSPACE_MAX_ENTRIES)
                 return vs_error_set(err, VS_ERR_INPUT, "workspace has more than %llu entries", WORKSPACE_MAX_ENTRIES);
-        job->workspace = strdup(resolved);
-        return job->workspace ? 0 : vs_error_errno(err, VS_ERR_INPUT, ENOMEM, "workspace");
+        return 0;
+}
+
+/* The image archive is opened once; inspection and the upload read it
+ * through /proc/self/fd/N. */
+static int open_image(vs_job *job, vs_error *err)
+{
+        const char *img = job->spec->image;
+        struct stat st;
+
+        job->image_fd = open(img, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (job->image_fd < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot open image %s", img);
+        if (fstat(job->image_fd, &st) < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot stat image %s", img);
+        if (!S_ISREG(st.st_mode))
+                return vs_error_set(err, VS_ERR_INPUT, "image %s is not a regular file", img);
+        fd_path(job->image_path, job->image_fd);
+        if (vs_archive_inspect(job->image_path, &job->archive, err) < 0) {
+                /* Messages name the fd path; the user knows the file by its name. */
+                char *at = strstr(err->msg, job->image_path);
+                if (at) {
+                        _cleanup_free_ char *rest = vs_xstrdup(at + strlen(job->image_path));
+                        *at = '\0';
+                        _cleanup_free_ char *head = vs_xstrdup(err->msg);
+                        snprintf(err->msg, sizeof(err->msg), "%s%s%s", head, img, rest);
+                }
+                return -1;
+        }
+        return 0;
 }
 
 /* The job disk holds the archive, the workspace and what comes back (the
@@ -129,7 +183,7 @@ static int job_validate(vs_job *job, vs_error *err)
                 job->ref = strdup(s->tag);
                 if (!job->ref)
                         return vs_error_errno(err, VS_ERR_USAGE, ENOMEM, "tag");
-        } else if (vs_archive_inspect(s->image, &job->archive, err) < 0 ||
+        } else if (open_image(job, err) < 0 ||
                    vs_archive_pick(&job->archive, s->tag, &job->ref, &job->image_id, err) < 0)
                 return -1;
         if (check_disk_budget(job, err) < 0)
@@ -190,9 +244,10 @@ static int job_prepare(vs_job *job, vs_error *err)
         if (!spec_text)
                 return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "spec");
         in = (vs_job_inputs){ .spec_json = spec_text,
-                              .image = job->spec->image,
-                              .workspace = job->workspace,
-                              .workspace_tar = job->opts->workspace_tar };
+                              .image = job->image_fd >= 0 ? job->image_path : NULL,
+                              .workspace = job->workspace_fd >= 0,
+                              .workspace_fd = job->workspace_fd,
+                              .workspace_tar = job->workspace_tar_fd >= 0 ? job->workspace_tar_path : NULL };
         return vs_disk_prepare(job->dir.job_disk, job->spec->disk, &in, job->accel, err);
 }
 
@@ -264,14 +319,22 @@ static int job_wait(vs_job *job, vs_error *err)
 static int write_back(vs_job *job, vs_error *err)
 {
         vs_sync_stats st;
+        struct stat now;
 
-        if (job->out_tmp || !job->opts->write_back || !job->workspace)
+        if (job->out_tmp || !job->opts->write_back || job->workspace_fd < 0)
                 return 0;
-        if (vs_workspace_sync(job->ws_stage, job->workspace, &st, err) < 0)
+        /* The fd opened at validation: the same directory, wherever its name
+         * points now. */
+        if (fstat(job->workspace_fd, &now) < 0 || now.st_dev != job->workspace_st.st_dev ||
+            now.st_ino != job->workspace_st.st_ino)
+                return vs_error_set(err, VS_ERR_SANDBOX, "workspace %s changed identity during the run",
+                                    job->spec->workspace);
+        if (vs_workspace_sync_fd(job->ws_stage, job->workspace_fd, &st, err) < 0)
                 return -1;
         json_object_set_new(json_object_get(job->result, "workspace"), "written_back",
-                            json_pack("{s:s, s:I, s:I, s:I}", "dir", job->workspace, "written", (json_int_t)st.written,
-                                      "deleted", (json_int_t)st.deleted, "unchanged", (json_int_t)st.unchanged));
+                            json_pack("{s:s, s:I, s:I, s:I}", "dir", job->spec->workspace, "written",
+                                      (json_int_t)st.written, "deleted", (json_int_t)st.deleted, "unchanged",
+                                      (json_int_t)st.unchanged));
         return 0;
 }
 
@@ -414,13 +477,22 @@ static int job_publish(vs_job *job, vs_error *err)
         return 0;
 }
 
+static void close_fd(int *fd)
+{
+        if (*fd >= 0)
+                close(*fd);
+        *fd = -1;
+}
+
 static void job_free(vs_job *job)
 {
         if (job->out_tmp)
                 vs_rm_rf(job->out_tmp);
         free(job->out_tmp);
         free(job->ws_stage);
-        free(job->workspace);
+        close_fd(&job->workspace_fd);
+        close_fd(&job->workspace_tar_fd);
+        close_fd(&job->image_fd);
         free(job->ref);
         free(job->image_id);
         vs_archive_info_clear(&job->archive);
@@ -442,7 +514,8 @@ static int run_phase(vs_job *job, vs_phase p, int (*fn)(vs_job *, vs_error *), v
 
 int vs_job_run(const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opts, json_t **ret_result, vs_error *err)
 {
-        vs_job job = { .cfg = cfg, .spec = spec, .opts = opts, .dir = { .lock_fd = -1 }, .exit_code = -1 };
+        vs_job job = { .cfg = cfg, .spec = spec, .opts = opts, .dir = { .lock_fd = -1 }, .exit_code = -1,
+                       .workspace_fd = -1, .workspace_tar_fd = -1, .image_fd = -1 };
         int r;
 
         if (vs_random_id(job.id, err) < 0)
