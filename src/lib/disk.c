@@ -1,8 +1,10 @@
 #include "disk.h"
 #include "cleanup.h"
+#include "guard.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,15 +31,20 @@ int vs_disk_error(guestfs_h *g, vs_error *err, const char *what)
 
 /* The library prints nothing itself: errors are read with guestfs_last_error.
  * The appliance follows the job's acceleration choice. */
-static int handle_new(vs_accel accel, guestfs_h **ret, vs_error *err)
+static int handle_new(vs_accel accel, const char *job_id, guestfs_h **ret, vs_error *err)
 {
         guestfs_h *g = guestfs_create();
         char *tcg[] = { "force_tcg", NULL };
+        char tag[64];
 
         if (!g)
                 return vs_error_set(err, VS_ERR_SANDBOX, "cannot create a libguestfs handle");
         guestfs_set_error_handler(g, NULL, NULL);
-        if (guestfs_set_backend(g, "direct") < 0 ||
+        /* The tag on the appliance's kernel command line lets the job's
+         * watchdog (guard.h) find and kill this appliance at the deadline. */
+        if (job_id)
+                vs_guard_tag(tag, job_id);
+        if (guestfs_set_backend(g, "direct") < 0 || (job_id && guestfs_set_append(g, tag) < 0) ||
             (accel == VS_ACCEL_TCG && guestfs_set_backend_settings(g, tcg) < 0)) {
                 vs_disk_error(g, err, "libguestfs set-up");
                 guestfs_close(g);
@@ -79,6 +86,10 @@ int vs_disk_create_overlay(const char *path, const char *base, uint64_t size, vs
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "waiting for qemu-img");
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
                 return vs_error_set(err, VS_ERR_SANDBOX, "qemu-img could not create the root overlay %s", path);
+        /* The guest's root writes land here: owner only (libvirt chowns it to
+         * libvirt-qemu for the VM's life). */
+        if (chmod(path, 0600) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot chmod %s", path);
         return 0;
 }
 
@@ -127,10 +138,15 @@ int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs
 {
         _cleanup_guestfs_ guestfs_h *g = NULL;
 
-        if (handle_new(accel, &g, err) < 0)
+        if (handle_new(accel, in->job_id, &g, err) < 0)
                 return -1;
         if (guestfs_disk_create(g, path, "raw", (int64_t)size, -1) < 0)
                 return vs_disk_error(g, err, "creating the job disk");
+        /* The job disk will hold spec.json (env values: secrets) and what the
+         * workflow writes: owner only.  libvirt's dynamic ownership chowns it
+         * to libvirt-qemu while the VM runs and back afterwards. */
+        if (chmod(path, 0600) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot chmod %s", path);
         if (guestfs_add_drive_opts(g, path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1) < 0 || guestfs_launch(g) < 0)
                 return vs_disk_error(g, err, "starting libguestfs");
         if (guestfs_mkfs_opts(g, "ext4", "/dev/sda", GUESTFS_MKFS_OPTS_LABEL, "vmsandbox-job", -1) < 0 ||
@@ -157,11 +173,11 @@ int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs
         return 0;
 }
 
-int vs_disk_open_ro(const char *path, vs_accel accel, guestfs_h **ret, vs_error *err)
+int vs_disk_open_ro(const char *path, vs_accel accel, const char *job_id, guestfs_h **ret, vs_error *err)
 {
         _cleanup_guestfs_ guestfs_h *g = NULL;
 
-        if (handle_new(accel, &g, err) < 0)
+        if (handle_new(accel, job_id, &g, err) < 0)
                 return -1;
         if (guestfs_add_drive_opts(g, path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
                                    -1) < 0 ||
@@ -177,7 +193,7 @@ int vs_disk_selftest(vs_accel accel, vs_error *err)
 {
         _cleanup_guestfs_ guestfs_h *g = NULL;
 
-        if (handle_new(accel, &g, err) < 0)
+        if (handle_new(accel, NULL, &g, err) < 0)
                 return -1;
         if (guestfs_add_drive_scratch(g, 16 << 20, -1) < 0 || guestfs_launch(g) < 0)
                 return vs_disk_error(g, err, "libguestfs appliance");

@@ -5,6 +5,7 @@
 #include "archive.h"
 #include "baseimage.h"
 #include "domain.h"
+#include "guard.h"
 #include "jobdir.h"
 #include "pipeline.h"
 #include "watch.h"
@@ -42,6 +43,12 @@ typedef struct {
         vs_watch watch;
         FILE *logs[2];           /* stdout.log, stderr.log in out_tmp */
         uint64_t logged[2];
+
+        /* --timeout bounds the whole job from the start of prepare: the VM
+         * through the watch, libguestfs (prepare, collect) through the guard. */
+        uint64_t deadline_ms;    /* vs_mono_ms() */
+        vs_guard guard;
+        vs_phase timeout_phase;  /* where the deadline struck */
 
         bool timed_out, cancelled, ran;
         int exit_code;

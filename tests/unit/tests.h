@@ -17,6 +17,7 @@ Suite *suite_workspace(void);
 Suite *suite_config(void);
 Suite *suite_fsutil(void);
 Suite *suite_watch(void);
+Suite *suite_jobdir(void);
 
 /* tarwriter.c: builds ustar archives for the archive tests. */
 void tw_file(FILE *f, const char *name, const void *data, size_t len);
