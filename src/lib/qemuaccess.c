@@ -62,10 +62,14 @@ int vs_check_qemu_access(const char *what, const char *path, vs_error *err)
                                 _exit(i + 1);
                 _exit(0);
         }
+        bad = 255;
         while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
+                if (errno != EINTR) {
+                        status = -1;
                         break;
-        bad = WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+                }
+        if (status != -1 && WIFEXITED(status))
+                bad = WEXITSTATUS(status);
         if (bad == 0 || bad == 255) {
                 for (int i = 1; i < n; i++)
                         free(prefix[i]);

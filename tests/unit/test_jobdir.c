@@ -2,10 +2,12 @@
 #include "fsutil.h"
 #include "gc.h"
 #include "jobdir.h"
+#include "qemuaccess.h"
 #include "tests.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -90,6 +92,29 @@ START_TEST(gc_removes_only_dead_owners)
 }
 END_TEST
 
+/* A state dir below a 0700 directory (what mktemp -d makes) is refused with
+ * that directory named; once it is 0711, accepted.  Needs root and the
+ * libvirt-qemu user (as on the hosts vmsandbox runs on); else skipped. */
+START_TEST(qemu_access_names_the_blocking_dir)
+{
+        vs_error err = { 0 };
+        char sub[512], want[600];
+
+        if (geteuid() != 0 || !getpwnam(VS_QEMU_USER))
+                return;
+        ck_assert_int_eq(chmod(state, 0700), 0);
+        snprintf(sub, sizeof(sub), "%s/state/not-yet", state);
+        ck_assert_int_eq(vs_check_qemu_access("--state-dir", sub, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_SETUP);
+        snprintf(want, sizeof(want), "%s is mode 0700", state);
+        ck_assert_ptr_nonnull(strstr(err.msg, want));
+        snprintf(want, sizeof(want), "fix: chmod o+x %s ", state);
+        ck_assert_ptr_nonnull(strstr(err.msg, want));
+        ck_assert_int_eq(chmod(state, 0711), 0);
+        ck_assert_int_eq(vs_check_qemu_access("--state-dir", sub, &err), 0);
+}
+END_TEST
+
 Suite *suite_jobdir(void)
 {
         Suite *s = suite_create("jobdir");
@@ -98,6 +123,7 @@ Suite *suite_jobdir(void)
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, create_modes_and_remove);
         tcase_add_test(tc, gc_removes_only_dead_owners);
+        tcase_add_test(tc, qemu_access_names_the_blocking_dir);
         suite_add_tcase(s, tc);
         return s;
 }
