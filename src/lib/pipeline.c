@@ -106,9 +106,12 @@ static int open_image(vs_job *job, vs_error *err)
         const char *img = job->spec->image;
         struct stat st;
 
-        job->image_fd = open(img, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (job->opts->image_root)
+                job->image_fd = vs_open_beneath(job->opts->image_root, img, O_RDONLY, err);
+        else if ((job->image_fd = open(img, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+                vs_error_errno(err, VS_ERR_INPUT, errno, "cannot open image %s", img);
         if (job->image_fd < 0)
-                return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot open image %s", img);
+                return -1;
         if (fstat(job->image_fd, &st) < 0)
                 return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot stat image %s", img);
         if (!S_ISREG(st.st_mode))

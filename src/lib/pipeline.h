@@ -36,6 +36,9 @@ typedef struct {
          * (vs_open_beneath: no symlink, "..", or mount point out of it); the
          * service passes the --allow-root the path was admitted under. */
         const char *workspace_root;
+        /* The same for spec->image (NULL for an upload in the service's own
+         * job directory). */
+        const char *image_root;
         uint64_t log_limit;      /* bytes kept per output stream in out_dir */
         const vs_events *events; /* may be NULL */
 } vs_run_opts;
