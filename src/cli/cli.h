@@ -25,6 +25,9 @@ int cmd_client(const char *verb, int argc, char **argv); /* status, logs, cancel
 int cmd_doctor(int argc, char **argv);
 int cmd_preload(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+/* The gc of `vmsandbox gc`, silently, at the start of run and serve. */
+void cli_gc_quiet(const vs_config *cfg);
 
 /* The flags of `run` (and `submit`, which adds --server, --token-file, --follow). */
 typedef struct {

@@ -5,6 +5,7 @@
 #include "disk.h"
 #include "domain.h"
 #include "parse.h"
+#include "qemuaccess.h"
 #include "strv.h"
 
 #include <stdio.h>
@@ -71,6 +72,20 @@ static void check_base_image(const vs_config *cfg)
         vs_base_image_clear(&img);
 }
 
+/* QEMU runs as libvirt-qemu: every directory above the state dir and the
+ * base image must let it through. */
+static void check_qemu_access(const vs_config *cfg)
+{
+        vs_error err = { 0 };
+        char detail[1024];
+        bool ok = vs_check_qemu_access("--state-dir", cfg->state_dir, &err) == 0;
+
+        if (ok)
+                ok = vs_check_qemu_access("base image", cfg->image, &err) == 0;
+        snprintf(detail, sizeof(detail), "%s and %s reachable by " VS_QEMU_USER, cfg->state_dir, cfg->image);
+        report(ok, "qemu access", ok ? detail : err.msg, ok ? NULL : "see above: QEMU must be able to traverse it");
+}
+
 static void check_space(const vs_config *cfg)
 {
         struct statvfs st;
@@ -113,6 +128,7 @@ int cmd_doctor(int argc, char **argv)
                 report(false, "libguestfs", err.msg, "apt-get install libguestfs-tools linux-image-amd64; run libguestfs-test-tool");
         else
                 report(true, "libguestfs", "appliance starts", NULL);
+        check_qemu_access(&cfg);
         check_space(&cfg);
         vs_config_clear(&cfg);
         printf("%s\n", failures ? "some checks failed" : "all checks passed");

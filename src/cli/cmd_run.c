@@ -220,6 +220,7 @@ int cmd_run(int argc, char **argv)
                 goto out;
         }
         signal(SIGPIPE, SIG_IGN);
+        cli_gc_quiet(&a.cfg); /* what a killed run left */
         cli_progress_init(&progress, a.json);
         opts = (vs_run_opts){ .out_dir = a.out,
                               .write_back = true,
@@ -233,7 +234,9 @@ int cmd_run(int argc, char **argv)
         else {
                 code = exit_status(result);
                 if (code == EXIT_TIMEOUT)
-                        fprintf(stderr, "vmsandbox: the job ran past --timeout and was stopped\n");
+                        fprintf(stderr, "vmsandbox: %s\n",
+                                json_string_value(json_object_get(result, "error"))
+                                        ?: "the job ran past --timeout and was stopped");
                 else if (code == EXIT_CANCELLED)
                         fprintf(stderr, "vmsandbox: interrupted; the VM was destroyed\n");
         }

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void usage(FILE *f)
 {
@@ -18,6 +19,7 @@ static void usage(FILE *f)
               "  status, logs, cancel, fetch   a service's job\n"
               "  doctor    check that this host can run jobs, and say how to fix it\n"
               "  preload   (admin) bake images into a base image being built\n"
+              "  gc        remove what a killed vmsandbox left (job dirs, their VMs)\n"
               "  version   print the version\n"
               "\n"
               "Run 'vmsandbox COMMAND --help' for a command's options.\n",
@@ -50,6 +52,10 @@ int cli_fail(const vs_error *err)
 
 int main(int argc, char **argv)
 {
+        /* Everything vmsandbox creates is private unless it says otherwise:
+         * job disks hold env values (secrets), outputs hold workflow output.
+         * What QEMU must reach (the job dir, 0711) is chmod'ed explicitly. */
+        umask(077);
         if (argc < 2) {
                 usage(stderr);
                 return EXIT_USAGE;
@@ -64,6 +70,8 @@ int main(int argc, char **argv)
                 return cmd_serve(argc - 1, argv + 1);
         if (strcmp(argv[1], "preload") == 0)
                 return cmd_preload(argc - 1, argv + 1);
+        if (strcmp(argv[1], "gc") == 0)
+                return cmd_gc(argc - 1, argv + 1);
         if (strcmp(argv[1], "doctor") == 0)
                 return cmd_doctor(argc - 1, argv + 1);
         if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

@@ -1,11 +1,16 @@
 #include "cli.h"
+#include "cleanup.h"
 #include "pipeline.h"
+#include "text.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#define PROGRESS_TEXT_MAX 1024
 
 static volatile sig_atomic_t interrupted;
 
@@ -39,9 +44,13 @@ static void on_phase(void *userdata, const char *name, bool guest, bool start)
 {
         cli_progress *p = userdata;
 
+        _cleanup_free_ char *safe = NULL;
+
         if (!p->tty || !start)
                 return;
-        fprintf(stderr, "\033[2mvmsandbox: [%6.1fs] %s%s\033[0m\n", now_s() - p->start, guest ? "guest " : "", name);
+        /* Guest phase names come from the guest: no control sequences. */
+        safe = vs_text_for_terminal(name, strlen(name), PROGRESS_TEXT_MAX, NULL);
+        fprintf(stderr, "\033[2mvmsandbox: [%6.1fs] %s%s\033[0m\n", now_s() - p->start, guest ? "guest " : "", safe);
 }
 
 static void on_output(void *userdata, int stream, const char *data, size_t len)
@@ -56,8 +65,14 @@ static void on_message(void *userdata, const char *text, size_t len)
 {
         cli_progress *p = userdata;
 
-        if (p->tty)
-                fprintf(stderr, "\033[2mvmsandbox: [%6.1fs] guest: %.*s\033[0m\n", now_s() - p->start, (int)len, text);
+        _cleanup_free_ char *safe = NULL;
+        size_t n = 0;
+
+        if (!p->tty)
+                return;
+        /* Agent messages are guest text: terminal controls become '?'. */
+        safe = vs_text_for_terminal(text, len, PROGRESS_TEXT_MAX, &n);
+        fprintf(stderr, "\033[2mvmsandbox: [%6.1fs] guest: %.*s\033[0m\n", now_s() - p->start, (int)n, safe);
 }
 
 static bool on_cancelled(void *userdata)

@@ -96,7 +96,7 @@ int vs_collect_file(guestfs_h *g, const char *remote, const char *host_path, uin
         if ((uint64_t)st->st_size > max)
                 return vs_error_set(err, VS_ERR_SANDBOX, "guest %s is %lld bytes, over the %llu-byte limit", remote,
                                     (long long)st->st_size, (unsigned long long)max);
-        fd = open(host_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        fd = open(host_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create %s", host_path);
         if (download_fd(g, remote, fd, err) < 0)
@@ -149,7 +149,9 @@ static int copy_entry(tree_ctx *t, const char *remote, const char *rel, vs_error
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "workspace path %s", rel);
         if (S_ISDIR(st->st_mode)) {
                 t->stats->dirs++;
-                if (mkdirat(dir, leaf, perm | 0700) < 0)
+                /* The guest's mode exactly (the umask aside): write-back compares
+                 * and copies it.  Private staging: the parent is 0700. */
+                if (mkdirat(dir, leaf, 0700) < 0 || fchmodat(dir, leaf, perm | 0700, 0) < 0)
                         return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create directory %s", rel);
         } else if (S_ISREG(st->st_mode)) {
                 _cleanup_close_ int fd = -1;
@@ -159,8 +161,8 @@ static int copy_entry(tree_ctx *t, const char *remote, const char *rel, vs_error
                                             (unsigned long long)t->lim->max_bytes);
                 t->stats->bytes += (uint64_t)st->st_size;
                 t->stats->files++;
-                fd = openat(dir, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, perm | 0600);
-                if (fd < 0)
+                fd = openat(dir, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd < 0 || fchmod(fd, perm | 0600) < 0)
                         return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create %s", rel);
                 return download_fd(t->g, remote, fd, err);
         } else if (S_ISLNK(st->st_mode)) {

@@ -5,11 +5,13 @@
 #include "archive.h"
 #include "baseimage.h"
 #include "domain.h"
+#include "guard.h"
 #include "jobdir.h"
 #include "pipeline.h"
 #include "watch.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
 
 typedef struct {
         const vs_config *cfg;
@@ -19,7 +21,14 @@ typedef struct {
         char accel_why[256];
         char id[13];
         vs_jobdir dir;
-        char *workspace;         /* realpath of spec->workspace */
+        /* Inputs are opened once at validation and used only through these
+         * fds afterwards (/proc/self/fd/N for libraries that want a path):
+         * swapping a path for a symlink later changes nothing. */
+        int workspace_fd;        /* spec->workspace, O_DIRECTORY; -1 for none */
+        struct stat workspace_st;
+        int workspace_tar_fd;    /* opts->workspace_tar; -1 for none */
+        int image_fd;            /* spec->image; -1 for none */
+        char image_path[32], workspace_tar_path[32];
         bool has_workspace;      /* a directory or a tar was given */
         uint64_t workspace_bytes;
         vs_base_image base;
@@ -34,6 +43,12 @@ typedef struct {
         vs_watch watch;
         FILE *logs[2];           /* stdout.log, stderr.log in out_tmp */
         uint64_t logged[2];
+
+        /* --timeout bounds the whole job from the start of prepare: the VM
+         * through the watch, libguestfs (prepare, collect) through the guard. */
+        uint64_t deadline_ms;    /* vs_mono_ms() */
+        vs_guard guard;
+        vs_phase timeout_phase;  /* where the deadline struck */
 
         bool timed_out, cancelled, ran;
         int exit_code;

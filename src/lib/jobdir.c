@@ -1,4 +1,5 @@
 #include "jobdir.h"
+#include "alloc.h"
 #include "cleanup.h"
 #include "fsutil.h"
 
@@ -17,26 +18,32 @@ static char *path_join(const char *a, const char *b)
         return asprintf(&p, "%s/%s", a, b) < 0 ? NULL : p;
 }
 
-static void gc_stale(const char *jobs_dir)
+/* A directory whose "lock" nobody holds belongs to a dead owner.  Names
+ * starting with '.' are skipped; nothing is followed (O_NOFOLLOW, fd-relative
+ * removal). */
+static void gc_stale(const char *jobs_dir, unsigned *ret_removed, unsigned *ret_failed)
 {
-        DIR *d = opendir(jobs_dir);
+        _cleanup_closedir_ DIR *d = opendir(jobs_dir);
         struct dirent *e;
 
         if (!d)
                 return;
         while ((e = readdir(d))) {
-                _cleanup_free_ char *dir = NULL, *lock = NULL;
+                _cleanup_free_ char *lock = NULL;
                 _cleanup_close_ int fd = -1;
 
                 if (e->d_name[0] == '.')
                         continue;
-                dir = path_join(jobs_dir, e->d_name);
-                lock = dir ? path_join(dir, "lock") : NULL;
-                fd = lock ? open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
-                if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
-                        vs_rm_rf(dir);
+                lock = vs_xasprintf("%s/lock", e->d_name);
+                fd = openat(dirfd(d), lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+                        continue;
+                if (vs_rm_rf_at(dirfd(d), e->d_name) == 0) {
+                        if (ret_removed)
+                                (*ret_removed)++;
+                } else if (ret_failed)
+                        (*ret_failed)++;
         }
-        closedir(d);
 }
 
 int vs_jobdir_create(const char *state_dir, const char *id, vs_jobdir *ret, vs_error *err)
@@ -48,11 +55,15 @@ int vs_jobdir_create(const char *state_dir, const char *id, vs_jobdir *ret, vs_e
         if (!jobs || vs_mkdir_p(jobs, 0711, err) < 0)
                 return -1;
         snprintf(d.id, sizeof(d.id), "%s", id);
-        gc_stale(jobs);
+        gc_stale(jobs, NULL, NULL);
         d.dir = path_join(jobs, d.id);
         if (!d.dir)
                 return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "job dir");
-        if (mkdir(d.dir, 0711) < 0) {
+        /* 0711: QEMU (libvirt-qemu) opens the disks, the console log and the
+         * channel by name but cannot list the directory; every file in it is
+         * 0600 (libvirt chowns the disks to libvirt-qemu for the VM's life).
+         * chmod: the umask (077 in vmsandbox) must not take the x bits. */
+        if (mkdir(d.dir, 0700) < 0 || chmod(d.dir, 0711) < 0) {
                 vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create %s", d.dir);
                 free(d.dir);
                 return -1;
@@ -75,10 +86,15 @@ int vs_jobdir_create(const char *state_dir, const char *id, vs_jobdir *ret, vs_e
 
 void vs_jobdir_gc(const char *state_dir)
 {
+        vs_jobdir_gc_counted(state_dir, NULL, NULL);
+}
+
+void vs_jobdir_gc_counted(const char *state_dir, unsigned *ret_removed, unsigned *ret_failed)
+{
         _cleanup_free_ char *jobs = path_join(state_dir, "jobs");
 
         if (jobs)
-                gc_stale(jobs);
+                gc_stale(jobs, ret_removed, ret_failed);
 }
 
 void vs_jobdir_remove(vs_jobdir *d)

@@ -17,6 +17,8 @@ typedef struct {
 int vs_jobdir_create(const char *state_dir, const char *id, vs_jobdir *ret, vs_error *err);
 /* Removes the directories of dead owners under state_dir/jobs. */
 void vs_jobdir_gc(const char *state_dir);
+/* The same, counting directories removed and those that could not be. */
+void vs_jobdir_gc_counted(const char *state_dir, unsigned *ret_removed, unsigned *ret_failed);
 /* Removes the directory and everything in it, then drops the lock. */
 void vs_jobdir_remove(vs_jobdir *d);
 

@@ -1,4 +1,5 @@
 #include "pipeline.h"
+#include "alloc.h"
 #include "cleanup.h"
 #include "collect.h"
 #include "disk.h"
@@ -6,7 +7,9 @@
 #include "fsutil.h"
 #include "job.h"
 #include "parse.h"
+#include "qemuaccess.h"
 #include "strv.h"
+#include "text.h"
 #include "workspace.h"
 
 #include <dirent.h>
@@ -40,36 +43,92 @@ static char *path_join(const char *a, const char *b)
 
 /* ---- validate ---------------------------------------------------------- */
 
+/* "/proc/self/fd/N" of an fd this process holds: the same open file for
+ * libraries that take a path (libguestfs, the archive reader). */
+static void fd_path(char buf[32], int fd)
+{
+        snprintf(buf, 32, "/proc/self/fd/%d", fd);
+}
+
+static int open_workspace_tar(vs_job *job, vs_error *err)
+{
+        struct stat st;
+
+        job->workspace_tar_fd = open(job->opts->workspace_tar, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (job->workspace_tar_fd < 0 || fstat(job->workspace_tar_fd, &st) < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace archive");
+        if (!S_ISREG(st.st_mode))
+                return vs_error_set(err, VS_ERR_INPUT, "workspace archive is not a regular file");
+        fd_path(job->workspace_tar_path, job->workspace_tar_fd);
+        job->workspace_bytes = (uint64_t)st.st_size;
+        job->has_workspace = true;
+        return 0;
+}
+
+/* The workspace directory is opened once, here; the copy-in (tar in the
+ * directory fd) and the write-back (vs_workspace_sync_fd) use only the fd.
+ * With opts->workspace_root (the service's --allow-root), the open itself is
+ * confined below the root by openat2 (vs_open_beneath). */
 static int check_workspace(vs_job *job, vs_error *err)
 {
-        char resolved[PATH_MAX];
-        struct stat st;
+        const char *ws = job->spec->workspace;
+        struct stat root;
         uint64_t entries;
 
-        if (job->opts->workspace_tar) {
-                if (stat(job->opts->workspace_tar, &st) < 0)
-                        return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace archive");
-                job->workspace_bytes = (uint64_t)st.st_size;
-                job->has_workspace = true;
-                return 0;
-        }
-        if (!job->spec->workspace)
+        if (job->opts->workspace_tar)
+                return open_workspace_tar(job, err);
+        if (!ws)
                 return 0;
         job->has_workspace = true;
-        if (!realpath(job->spec->workspace, resolved) || stat(resolved, &st) < 0)
-                return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace %s", job->spec->workspace);
-        if (!S_ISDIR(st.st_mode))
-                return vs_error_set(err, VS_ERR_INPUT, "workspace %s is not a directory", job->spec->workspace);
-        if (strcmp(resolved, "/") == 0)
-                return vs_error_set(err, VS_ERR_INPUT, "workspace must not be /");
-        if (access(resolved, R_OK | X_OK) < 0)
-                return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace %s", job->spec->workspace);
-        if (vs_tree_size(resolved, &job->workspace_bytes, &entries, err) < 0)
+        if (job->opts->workspace_root)
+                job->workspace_fd = vs_open_beneath(job->opts->workspace_root, ws, O_RDONLY | O_DIRECTORY, err);
+        else if ((job->workspace_fd = open(ws, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+                vs_error_errno(err, VS_ERR_INPUT, errno, "workspace %s", ws);
+        if (job->workspace_fd < 0)
                 return -1;
+        if (fstat(job->workspace_fd, &job->workspace_st) < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace %s", ws);
+        if (stat("/", &root) == 0 && root.st_dev == job->workspace_st.st_dev && root.st_ino == job->workspace_st.st_ino)
+                return vs_error_set(err, VS_ERR_INPUT, "workspace must not be /");
+        if (vs_tree_size_fd(job->workspace_fd, WORKSPACE_MAX_ENTRIES, &job->workspace_bytes, &entries, err) < 0) {
+                vs_error_prefix(err, "workspace %s", ws);
+                return -1;
+        }
         if (entries > WORKSPACE_MAX_ENTRIES)
                 return vs_error_set(err, VS_ERR_INPUT, "workspace has more than %llu entries", WORKSPACE_MAX_ENTRIES);
-        job->workspace = strdup(resolved);
-        return job->workspace ? 0 : vs_error_errno(err, VS_ERR_INPUT, ENOMEM, "workspace");
+        return 0;
+}
+
+/* The image archive is opened once; inspection and the upload read it
+ * through /proc/self/fd/N. */
+static int open_image(vs_job *job, vs_error *err)
+{
+        const char *img = job->spec->image;
+        struct stat st;
+
+        if (job->opts->image_root)
+                job->image_fd = vs_open_beneath(job->opts->image_root, img, O_RDONLY, err);
+        else if ((job->image_fd = open(img, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+                vs_error_errno(err, VS_ERR_INPUT, errno, "cannot open image %s", img);
+        if (job->image_fd < 0)
+                return -1;
+        if (fstat(job->image_fd, &st) < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot stat image %s", img);
+        if (!S_ISREG(st.st_mode))
+                return vs_error_set(err, VS_ERR_INPUT, "image %s is not a regular file", img);
+        fd_path(job->image_path, job->image_fd);
+        if (vs_archive_inspect(job->image_path, &job->archive, err) < 0) {
+                /* Messages name the fd path; the user knows the file by its name. */
+                char *at = strstr(err->msg, job->image_path);
+                if (at) {
+                        _cleanup_free_ char *rest = vs_xstrdup(at + strlen(job->image_path));
+                        *at = '\0';
+                        _cleanup_free_ char *head = vs_xstrdup(err->msg);
+                        snprintf(err->msg, sizeof(err->msg), "%s%s%s", head, img, rest);
+                }
+                return -1;
+        }
+        return 0;
 }
 
 /* The job disk holds the archive, the workspace and what comes back (the
@@ -129,12 +188,16 @@ static int job_validate(vs_job *job, vs_error *err)
                 job->ref = strdup(s->tag);
                 if (!job->ref)
                         return vs_error_errno(err, VS_ERR_USAGE, ENOMEM, "tag");
-        } else if (vs_archive_inspect(s->image, &job->archive, err) < 0 ||
+        } else if (open_image(job, err) < 0 ||
                    vs_archive_pick(&job->archive, s->tag, &job->ref, &job->image_id, err) < 0)
                 return -1;
         if (check_disk_budget(job, err) < 0)
                 return -1;
         if (vs_base_image_open(job->cfg->image, &job->base, err) < 0)
+                return -1;
+        /* Fails here, naming the directory, rather than at boot for libvirt. */
+        if (vs_check_qemu_access("--state-dir", job->cfg->state_dir, err) < 0 ||
+            vs_check_qemu_access("base image", job->base.dir, err) < 0)
                 return -1;
         return vs_libvirt_connect(job->cfg->uri, &job->conn, err);
 }
@@ -161,10 +224,17 @@ static int make_out_tmp(vs_job *job, vs_error *err)
                 job->out_tmp = NULL;
                 return vs_error_errno(err, VS_ERR_USAGE, e, "cannot create output beside %s", out);
         }
-        chmod(job->out_tmp, 0755);
+        /* mkdtemp made it 0700, and so it stays: workflow output and logs may
+         * hold secrets; the user widens it if they want. */
         for (int i = 0; i < 2; i++) {
                 _cleanup_free_ char *p = path_join(job->out_tmp, i ? "stderr.log" : "stdout.log");
-                job->logs[i] = p ? fopen(p, "wxe") : NULL;
+                job->logs[i] = NULL;
+                if (p) {
+                        int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                        job->logs[i] = fd >= 0 ? fdopen(fd, "w") : NULL;
+                        if (fd >= 0 && !job->logs[i])
+                                close(fd);
+                }
                 if (!job->logs[i])
                         return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create output logs");
         }
@@ -189,10 +259,12 @@ static int job_prepare(vs_job *job, vs_error *err)
         json_decref(guest);
         if (!spec_text)
                 return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "spec");
-        in = (vs_job_inputs){ .spec_json = spec_text,
-                              .image = job->spec->image,
-                              .workspace = job->workspace,
-                              .workspace_tar = job->opts->workspace_tar };
+        in = (vs_job_inputs){ .job_id = job->id,
+                              .spec_json = spec_text,
+                              .image = job->image_fd >= 0 ? job->image_path : NULL,
+                              .workspace = job->workspace_fd >= 0,
+                              .workspace_fd = job->workspace_fd,
+                              .workspace_tar = job->workspace_tar_fd >= 0 ? job->workspace_tar_path : NULL };
         return vs_disk_prepare(job->dir.job_disk, job->spec->disk, &in, job->accel, err);
 }
 
@@ -246,7 +318,7 @@ static int job_wait(vs_job *job, vs_error *err)
 {
         job->watch = (vs_watch){ .dom = job->dom,
                                  .channel = job->dir.channel,
-                                 .timeout_ms = job->spec->timeout_ms,
+                                 .deadline_ms = job->deadline_ms,
                                  .events = job->opts->events,
                                  .save = save_output,
                                  .save_userdata = job };
@@ -254,6 +326,8 @@ static int job_wait(vs_job *job, vs_error *err)
                 return -1;
         job->timed_out = job->watch.timed_out;
         job->cancelled = job->watch.cancelled;
+        if (job->timed_out)
+                job->timeout_phase = VS_PHASE_WAIT;
         return 0;
 }
 
@@ -264,14 +338,22 @@ static int job_wait(vs_job *job, vs_error *err)
 static int write_back(vs_job *job, vs_error *err)
 {
         vs_sync_stats st;
+        struct stat now;
 
-        if (job->out_tmp || !job->opts->write_back || !job->workspace)
+        if (job->out_tmp || !job->opts->write_back || job->workspace_fd < 0)
                 return 0;
-        if (vs_workspace_sync(job->ws_stage, job->workspace, &st, err) < 0)
+        /* The fd opened at validation: the same directory, wherever its name
+         * points now. */
+        if (fstat(job->workspace_fd, &now) < 0 || now.st_dev != job->workspace_st.st_dev ||
+            now.st_ino != job->workspace_st.st_ino)
+                return vs_error_set(err, VS_ERR_SANDBOX, "workspace %s changed identity during the run",
+                                    job->spec->workspace);
+        if (vs_workspace_sync_fd(job->ws_stage, job->workspace_fd, &st, err) < 0)
                 return -1;
         json_object_set_new(json_object_get(job->result, "workspace"), "written_back",
-                            json_pack("{s:s, s:I, s:I, s:I}", "dir", job->workspace, "written", (json_int_t)st.written,
-                                      "deleted", (json_int_t)st.deleted, "unchanged", (json_int_t)st.unchanged));
+                            json_pack("{s:s, s:I, s:I, s:I}", "dir", job->spec->workspace, "written",
+                                      (json_int_t)st.written, "deleted", (json_int_t)st.deleted, "unchanged",
+                                      (json_int_t)st.unchanged));
         return 0;
 }
 
@@ -296,7 +378,7 @@ static int collect_outputs(vs_job *job, guestfs_h *g, vs_error *err)
         }
         if (!job->has_workspace || !job->ran)
                 return 0;
-        if (mkdir(job->ws_stage, 0755) < 0)
+        if (mkdir(job->ws_stage, 0700) < 0)
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create %s", job->ws_stage);
         if (vs_collect_tree(g, "/workspace", job->ws_stage, &lim, &stats, err) < 0)
                 return -1;
@@ -314,7 +396,7 @@ static int job_collect(vs_job *job, vs_error *err)
         size_t len = 0;
         int ran;
 
-        if (vs_disk_open_ro(job->dir.job_disk, job->accel, &g, err) < 0)
+        if (vs_disk_open_ro(job->dir.job_disk, job->accel, job->id, &g, err) < 0)
                 return -1;
         if (vs_collect_read(g, "/out/result.json", VS_RESULT_MAX, &text, &len, err) < 0)
                 return -1;
@@ -330,12 +412,76 @@ static int job_collect(vs_job *job, vs_error *err)
 
 /* ---- verdict, output, cleanup ------------------------------------------ */
 
+/* What the guest was doing, in words, for the timeout message. */
+static const char *guest_doing(const char *phase)
+{
+        static const struct {
+                const char *phase, *what;
+        } table[] = {
+                { "engine-ready", "starting the Docker engine" },
+                { "load", "loading the image" },
+                { "run", "running the workflow" },
+                { "save", "saving the image for --export-image" },
+        };
+
+        for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+                if (strcmp(phase, table[i].phase) == 0)
+                        return table[i].what;
+        return "?";
+}
+
+static void format_ms(uint64_t ms, char *buf, size_t len)
+{
+        if (ms % 3600000 == 0)
+                snprintf(buf, len, "%lluh", (unsigned long long)(ms / 3600000));
+        else if (ms % 60000 == 0)
+                snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
+        else if (ms % 1000 == 0)
+                snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+        else
+                snprintf(buf, len, "%llums", (unsigned long long)ms);
+}
+
+/* "the job ran past --timeout 10m while the guest was in load (loading the
+ * image); raise --timeout" */
+static char *timeout_message(vs_job *job)
+{
+        char t[32], where[160];
+        const char *gp = vs_guest_phase_name(job->watch.guest_current);
+
+        format_ms(job->spec->timeout_ms, t, sizeof(t));
+        switch (job->timeout_phase) {
+        case VS_PHASE_PREPARE:
+                snprintf(where, sizeof(where), "while preparing the job disk (copying the image and workspace in)");
+                break;
+        case VS_PHASE_BOOT:
+                snprintf(where, sizeof(where), "while starting the VM");
+                break;
+        case VS_PHASE_WAIT:
+                if (gp)
+                        snprintf(where, sizeof(where), "while the guest was in %s (%s)", gp, guest_doing(gp));
+                else
+                        snprintf(where, sizeof(where), "before the guest reported a phase (booting: see console.log)");
+                break;
+        case VS_PHASE_COLLECT:
+                snprintf(where, sizeof(where), "while collecting the outputs from the job disk");
+                break;
+        case VS_PHASE_VALIDATE:
+        case VS_PHASE_CLEANUP:
+        case VS_PHASE_LAST:
+                snprintf(where, sizeof(where), "in %s", vs_phase_name(job->timeout_phase));
+                break;
+        }
+        return vs_xasprintf("the job ran past --timeout %s %s; raise --timeout", t, where);
+}
+
 static int job_verdict(vs_job *job, vs_error *err)
 {
         const char *guest_err = json_string_value(json_object_get(json_object_get(job->result, "guest"), "error"));
 
         if (job->timed_out) {
-                vs_result_set_status(job->result, VS_STATUS_TIMEOUT, -1, "the job ran past --timeout and was stopped");
+                _cleanup_free_ char *msg = timeout_message(job);
+                vs_result_set_status(job->result, VS_STATUS_TIMEOUT, -1, msg);
                 return 0;
         }
         if (job->cancelled) {
@@ -349,6 +495,47 @@ static int job_verdict(vs_job *job, vs_error *err)
         }
         return vs_error_set(err, VS_ERR_SANDBOX, "the workflow did not run: %s",
                             guest_err ? guest_err : "the guest powered off without a result (see console.log)");
+}
+
+#define CONSOLE_TAIL_MAX 4096
+
+/* After a timeout or cancel nothing is read from the job disk: what the
+ * guest reported live (its phases, the one it was in) and the tail of the
+ * console log are what a user has to tell "still loading a 650 MB image"
+ * from "my script hangs". */
+static void record_live_guest(vs_job *job)
+{
+        json_t *guest = json_object_get(job->result, "guest");
+        json_t *phases = json_object();
+        const char *cur = vs_guest_phase_name(job->watch.guest_current);
+        _cleanup_close_ int fd = -1;
+
+        for (int i = 0; i < VS_GUEST_PHASE_COUNT; i++) {
+                const vs_guest_phase_seen *p = &job->watch.guest[i];
+                json_t *o;
+
+                if (!p->start_ms)
+                        continue;
+                o = vs_xjson(json_pack("{s:I}", "start_ms", (json_int_t)p->start_ms));
+                if (p->end_ms)
+                        json_object_set_new(o, "end_ms", json_integer((json_int_t)p->end_ms));
+                json_object_set_new(o, "duration_ms",
+                                    json_integer((json_int_t)((p->end_ms ? p->end_ms : vs_now_ms()) - p->start_ms)));
+                json_object_set_new(phases, vs_guest_phase_name(i), o);
+        }
+        json_object_set_new(guest, "phases", phases);
+        json_object_set_new(guest, "phase", cur ? json_string(cur) : json_null());
+        json_object_set_new(guest, "source", json_string("live"));
+        fd = job->dir.console ? open(job->dir.console, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+        if (fd >= 0) {
+                char buf[CONSOLE_TAIL_MAX];
+                off_t end = lseek(fd, 0, SEEK_END);
+                off_t from = end > CONSOLE_TAIL_MAX ? end - CONSOLE_TAIL_MAX : 0;
+                ssize_t n = end > 0 ? pread(fd, buf, sizeof(buf), from) : 0;
+
+                if (n > 0)
+                        json_object_set_new(job->result, "console_tail", vs_json_text(buf, (size_t)n, CONSOLE_TAIL_MAX));
+        }
 }
 
 static void record_provenance(vs_job *job)
@@ -404,7 +591,7 @@ static int job_publish(vs_job *job, vs_error *err)
         if (!job->out_tmp)
                 return 0;
         path = path_join(job->out_tmp, "result.json");
-        if (!text || !path || vs_write_file_atomic(path, text, strlen(text), 0644, err) < 0)
+        if (!text || !path || vs_write_file_atomic(path, text, strlen(text), 0600, err) < 0)
                 return -1;
         rmdir(job->opts->out_dir); /* an existing empty --out is replaced */
         if (rename(job->out_tmp, job->opts->out_dir) < 0)
@@ -414,13 +601,22 @@ static int job_publish(vs_job *job, vs_error *err)
         return 0;
 }
 
+static void close_fd(int *fd)
+{
+        if (*fd >= 0)
+                close(*fd);
+        *fd = -1;
+}
+
 static void job_free(vs_job *job)
 {
         if (job->out_tmp)
                 vs_rm_rf(job->out_tmp);
         free(job->out_tmp);
         free(job->ws_stage);
-        free(job->workspace);
+        close_fd(&job->workspace_fd);
+        close_fd(&job->workspace_tar_fd);
+        close_fd(&job->image_fd);
         free(job->ref);
         free(job->image_id);
         vs_archive_info_clear(&job->archive);
@@ -440,29 +636,52 @@ static int run_phase(vs_job *job, vs_phase p, int (*fn)(vs_job *, vs_error *), v
         return r;
 }
 
+/* A phase that failed after the deadline failed because of it (the guard
+ * killed its appliance): that is a timeout, not a sandbox failure. */
+static int bounded_phase(vs_job *job, vs_phase p, int (*fn)(vs_job *, vs_error *), vs_error *err)
+{
+        int r = run_phase(job, p, fn, err);
+
+        /* Outputs collected in time stand, even if the clock ran out just after. */
+        if (!job->timed_out && vs_guard_fired(&job->guard) && (r < 0 || p != VS_PHASE_COLLECT)) {
+                job->timed_out = true;
+                job->timeout_phase = p;
+                return 0;
+        }
+        return r;
+}
+
 int vs_job_run(const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opts, json_t **ret_result, vs_error *err)
 {
-        vs_job job = { .cfg = cfg, .spec = spec, .opts = opts, .dir = { .lock_fd = -1 }, .exit_code = -1 };
+        vs_job job = { .cfg = cfg, .spec = spec, .opts = opts, .dir = { .lock_fd = -1 }, .exit_code = -1,
+                       .workspace_fd = -1, .workspace_tar_fd = -1, .image_fd = -1 };
         int r;
 
+        job.watch.guest_current = -1;
         if (vs_random_id(job.id, err) < 0)
                 return -1;
         job.result = vs_result_new(job.id);
         r = run_phase(&job, VS_PHASE_VALIDATE, job_validate, err);
         if (r == 0) {
                 record_provenance(&job);
-                r = run_phase(&job, VS_PHASE_PREPARE, job_prepare, err);
+                job.deadline_ms = vs_mono_ms() + spec->timeout_ms;
+                r = vs_guard_start(&job.guard, job.id, job.deadline_ms, err);
         }
         if (r == 0)
-                r = run_phase(&job, VS_PHASE_BOOT, job_boot, err);
-        if (r == 0)
+                r = bounded_phase(&job, VS_PHASE_PREPARE, job_prepare, err);
+        if (r == 0 && !job.timed_out)
+                r = bounded_phase(&job, VS_PHASE_BOOT, job_boot, err);
+        if (r == 0 && !job.timed_out)
                 r = run_phase(&job, VS_PHASE_WAIT, job_wait, err);
         /* After a timeout or a cancel the disk is left as the VM was stopped:
          * nothing is collected from it. */
         if (r == 0 && !job.timed_out && !job.cancelled)
-                r = run_phase(&job, VS_PHASE_COLLECT, job_collect, err);
+                r = bounded_phase(&job, VS_PHASE_COLLECT, job_collect, err);
+        if (r == 0 && (job.timed_out || job.cancelled))
+                record_live_guest(&job);
         if (r == 0)
                 r = job_verdict(&job, err);
+        vs_guard_stop(&job.guard);
         /* Ctrl-C reaches libguestfs' appliance too: a phase that failed while a
          * cancel was asked for is a cancel, not a sandbox failure. */
         if (r < 0 && err->kind == VS_ERR_SANDBOX && opts->events && opts->events->cancelled &&

@@ -32,6 +32,13 @@ typedef struct {
         const char *out_dir;     /* result.json, logs, workspace/, image.tar; NULL for none */
         bool write_back;         /* without out_dir: write the workspace back to spec->workspace */
         const char *workspace_tar; /* instead of spec->workspace: a tar of it (HTTP uploads) */
+        /* When set, spec->workspace is opened below this directory only
+         * (vs_open_beneath: no symlink, "..", or mount point out of it); the
+         * service passes the --allow-root the path was admitted under. */
+        const char *workspace_root;
+        /* The same for spec->image (NULL for an upload in the service's own
+         * job directory). */
+        const char *image_root;
         uint64_t log_limit;      /* bytes kept per output stream in out_dir */
         const vs_events *events; /* may be NULL */
 } vs_run_opts;

@@ -53,7 +53,7 @@ static int read_verdict(const vs_jobdir *d, vs_accel accel, vs_error *err)
         json_t *res;
         int ok;
 
-        if (vs_disk_open_ro(d->job_disk, accel, &g, err) < 0)
+        if (vs_disk_open_ro(d->job_disk, accel, d->id, &g, err) < 0)
                 return -1;
         if (vs_collect_read(g, "/out/result.json", VS_RESULT_MAX, &text, NULL, err) < 0)
                 return -1;
@@ -73,7 +73,7 @@ static int preload_run(const vs_preload_opts *o, vs_accel accel, vs_jobdir *d,
         _cleanup_free_ char *spec = preload_spec(o->archives);
         _cleanup_free_ char *xml = NULL;
         _cleanup_domain_ virDomainPtr dom = NULL;
-        vs_job_inputs in = { .spec_json = spec, .preloads = o->archives };
+        vs_job_inputs in = { .job_id = d->id, .spec_json = spec, .preloads = o->archives };
         vs_domain_def def = { .job_id = d->id, .accel = accel, .memory = PRELOAD_MEMORY, .cpus = 1,
                               .kernel = o->kernel, .initrd = o->initrd, .cmdline = o->cmdline,
                               .root_disk = o->root, .job_disk = d->job_disk, .channel = d->channel,

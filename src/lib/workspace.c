@@ -1,5 +1,6 @@
 #include "workspace.h"
 #include "cleanup.h"
+#include "fsutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,38 +19,10 @@ typedef struct {
         vs_error *err;
 } sync_ctx;
 
-static int rm_at(int dir, const char *name);
-
-static int rm_children(int fd)
-{
-        DIR *d = fdopendir(fd);
-        struct dirent *e;
-        int r = 0;
-
-        if (!d) {
-                close(fd);
-                return -1;
-        }
-        while ((e = readdir(d)))
-                if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && rm_at(dirfd(d), e->d_name) < 0)
-                        r = -1;
-        closedir(d);
-        return r;
-}
-
+/* Removal is fd-relative and never follows a symlink (fsutil.c). */
 static int rm_at(int dir, const char *name)
 {
-        struct stat st;
-
-        if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOENT ? 0 : -1;
-        if (S_ISDIR(st.st_mode)) {
-                int fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0 || rm_children(fd) < 0)
-                        return -1;
-                return unlinkat(dir, name, AT_REMOVEDIR);
-        }
-        return unlinkat(dir, name, 0);
+        return vs_rm_rf_at(dir, name);
 }
 
 static bool same_content(int a, int b)
@@ -218,22 +191,30 @@ static int sync_tree(sync_ctx *c, int src, int dst)
         return r < 0 ? r : delete_missing(c, src, dst);
 }
 
-int vs_workspace_sync(const char *src, const char *dst, vs_sync_stats *ret_stats, vs_error *err)
+int vs_workspace_sync_fd(const char *src, int dst, vs_sync_stats *ret_stats, vs_error *err)
 {
         _cleanup_close_ int s = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        _cleanup_close_ int d = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         sync_ctx c = { .err = err };
         struct stat st;
 
         if (s < 0)
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot open %s", src);
-        if (d < 0 || fstat(d, &st) < 0)
-                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot open workspace %s", dst);
+        if (fstat(dst, &st) < 0 || !S_ISDIR(st.st_mode))
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno ? errno : ENOTDIR, "workspace is not a directory");
         c.chown = geteuid() == 0;
         c.uid = st.st_uid;
         c.gid = st.st_gid;
-        if (sync_tree(&c, s, d) < 0)
+        if (sync_tree(&c, s, dst) < 0)
                 return -1;
         *ret_stats = c.stats;
         return 0;
+}
+
+int vs_workspace_sync(const char *src, const char *dst, vs_sync_stats *ret_stats, vs_error *err)
+{
+        _cleanup_close_ int d = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (d < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot open workspace %s", dst);
+        return vs_workspace_sync_fd(src, d, ret_stats, err);
 }

@@ -7,7 +7,8 @@ int main(void)
         Suite *(*suites[])(void) = { suite_parse, suite_spec, suite_archive, suite_domain_xml, suite_frame,
                                      suite_result, suite_collect, suite_sha256, suite_workspace, suite_config,
                                      suite_tar, suite_guest_result, suite_text, suite_jsonload,
-                                     suite_service, suite_http };
+                                     suite_service, suite_http,
+                                     suite_fsutil, suite_watch, suite_jobdir };
         SRunner *sr = srunner_create(suites[0]());
         int failed;
 

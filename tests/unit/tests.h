@@ -21,6 +21,9 @@ Suite *suite_text(void);
 Suite *suite_jsonload(void);
 Suite *suite_service(void);
 Suite *suite_http(void);
+Suite *suite_fsutil(void);
+Suite *suite_watch(void);
+Suite *suite_jobdir(void);
 
 /* tarwriter.c: builds ustar archives for the archive tests. */
 void tw_file(FILE *f, const char *name, const void *data, size_t len);
