@@ -19,7 +19,7 @@ it_expect help_command help_flag run_help no_command unknown_command version \
     flag_overrides_env env_overrides_config config_overrides_default bad_input_leaves_nothing \
     doctor_fails doctor_ok \
     vm_hello vm_out_files vm_export_image vm_command_not_found vm_not_executable \
-    vm_cancel_sigterm vm_cancel_untouched vm_cancel_out_whole vm_network_nat \
+    vm_cancel_sigterm vm_cancel_untouched vm_cancel_out_whole vm_network_nat vm_log_cap \
     vm_exit_code vm_env_user vm_stderr vm_no_network vm_workspace_back vm_writeback_symlink vm_writeback_owner \
     vm_timeout vm_timeout_untouched \
     vm_limits_run vm_memory vm_cpus vm_disk vm_mount_at_workdir vm_env_long vm_user_uid vm_json vm_accel_flag \
@@ -162,13 +162,22 @@ vm_cancel() {
     else fail vm_cancel_out_whole "$(ls -A "$work" | tr '\n' ' ') $(excerpt "$o/result.json")"; fi
 }
 
-# --network nat: the container gets a default route through the engine's bridge.
+# --network nat: the container gets a default route through the engine's
+# bridge.  The same VM floods stdout past the 64 MiB cap of stdout.log.
 vm_network_nat() {
-    "$vms" run --image "$work/hello.tar" --network nat -- sh -c 'grep -c "^eth0\s00000000" /proc/net/route' \
+    local o=$work/o-nat size code
+    "$vms" run --image "$work/hello.tar" --network nat --out "$o" -- sh -c 'grep -c "^eth0\s00000000" /proc/net/route;
+        busybox head -c 68000000 /dev/zero | busybox tr "\0" x; echo; echo after-cap' \
         >"$work/nat.out" 2>"$work/nat.err"
-    local code=$?
-    if [ $code = 0 ] && [ "$(cat "$work/nat.out")" = 1 ]; then pass vm_network_nat
-    else fail vm_network_nat "exit $code: $(excerpt "$work/nat.out") $(excerpt "$work/nat.err")"; fi
+    code=$?
+    if [ $code = 0 ] && [ "$(head -n 1 "$work/nat.out")" = 1 ]; then pass vm_network_nat
+    else fail vm_network_nat "exit $code: $(head -c 100 "$work/nat.out") $(excerpt "$work/nat.err")"; fi
+    size=$(stat -c %s "$o/stdout.log" 2>/dev/null)
+    if [ "${size:-0}" -ge $((64 << 20)) ] && [ "${size:-0}" -le $(((64 << 20) + 256)) ] &&
+       [ "$(tail -n 1 "$o/stdout.log")" != after-cap ] && has_line "$o/stdout.log" 'truncated' &&
+       ! has_line "$o/stdout.log" '^after-cap$'; then pass vm_log_cap
+    else fail vm_log_cap "stdout.log ${size:-missing} bytes, ends: $(tail -c 100 "$o/stdout.log" 2>&1)"; fi
+    rm -f "$work/nat.out" "$o/stdout.log"
 }
 
 vm_workspace() {
