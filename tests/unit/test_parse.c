@@ -17,6 +17,19 @@ START_TEST(sizes)
         ck_assert_uint_eq(v, 2ull << 30);
         ck_assert_int_eq(vs_parse_size("1T", &v), 0);
         ck_assert_uint_eq(v, 1ull << 40);
+        ck_assert_int_eq(vs_parse_size("0", &v), 0);
+        ck_assert_uint_eq(v, 0);
+        ck_assert_int_eq(vs_parse_size("3k", &v), 0);
+        ck_assert_uint_eq(v, 3072);
+        ck_assert_int_eq(vs_parse_size("7MB", &v), 0);
+        ck_assert_uint_eq(v, 7ull << 20);
+        ck_assert_int_eq(vs_parse_size("5b", &v), 0);
+        ck_assert_uint_eq(v, 5);
+        /* the largest value that fits, and one unit shift past it */
+        ck_assert_int_eq(vs_parse_size("16777215T", &v), 0);
+        ck_assert_uint_eq(v, 16777215ull << 40);
+        ck_assert_int_eq(vs_parse_size("16777216T", &v), -1);
+        ck_assert_int_eq(errno, ERANGE);
 }
 END_TEST
 
@@ -51,6 +64,12 @@ START_TEST(durations)
         ck_assert_uint_eq(ms, 5400000);
         ck_assert_int_eq(vs_parse_duration("500ms", &ms), 0);
         ck_assert_uint_eq(ms, 500);
+        ck_assert_int_eq(vs_parse_duration("2h", &ms), 0);
+        ck_assert_uint_eq(ms, 7200000);
+        ck_assert_int_eq(vs_parse_duration("1m30s", &ms), 0);
+        ck_assert_uint_eq(ms, 90000);
+        ck_assert_int_eq(vs_parse_duration("0", &ms), 0);
+        ck_assert_uint_eq(ms, 0);
 }
 END_TEST
 
@@ -73,7 +92,13 @@ START_TEST(format)
         char buf[32];
 
         ck_assert_str_eq(vs_format_size(100, buf, sizeof(buf)), "100");
+        ck_assert_str_eq(vs_format_size(1023, buf, sizeof(buf)), "1023");
+        ck_assert_str_eq(vs_format_size(1024, buf, sizeof(buf)), "1K");
+        ck_assert_str_eq(vs_format_size(256ull << 20, buf, sizeof(buf)), "256M");
         ck_assert_str_eq(vs_format_size(1536ull << 20, buf, sizeof(buf)), "1.5G");
+        ck_assert_str_eq(vs_format_size(2ull << 40, buf, sizeof(buf)), "2T");
+        /* T is the largest unit */
+        ck_assert_str_eq(vs_format_size(2048ull << 40, buf, sizeof(buf)), "2048T");
 }
 END_TEST
 

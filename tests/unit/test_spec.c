@@ -83,6 +83,65 @@ START_TEST(out_of_range)
 }
 END_TEST
 
+/* The limits themselves are accepted, one past them is not. */
+START_TEST(bounds_exact)
+{
+        vs_spec s = valid();
+        vs_error err = { 0 };
+
+        s.memory = VS_MEMORY_MIN;
+        ck_assert_int_eq(vs_spec_validate(&s, &err), 0);
+        s.memory = VS_MEMORY_MIN - 1;
+        expect_invalid(&s, "--memory");
+        s.memory = VS_MEMORY_MAX;
+        ck_assert_int_eq(vs_spec_validate(&s, &err), 0);
+        s.memory = VS_MEMORY_MAX + 1;
+        expect_invalid(&s, "--memory");
+        s.memory = 1ull << 30;
+        s.cpus = VS_CPUS_MAX;
+        ck_assert_int_eq(vs_spec_validate(&s, &err), 0);
+        s.cpus = VS_CPUS_MAX + 1;
+        expect_invalid(&s, "--cpus");
+        s.cpus = 2;
+        s.disk = VS_DISK_MIN;
+        ck_assert_int_eq(vs_spec_validate(&s, &err), 0);
+        s.disk = VS_DISK_MAX + 1;
+        expect_invalid(&s, "--disk");
+        s.disk = VS_DISK_MAX;
+        ck_assert_int_eq(vs_spec_validate(&s, &err), 0);
+        s.timeout_ms = VS_TIMEOUT_MIN_MS;
+        ck_assert_int_eq(vs_spec_validate(&s, &err), 0);
+        s.timeout_ms = VS_TIMEOUT_MAX_MS + 1;
+        expect_invalid(&s, "--timeout");
+        s.timeout_ms = VS_TIMEOUT_MAX_MS;
+        ck_assert_int_eq(vs_spec_validate(&s, &err), 0);
+        s.network = VS_NETWORK_LAST;
+        expect_invalid(&s, "--network");
+        s.network = VS_NETWORK_NAT;
+        s.workdir = strdup("relative/dir");
+        expect_invalid(&s, "--workdir");
+        free(s.workdir);
+        s.workdir = strdup("/a/../../etc");
+        expect_invalid(&s, "--workdir");
+        free(s.workdir);
+        s.workdir = strdup("/");
+        ck_assert_int_eq(vs_spec_validate(&s, &err), 0);
+        s.tag = strdup("has space:1");
+        expect_invalid(&s, "--tag");
+        free(s.tag);
+        s.tag = strdup("demo/app:1");
+        ck_assert_int_eq(vs_spec_validate(&s, &err), 0);
+        /* a tag alone (a preloaded image) is enough; neither is not */
+        free(s.image);
+        s.image = NULL;
+        ck_assert_int_eq(vs_spec_validate(&s, &err), 0);
+        free(s.tag);
+        s.tag = NULL;
+        expect_invalid(&s, "--image");
+        vs_spec_clear(&s);
+}
+END_TEST
+
 START_TEST(env_and_args)
 {
         vs_spec s = valid();
@@ -121,6 +180,28 @@ START_TEST(guest_json)
         ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "env"), 0)), "A=1");
         ck_assert(json_is_true(json_object_get(j, "export_image")));
         ck_assert(json_is_null(json_object_get(j, "user")));
+        ck_assert(json_is_null(json_object_get(j, "workdir")));
+        ck_assert_uint_eq(json_array_size(json_object_get(j, "cmd")), 1);
+        ck_assert_uint_eq(json_array_size(json_object_get(j, "env")), 1);
+        json_decref(j);
+        s.user = strdup("1000:100");
+        s.workdir = strdup("/data/sub");
+        s.mount_at = strdup("/data");
+        s.export_image = false;
+        s.network = VS_NETWORK_NONE;
+        j = vs_spec_guest_json(&s, "sha256:abc");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "ref")), "sha256:abc");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "user")), "1000:100");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "workdir")), "/data/sub");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "mount_at")), "/data");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "network")), "none");
+        ck_assert(json_is_false(json_object_get(j, "export_image")));
+        json_decref(j);
+        vs_spec_clear(&s);
+        /* no command: the image's own */
+        s = valid();
+        j = vs_spec_guest_json(&s, "x:1");
+        ck_assert(json_is_null(json_object_get(j, "cmd")));
         json_decref(j);
         vs_spec_clear(&s);
 }
@@ -138,22 +219,63 @@ END_TEST
 
 START_TEST(from_json)
 {
-        json_t *j = json_loads("{\"image\":\"/srv/a.tar\",\"memory\":\"2G\",\"cpus\":1,\"disk\":1073741824,"
+        /* Every value differs from vs_spec_init's default, so a field the
+         * parser drops cannot go unnoticed. */
+        json_t *j = json_loads("{\"image\":\"/srv/a.tar\",\"memory\":\"2G\",\"cpus\":3,\"disk\":1073741824,"
                                "\"timeout\":90,\"network\":\"nat\",\"env\":{\"A\":\"1\"},\"cmd\":[\"sh\",\"-c\",\"x\"],"
-                               "\"export_image\":true,\"user\":\"1000\"}", 0, NULL);
+                               "\"export_image\":true,\"user\":\"1000\",\"tag\":\"demo/app:1\","
+                               "\"workspace\":\"/srv/ws\",\"mount_at\":\"/data\",\"workdir\":\"/data/sub\"}",
+                               0, NULL);
         vs_spec s;
         vs_error err = { 0 };
 
+        ck_assert_ptr_nonnull(j);
         ck_assert_int_eq(vs_spec_from_json(j, &s, &err), 0);
         ck_assert_str_eq(s.image, "/srv/a.tar");
+        ck_assert_str_eq(s.tag, "demo/app:1");
+        ck_assert_str_eq(s.workspace, "/srv/ws");
+        ck_assert_str_eq(s.mount_at, "/data");
+        ck_assert_str_eq(s.workdir, "/data/sub");
+        ck_assert_str_eq(s.user, "1000");
         ck_assert_uint_eq(s.memory, 2ull << 30);
+        ck_assert_uint_eq(s.cpus, 3);
         ck_assert_uint_eq(s.disk, 1ull << 30);
         ck_assert_uint_eq(s.timeout_ms, 90000);
         ck_assert_int_eq(s.network, VS_NETWORK_NAT);
         ck_assert_str_eq(s.env[0], "A=1");
+        ck_assert_ptr_null(s.env[1]);
+        ck_assert_str_eq(s.cmd[0], "sh");
+        ck_assert_str_eq(s.cmd[1], "-c");
         ck_assert_str_eq(s.cmd[2], "x");
+        ck_assert_ptr_null(s.cmd[3]);
         ck_assert(s.export_image);
         ck_assert_int_eq(vs_spec_validate(&s, &err), 0);
+        vs_spec_clear(&s);
+        json_decref(j);
+}
+END_TEST
+
+/* Sizes and durations in their string and number forms. */
+START_TEST(from_json_units)
+{
+        json_t *j = json_loads("{\"memory\":805306368,\"disk\":\"3G\",\"timeout\":\"1h30m\",\"env\":[\"B=2\",\"C=\"]}", 0,
+                               NULL);
+        vs_spec s;
+        vs_error err = { 0 };
+
+        ck_assert_int_eq(vs_spec_from_json(j, &s, &err), 0);
+        ck_assert_uint_eq(s.memory, 768ull << 20);
+        ck_assert_uint_eq(s.disk, 3ull << 30);
+        ck_assert_uint_eq(s.timeout_ms, 5400000);
+        ck_assert_str_eq(s.env[0], "B=2");
+        ck_assert_str_eq(s.env[1], "C=");
+        ck_assert_ptr_null(s.env[2]);
+        /* absent fields keep their defaults */
+        ck_assert_uint_eq(s.cpus, 1);
+        ck_assert_int_eq(s.network, VS_NETWORK_NONE);
+        ck_assert(!s.export_image);
+        ck_assert_ptr_null(s.image);
+        ck_assert_ptr_null(s.cmd);
         vs_spec_clear(&s);
         json_decref(j);
 }
@@ -191,29 +313,74 @@ START_TEST(from_json_rejects)
 }
 END_TEST
 
+/* Every field of vs_spec, each set to a value other than its default, must
+ * come back unchanged through the API JSON (the service stores specs so). */
 START_TEST(json_round_trip)
 {
-        vs_spec a = valid(), b;
+        vs_spec a, b;
         vs_error err = { 0 };
         json_t *j;
 
+        vs_spec_init(&a);
+        a.image = strdup("/srv/img.tar");
+        a.tag = strdup("demo/app:2");
+        a.workspace = strdup("/srv/ws");
+        a.mount_at = strdup("/data");
         a.memory = 3ull << 30;
+        a.cpus = 5;
+        a.disk = 7ull << 30;
         a.timeout_ms = 1500;
         a.network = VS_NETWORK_NAT;
         a.user = strdup("7:8");
-        vs_spec_add_env(&a, "K=v=w", &err);
-        vs_spec_add_arg(&a, "echo", &err);
+        a.workdir = strdup("/data/sub");
+        a.export_image = true;
+        ck_assert_int_eq(vs_spec_add_env(&a, "K=v=w", &err), 0);
+        ck_assert_int_eq(vs_spec_add_env(&a, "EMPTY=", &err), 0);
+        ck_assert_int_eq(vs_spec_add_arg(&a, "echo", &err), 0);
+        ck_assert_int_eq(vs_spec_add_arg(&a, "two words", &err), 0);
+        ck_assert_int_eq(vs_spec_validate(&a, &err), 0);
         j = vs_spec_to_json(&a);
         ck_assert_int_eq(vs_spec_from_json(j, &b, &err), 0);
-        ck_assert_uint_eq(b.memory, a.memory);
+        ck_assert_str_eq(b.image, "/srv/img.tar");
+        ck_assert_str_eq(b.tag, "demo/app:2");
+        ck_assert_str_eq(b.workspace, "/srv/ws");
+        ck_assert_str_eq(b.mount_at, "/data");
+        ck_assert_uint_eq(b.memory, 3ull << 30);
+        ck_assert_uint_eq(b.cpus, 5);
+        ck_assert_uint_eq(b.disk, 7ull << 30);
         ck_assert_uint_eq(b.timeout_ms, 1500);
         ck_assert_int_eq(b.network, VS_NETWORK_NAT);
         ck_assert_str_eq(b.user, "7:8");
+        ck_assert_str_eq(b.workdir, "/data/sub");
+        ck_assert(b.export_image);
         ck_assert_str_eq(b.env[0], "K=v=w");
+        ck_assert_str_eq(b.env[1], "EMPTY=");
+        ck_assert_ptr_null(b.env[2]);
         ck_assert_str_eq(b.cmd[0], "echo");
-        ck_assert_str_eq(b.image, a.image);
+        ck_assert_str_eq(b.cmd[1], "two words");
+        ck_assert_ptr_null(b.cmd[2]);
         json_decref(j);
+        vs_spec_clear(&b);
+
+        /* ... and the defaults and absent optional fields come back as such. */
         vs_spec_clear(&a);
+        j = vs_spec_to_json(&a);
+        ck_assert_int_eq(vs_spec_from_json(j, &b, &err), 0);
+        ck_assert_ptr_null(b.image);
+        ck_assert_ptr_null(b.tag);
+        ck_assert_ptr_null(b.workspace);
+        ck_assert_ptr_null(b.mount_at);
+        ck_assert_ptr_null(b.user);
+        ck_assert_ptr_null(b.workdir);
+        ck_assert_ptr_null(b.cmd);
+        ck_assert(b.env == NULL || b.env[0] == NULL);
+        ck_assert_uint_eq(b.memory, 1ull << 30);
+        ck_assert_uint_eq(b.cpus, 1);
+        ck_assert_uint_eq(b.disk, 4ull << 30);
+        ck_assert_uint_eq(b.timeout_ms, 600000);
+        ck_assert_int_eq(b.network, VS_NETWORK_NONE);
+        ck_assert(!b.export_image);
+        json_decref(j);
         vs_spec_clear(&b);
 }
 END_TEST
@@ -225,10 +392,12 @@ Suite *suite_spec(void)
 
         tcase_add_test(tc, defaults_validate);
         tcase_add_test(tc, out_of_range);
+        tcase_add_test(tc, bounds_exact);
         tcase_add_test(tc, env_and_args);
         tcase_add_test(tc, guest_json);
         tcase_add_test(tc, network_names);
         tcase_add_test(tc, from_json);
+        tcase_add_test(tc, from_json_units);
         tcase_add_test(tc, from_json_rejects);
         tcase_add_test(tc, json_round_trip);
         suite_add_tcase(s, tc);
