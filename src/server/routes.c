@@ -232,7 +232,7 @@ static enum MHD_Result get_workspace(server_ctx *ctx, request *rq)
         vs_error err = { 0 };
         struct MHD_Response *r;
         enum MHD_Result ret;
-        tar_stream *ts;
+        tar_stream *ts = NULL;
 
         if (vs_service_workspace_dir(ctx->svc, rq->owner, rq->capture[0], &dir, &err) < 0 ||
             tar_spawn(dir, &ts, &err) < 0)
