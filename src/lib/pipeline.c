@@ -82,8 +82,12 @@ static int check_workspace(vs_job *job, vs_error *err)
         job->has_workspace = true;
         if (job->opts->workspace_root)
                 job->workspace_fd = vs_open_beneath(job->opts->workspace_root, ws, O_RDONLY | O_DIRECTORY, err);
-        else if ((job->workspace_fd = open(ws, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-                vs_error_errno(err, VS_ERR_INPUT, errno, "workspace %s", ws);
+        else if ((job->workspace_fd = open(ws, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+                if (errno == ENOTDIR)
+                        vs_error_set(err, VS_ERR_INPUT, "workspace %s is not a directory", ws);
+                else
+                        vs_error_errno(err, VS_ERR_INPUT, errno, "workspace %s", ws);
+        }
         if (job->workspace_fd < 0)
                 return -1;
         if (fstat(job->workspace_fd, &job->workspace_st) < 0)

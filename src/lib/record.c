@@ -214,16 +214,19 @@ static json_t *steps_json(const vs_job_record *r)
         return steps;
 }
 
+/* The record as JSON.  Spec and result are deep copies: the answer leaves the
+ * job's lock and goes to another thread, and jansson's reference counts are
+ * no licence to share a tree across threads. */
 json_t *vs_record_to_json(const vs_job_record *r, int64_t queue_position)
 {
         return vs_xjson(json_pack(
-                "{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:O, s:{s:b, s:b}, s:o, s:o, s:o, s:O}", "id", r->id,
+                "{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:{s:b, s:b}, s:o, s:o, s:o, s:o}", "id", r->id,
                 "owner", r->owner, "status", vs_job_state_to_string(r->state), "created_ms", (json_int_t)r->created_ms,
                 "queued_ms", ms_json(r->queued_ms), "started_ms", ms_json(r->started_ms), "finished_ms",
-                ms_json(r->finished_ms), "queue_position", ms_json(queue_position), "spec", r->spec, "uploads",
+                ms_json(r->finished_ms), "queue_position", ms_json(queue_position), "spec", vs_xjson(json_deep_copy(r->spec)), "uploads",
                 "image", r->upload_image, "workspace", r->upload_workspace, "steps", steps_json(r), "exit_code",
                 r->exit_code < 0 ? json_null() : json_integer(r->exit_code), "error", opt_string(r->error), "result",
-                r->result ? r->result : json_null()));
+                r->result ? vs_xjson(json_deep_copy(r->result)) : json_null()));
 }
 
 json_t *vs_record_summary_json(const vs_job_record *r)
