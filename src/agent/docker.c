@@ -18,6 +18,13 @@
 #define DOCKER_SOCK "/run/docker.sock"
 #define ENGINE_WAIT_MS (300u * 1000u)
 #define CONTAINER "vmsandbox-job"
+/* Memory kept out of the workflow container's limit for the kernel, dockerd,
+ * containerd and the agent.  Without a limit, a workflow that allocates past
+ * the VM's RAM drives the guest into reclaim thrashing before the kernel's
+ * OOM killer acts (minutes under TCG); with one, the memory cgroup kills it
+ * at once and the job ends with 137 and a clear error. */
+#define ENGINE_RESERVE_KIB (160u * 1024u)
+#define CONTAINER_MIN_KIB (64u * 1024u)
 
 static int engine_ping(void)
 {
@@ -121,13 +128,33 @@ static void push(char **argv, size_t *n, size_t max, const char *s)
         argv[*n] = NULL;
 }
 
+/* The container's memory limit in KiB: the guest's MemTotal minus the
+ * engine's reserve (at least CONTAINER_MIN_KIB); 0 when unknown. */
+static unsigned long container_memory_kib(void)
+{
+        char line[256];
+        unsigned long total = 0;
+        FILE *f = fopen("/proc/meminfo", "re");
+
+        if (!f)
+                return 0;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "MemTotal: %lu kB", &total) == 1)
+                        break;
+        fclose(f);
+        if (total == 0)
+                return 0;
+        return total > ENGINE_RESERVE_KIB + CONTAINER_MIN_KIB ? total - ENGINE_RESERVE_KIB : CONTAINER_MIN_KIB;
+}
+
 /* docker create, then start -a: the split tells "the engine could not create
  * the container" (an error) from "the workflow exited 125" (its exit code). */
 static int create_container(json_t *spec, char *err, size_t errlen)
 {
         enum { MAX = 2 * 256 + 1024 + 32 };
         static char *argv[MAX];
-        static char mount[2048], netarg[64];
+        static char mount[2048], netarg[64], memarg[64], swaparg[64];
+        unsigned long mem_kib = container_memory_kib();
         size_t n = 0, i;
         json_t *v;
         spawn_result r;
@@ -140,6 +167,13 @@ static int create_container(json_t *spec, char *err, size_t errlen)
         push(argv, &n, MAX, "--name=" CONTAINER);
         snprintf(netarg, sizeof(netarg), "--network=%s", nat ? "bridge" : "none");
         push(argv, &n, MAX, netarg);
+        if (mem_kib) {
+                /* swap equal to memory: no swap for the container */
+                snprintf(memarg, sizeof(memarg), "--memory=%luk", mem_kib);
+                snprintf(swaparg, sizeof(swaparg), "--memory-swap=%luk", mem_kib);
+                push(argv, &n, MAX, memarg);
+                push(argv, &n, MAX, swaparg);
+        }
         if (user) {
                 push(argv, &n, MAX, "--user");
                 push(argv, &n, MAX, user);
@@ -175,9 +209,10 @@ static int create_container(json_t *spec, char *err, size_t errlen)
 /* Exit code and error text of the finished container, from the engine. */
 static int container_exit(int *ret_exit, char *err, size_t errlen)
 {
-        char *argv[] = { DOCKER, "inspect", "--format", "{{.State.ExitCode}} {{.State.Error}}", CONTAINER, NULL };
+        char *argv[] = { DOCKER, "inspect", "--format", "{{.State.ExitCode}} {{.State.OOMKilled}} {{.State.Error}}",
+                         CONTAINER, NULL };
         spawn_result r;
-        char *space;
+        char *oom, *space;
 
         if (spawn_wait(argv, 1, STDERR_FILENO, &r) < 0 || r.status != 0 || !r.out) {
                 free(r.out);
@@ -185,8 +220,13 @@ static int container_exit(int *ret_exit, char *err, size_t errlen)
                 return -1;
         }
         *ret_exit = atoi(r.out);
-        space = strchr(r.out, ' ');
-        if (space && space[1] && space[1] != '\n') {
+        oom = strchr(r.out, ' ');
+        space = oom ? strchr(oom + 1, ' ') : NULL;
+        if (oom && strncmp(oom + 1, "true", 4) == 0) {
+                unsigned long kib = container_memory_kib();
+                snprintf(err, errlen, "the workflow ran out of memory: its limit is %lu MiB of the VM's RAM (--memory)",
+                         kib / 1024);
+        } else if (space && space[1] && space[1] != '\n') {
                 space[strcspn(space, "\n")] = '\0';
                 snprintf(err, errlen, "%s", space + 1);
         }

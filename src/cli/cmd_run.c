@@ -1,9 +1,11 @@
 /* vmsandbox run: flags -> vs_spec -> vs_job_run -> exit status. */
 #include "cli.h"
+#include "cleanup.h"
 #include "config.h"
 #include "parse.h"
 #include "pipeline.h"
 #include "spec.h"
+#include "text.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -200,6 +202,19 @@ static int exit_status(json_t *result)
         return EXIT_SANDBOX;
 }
 
+/* What the engine said about the workflow's end (out of memory, say), as the
+ * guest reported it: guest text, so made safe for the terminal. */
+static void print_run_error(json_t *result)
+{
+        const char *e = json_string_value(json_object_get(json_object_get(result, "guest"), "run_error"));
+        _cleanup_free_ char *safe = NULL;
+
+        if (!e || !*e)
+                return;
+        safe = vs_text_for_terminal(e, strlen(e), 1024, NULL);
+        fprintf(stderr, "vmsandbox: %s\n", safe);
+}
+
 int cmd_run(int argc, char **argv)
 {
         run_args a = { 0 };
@@ -239,6 +254,8 @@ int cmd_run(int argc, char **argv)
                                         ?: "the job ran past --timeout and was stopped");
                 else if (code == EXIT_CANCELLED)
                         fprintf(stderr, "vmsandbox: interrupted; the VM was destroyed\n");
+                else
+                        print_run_error(result);
         }
 out:
         json_decref(result);

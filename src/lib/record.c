@@ -162,6 +162,8 @@ void vs_record_finish(vs_job_record *r, json_t *result, const char *run_error, b
 {
         json_t *code = json_object_get(result, "exit_code");
         const char *rerr = json_string_value(json_object_get(result, "error"));
+        /* else what the engine said of the workflow's end (e.g. out of memory) */
+        const char *gerr = json_string_value(json_object_get(json_object_get(result, "guest"), "run_error"));
         vs_job_state st = result ? state_from_result(result) : VS_JOB_ERROR;
 
         if (run_error && cancelled)
@@ -171,7 +173,7 @@ void vs_record_finish(vs_job_record *r, json_t *result, const char *run_error, b
         r->exit_code = json_is_integer(code) && json_integer_value(code) >= 0 && json_integer_value(code) <= 255
                                ? (int)json_integer_value(code)
                                : -1;
-        vs_record_set_error(r, run_error ? run_error : rerr);
+        vs_record_set_error(r, run_error ? run_error : rerr ? rerr : gerr);
         json_decref(r->result);
         r->result = result;
 }

@@ -183,9 +183,11 @@ static void repeat(const vs_run_opts *opts, const char *arg)
 }
 
 /* Runs the ops; returns false when the job was cancelled. */
-static bool run_ops(const vs_spec *spec, const vs_run_opts *opts, int *exit_code, bool *fail)
+static bool run_ops(const vs_spec *spec, const vs_run_opts *opts, int *exit_code, bool *fail, const char **guest_error)
 {
         for (char **a = spec->cmd ? spec->cmd + 1 : NULL; a && *a; a++) {
+                if (strncmp(*a, "guest_error:", 12) == 0)
+                        *guest_error = *a + 12;
                 if (strncmp(*a, "out:", 4) == 0)
                         output(opts, *a + 4, strlen(*a + 4));
                 else if (strncmp(*a, "rep:", 4) == 0)
@@ -206,6 +208,7 @@ int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs
         json_t *result = vs_result_new("fake");
         int exit_code = 0;
         bool fail = false, ok;
+        const char *guest_error = NULL;
 
         (void)userdata, (void)cfg;
         pthread_mutex_lock(&lock);
@@ -221,7 +224,7 @@ int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs
                 phase(opts, result, p, false);
         }
         phase(opts, result, VS_PHASE_WAIT, true);
-        ok = run_ops(spec, opts, &exit_code, &fail);
+        ok = run_ops(spec, opts, &exit_code, &fail, &guest_error);
         phase(opts, result, VS_PHASE_WAIT, false);
         if (ok && !fail) {
                 phase(opts, result, VS_PHASE_COLLECT, true);
@@ -235,6 +238,8 @@ int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs
                 vs_result_set_status(result, VS_STATUS_ERROR, -1, "fake sandbox failure");
         else
                 vs_result_set_status(result, exit_code == 0 ? VS_STATUS_SUCCESS : VS_STATUS_FAILURE, exit_code, NULL);
+        if (guest_error) /* as result.c copies the agent's run_error */
+                json_object_set_new(json_object_get(result, "guest"), "run_error", json_string(guest_error));
 
         pthread_mutex_lock(&lock);
         running--;

@@ -6,6 +6,7 @@
  *     block           wait until fake_release(NAME) or the job is cancelled
  *     exit:N          the verdict: exit code N (default 0)
  *     error           fail as a sandbox error would
+ *     guest_error:TEXT  the guest's run_error in the result (e.g. out of memory)
  *   env NAME=label names the job for fake_started(). */
 #ifndef VS_FAKE_RUNNER_H
 #define VS_FAKE_RUNNER_H

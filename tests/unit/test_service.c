@@ -409,6 +409,26 @@ START_TEST(non_utf8_output_keeps_record)
 }
 END_TEST
 
+/* What the engine said of the workflow's end (the agent's run_error, e.g.
+ * out of memory) becomes the job's error; a host error would win over it. */
+START_TEST(guest_run_error_is_job_error)
+{
+        vs_service *s = svc_open(1, 8ull << 30);
+        char id[13];
+        json_t *rec;
+
+        JOB(s, "oom", id, "guest_error:the workflow ran out of memory", "exit:137");
+        start(s, id);
+        wait_done(s, id);
+        rec = get(s, id);
+        ck_assert_str_eq(status_of(rec), "failure");
+        ck_assert_int_eq(json_integer_value(json_object_get(rec, "exit_code")), 137);
+        ck_assert_str_eq(json_string_value(json_object_get(rec, "error")), "the workflow ran out of memory");
+        json_decref(rec);
+        svc_close(s);
+}
+END_TEST
+
 /* A two-byte character across the 4096-byte line cap: the line is cut at the
  * character boundary and the character starts the next line. */
 START_TEST(line_cap_splits_at_character)
@@ -569,6 +589,7 @@ Suite *suite_service(void)
         tcase_add_test(tc, follow_of_short_log_ends);
         tcase_add_test(tc, non_utf8_output_keeps_record);
         tcase_add_test(tc, line_cap_splits_at_character);
+        tcase_add_test(tc, guest_run_error_is_job_error);
         tcase_add_test(tc, restart_requeues_and_marks_lost);
         tcase_add_test(tc, expire_removes_old_finished_jobs);
         tcase_add_test(tc, max_disk_refused_at_create);
