@@ -1,11 +1,13 @@
 #include "domain.h"
 #include "cleanup.h"
 #include "domain_xml.h"
+#include "fsutil.h"
 #include "strv.h"
 
 #include <libvirt/virterror.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* libvirt prints errors to stderr by default; the library must not. */
 static void quiet(void *userdata, virErrorPtr e)
@@ -62,8 +64,44 @@ int vs_domain_start(virConnectPtr conn, const char *xml, virDomainPtr *ret, vs_e
 
 int vs_domain_running(virDomainPtr dom)
 {
-        /* A transient domain that powered off is gone: an error means "not running". */
-        return virDomainIsActive(dom) == 1;
+        int r = virDomainIsActive(dom);
+        virErrorPtr e;
+
+        if (r >= 0)
+                return r == 1;
+        /* A transient domain that powered off is gone: "no domain" means
+         * "not running"; any other failure is libvirtd's, not the VM's. */
+        e = virGetLastError();
+        return e && e->code == VIR_ERR_NO_DOMAIN ? 0 : -1;
+}
+
+int vs_domain_destroy_by_name(const char *uri, const char *name, unsigned wait_ms, vs_error *err)
+{
+        uint64_t until = vs_mono_ms() + wait_ms;
+        virConnectPtr conn = NULL;
+        virDomainPtr d;
+        int r = 0;
+
+        for (;;) {
+                vs_error e = { 0 };
+
+                if (vs_libvirt_connect(uri, &conn, &e) == 0)
+                        break;
+                if (vs_mono_ms() >= until)
+                        return vs_error_set(err, VS_ERR_SANDBOX,
+                                            "libvirtd is not back, so the job VM %s may still run: "
+                                            "run 'vmsandbox gc' once libvirtd is up",
+                                            name);
+                usleep(500 * 1000);
+        }
+        d = virDomainLookupByName(conn, name);
+        if (d) {
+                if (virDomainIsActive(d) == 1 && virDomainDestroy(d) < 0)
+                        r = vs_error_set(err, VS_ERR_SANDBOX, "cannot destroy the job VM %s: %s", name, last_error());
+                virDomainFree(d);
+        }
+        virConnectClose(conn);
+        return r;
 }
 
 void vs_domain_kill(virDomainPtr dom)

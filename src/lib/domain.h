@@ -10,8 +10,13 @@
 
 int vs_libvirt_connect(const char *uri, virConnectPtr *ret, vs_error *err);
 int vs_domain_start(virConnectPtr conn, const char *xml, virDomainPtr *ret, vs_error *err);
-/* 1 while the domain runs, 0 once it has powered off and gone. */
+/* 1 while the domain runs, 0 once it has powered off and gone, -1 when
+ * libvirtd cannot tell (the connection was lost: libvirtd restarted). */
 int vs_domain_running(virDomainPtr dom);
+/* After a lost connection: reconnects to uri (retrying for up to wait_ms)
+ * and destroys the domain called name if it still exists.  0 when it is
+ * gone; -1 (err set) when that could not be made sure. */
+int vs_domain_destroy_by_name(const char *uri, const char *name, unsigned wait_ms, vs_error *err);
 /* Destroys the domain if it still runs; safe to call on any path. */
 void vs_domain_kill(virDomainPtr dom);
 /* Names of domains carrying the vmsandbox metadata tag (for gc and doctor). */

@@ -24,6 +24,8 @@
 
 #define WORKSPACE_MAX_ENTRIES 200000ull
 #define DOCKERD_LOG_MAX (8u << 20)
+/* How long a lost libvirtd gets to come back so that our VM can be destroyed. */
+#define LIBVIRT_BACK_MS (60u * 1000u)
 
 static void event_phase(vs_job *job, vs_phase p, bool start)
 {
@@ -318,6 +320,23 @@ static void save_output(void *userdata, int stream, const char *data, size_t len
         *done += len;
 }
 
+/* libvirtd stopped answering mid-run (restarted, say): its autodestroy of
+ * our domain went with the old connection, so a new one finds the VM by
+ * name and destroys it. */
+static int lost_libvirt(vs_job *job, vs_error *err)
+{
+        _cleanup_free_ char *name = vs_xasprintf(VS_DOMAIN_PREFIX "%s", job->dir.id);
+        vs_error e = { 0 };
+
+        vs_domain_freep(&job->dom);
+        vs_connect_closep(&job->conn);
+        if (vs_domain_destroy_by_name(job->cfg->uri, name, LIBVIRT_BACK_MS, &e) < 0)
+                return vs_error_set(err, VS_ERR_SANDBOX,
+                                    "lost the connection to libvirtd during the run (was it restarted?); %s", e.msg);
+        return vs_error_set(err, VS_ERR_SANDBOX,
+                            "lost the connection to libvirtd during the run (was it restarted?); the job VM was destroyed");
+}
+
 static int job_wait(vs_job *job, vs_error *err)
 {
         job->watch = (vs_watch){ .dom = job->dom,
@@ -328,6 +347,8 @@ static int job_wait(vs_job *job, vs_error *err)
                                  .save_userdata = job };
         if (vs_watch_run(&job->watch, err) < 0)
                 return -1;
+        if (job->watch.lost)
+                return lost_libvirt(job, err);
         job->timed_out = job->watch.timed_out;
         job->cancelled = job->watch.cancelled;
         if (job->timed_out)

@@ -94,6 +94,10 @@ static int preload_run(const vs_preload_opts *o, vs_accel accel, vs_jobdir *d,
         vs_domain_kill(dom);
         if (r < 0)
                 return -1;
+        if (w.lost)
+                return vs_error_set(err, VS_ERR_SANDBOX,
+                                    "lost the connection to libvirtd while preloading (was it restarted?); "
+                                    "run 'vmsandbox gc' once it is back");
         if (w.timed_out || w.cancelled)
                 return vs_error_set(err, w.timed_out ? VS_ERR_TIMEOUT : VS_ERR_CANCELLED, "preloading %s",
                                     w.timed_out ? "timed out" : "was cancelled");

@@ -137,7 +137,11 @@ static int channel_read(vs_watch *w)
 
 static bool vm_running(vs_watch *w)
 {
-        return w->ops ? w->ops->running(w->ops->ctx) : vs_domain_running(w->dom) == 1;
+        int r = w->ops ? w->ops->running(w->ops->ctx) : vs_domain_running(w->dom);
+
+        if (r < 0)
+                w->lost = true;
+        return r == 1;
 }
 
 static void vm_kill(vs_watch *w)
@@ -168,6 +172,7 @@ int vs_watch_run(vs_watch *w, vs_error *err)
         bool open_channel = true;
 
         w->fd = -1;
+        w->lost = false;
         w->guest_current = -1;
         memset(w->guest, 0, sizeof(w->guest));
         vs_frame_decoder_init(&w->frames);
@@ -187,7 +192,7 @@ int vs_watch_run(vs_watch *w, vs_error *err)
         }
         /* What the guest wrote before it powered off: a finite buffer now,
          * still read under a bound of its own. */
-        if (open_channel && !w->timed_out && !w->cancelled) {
+        if (open_channel && !w->timed_out && !w->cancelled && !w->lost) {
                 uint64_t until = vs_mono_ms() + DRAIN_MS;
                 while (channel_read(w) == 2 && vs_mono_ms() < until)
                         ;

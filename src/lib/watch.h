@@ -15,7 +15,7 @@
 /* The VM as the watch sees it: libvirt by default (ops NULL: w->dom is
  * used); tests give their own. */
 typedef struct {
-        bool (*running)(void *ctx);
+        int (*running)(void *ctx); /* as vs_domain_running: 1, 0, or -1 for "lost" */
         void (*kill)(void *ctx);
         void *ctx;
 } vs_vm_ops;
@@ -46,6 +46,7 @@ typedef struct {
 
         /* results */
         bool timed_out, cancelled;
+        bool lost;                  /* libvirtd stopped answering for the VM */
         vs_guest_phase_seen guest[VS_GUEST_PHASE_COUNT]; /* by index in VS_GUEST_PHASES_LIST */
         int guest_current;          /* index of the phase last started, -1 for none */
 
@@ -54,7 +55,8 @@ typedef struct {
         vs_frame_decoder frames;
 } vs_watch;
 
-/* Returns when the VM is gone (destroyed on timeout or cancel). */
+/* Returns when the VM is gone (destroyed on timeout or cancel), or when
+ * libvirtd can no longer tell (lost set: the VM may still run). */
 int vs_watch_run(vs_watch *w, vs_error *err);
 
 /* Name of guest phase i (index into vs_watch.guest), NULL past the end. */

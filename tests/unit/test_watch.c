@@ -19,12 +19,17 @@ static int fcntl_nonblock(int fd)
 
 typedef struct {
         atomic_bool alive;
+        atomic_bool lost; /* libvirtd gone: the state is unknown */
         atomic_int kills;
 } fake_vm;
 
-static bool fake_running(void *ctx)
+static int fake_running(void *ctx)
 {
-        return atomic_load(&((fake_vm *)ctx)->alive);
+        fake_vm *vm = ctx;
+
+        if (atomic_load(&vm->lost))
+                return -1;
+        return atomic_load(&vm->alive);
 }
 
 static void fake_kill(void *ctx)
@@ -194,6 +199,31 @@ START_TEST(phases_and_output_kept)
 }
 END_TEST
 
+/* libvirtd stops answering (restarted): the watch ends at once with lost
+ * set, neither timed out nor cancelled, and kills nothing (it cannot). */
+START_TEST(lost_libvirt_ends_watch)
+{
+        int sv[2];
+        fake_vm vm = { .alive = true, .lost = true };
+        vs_vm_ops ops = { .running = fake_running, .kill = fake_kill, .ctx = &vm };
+        vs_watch w = { .timeout_ms = 600000, .ops = &ops };
+        vs_error err = { 0 };
+        uint64_t t0;
+
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        ck_assert_int_eq(fcntl_nonblock(sv[0]), 0);
+        w.channel_fd = sv[0];
+        t0 = vs_mono_ms();
+        ck_assert_int_eq(vs_watch_run(&w, &err), 0);
+        ck_assert_uint_lt(vs_mono_ms() - t0, 1000);
+        close(sv[0]);
+        close(sv[1]);
+        ck_assert(w.lost);
+        ck_assert(!w.timed_out && !w.cancelled);
+        ck_assert_int_eq(atomic_load(&vm.kills), 0);
+}
+END_TEST
+
 Suite *suite_watch(void)
 {
         Suite *s = suite_create("watch");
@@ -201,6 +231,7 @@ Suite *suite_watch(void)
 
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, flood_times_out_promptly);
+        tcase_add_test(tc, lost_libvirt_ends_watch);
         tcase_add_test(tc, flood_cancel_promptly);
         tcase_add_test(tc, phases_and_output_kept);
         suite_add_tcase(s, tc);
