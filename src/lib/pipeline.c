@@ -112,9 +112,11 @@ static int open_image(vs_job *job, vs_error *err)
         const char *img = job->spec->image;
         struct stat st;
 
+        /* O_NONBLOCK: a FIFO (or device) named as the image must not block
+         * the open; it is refused by type, then the flag is dropped. */
         if (job->opts->image_root)
-                job->image_fd = vs_open_beneath(job->opts->image_root, img, O_RDONLY, err);
-        else if ((job->image_fd = open(img, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+                job->image_fd = vs_open_beneath(job->opts->image_root, img, O_RDONLY | O_NONBLOCK, err);
+        else if ((job->image_fd = open(img, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0)
                 vs_error_errno(err, VS_ERR_INPUT, errno, "cannot open image %s", img);
         if (job->image_fd < 0)
                 return -1;
@@ -122,6 +124,8 @@ static int open_image(vs_job *job, vs_error *err)
                 return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot stat image %s", img);
         if (!S_ISREG(st.st_mode))
                 return vs_error_set(err, VS_ERR_INPUT, "image %s is not a regular file", img);
+        if (fcntl(job->image_fd, F_SETFL, fcntl(job->image_fd, F_GETFL) & ~O_NONBLOCK) < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "image %s", img);
         fd_path(job->image_path, job->image_fd);
         if (vs_archive_inspect(job->image_path, &job->archive, err) < 0) {
                 /* Messages name the fd path; the user knows the file by its name. */

@@ -345,7 +345,18 @@ static int resolve_roots(vs_service *s, char *const *roots, vs_error *err)
                 char resolved[PATH_MAX];
                 if (!realpath(roots[i], resolved))
                         return vs_error_errno(err, VS_ERR_SETUP, errno, "allowed root %s", roots[i]);
+                if (roots[i][0] != '/')
+                        return vs_error_set(err, VS_ERR_SETUP, "allowed root %s is not an absolute path", roots[i]);
+                /* Clients may spell a path with the root as given or as it
+                 * resolves; either way the open happens below the root's fd. */
                 vs_strv_push(&s->roots, resolved);
+                size_t n = strlen(roots[i]);
+                while (n > 1 && roots[i][n - 1] == '/')
+                        n--;
+                if (strlen(resolved) != n || strncmp(resolved, roots[i], n) != 0) {
+                        _cleanup_free_ char *given = vs_xstrndup(roots[i], n);
+                        vs_strv_push(&s->roots, given);
+                }
         }
         return 0;
 }

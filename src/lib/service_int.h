@@ -38,7 +38,7 @@ typedef struct sjob {
 
 struct vs_service {
         vs_service_opts o;
-        char **roots;
+        char **roots;               /* resolved --allow-root dirs; see vs_service_root_for */
         char *root;
         pthread_mutex_t lock;
         pthread_cond_t changed;    /* s->lock: queue, running counts */
@@ -77,6 +77,9 @@ void job_remove_files(sjob *j);
 void job_unlist_locked(vs_service *s, sjob *j);
 
 void *svc_worker(void *arg);
+
+/* The longest allowed root that path (absolute) names by its letters, or NULL. */
+const char *vs_service_root_for(const vs_service *s, const char *path);
 
 static inline bool svc_stopping(vs_service *s)
 {

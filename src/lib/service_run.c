@@ -66,7 +66,7 @@ static bool ev_cancelled(void *userdata)
 }
 
 /* The spec to run: the stored one, with the uploads in place. */
-static json_t *run_spec(sjob *j, const char *img, bool *ret_ws)
+static json_t *run_spec(sjob *j, const char *img, bool *ret_ws, bool *ret_img)
 {
         json_t *specj;
 
@@ -75,6 +75,7 @@ static json_t *run_spec(sjob *j, const char *img, bool *ret_ws)
         if (j->rec.upload_image)
                 json_object_set_new(specj, "image", vs_xjson(json_string(img)));
         *ret_ws = j->rec.upload_workspace;
+        *ret_img = j->rec.upload_image;
         pthread_mutex_unlock(&j->lock);
         return specj;
 }
@@ -90,13 +91,19 @@ static void run_one(vs_service *s, sjob *j)
         vs_run_opts opts = { .out_dir = out, .log_limit = VS_SERVICE_LOG_LIMIT, .events = &ev };
         int64_t durations[VS_PHASE_LAST];
         vs_error err = { 0 };
-        bool has_ws;
+        bool has_ws, has_img;
         vs_spec spec;
         int r;
 
-        specj = run_spec(j, img, &has_ws);
+        specj = run_spec(j, img, &has_ws, &has_img);
         if (has_ws)
                 opts.workspace_tar = ws;
+        /* Server-side paths are opened below the root that admitted them,
+         * as at create (a path swapped for a symlink since is refused). */
+        if (!has_ws)
+                opts.workspace_root = vs_service_root_for(s, json_string_value(json_object_get(specj, "workspace")));
+        if (!has_img)
+                opts.image_root = vs_service_root_for(s, json_string_value(json_object_get(specj, "image")));
         vs_rm_rf(out); /* a run the previous process lost */
         r = vs_spec_from_json(specj, &spec, &err);
         if (r == 0) {

@@ -202,6 +202,18 @@ static bool run_ops(const vs_spec *spec, const vs_run_opts *opts, int *exit_code
         return true;
 }
 
+static char last_image_root[4096], last_workspace_root[4096];
+
+const char *fake_last_image_root(void)
+{
+        return last_image_root;
+}
+
+const char *fake_last_workspace_root(void)
+{
+        return last_workspace_root;
+}
+
 int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opts, json_t **ret_result,
              vs_error *err)
 {
@@ -214,6 +226,9 @@ int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs
         pthread_mutex_lock(&lock);
         if (nstarted < FAKE_MAX)
                 started[nstarted++] = vs_xstrdup(label(spec));
+        snprintf(last_image_root, sizeof(last_image_root), "%s", opts->image_root ? opts->image_root : "");
+        snprintf(last_workspace_root, sizeof(last_workspace_root), "%s",
+                 opts->workspace_root ? opts->workspace_root : "");
         if (++running > max_running)
                 max_running = running;
         pthread_cond_broadcast(&changed);

@@ -32,5 +32,9 @@ size_t fake_running(void);
 size_t fake_max_running(void);
 /* Lets a blocked job (by NAME) go on; "*" releases every job from now on. */
 void fake_release(const char *name);
+/* The allowed roots the last run was given for its image and workspace
+ * ("" for none). */
+const char *fake_last_image_root(void);
+const char *fake_last_workspace_root(void);
 
 #endif

@@ -8,6 +8,7 @@
 #include "tests.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -573,6 +574,72 @@ START_TEST(owners_see_their_own_jobs)
 }
 END_TEST
 
+/* Server-side paths: named below an allowed root by their letters, opened
+ * there without symlinks; the run is given the same root to open them again.
+ * A symlink whose target is not UTF-8 used to abort the service. */
+static vs_error_kind create_at(vs_service *s, const char *field, const char *path, char id[13], vs_error *err)
+{
+        json_t *spec = json_pack("{s:s, s:s, s:[s]}", "tag", "fake:1", field, path, "cmd", "fake");
+        int r = vs_service_create(s, NULL, spec, id, err);
+
+        json_decref(spec);
+        return r == 0 ? VS_ERR_NONE : err->kind;
+}
+
+START_TEST(paths_below_allowed_roots)
+{
+        char root[] = "/tmp/vs-roots-XXXXXX", p[256], q[256], id[13];
+        char *const roots[] = { root, NULL };
+        vs_service_opts o = { .cfg = &cfg, .max_jobs = 1, .memory_budget = 8ull << 30, .max_upload = 1 << 20,
+                              .allowed_roots = roots, .run = fake_run };
+        vs_service *s = NULL;
+        vs_error err = { 0 };
+        json_t *spec;
+
+        ck_assert_ptr_nonnull(mkdtemp(root));
+        ck_assert_msg(vs_service_open(&o, &s, &err) == 0, "%s", err.msg);
+
+        snprintf(p, sizeof(p), "%s/w\xff", root);
+        ck_assert_int_eq(mkdir(p, 0700), 0);
+        snprintf(q, sizeof(q), "%s/link", root);
+        ck_assert_int_eq(symlink("w\xff", q), 0);
+        ck_assert_msg(create_at(s, "workspace", q, id, &err) == VS_ERR_FORBIDDEN, "%s", err.msg);
+        ck_assert_msg(strstr(err.msg, "symlink"), "%s", err.msg);
+
+        snprintf(p, sizeof(p), "%s/pipe.tar", root);
+        ck_assert_int_eq(mkfifo(p, 0600), 0);
+        ck_assert_int_eq(create_at(s, "image", p, id, &err), VS_ERR_INPUT);
+        ck_assert_str_eq(err.msg + strlen(err.msg) - strlen("is not a regular file"), "is not a regular file");
+
+        ck_assert_int_eq(create_at(s, "workspace", "/etc", id, &err), VS_ERR_FORBIDDEN);
+        ck_assert_str_eq(err.msg, "workspace /etc is not an absolute path below an allowed root");
+        snprintf(p, sizeof(p), "%s/../etc", root);
+        ck_assert_int_eq(create_at(s, "workspace", p, id, &err), VS_ERR_FORBIDDEN);
+        snprintf(p, sizeof(p), "%s/nothing", root);
+        ck_assert_int_eq(create_at(s, "workspace", p, id, &err), VS_ERR_INPUT);
+
+        snprintf(p, sizeof(p), "%s/ws", root);
+        ck_assert_int_eq(mkdir(p, 0700), 0);
+        ck_assert_int_eq(create_at(s, "workspace", p, id, &err), VS_ERR_NONE);
+        start(s, id);
+        wait_done(s, id);
+        ck_assert_str_eq(fake_last_workspace_root(), root);
+        ck_assert_str_eq(fake_last_image_root(), "");
+
+        snprintf(p, sizeof(p), "%s/img.tar", root);
+        close(open(p, O_WRONLY | O_CREAT | O_EXCL, 0600));
+        spec = json_pack("{s:s, s:[s]}", "image", p, "cmd", "fake");
+        ck_assert_msg(vs_service_create(s, NULL, spec, id, &err) == 0, "%s", err.msg);
+        json_decref(spec);
+        start(s, id);
+        wait_done(s, id);
+        ck_assert_str_eq(fake_last_image_root(), root);
+        ck_assert_str_eq(fake_last_workspace_root(), "");
+        svc_close(s);
+        vs_rm_rf(root);
+}
+END_TEST
+
 Suite *suite_service(void)
 {
         Suite *s = suite_create("service");
@@ -594,6 +661,7 @@ Suite *suite_service(void)
         tcase_add_test(tc, expire_removes_old_finished_jobs);
         tcase_add_test(tc, max_disk_refused_at_create);
         tcase_add_test(tc, owners_see_their_own_jobs);
+        tcase_add_test(tc, paths_below_allowed_roots);
         suite_add_tcase(s, tc);
         return s;
 }
