@@ -4,12 +4,15 @@
 #include "fsutil.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 static char *path_join(const char *a, const char *b)
 {
@@ -18,9 +21,25 @@ static char *path_join(const char *a, const char *b)
         return asprintf(&p, "%s/%s", a, b) < 0 ? NULL : p;
 }
 
-/* A directory whose "lock" nobody holds belongs to a dead owner.  Names
- * starting with '.' are skipped; nothing is followed (O_NOFOLLOW, fd-relative
- * removal). */
+#define TMP_PREFIX ".tmp-"
+/* A ".tmp-" directory is one being set up (its lock is not flock-ed yet):
+ * only one this old is a crashed set-up's. */
+#define TMP_STALE_SEC (10 * 60)
+
+static bool stale_tmp(int dfd, const char *name)
+{
+        struct stat st;
+
+        return strncmp(name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0 &&
+               fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+               st.st_mtime + TMP_STALE_SEC < time(NULL);
+}
+
+/* A directory whose "lock" nobody holds belongs to a dead owner.  A job
+ * directory appears under its name only once its lock is held (it is set up
+ * as ".tmp-ID" and renamed), so a free lock cannot be a new owner's.  Other
+ * names starting with '.' are skipped; nothing is followed (O_NOFOLLOW,
+ * fd-relative removal). */
 static void gc_stale(const char *jobs_dir, unsigned *ret_removed, unsigned *ret_failed)
 {
         _cleanup_closedir_ DIR *d = opendir(jobs_dir);
@@ -32,11 +51,14 @@ static void gc_stale(const char *jobs_dir, unsigned *ret_removed, unsigned *ret_
                 _cleanup_free_ char *lock = NULL;
                 _cleanup_close_ int fd = -1;
 
-                if (e->d_name[0] == '.')
+                bool tmp = e->d_name[0] == '.';
+
+                if (tmp && !stale_tmp(dirfd(d), e->d_name))
                         continue;
                 lock = vs_xasprintf("%s/lock", e->d_name);
                 fd = openat(dirfd(d), lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+                /* an old set-up may have died before it made its lock */
+                if ((fd < 0 && !tmp) || (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0))
                         continue;
                 if (vs_rm_rf_at(dirfd(d), e->d_name) == 0) {
                         if (ret_removed)
@@ -49,7 +71,7 @@ static void gc_stale(const char *jobs_dir, unsigned *ret_removed, unsigned *ret_
 int vs_jobdir_create(const char *state_dir, const char *id, vs_jobdir *ret, vs_error *err)
 {
         _cleanup_free_ char *jobs = path_join(state_dir, "jobs");
-        _cleanup_free_ char *lock = NULL;
+        _cleanup_free_ char *lock = NULL, *tmp = NULL;
         vs_jobdir d = { .lock_fd = -1 };
 
         if (!jobs || vs_mkdir_p(jobs, 0711, err) < 0)
@@ -63,19 +85,31 @@ int vs_jobdir_create(const char *state_dir, const char *id, vs_jobdir *ret, vs_e
          * channel by name but cannot list the directory; every file in it is
          * 0600 (libvirt chowns the disks to libvirt-qemu for the VM's life).
          * chmod: the umask (077 in vmsandbox) must not take the x bits. */
-        if (mkdir(d.dir, 0700) < 0 || chmod(d.dir, 0711) < 0) {
-                vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create %s", d.dir);
+        tmp = vs_xasprintf("%s/" TMP_PREFIX "%s", jobs, d.id);
+        if (mkdir(tmp, 0700) < 0 || chmod(tmp, 0711) < 0) {
+                vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create %s", tmp);
+                rmdir(tmp);
                 free(d.dir);
                 return -1;
         }
-        lock = path_join(d.dir, "lock");
+        /* The lock is held before the directory has its name: a concurrent
+         * gc_stale never sees a job directory with a free lock that is not
+         * a dead owner's. */
+        lock = path_join(tmp, "lock");
         d.lock_fd = lock ? open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
+        if (d.lock_fd < 0 || flock(d.lock_fd, LOCK_EX) < 0 || rename(tmp, d.dir) < 0) {
+                vs_error_errno(err, VS_ERR_SANDBOX, errno ? errno : ENOMEM, "cannot set up %s", d.dir);
+                vs_rm_rf(tmp);
+                if (d.lock_fd >= 0)
+                        close(d.lock_fd);
+                free(d.dir);
+                return -1;
+        }
         d.root_disk = path_join(d.dir, "root.qcow2");
         d.job_disk = path_join(d.dir, "job.img");
         d.channel = path_join(d.dir, "progress.sock");
         d.console = path_join(d.dir, "console.log");
-        if (d.lock_fd < 0 || flock(d.lock_fd, LOCK_EX) < 0 || !d.root_disk || !d.job_disk || !d.channel ||
-            !d.console) {
+        if (!d.root_disk || !d.job_disk || !d.channel || !d.console) {
                 vs_error_errno(err, VS_ERR_SANDBOX, errno ? errno : ENOMEM, "cannot set up %s", d.dir);
                 vs_jobdir_remove(&d);
                 return -1;

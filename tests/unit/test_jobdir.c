@@ -7,7 +7,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <stdint.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -115,6 +118,69 @@ START_TEST(qemu_access_names_the_blocking_dir)
 }
 END_TEST
 
+/* Two owners create job directories while each create's gc_stale runs: a
+ * live directory is never taken for a dead owner's (it used to be, in the
+ * window between creating its lock and flock-ing it). */
+#define RACE_ROUNDS 1500
+
+static void *create_many(void *arg)
+{
+        char id[13];
+        uintptr_t lost = 0;
+
+        for (int i = 0; i < RACE_ROUNDS; i++) {
+                vs_jobdir d;
+                vs_error err = { 0 };
+
+                snprintf(id, sizeof(id), "%c%011d", (char)(uintptr_t)arg, i);
+                if (vs_jobdir_create(state, id, &d, &err) < 0)
+                        return (void *)(uintptr_t)-1;
+                /* a moment of life, as a job's prepare would have */
+                for (volatile int k = 0; k < 2000; k++)
+                        ;
+                if (access(d.dir, F_OK) < 0 || access(d.job_disk, F_OK) == 0)
+                        lost++;
+                vs_jobdir_remove(&d);
+        }
+        return (void *)lost;
+}
+
+START_TEST(concurrent_create_never_collected)
+{
+        pthread_t a, b;
+        void *la, *lb;
+
+        ck_assert_int_eq(pthread_create(&a, NULL, create_many, (void *)(uintptr_t)'a'), 0);
+        ck_assert_int_eq(pthread_create(&b, NULL, create_many, (void *)(uintptr_t)'b'), 0);
+        pthread_join(a, &la);
+        pthread_join(b, &lb);
+        ck_assert_uint_eq((uintptr_t)la, 0);
+        ck_assert_uint_eq((uintptr_t)lb, 0);
+}
+END_TEST
+
+/* What a set-up that crashed before its rename left: removed once old. */
+START_TEST(gc_removes_old_tmp_only)
+{
+        char p[512], q[512];
+        struct timespec old[2] = { { .tv_sec = 1 }, { .tv_sec = 1 } };
+        vs_jobdir live;
+        vs_error err = { 0 };
+
+        ck_assert_int_eq(vs_jobdir_create(state, "aaaaaaaaaaaa", &live, &err), 0);
+        snprintf(p, sizeof(p), "%s/jobs/.tmp-bbbbbbbbbbbb", state);
+        snprintf(q, sizeof(q), "%s/jobs/.tmp-cccccccccccc", state);
+        ck_assert_int_eq(mkdir(p, 0700), 0);
+        ck_assert_int_eq(mkdir(q, 0700), 0);
+        ck_assert_int_eq(utimensat(AT_FDCWD, p, old, 0), 0);
+        vs_jobdir_gc(state);
+        ck_assert_int_eq(access(p, F_OK), -1);
+        ck_assert_int_eq(access(q, F_OK), 0); /* young: maybe being set up */
+        ck_assert_int_eq(access(live.dir, F_OK), 0);
+        vs_jobdir_remove(&live);
+}
+END_TEST
+
 Suite *suite_jobdir(void)
 {
         Suite *s = suite_create("jobdir");
@@ -123,6 +189,8 @@ Suite *suite_jobdir(void)
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, create_modes_and_remove);
         tcase_add_test(tc, gc_removes_only_dead_owners);
+        tcase_add_test(tc, concurrent_create_never_collected);
+        tcase_add_test(tc, gc_removes_old_tmp_only);
         tcase_add_test(tc, qemu_access_names_the_blocking_dir);
         suite_add_tcase(s, tc);
         return s;
