@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "cleanup.h"
 #include "fsutil.h"
+#include "text.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -227,8 +228,13 @@ static int job_exit(json_t *rec)
                 return EXIT_TIMEOUT;
         if (st && !strcmp(st, "cancelled"))
                 return EXIT_CANCELLED;
-        fprintf(stderr, "vmsandbox: job %s: %s\n", st ? st : "?",
-                json_string_value(json_object_get(rec, "error")) ?: "no verdict");
+        {
+                const char *e = json_string_value(json_object_get(rec, "error")) ?: "no verdict";
+                _cleanup_free_ char *safe_st = vs_text_for_terminal(st ? st : "?", strlen(st ? st : "?"), 64, NULL);
+                _cleanup_free_ char *safe = vs_text_for_terminal(e, strlen(e), 4096, NULL);
+
+                fprintf(stderr, "vmsandbox: job %s: %s\n", safe_st, safe);
+        }
         return EXIT_SANDBOX;
 }
 

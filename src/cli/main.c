@@ -1,5 +1,7 @@
 /* vmsandbox: run a workflow image in its own throwaway micro-VM. */
 #include "cli.h"
+#include "cleanup.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -28,7 +30,12 @@ static void usage(FILE *f)
 
 int cli_fail(const vs_error *err)
 {
-        fprintf(stderr, "vmsandbox: %s\n", err->msg);
+        /* Messages quote guest and server text (a result's error, a file
+         * name): never a control sequence for the user's terminal. */
+        _cleanup_free_ char *safe = vs_text_for_terminal(err->msg, strnlen(err->msg, sizeof(err->msg)),
+                                                        sizeof(err->msg), NULL);
+
+        fprintf(stderr, "vmsandbox: %s\n", safe);
         switch (err->kind) {
         case VS_ERR_USAGE:
         case VS_ERR_INPUT:

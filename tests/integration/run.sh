@@ -14,7 +14,7 @@ base_image=$(readlink -f "${VMSANDBOX_IMAGE:-/var/lib/vmsandbox/images/default}"
 
 it_expect help_command help_flag run_help no_command unknown_command version \
     usage_no_image missing_image not_a_tar no_manifest missing_layer unsafe_layer tag_not_found tags_ambiguous \
-    workspace_not_dir memory_range memory_unparsable cpus_range cpus_tcg disk_range timeout_unparsable timeout_range \
+    workspace_not_dir image_fifo error_text_safe memory_range memory_unparsable cpus_range cpus_tcg disk_range timeout_unparsable timeout_range \
     network_bad export_needs_out out_not_empty out_not_empty_untouched base_image_missing libvirt_down unknown_option \
     flag_overrides_env env_overrides_config config_overrides_default bad_input_leaves_nothing \
     doctor_fails doctor_ok \
@@ -64,6 +64,12 @@ expect unsafe_layer 2 'unsafe entry "../evil"' -- "$vms" run --image "$work/evil
 expect tag_not_found 2 "tag demo/c:3 is not in the image archive" -- "$vms" run --image "$work/two-tags.tar" --tag demo/c:3
 expect tags_ambiguous 2 "choose one with --tag (demo/a:1, demo/b:2)" -- "$vms" run --image "$work/two-tags.tar"
 expect workspace_not_dir 2 "is not a directory" -- "$vms" run --image "$work/hello.tar" --workspace "$work/afile"
+mkfifo "$work/fifo.tar"
+expect image_fifo 2 "is not a regular file" -- timeout 20 "$vms" run --image "$work/fifo.tar"
+# Text quoted in an error (a file name here; a guest's message elsewhere)
+# reaches the terminal without control characters.
+expect error_text_safe 2 "/?]0;pwned?" -- "$vms" run --image "$work/$(printf '\033]0;pwned\007')"
+if grep -q "$(printf '\033')" "$work/error_text_safe.err"; then fail error_text_safe "an ESC reached stderr"; fi
 expect memory_range 2 "--memory must be between" -- "$vms" run --image "$work/hello.tar" --memory 1M
 expect memory_unparsable 2 "--memory lots" -- "$vms" run --image "$work/hello.tar" --memory lots
 expect cpus_range 2 "--cpus 0" -- "$vms" run --image "$work/hello.tar" --cpus 0
