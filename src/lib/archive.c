@@ -92,6 +92,11 @@ static bool is_regular(char type)
  * from the file the guest's `docker load` reads: two members with one name
  * (the extractor keeps the last one) and members below a non-directory (a
  * member written through a symlinked directory lands on another name). */
+/* Members of a docker-save or OCI archive are at most three levels deep
+ * (blobs/sha256/HEX); the parent check below costs a lookup per level, so
+ * the depth is bounded to keep it linear in the archive's size. */
+#define MEMBER_DEPTH_MAX 16
+
 static int members_index(member_list *l, vs_error *err)
 {
         if (l->n == 0)
@@ -104,7 +109,15 @@ static int members_index(member_list *l, vs_error *err)
                         _cleanup_free_ char *s = shown(name);
                         return vs_error_set(err, VS_ERR_INPUT, "image archive has two members named \"%s\"", s);
                 }
+                unsigned depth = 0;
+
                 for (const char *slash = strchr(name, '/'); slash; slash = strchr(slash + 1, '/')) {
+                        if (++depth > MEMBER_DEPTH_MAX) {
+                                _cleanup_free_ char *s = shown(name);
+                                return vs_error_set(err, VS_ERR_INPUT,
+                                                    "image archive member \"%s\" is more than %d levels deep", s,
+                                                    MEMBER_DEPTH_MAX);
+                        }
                         _cleanup_free_ char *parent = vs_xstrndup(name, (size_t)(slash - name));
                         const member *p = member_find(l, parent);
 

@@ -167,24 +167,20 @@ int vs_service_upload_begin(vs_service *s, const char *owner, const char *id, co
         return 0;
 }
 
-/* A workspace upload must be a tar with no absolute or ".." names. */
+/* A workspace upload must be a tar with no absolute or ".." names and no
+ * hard link to such a name (the checks the image's layers get). */
 static int check_workspace_tar(const char *path, vs_error *err)
 {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        vs_tar_reader r;
-        vs_tar_entry e;
         struct stat st;
-        int k;
 
         if (fd < 0 || fstat(fd, &st) < 0)
                 return vs_error_errno(err, VS_ERR_INPUT, errno, "workspace upload");
-        vs_tar_reader_init(&r, fd, 0, (uint64_t)st.st_size);
-        while ((k = vs_tar_next(&r, &e, err)) > 0)
-                if (vs_tar_name_unsafe(e.name))
-                        return vs_error_set(err, VS_ERR_INPUT, "workspace archive has an unsafe entry \"%.200s\"", e.name);
-        if (k < 0)
-                vs_error_prefix(err, "workspace upload");
-        return k;
+        if (vs_tar_check(fd, 0, (uint64_t)st.st_size, err) < 0) {
+                vs_error_prefix(err, "workspace archive");
+                return -1;
+        }
+        return 0;
 }
 
 static int check_upload(int kind, const char *tmp, vs_error *err)

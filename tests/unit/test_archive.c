@@ -486,6 +486,29 @@ START_TEST(compressed_layers_left_to_the_guest)
 }
 END_TEST
 
+/* A member 17 directories deep is refused (the parent check costs a lookup
+ * per level: 4000-byte names of "a/a/..." made it quadratic); 16 is fine. */
+START_TEST(member_depth_bounded)
+{
+        char *p = new_path(), deep[64] = "", name[80];
+        FILE *f = fopen(p, "w");
+
+        for (int i = 0; i < 16; i++)
+                strcat(deep, "d/");
+        snprintf(name, sizeof(name), "%sok", deep);
+        tw_file(f, "cfg.json", config_json, strlen(config_json));
+        tw_file(f, name, "x", 1);
+        snprintf(name, sizeof(name), "%sd/deep", deep);
+        tw_file(f, name, "x", 1);
+        put_layer(f, "l1/layer.tar", "bin/ok");
+        put_manifest(f, ONE_LAYER);
+        tw_end(f);
+        fclose(f);
+        expect_error(p, "d/d/deep\" is more than 16 levels deep");
+        free(p);
+}
+END_TEST
+
 Suite *suite_archive(void)
 {
         Suite *s = suite_create("archive");
@@ -502,6 +525,7 @@ Suite *suite_archive(void)
         tcase_add_test(tc, names);
         tcase_add_test(tc, duplicate_members_refused);
         tcase_add_test(tc, member_below_symlink_refused);
+        tcase_add_test(tc, member_depth_bounded);
         tcase_add_test(tc, linked_layers_followed);
         tcase_add_test(tc, linked_layer_target_checked);
         tcase_add_test(tc, layer_references_bounded);

@@ -5,6 +5,7 @@
 #include "fsutil.h"
 #include "service.h"
 #include "store.h"
+#include "tarwriter.h"
 #include "tests.h"
 
 #include <errno.h>
@@ -640,6 +641,43 @@ START_TEST(paths_below_allowed_roots)
 }
 END_TEST
 
+/* A workspace upload with a hard link to "../" is refused as the image's
+ * layers are (it used to be checked by name only); a plain one is stored. */
+static int upload_workspace(vs_service *s, const char *id, const tw_hdr *link, vs_error *err)
+{
+        char *tmp = NULL;
+        int fd = -1, r;
+        FILE *f;
+
+        ck_assert_msg(vs_service_upload_begin(s, NULL, id, "workspace", &tmp, &fd, err) == 0, "%s", err->msg);
+        f = fdopen(fd, "w");
+        ck_assert_ptr_nonnull(f);
+        tw_entry(f, &(tw_hdr){ .name = "data.csv", .size = 4 }, "1,2\n", 4);
+        if (link)
+                tw_entry(f, link, NULL, 0);
+        tw_end(f);
+        fclose(f);
+        r = vs_service_upload_end(s, NULL, id, "workspace", tmp, err);
+        free(tmp);
+        return r;
+}
+
+START_TEST(workspace_upload_hard_link_refused)
+{
+        vs_service *s = svc_open(1, 8ull << 30);
+        vs_error err = { 0 };
+        char id[13];
+
+        JOB(s, "ws", id, "out:x\n");
+        ck_assert_int_eq(upload_workspace(s, id, &(tw_hdr){ .name = "passwd", .type = '1',
+                                                            .linkname = "../../etc/passwd" }, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_INPUT);
+        ck_assert_str_eq(err.msg, "workspace archive: unsafe entry (hard link to) \"../../etc/passwd\"");
+        ck_assert_int_eq(upload_workspace(s, id, NULL, &err), 0);
+        svc_close(s);
+}
+END_TEST
+
 Suite *suite_service(void)
 {
         Suite *s = suite_create("service");
@@ -662,6 +700,7 @@ Suite *suite_service(void)
         tcase_add_test(tc, max_disk_refused_at_create);
         tcase_add_test(tc, owners_see_their_own_jobs);
         tcase_add_test(tc, paths_below_allowed_roots);
+        tcase_add_test(tc, workspace_upload_hard_link_refused);
         suite_add_tcase(s, tc);
         return s;
 }
