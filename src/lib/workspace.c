@@ -56,10 +56,25 @@ static int copy_fd(int from, int to)
         return n < 0 ? -1 : 0;
 }
 
-static void own(sync_ctx *c, int dir, const char *name)
+/* New entries get the directory owner's uid/gid, always through an fd of
+ * the entry itself: by name, a hard link swapped in by a local user would
+ * have its (root-owned) target chowned. */
+static void own_fd(sync_ctx *c, int fd)
 {
         if (c->chown)
-                fchownat(dir, name, c->uid, c->gid, AT_SYMLINK_NOFOLLOW);
+                (void)!fchown(fd, c->uid, c->gid);
+}
+
+static void own_link(sync_ctx *c, int dir, const char *name)
+{
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        if (!c->chown)
+                return;
+        fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISLNK(st.st_mode))
+                (void)!fchownat(fd, "", c->uid, c->gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
 }
 
 static int sync_file(sync_ctx *c, int src, int dst, const char *name, const struct stat *sst)
@@ -83,11 +98,11 @@ static int sync_file(sync_ctx *c, int src, int dst, const char *name, const stru
         out = openat(dst, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, sst->st_mode & 0777);
         if (out < 0)
                 return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot write %s", name);
+        own_fd(c, out);
         if (copy_fd(in, out) < 0 || fchmod(out, sst->st_mode & 0777) < 0) {
                 unlinkat(dst, tmp, 0);
                 return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot write %s", name);
         }
-        own(c, dst, tmp);
         if (old >= 0 && S_ISDIR(dst_st.st_mode))
                 rm_at(dst, name);
         if (renameat(dst, tmp, dst, name) < 0) {
@@ -113,7 +128,7 @@ static int sync_link(sync_ctx *c, int src, int dst, const char *name)
         }
         if (rm_at(dst, name) < 0 || symlinkat(target, dst, name) < 0)
                 return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot create link %s", name);
-        own(c, dst, name);
+        own_link(c, dst, name);
         c->stats.written++;
         return 0;
 }
@@ -127,15 +142,18 @@ static int sync_subdir(sync_ctx *c, int src, int dst, const char *name, const st
 
         if (fstatat(dst, name, &dst_st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(dst_st.st_mode))
                 rm_at(dst, name);
-        if (mkdirat(dst, name, sst->st_mode & 0777) == 0) {
-                own(c, dst, name);
+        bool created = mkdirat(dst, name, sst->st_mode & 0777) == 0;
+
+        if (created)
                 c->stats.written++;
-        } else if (errno != EEXIST)
+        else if (errno != EEXIST)
                 return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot create directory %s", name);
         s = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         d = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (s < 0 || d < 0)
                 return vs_error_errno(c->err, VS_ERR_SANDBOX, errno, "cannot open directory %s", name);
+        if (created)
+                own_fd(c, d);
         fchmod(d, sst->st_mode & 0777);
         return sync_tree(c, s, d);
 }
