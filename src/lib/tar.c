@@ -270,6 +270,17 @@ static int meta_entry(vs_tar_reader *r, char type, uint64_t data, uint64_t size,
                 for (size_t i = len; i < size; i++)
                         if (meta[i] != '\0')
                                 return vs_error_set(err, VS_ERR_INPUT, "NUL inside a GNU long %s", name ? "name" : "link");
+                /* Without a NUL inside its size, GNU tar reads the name on
+                 * into the block's padding up to a NUL there, Go stops at the
+                 * size (tar-diff again): the padding must start with NUL. */
+                if (len == size && size % 512 != 0) {
+                        char pad;
+                        if (read_exact(r, data + size, &pad, 1, err) < 0)
+                                return -1;
+                        if (pad != '\0')
+                                return vs_error_set(err, VS_ERR_INPUT, "GNU long %s runs on past its size",
+                                                    name ? "name" : "link");
+                }
                 /* Go ignores an empty long name, GNU tar uses it. */
                 if (len == 0)
                         return vs_error_set(err, VS_ERR_INPUT, "empty GNU long %s", name ? "name" : "link");

@@ -604,6 +604,35 @@ START_TEST(check_names_and_hard_links)
 }
 END_TEST
 
+/* Regression (tests/fuzz/tar-diff): a long name without a NUL inside its
+ * size: GNU tar reads on into the block's padding up to a NUL there ("ok"
+ * + "/../x" here), Go stops at the size.  Refused unless the padding starts
+ * with NUL. */
+static void long_name_padded(mem *m, const char *pad)
+{
+        tw_hdr f = { .name = "f", .format = TW_GNU };
+
+        mem_open(m);
+        tw_header(m->f, &(tw_hdr){ .name = "././@LongLink", .type = 'L', .size = 2, .format = TW_GNU });
+        fwrite("ok", 1, 2, m->f);
+        fwrite(pad, 1, strlen(pad), m->f);
+        tw_pad(m->f, 2 + strlen(pad));
+        tw_entry(m->f, &f, NULL, 0);
+        tw_end(m->f);
+}
+
+START_TEST(gnu_long_name_past_size_refused)
+{
+        vs_error err = { 0 };
+        mem m;
+
+        long_name_padded(&m, "/../x");
+        expect_bad(&m, "GNU long name runs on past its size");
+        long_name_padded(&m, "");
+        ck_assert_int_eq(check_bytes(&m, &err), 0);
+}
+END_TEST
+
 /* Regression (tests/fuzz/tar-diff): GNU tar reads a long name past a NUL
  * that Go and the walker stop at. */
 START_TEST(nul_inside_gnu_long_name_refused)
@@ -653,6 +682,7 @@ Suite *suite_tar(void)
         tcase_add_test(tc, canonical_names);
         tcase_add_test(tc, check_names_and_hard_links);
         tcase_add_test(tc, nul_inside_gnu_long_name_refused);
+        tcase_add_test(tc, gnu_long_name_past_size_refused);
         suite_add_tcase(s, tc);
         return s;
 }
