@@ -29,6 +29,7 @@ static void usage(FILE *f)
               "  --max-per-ip N       clients at once from one address, TCP (default 64)\n"
               "  --idle-timeout DUR   close a connection idle this long (default 60s)\n"
               "  --allow-root DIR     server-side paths in specs must be below DIR (repeatable)\n"
+              "  --allow-network      let jobs ask for \"network\": \"nat\" (refused with 403 otherwise)\n"
               "  --state-dir DIR      default /var/lib/vmsandbox\n"
               "  --grace DUR          on SIGTERM, how long running jobs may finish (default 60s)\n"
               "  -h, --help           this text\n",
@@ -79,6 +80,7 @@ int cmd_serve(int argc, char **argv)
                 { "max-disk", required_argument, NULL, 'D' },      { "keep", required_argument, NULL, 'k' },
                 { "max-connections", required_argument, NULL, 'C' }, { "max-per-ip", required_argument, NULL, 'P' },
                 { "idle-timeout", required_argument, NULL, 'I' },
+                { "allow-network", no_argument, NULL, 'N' },
                 { NULL, 0, NULL, 0 },
         };
         vs_server_opts o = { .listen = "127.0.0.1:8765", .max_body = 1 << 20, .grace_ms = 60000 };
@@ -113,6 +115,7 @@ int cmd_serve(int argc, char **argv)
                                 return bad("--max-upload", optarg);
                         break;
                 case 'a': vs_strv_push(&roots, optarg); break;
+                case 'N': o.service.allow_network = true; break;
                 case 'd': vs_config_set(&cfg, "state_dir", optarg, &err); break;
                 case 'g':
                         if (vs_parse_duration(optarg, &o.grace_ms) < 0)

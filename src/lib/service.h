@@ -33,6 +33,7 @@ typedef struct {
         uint64_t max_disk;           /* scratch disk per job, bytes; 0: VS_DISK_MAX */
         uint64_t keep_ms;            /* finished jobs are removed this long after they ended; 0: kept */
         char *const *allowed_roots;  /* path references must resolve below one; NULL: none allowed */
+        bool allow_network;          /* jobs may ask for "network": "nat" (refused otherwise) */
         /* Where the service's own messages go (syslog priorities); may be NULL. */
         void (*log)(void *userdata, int priority, const char *msg);
         void *log_userdata;

@@ -80,6 +80,11 @@ static int check_spec(vs_service *s, json_t *spec, uint64_t *ret_memory, vs_erro
         if (placeholder)
                 sp.image = vs_xstrdup("(upload)");
         r = vs_spec_validate(&sp, err);
+        /* QEMU user networking lets a guest reach the host's loopback
+         * services (10.0.2.2): the administrator decides. */
+        if (r == 0 && sp.network == VS_NETWORK_NAT && !s->o.allow_network)
+                r = vs_error_set(err, VS_ERR_FORBIDDEN,
+                                 "network nat is not allowed by this service (vmsandbox serve --allow-network)");
         if (r == 0 && sp.disk > max_disk)
                 r = vs_error_set(err, VS_ERR_INPUT, "disk %s is over this service's --max-disk %s",
                                  vs_format_size(sp.disk, a, sizeof(a)), vs_format_size(max_disk, b, sizeof(b)));

@@ -678,6 +678,29 @@ START_TEST(workspace_upload_hard_link_refused)
 }
 END_TEST
 
+/* "network": "nat" only where the administrator allowed it. */
+START_TEST(network_needs_allow_network)
+{
+        vs_service_opts o = { .cfg = &cfg, .max_jobs = 1, .memory_budget = 8ull << 30, .max_upload = 1 << 20,
+                              .run = fake_run };
+        json_t *spec = json_pack("{s:s, s:s, s:[s]}", "tag", "fake:1", "network", "nat", "cmd", "fake");
+        vs_service *s = NULL;
+        vs_error err = { 0 };
+        char id[13];
+
+        ck_assert_msg(vs_service_open(&o, &s, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(vs_service_create(s, NULL, spec, id, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_FORBIDDEN);
+        ck_assert_str_eq(err.msg, "network nat is not allowed by this service (vmsandbox serve --allow-network)");
+        svc_close(s);
+        o.allow_network = true;
+        ck_assert_msg(vs_service_open(&o, &s, &err) == 0, "%s", err.msg);
+        ck_assert_msg(vs_service_create(s, NULL, spec, id, &err) == 0, "%s", err.msg);
+        svc_close(s);
+        json_decref(spec);
+}
+END_TEST
+
 Suite *suite_service(void)
 {
         Suite *s = suite_create("service");
@@ -701,6 +724,7 @@ Suite *suite_service(void)
         tcase_add_test(tc, owners_see_their_own_jobs);
         tcase_add_test(tc, paths_below_allowed_roots);
         tcase_add_test(tc, workspace_upload_hard_link_refused);
+        tcase_add_test(tc, network_needs_allow_network);
         suite_add_tcase(s, tc);
         return s;
 }
