@@ -1,16 +1,29 @@
 #include "disk.h"
+#include "alloc.h"
 #include "cleanup.h"
+#include "fsutil.h"
 #include "guard.h"
+#include "parse.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/stat.h>
+#include <grp.h>
+#include <libgen.h>
 #include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <libgen.h>
-#include <stdio.h>
-#include <string.h>
+
+#define TMP_NAME ".appliance"
+#define FEED_CHUNK (64u << 10)
+/* Below this, a failure is reported as the host file system being full. */
+#define HOST_FULL_BYTES (8ull << 20)
+/* XDG_RUNTIME_DIR holds libguestfs' sockets: sun_path has 108 bytes. */
+#define SOCKDIR_MAX 64
 
 extern char **environ;
 
@@ -29,29 +42,135 @@ int vs_disk_error(guestfs_h *g, vs_error *err, const char *what)
         return vs_error_set(err, VS_ERR_SANDBOX, "%s: %s", what, msg ? msg : "libguestfs failed");
 }
 
-/* The library prints nothing itself: errors are read with guestfs_last_error.
- * The appliance follows the job's acceleration choice. */
-static int handle_new(vs_accel accel, const char *job_id, guestfs_h **ret, vs_error *err)
+/* Child side.  The library prints nothing itself: errors are read with
+ * guestfs_last_error.  The appliance follows the job's acceleration choice,
+ * keeps its temporary files (overlay, sockets, cache) in the phase's private
+ * directory and boots the fixed appliance when there is one. */
+static int handle_new(const vs_appliance *a, guestfs_h **ret, vs_error *err)
 {
-        guestfs_h *g = guestfs_create();
         char *tcg[] = { "force_tcg", NULL };
+        guestfs_h *g;
         char tag[64];
 
+        if (a->tmpdir) {
+                setenv("TMPDIR", a->tmpdir, 1);
+                if (strlen(a->tmpdir) <= SOCKDIR_MAX)
+                        setenv("XDG_RUNTIME_DIR", a->tmpdir, 1);
+                else
+                        unsetenv("XDG_RUNTIME_DIR"); /* the caller's is not ours to write */
+        }
+        g = guestfs_create();
         if (!g)
                 return vs_error_set(err, VS_ERR_SANDBOX, "cannot create a libguestfs handle");
         guestfs_set_error_handler(g, NULL, NULL);
-        /* The tag on the appliance's kernel command line lets the job's
-         * watchdog (guard.h) find and kill this appliance at the deadline. */
-        if (job_id)
-                vs_guard_tag(tag, job_id);
-        if (guestfs_set_backend(g, "direct") < 0 || (job_id && guestfs_set_append(g, tag) < 0) ||
-            (accel == VS_ACCEL_TCG && guestfs_set_backend_settings(g, tcg) < 0)) {
+        /* The tag on the appliance's kernel command line names the job in ps. */
+        if (a->job_id)
+                vs_guard_tag(tag, a->job_id);
+        if (guestfs_set_backend(g, "direct") < 0 || (a->job_id && guestfs_set_append(g, tag) < 0) ||
+            (a->accel == VS_ACCEL_TCG && guestfs_set_backend_settings(g, tcg) < 0) ||
+            (a->tmpdir && (guestfs_set_tmpdir(g, a->tmpdir) < 0 || guestfs_set_cachedir(g, a->tmpdir) < 0)) ||
+            (a->appliance && guestfs_set_path(g, a->appliance) < 0)) {
                 vs_disk_error(g, err, "libguestfs set-up");
                 guestfs_close(g);
                 return -1;
         }
         *ret = g;
         return 0;
+}
+
+/* ---- the parent's side of a phase -------------------------------------- */
+
+static bool fixed_appliance(const char *dir)
+{
+        static const char *const files[] = { "README.fixed", "kernel", "initrd", "root" };
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        for (size_t i = 0; fd >= 0 && i < sizeof(files) / sizeof(files[0]); i++)
+                if (faccessat(fd, files[i], R_OK, 0) < 0)
+                        return false;
+        return fd >= 0;
+}
+
+int vs_disk_phase_begin(vs_disk_phase *p, const char *dir, vs_accel accel, vs_error *err)
+{
+        const char *app = getenv("VMSANDBOX_APPLIANCE");
+        int tmp;
+
+        *p = (vs_disk_phase){ .id = { .lock_fd = -1 }, .dir_fd = -1 };
+        app = app && *app ? app : VS_DEFAULT_APPLIANCE;
+        p->appliance = fixed_appliance(app) ? app : NULL;
+        if (vs_identity_acquire(&p->id, err) < 0)
+                return -1;
+        /* libguestfs would build its own appliance in a cache the dropped uid
+         * could write, and so poison for the next job of that uid: never. */
+        if (p->id.drop && !p->appliance) {
+                vs_identity_release(&p->id);
+                return vs_error_set(err, VS_ERR_SETUP,
+                                    "no libguestfs appliance in %s (kernel, initrd, root, README.fixed): run "
+                                    "scripts/setup-host",
+                                    app);
+        }
+        p->dir = vs_xstrdup(dir);
+        p->tmp = vs_xasprintf("%s/%s", dir, TMP_NAME);
+        p->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (p->dir_fd < 0) {
+                vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot open %s", dir);
+                vs_disk_phase_end(p);
+                return -1;
+        }
+        tmp = vs_identity_mkdir(&p->id, p->dir_fd, TMP_NAME, err);
+        if (tmp < 0) {
+                vs_disk_phase_end(p);
+                return -1;
+        }
+        close(tmp);
+        if (accel == VS_ACCEL_KVM && p->id.drop) {
+                struct group gr, *grr = NULL;
+                char buf[4096];
+
+                if (getgrnam_r("kvm", &gr, buf, sizeof(buf), &grr) == 0 && grr)
+                        p->groups[p->n_groups++] = grr->gr_gid;
+        }
+        return 0;
+}
+
+void vs_disk_phase_end(vs_disk_phase *p)
+{
+        /* The sweep first: nothing of the uid writes below tmp any more. */
+        vs_identity_release(&p->id);
+        if (p->dir_fd >= 0) {
+                vs_rm_rf_at(p->dir_fd, TMP_NAME);
+                close(p->dir_fd);
+        }
+        p->dir_fd = -1;
+        free(p->dir);
+        free(p->tmp);
+        p->dir = p->tmp = NULL;
+}
+
+void vs_disk_phase_appliance(const vs_disk_phase *p, vs_accel accel, const char *job_id, vs_appliance *ret)
+{
+        *ret = (vs_appliance){ .accel = accel, .job_id = job_id, .tmpdir = p->tmp, .appliance = p->appliance };
+}
+
+vs_child_opts vs_disk_phase_child_opts(const vs_disk_phase *p, const vs_bound *b, const int *keep, size_t n_keep)
+{
+        return (vs_child_opts){ .id = &p->id,
+                                .bound = b,
+                                .keep_fds = keep,
+                                .n_keep = n_keep,
+                                .extra_groups = p->groups,
+                                .n_extra = p->n_groups };
+}
+
+/* A failed phase on a file system that is (nearly) full says so first. */
+static void prefix_if_full(const vs_disk_phase *p, vs_error *err)
+{
+        struct statvfs sv;
+
+        if (p->dir_fd >= 0 && fstatvfs(p->dir_fd, &sv) == 0 &&
+            (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize < HOST_FULL_BYTES)
+                vs_error_prefix(err, "the host file system of %s is full", p->dir);
 }
 
 static int wait_child(pid_t pid, int *ret_status)
@@ -93,61 +212,115 @@ int vs_disk_create_overlay(const char *path, const char *base, uint64_t size, vs
         return 0;
 }
 
+/* ---- prepare ----------------------------------------------------------- */
+
 /* The workspace goes in as a tar stream made by tar(1) running in the open
  * directory (posix_spawn fchdir to the fd): the directory is never looked up
  * by name again, so a path swapped for a symlink after validation cannot
  * bring /etc or /root into the job.  tar does not follow symlinks below it
- * (no -h).  The appliance unpacks the stream (guestfs_tar_in). */
-static int inject_workspace(guestfs_h *g, int dir_fd, vs_error *err)
+ * (no -h).  tar runs as the caller (it reads the caller's files); the
+ * dropped child only gets the read end of its pipe, given to its uid (a pipe
+ * reopened through /dev/fd is permission-checked like a file). */
+static int spawn_workspace_tar(const vs_identity *id, int dir_fd, pid_t *ret_pid, int *ret_fd, vs_error *err)
 {
         char *argv[] = { "tar", "--create", "--file=-", "--numeric-owner", ".", NULL };
         posix_spawn_file_actions_t fa;
-        char from[64];
-        int p[2], r, status;
-        pid_t pid;
+        int p[2], r;
 
         if (pipe2(p, O_CLOEXEC) < 0)
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "copying the workspace in");
+        if (id->drop && fchown(p[0], id->uid, id->gid) < 0) {
+                r = errno;
+                close(p[0]);
+                close(p[1]);
+                return vs_error_errno(err, VS_ERR_SANDBOX, r, "copying the workspace in");
+        }
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
         posix_spawn_file_actions_adddup2(&fa, p[1], STDOUT_FILENO);
         posix_spawn_file_actions_addfchdir_np(&fa, dir_fd);
-        r = posix_spawnp(&pid, "tar", &fa, NULL, argv, environ);
+        r = posix_spawnp(ret_pid, "tar", &fa, NULL, argv, environ);
         posix_spawn_file_actions_destroy(&fa);
         close(p[1]);
         if (r != 0) {
                 close(p[0]);
                 return vs_error_errno(err, VS_ERR_SETUP, r, "cannot run tar to copy the workspace in");
         }
-        snprintf(from, sizeof(from), "/dev/fd/%d", p[0]);
-        r = guestfs_mkdir(g, "/workspace") < 0 || guestfs_tar_in(g, from, "/workspace") < 0 ? -1 : 0;
-        if (r < 0)
-                vs_disk_error(g, err, "copying the workspace in");
-        close(p[0]); /* a tar still writing gets EPIPE and ends */
-        if (wait_child(pid, &status) < 0)
-                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "waiting for tar");
-        if (r < 0)
-                return -1;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return vs_error_set(err, VS_ERR_INPUT, "tar could not read the whole workspace (exit status %d)",
-                                    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        *ret_fd = p[0];
         return 0;
 }
 
-int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs_accel accel, vs_error *err)
+typedef struct {
+        const char *path;
+        const vs_job_inputs *in;
+        vs_appliance app;
+        int preload_fds[VS_PRELOAD_MAX];
+        size_t n_preloads;
+        int ws_pipe;
+} prepare_arg;
+
+/* Child side: copies an open input file into the appliance through a pipe of
+ * this uid, fed by a forked copier (the input's fd is readable, a reopen of
+ * it would not be).  The copier reads from offset 0 with pread. */
+static int feed(guestfs_h *g, int src, const char *remote, bool untar, vs_error *err)
+{
+        char from[64];
+        int p[2], r, status;
+        pid_t pid;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "pipe");
+        pid = fork();
+        if (pid < 0) {
+                r = errno;
+                close(p[0]);
+                close(p[1]);
+                return vs_error_errno(err, VS_ERR_SANDBOX, r, "fork");
+        }
+        if (pid == 0) {
+                static char buf[FEED_CHUNK];
+                off_t off = 0;
+                ssize_t n;
+
+                close(p[0]);
+                while ((n = pread(src, buf, sizeof(buf), off)) != 0) {
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0)
+                                _exit(1);
+                        for (ssize_t done = 0; done < n;) {
+                                ssize_t w = write(p[1], buf + done, (size_t)(n - done));
+                                if (w < 0 && errno == EINTR)
+                                        continue;
+                                if (w <= 0)
+                                        _exit(2);
+                                done += w;
+                        }
+                        off += n;
+                }
+                _exit(0);
+        }
+        close(p[1]);
+        snprintf(from, sizeof(from), "/dev/fd/%d", p[0]);
+        r = untar ? (guestfs_mkdir(g, remote) < 0 || guestfs_tar_in(g, from, remote) < 0)
+                  : guestfs_upload(g, from, remote) < 0;
+        close(p[0]); /* a copier still writing gets EPIPE and ends */
+        status = wait_child(pid, &status) < 0 ? -1 : status;
+        if (r)
+                return vs_disk_error(g, err, untar ? "unpacking the workspace archive" : "copying an archive in");
+        if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return vs_error_set(err, VS_ERR_INPUT, "could not read the input for %s", remote);
+        return 0;
+}
+
+static int prepare_in_appliance(const prepare_arg *a, vs_error *err)
 {
         _cleanup_guestfs_ guestfs_h *g = NULL;
+        const vs_job_inputs *in = a->in;
 
-        if (handle_new(accel, in->job_id, &g, err) < 0)
+        if (handle_new(&a->app, &g, err) < 0)
                 return -1;
-        if (guestfs_disk_create(g, path, "raw", (int64_t)size, -1) < 0)
-                return vs_disk_error(g, err, "creating the job disk");
-        /* The job disk will hold spec.json (env values: secrets) and what the
-         * workflow writes: owner only.  libvirt's dynamic ownership chowns it
-         * to libvirt-qemu while the VM runs and back afterwards. */
-        if (chmod(path, 0600) < 0)
-                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot chmod %s", path);
-        if (guestfs_add_drive_opts(g, path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1) < 0 || guestfs_launch(g) < 0)
+        if (guestfs_add_drive_opts(g, a->path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1) < 0 || guestfs_launch(g) < 0)
                 return vs_disk_error(g, err, "starting libguestfs");
         if (guestfs_mkfs_opts(g, "ext4", "/dev/sda", GUESTFS_MKFS_OPTS_LABEL, "vmsandbox-job", -1) < 0 ||
             guestfs_mount(g, "/dev/sda", "/") < 0)
@@ -155,29 +328,166 @@ int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs
         if (guestfs_mkdir(g, "/in") < 0 || guestfs_mkdir(g, "/out") < 0 ||
             guestfs_write(g, "/spec.json", in->spec_json, strlen(in->spec_json)) < 0)
                 return vs_disk_error(g, err, "writing the job spec");
-        if (in->image && guestfs_upload(g, in->image, "/in/image.tar") < 0)
-                return vs_disk_error(g, err, "copying the image archive in");
-        for (size_t i = 0; in->preloads && in->preloads[i]; i++) {
+        if (in->image_fd >= 0 && feed(g, in->image_fd, "/in/image.tar", false, err) < 0)
+                return -1;
+        for (size_t i = 0; i < a->n_preloads; i++) {
                 char remote[64];
                 snprintf(remote, sizeof(remote), "/in/preload-%zu.tar", i);
-                if (guestfs_upload(g, in->preloads[i], remote) < 0)
-                        return vs_disk_error(g, err, "copying a preload archive in");
+                if (feed(g, a->preload_fds[i], remote, false, err) < 0)
+                        return -1;
         }
-        if (in->workspace && inject_workspace(g, in->workspace_fd, err) < 0)
-                return -1;
+        if (a->ws_pipe >= 0) {
+                char from[64];
+                snprintf(from, sizeof(from), "/dev/fd/%d", a->ws_pipe);
+                if (guestfs_mkdir(g, "/workspace") < 0 || guestfs_tar_in(g, from, "/workspace") < 0)
+                        return vs_disk_error(g, err, "copying the workspace in");
+        }
         /* An uploaded tar is unpacked by the appliance, never on the host. */
-        if (in->workspace_tar && (guestfs_mkdir(g, "/workspace") < 0 || guestfs_tar_in(g, in->workspace_tar, "/workspace") < 0))
-                return vs_disk_error(g, err, "unpacking the workspace archive");
+        if (in->workspace_tar_fd >= 0 && feed(g, in->workspace_tar_fd, "/workspace", true, err) < 0)
+                return -1;
         if (guestfs_shutdown(g) < 0)
                 return vs_disk_error(g, err, "closing the job disk");
         return 0;
 }
 
-int vs_disk_open_ro(const char *path, vs_accel accel, const char *job_id, guestfs_h **ret, vs_error *err)
+static int prepare_child(void *arg, int chan)
+{
+        vs_error err = { 0 };
+
+        if (prepare_in_appliance(arg, &err) < 0) {
+                vs_chan_write_error(chan, &err);
+                return -1;
+        }
+        return vs_chan_write(chan, 'K', NULL, 0);
+}
+
+/* The job disk is allocated up front (fallocate): the guest gets the space
+ * it was promised, and a host file system without room fails here, at once,
+ * instead of pausing the appliance (or later the VM) on ENOSPC.  File
+ * systems without fallocate get a sparse file. */
+static int create_disk(const char *path, uint64_t size, vs_error *err)
+{
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        char a[32];
+        int r;
+
+        if (fd < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create the job disk %s", path);
+        r = fallocate(fd, 0, 0, (off_t)size);
+        if (r < 0 && (errno == EOPNOTSUPP || errno == ENOSYS))
+                r = ftruncate(fd, (off_t)size);
+        if (r < 0) {
+                if (errno == ENOSPC || errno == EDQUOT)
+                        return vs_error_errno(err, VS_ERR_SANDBOX, errno,
+                                              "the host file system of %s has no room for the %s job disk", path,
+                                              vs_format_size(size, a, sizeof(a)));
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot size the job disk %s", path);
+        }
+        return TAKE_FD(fd);
+}
+
+static int open_preloads(char *const *paths, prepare_arg *a, vs_error *err)
+{
+        for (size_t i = 0; paths && paths[i]; i++) {
+                if (i >= VS_PRELOAD_MAX)
+                        return vs_error_set(err, VS_ERR_USAGE, "at most %d preload archives", VS_PRELOAD_MAX);
+                a->preload_fds[i] = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (a->preload_fds[i] < 0)
+                        return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot open %s", paths[i]);
+                a->n_preloads = i + 1;
+        }
+        return 0;
+}
+
+/* Runs the child that fills the disk; 0 when it said so and exited 0. */
+static int run_prepare_child(vs_disk_phase *p, prepare_arg *a, const vs_bound *b, vs_error *err)
+{
+        int keep[VS_PRELOAD_MAX + 3];
+        size_t n = 0;
+        vs_child c;
+        char type, msg[1100];
+        size_t len;
+        int r;
+
+        if (a->in->image_fd >= 0)
+                keep[n++] = a->in->image_fd;
+        if (a->in->workspace_tar_fd >= 0)
+                keep[n++] = a->in->workspace_tar_fd;
+        if (a->ws_pipe >= 0)
+                keep[n++] = a->ws_pipe;
+        for (size_t i = 0; i < a->n_preloads; i++)
+                keep[n++] = a->preload_fds[i];
+        vs_child_opts o = vs_disk_phase_child_opts(p, b, keep, n);
+        if (vs_child_start(&c, &o, prepare_child, a, err) < 0)
+                return -1;
+        r = vs_child_recv(&c, &type, msg, sizeof(msg), &len, err);
+        if (r == 0 && type == 'X')
+                r = vs_child_error(msg, len, err);
+        else if (r == 0 && type != 'K')
+                r = vs_error_set(err, VS_ERR_SANDBOX, "the prepare child sent an unexpected frame");
+        if (r < 0) {
+                vs_child_kill(&c);
+                return -1;
+        }
+        return vs_child_end(&c, err);
+}
+
+int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs_accel accel, const vs_bound *b,
+                    vs_error *err)
+{
+        _cleanup_free_ char *copy = vs_xstrdup(path);
+        _cleanup_close_ int disk = -1;
+        prepare_arg a = { .path = path, .in = in, .ws_pipe = -1 };
+        vs_disk_phase p;
+        pid_t tar = -1;
+        int r, status;
+
+        if (vs_disk_phase_begin(&p, dirname(copy), accel, err) < 0)
+                return -1;
+        vs_disk_phase_appliance(&p, accel, in->job_id, &a.app);
+        disk = create_disk(path, size, err);
+        /* The job disk will hold spec.json (env values: secrets) and what the
+         * workflow writes: the child's group may write it while it fills it,
+         * then it is root's, 0600 again (libvirt's dynamic ownership chowns
+         * it to libvirt-qemu while the VM runs and back afterwards). */
+        r = disk < 0 || vs_identity_share_fd(&p.id, disk, 0660, err) < 0 ? -1 : 0;
+        if (r == 0)
+                r = open_preloads(in->preloads, &a, err);
+        if (r == 0 && in->workspace_fd >= 0)
+                r = spawn_workspace_tar(&p.id, in->workspace_fd, &tar, &a.ws_pipe, err);
+        if (r == 0)
+                r = run_prepare_child(&p, &a, b, err);
+        if (r < 0)
+                prefix_if_full(&p, err);
+        if (a.ws_pipe >= 0)
+                close(a.ws_pipe); /* the child's copy is gone: a tar still writing gets EPIPE */
+        if (tar > 0) {
+                if (r < 0)
+                        kill(tar, SIGKILL); /* not reaped yet: still our child */
+                if (wait_child(tar, &status) < 0)
+                        status = -1;
+                if (r == 0 && (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0))
+                        r = vs_error_set(err, VS_ERR_INPUT, "tar could not read the whole workspace (exit status %d)",
+                                         status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        }
+        for (size_t i = 0; i < a.n_preloads; i++)
+                close(a.preload_fds[i]);
+        if (disk >= 0) {
+                vs_error e2;
+                if (vs_identity_unshare_fd(&p.id, disk, r < 0 ? &e2 : err) < 0)
+                        r = -1;
+        }
+        vs_disk_phase_end(&p);
+        return r;
+}
+
+/* ---- read-only opening (collect's child) --------------------------------- */
+
+int vs_disk_open_ro(const char *path, const vs_appliance *a, guestfs_h **ret, vs_error *err)
 {
         _cleanup_guestfs_ guestfs_h *g = NULL;
 
-        if (handle_new(accel, job_id, &g, err) < 0)
+        if (handle_new(a, &g, err) < 0)
                 return -1;
         if (guestfs_add_drive_opts(g, path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
                                    -1) < 0 ||
@@ -189,13 +499,53 @@ int vs_disk_open_ro(const char *path, vs_accel accel, const char *job_id, guestf
         return 0;
 }
 
-int vs_disk_selftest(vs_accel accel, vs_error *err)
+/* ---- doctor ------------------------------------------------------------ */
+
+static int selftest_child(void *arg, int chan)
 {
         _cleanup_guestfs_ guestfs_h *g = NULL;
+        vs_error err = { 0 };
+        int r = handle_new(arg, &g, &err);
 
-        if (handle_new(accel, NULL, &g, err) < 0)
+        if (r == 0 && (guestfs_add_drive_scratch(g, 16 << 20, -1) < 0 || guestfs_launch(g) < 0 || guestfs_shutdown(g) < 0))
+                r = vs_disk_error(g, &err, "libguestfs appliance");
+        if (r < 0) {
+                vs_chan_write_error(chan, &err);
                 return -1;
-        if (guestfs_add_drive_scratch(g, 16 << 20, -1) < 0 || guestfs_launch(g) < 0)
-                return vs_disk_error(g, err, "libguestfs appliance");
-        return guestfs_shutdown(g) < 0 ? vs_disk_error(g, err, "libguestfs appliance") : 0;
+        }
+        return vs_chan_write(chan, 'K', NULL, 0);
+}
+
+int vs_disk_selftest(vs_accel accel, vs_error *err)
+{
+        char dir[] = "/tmp/vmsandbox-selftest-XXXXXX";
+        vs_appliance app;
+        vs_disk_phase p;
+        vs_child c;
+        char type, msg[1100];
+        size_t len;
+        int r;
+
+        /* 0711: the dropped child reaches its directory inside by name. */
+        if (!mkdtemp(dir) || chmod(dir, 0711) < 0)
+                return vs_error_errno(err, VS_ERR_SETUP, errno, "cannot create a directory in /tmp");
+        if (vs_disk_phase_begin(&p, dir, accel, err) < 0) {
+                rmdir(dir);
+                return -1;
+        }
+        vs_disk_phase_appliance(&p, accel, NULL, &app);
+        vs_child_opts o = vs_disk_phase_child_opts(&p, NULL, NULL, 0);
+        r = vs_child_start(&c, &o, selftest_child, &app, err);
+        if (r == 0) {
+                r = vs_child_recv(&c, &type, msg, sizeof(msg), &len, err);
+                if (r == 0 && type == 'X')
+                        r = vs_child_error(msg, len, err);
+                if (r < 0)
+                        vs_child_kill(&c);
+                else
+                        r = vs_child_end(&c, err);
+        }
+        vs_disk_phase_end(&p);
+        rmdir(dir);
+        return r;
 }

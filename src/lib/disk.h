@@ -1,35 +1,74 @@
 /* Job disks through libguestfs.  The host kernel never mounts a disk a guest
  * has written: all reads and writes go through the libguestfs appliance, and
- * every disk is opened with an explicit format (never probed). */
+ * every disk is opened with an explicit format (never probed).
+ *
+ * Every appliance runs in a child process that dropped root (privdrop.h):
+ * the parent shares only the job disk (by group) and a private temporary
+ * directory beside it with the child's uid, and the appliance is the fixed
+ * one built by scripts/setup-host (readable by any uid). */
 #ifndef VS_DISK_H
 #define VS_DISK_H
 
 #include "config.h"
 #include "error.h"
+#include "privdrop.h"
 
 #include <guestfs.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#define VS_DEFAULT_APPLIANCE "/var/lib/vmsandbox/appliance"
+#define VS_PRELOAD_MAX 32
+
 /* A qcow2 overlay of size bytes on the read-only qcow2 base. */
 int vs_disk_create_overlay(const char *path, const char *base, uint64_t size, vs_error *err);
 
 typedef struct {
-        const char *job_id;      /* tags the appliance for the job's watchdog; may be NULL */
+        const char *job_id;      /* tags the appliance (its kernel command line); may be NULL */
         const char *spec_json;   /* text of /spec.json */
-        const char *image;       /* host path of the archive -> /in/image.tar, or NULL */
-        char *const *preloads;   /* archives -> /in/preload-N.tar, or NULL */
-        bool workspace;          /* workspace_fd (an open host directory) -> /workspace */
-        int workspace_fd;
-        const char *workspace_tar; /* or a tar unpacked (inside the appliance) into /workspace */
+        int image_fd;            /* an open archive -> /in/image.tar, or -1 */
+        char *const *preloads;   /* archive paths -> /in/preload-N.tar, or NULL */
+        int workspace_fd;        /* an open host directory -> /workspace, or -1 */
+        int workspace_tar_fd;    /* or an open tar, unpacked inside the appliance into /workspace, or -1 */
 } vs_job_inputs;
 
-/* Creates a sparse raw job disk of size bytes, makes an ext4 filesystem on it
- * and writes the inputs (see protocol.h for the layout). */
-int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs_accel accel, vs_error *err);
+/* Creates the raw job disk of size bytes (allocated: a full host file
+ * system fails here, not in the appliance), makes an ext4 filesystem on it
+ * and writes the inputs (see protocol.h for the layout), in an unprivileged
+ * child within the bound (may be NULL). */
+int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs_accel accel, const vs_bound *b,
+                    vs_error *err);
 
-/* Launches an appliance with the job disk attached read-only and mounted at /. */
-int vs_disk_open_ro(const char *path, vs_accel accel, const char *job_id, guestfs_h **ret, vs_error *err);
+/* What a child needs to start an appliance. */
+typedef struct {
+        vs_accel accel;
+        const char *job_id;      /* may be NULL */
+        const char *tmpdir;      /* libguestfs' temporary and cache directory */
+        const char *appliance;   /* a fixed appliance directory, or NULL: libguestfs' own */
+} vs_appliance;
+
+/* The parent's side of one appliance phase: the identity, the private
+ * temporary directory (dir/.appliance), the supplementary group for
+ * /dev/kvm, the fixed appliance. */
+typedef struct {
+        vs_identity id;
+        int dir_fd;
+        char *dir, *tmp;
+        const char *appliance;
+        gid_t groups[1];
+        size_t n_groups;
+} vs_disk_phase;
+
+int vs_disk_phase_begin(vs_disk_phase *p, const char *dir, vs_accel accel, vs_error *err);
+/* Removes the temporary directory and gives the identity back; safe twice. */
+void vs_disk_phase_end(vs_disk_phase *p);
+/* The child's appliance settings and the child options of the phase. */
+void vs_disk_phase_appliance(const vs_disk_phase *p, vs_accel accel, const char *job_id, vs_appliance *ret);
+vs_child_opts vs_disk_phase_child_opts(const vs_disk_phase *p, const vs_bound *b, const int *keep, size_t n_keep);
+
+/* Child side: launches an appliance with the disk attached read-only and
+ * mounted at /. */
+int vs_disk_open_ro(const char *path, const vs_appliance *a, guestfs_h **ret, vs_error *err);
 
 /* Fills err with libguestfs' last error, prefixed by what was being done. */
 int vs_disk_error(guestfs_h *g, vs_error *err, const char *what);
@@ -37,7 +76,8 @@ int vs_disk_error(guestfs_h *g, vs_error *err, const char *what);
 void vs_guestfs_closep(guestfs_h **g);
 #define _cleanup_guestfs_ __attribute__((cleanup(vs_guestfs_closep)))
 
-/* Launches an appliance on a small scratch disk: proves libguestfs works. */
+/* Launches an appliance on a small scratch disk, as a job would (dropped,
+ * the fixed appliance): proves libguestfs works. */
 int vs_disk_selftest(vs_accel accel, vs_error *err);
 
 #endif

@@ -252,9 +252,21 @@ static int make_out_tmp(vs_job *job, vs_error *err)
         return job->ws_stage ? 0 : vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "out");
 }
 
+/* libguestfs (prepare, collect) runs in an unprivileged child (privdrop.h)
+ * bounded by the whole-job deadline and the caller's cancel. */
+static vs_bound job_bound(const vs_job *job)
+{
+        const vs_events *ev = job->opts->events;
+
+        return (vs_bound){ .deadline_ms = job->deadline_ms,
+                           .cancelled = ev ? ev->cancelled : NULL,
+                           .userdata = ev ? ev->userdata : NULL };
+}
+
 static int job_prepare(vs_job *job, vs_error *err)
 {
         _cleanup_free_ char *spec_text = NULL;
+        vs_bound bound = job_bound(job);
         json_t *guest;
         vs_job_inputs in;
 
@@ -271,11 +283,10 @@ static int job_prepare(vs_job *job, vs_error *err)
                 return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "spec");
         in = (vs_job_inputs){ .job_id = job->id,
                               .spec_json = spec_text,
-                              .image = job->image_fd >= 0 ? job->image_path : NULL,
-                              .workspace = job->workspace_fd >= 0,
+                              .image_fd = job->image_fd,
                               .workspace_fd = job->workspace_fd,
-                              .workspace_tar = job->workspace_tar_fd >= 0 ? job->workspace_tar_path : NULL };
-        return vs_disk_prepare(job->dir.job_disk, job->spec->disk, &in, job->accel, err);
+                              .workspace_tar_fd = job->workspace_tar_fd };
+        return vs_disk_prepare(job->dir.job_disk, job->spec->disk, &in, job->accel, &bound, err);
 }
 
 /* ---- boot -------------------------------------------------------------- */
@@ -386,7 +397,7 @@ static int write_back(vs_job *job, vs_error *err)
         return 0;
 }
 
-static int collect_outputs(vs_job *job, guestfs_h *g, vs_error *err)
+static int collect_outputs(vs_job *job, vs_collect_src *g, vs_error *err)
 {
         vs_collect_limits lim = { .max_bytes = job->spec->disk, .max_entries = WORKSPACE_MAX_ENTRIES };
         vs_collect_stats stats;
@@ -415,17 +426,18 @@ static int collect_outputs(vs_job *job, guestfs_h *g, vs_error *err)
                             json_pack("{s:I, s:I, s:I, s:I}", "files", (json_int_t)stats.files, "dirs",
                                       (json_int_t)stats.dirs, "links", (json_int_t)stats.links, "bytes",
                                       (json_int_t)stats.bytes));
-        return write_back(job, err);
+        return 0;
 }
 
 static int job_collect(vs_job *job, vs_error *err)
 {
-        _cleanup_guestfs_ guestfs_h *g = NULL;
+        _cleanup_collect_ vs_collect_src *g = NULL;
         _cleanup_free_ char *text = NULL;
+        vs_bound bound = job_bound(job);
         size_t len = 0;
         int ran;
 
-        if (vs_disk_open_ro(job->dir.job_disk, job->accel, job->id, &g, err) < 0)
+        if (vs_collect_open(job->dir.job_disk, job->accel, job->id, &bound, &g, err) < 0)
                 return -1;
         if (vs_collect_read(g, "/out/result.json", VS_RESULT_MAX, &text, &len, err) < 0)
                 return -1;
@@ -436,7 +448,10 @@ static int job_collect(vs_job *job, vs_error *err)
         if (!job->image_id) /* a preloaded image: the guest engine knows its id */
                 json_object_set(json_object_get(job->result, "image"), "id",
                                 json_object_get(json_object_get(job->result, "guest"), "image_id"));
-        return collect_outputs(job, g, err);
+        if (collect_outputs(job, g, err) < 0 || vs_collect_close(TAKE_PTR(g), err) < 0)
+                return -1;
+        /* The appliance is gone before the user's directory is touched. */
+        return write_back(job, err);
 }
 
 /* ---- verdict, output, cleanup ------------------------------------------ */

@@ -48,14 +48,15 @@ static char *preload_spec(char *const *archives)
 
 static int read_verdict(const vs_jobdir *d, vs_accel accel, vs_error *err)
 {
-        _cleanup_guestfs_ guestfs_h *g = NULL;
+        _cleanup_collect_ vs_collect_src *g = NULL;
         _cleanup_free_ char *text = NULL;
         json_t *res;
         int ok;
 
-        if (vs_disk_open_ro(d->job_disk, accel, d->id, &g, err) < 0)
+        if (vs_collect_open(d->job_disk, accel, d->id, NULL, &g, err) < 0)
                 return -1;
-        if (vs_collect_read(g, "/out/result.json", VS_RESULT_MAX, &text, NULL, err) < 0)
+        if (vs_collect_read(g, "/out/result.json", VS_RESULT_MAX, &text, NULL, err) < 0 ||
+            vs_collect_close(TAKE_PTR(g), err) < 0)
                 return -1;
         res = text ? json_loads(text, 0, NULL) : NULL;
         ok = json_is_string(json_object_get(res, "state")) &&
@@ -73,7 +74,8 @@ static int preload_run(const vs_preload_opts *o, vs_accel accel, vs_jobdir *d,
         _cleanup_free_ char *spec = preload_spec(o->archives);
         _cleanup_free_ char *xml = NULL;
         _cleanup_domain_ virDomainPtr dom = NULL;
-        vs_job_inputs in = { .job_id = d->id, .spec_json = spec, .preloads = o->archives };
+        vs_job_inputs in = { .job_id = d->id, .spec_json = spec, .image_fd = -1, .preloads = o->archives,
+                             .workspace_fd = -1, .workspace_tar_fd = -1 };
         vs_domain_def def = { .job_id = d->id, .accel = accel, .memory = PRELOAD_MEMORY, .cpus = 1,
                               .kernel = o->kernel, .initrd = o->initrd, .cmdline = o->cmdline,
                               .root_disk = o->root, .job_disk = d->job_disk, .channel = d->channel,
@@ -84,7 +86,7 @@ static int preload_run(const vs_preload_opts *o, vs_accel accel, vs_jobdir *d,
 
         if (!spec || check_archives(o->archives, &bytes, err) < 0)
                 return -1;
-        if (vs_disk_prepare(d->job_disk, bytes + (256ull << 20), &in, accel, err) < 0)
+        if (vs_disk_prepare(d->job_disk, bytes + (256ull << 20), &in, accel, NULL, err) < 0)
                 return -1;
         xml = vs_domain_xml(&def, err);
         if (!xml || vs_domain_start(conn, xml, &dom, err) < 0)
