@@ -1,0 +1,282 @@
+/* The appliance child (privdrop.c): as root, it really runs as a uid of the
+ * reserved range, without groups, without a way back, without the parent's
+ * fds, and cannot open a root-only file; what it leaves running is killed;
+ * the bound (deadline, cancel) ends it. */
+#include "fsutil.h"
+#include "privdrop.h"
+#include "tests.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+        char secret[64];
+        int closed_fd, kept_fd;
+} probe_arg;
+
+typedef struct {
+        uint32_t uid, euid, gid, egid;
+        int32_t ngroups, open_errno, setuid0, nnp, closed_errno, kept_ok, ppid_ok;
+} probe_report;
+
+static int probe(void *arg, int chan)
+{
+        probe_arg *a = arg;
+        probe_report r = { .uid = (uint32_t)getuid(), .euid = (uint32_t)geteuid(), .gid = (uint32_t)getgid(),
+                           .egid = (uint32_t)getegid() };
+        gid_t groups[8];
+        int fd;
+
+        r.ngroups = getgroups(8, groups);
+        fd = open(a->secret, O_RDONLY | O_CLOEXEC);
+        r.open_errno = fd < 0 ? errno : 0;
+        r.setuid0 = setuid(0);
+        r.nnp = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
+        r.closed_errno = fcntl(a->closed_fd, F_GETFD) < 0 ? errno : 0;
+        r.kept_ok = fcntl(a->kept_fd, F_GETFD) >= 0;
+        r.ppid_ok = getppid() > 1;
+        return vs_chan_write(chan, 'P', &r, sizeof(r));
+}
+
+START_TEST(child_runs_unprivileged)
+{
+        char dir[] = "/tmp/vs-privdrop-XXXXXX";
+        probe_arg a;
+        probe_report r;
+        vs_identity id;
+        vs_child c;
+        vs_error err = { 0 };
+        char type;
+        size_t len;
+        int fd, kept;
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        ck_assert_int_eq(chmod(dir, 0711), 0);
+        snprintf(a.secret, sizeof(a.secret), "%s/secret", dir);
+        fd = open(a.secret, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, "s", 1), 1);
+        a.closed_fd = fd; /* open in the parent, not kept */
+        kept = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        a.kept_fd = kept;
+        ck_assert_int_eq(vs_identity_acquire(&id, &err), 0);
+        vs_child_opts o = { .id = &id, .keep_fds = &kept, .n_keep = 1 };
+        ck_assert_int_eq(vs_child_start(&c, &o, probe, &a, &err), 0);
+        ck_assert_int_eq(vs_child_recv(&c, &type, &r, sizeof(r), &len, &err), 0);
+        ck_assert_int_eq(type, 'P');
+        ck_assert_uint_eq(len, sizeof(r));
+        ck_assert_int_eq(vs_child_end(&c, &err), 0);
+        if (geteuid() == 0) {
+                ck_assert(id.drop);
+                ck_assert_uint_ge(id.uid, VS_UID_BASE);
+                ck_assert_uint_lt(id.uid, VS_UID_BASE + VS_UID_COUNT);
+                ck_assert_uint_eq(r.uid, id.uid);
+                ck_assert_uint_eq(r.euid, id.uid);
+                ck_assert_uint_eq(r.gid, id.uid);
+                ck_assert_uint_eq(r.egid, id.uid);
+                ck_assert_int_eq(r.ngroups, 0);
+                ck_assert_int_eq(r.open_errno, EACCES);
+                ck_assert_int_eq(r.setuid0, -1);
+        } else {
+                /* Nothing to drop: the caller's own ids. */
+                ck_assert(!id.drop);
+                ck_assert_uint_eq(r.uid, getuid());
+                ck_assert_int_eq(r.open_errno, 0);
+        }
+        ck_assert_int_eq(r.nnp, 1);
+        ck_assert_int_eq(r.closed_errno, EBADF);
+        ck_assert_int_eq(r.kept_ok, 1);
+        ck_assert_int_eq(r.ppid_ok, 1);
+        vs_identity_release(&id);
+        close(fd);
+        close(kept);
+        ck_assert_int_eq(vs_rm_rf(dir), 0);
+}
+END_TEST
+
+/* A process of the child's uid that left its process group and session. */
+static int escapee(void *arg, int chan)
+{
+        pid_t pid;
+
+        (void)arg;
+        pid = fork();
+        if (pid == 0) {
+                setsid();
+                for (;;)
+                        pause();
+        }
+        int32_t p = (int32_t)pid;
+        return vs_chan_write(chan, 'P', &p, sizeof(p));
+}
+
+static bool alive(pid_t pid)
+{
+        char path[64], line[256];
+        FILE *f;
+        bool live = false;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+        f = fopen(path, "re");
+        if (!f)
+                return false;
+        while (fgets(line, sizeof(line), f))
+                if (strncmp(line, "State:", 6) == 0)
+                        live = !strchr(line, 'Z') && !strchr(line, 'X');
+        fclose(f);
+        return live;
+}
+
+START_TEST(sweep_kills_what_escaped)
+{
+        vs_identity id;
+        vs_child c;
+        vs_error err = { 0 };
+        int32_t pid = 0;
+        char type;
+        size_t len;
+
+        if (geteuid() != 0)
+                return; /* the sweep needs a uid of its own: root only (CI is root) */
+        ck_assert_int_eq(vs_identity_acquire(&id, &err), 0);
+        vs_child_opts o = { .id = &id };
+        ck_assert_int_eq(vs_child_start(&c, &o, escapee, NULL, &err), 0);
+        ck_assert_int_eq(vs_child_recv(&c, &type, &pid, sizeof(pid), &len, &err), 0);
+        ck_assert_int_gt(pid, 1);
+        ck_assert(alive(pid));
+        ck_assert_int_eq(vs_child_end(&c, &err), 0);
+        ck_assert(!alive(pid));
+        vs_identity_release(&id);
+}
+END_TEST
+
+static int sleeper(void *arg, int chan)
+{
+        (void)arg;
+        (void)chan;
+        sleep(60);
+        return 0;
+}
+
+static int polls;
+static bool cancel_after_3(void *userdata)
+{
+        (void)userdata;
+        return ++polls > 3;
+}
+
+START_TEST(bound_ends_the_child)
+{
+        vs_identity id;
+        vs_child c;
+        vs_error err = { 0 };
+        char type, buf[16];
+        size_t len;
+        uint64_t t0 = vs_mono_ms();
+        vs_bound deadline = { .deadline_ms = t0 + 300 };
+        vs_bound cancel = { .cancelled = cancel_after_3 };
+
+        ck_assert_int_eq(vs_identity_acquire(&id, &err), 0);
+        vs_child_opts o = { .id = &id, .bound = &deadline };
+        ck_assert_int_eq(vs_child_start(&c, &o, sleeper, NULL, &err), 0);
+        ck_assert_int_eq(vs_child_recv(&c, &type, buf, sizeof(buf), &len, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_TIMEOUT);
+        ck_assert(c.timed_out && c.ended);
+        ck_assert_uint_lt(vs_mono_ms() - t0, 2000);
+        ck_assert(WIFSIGNALED(c.status) && WTERMSIG(c.status) == SIGKILL);
+
+        o.bound = &cancel;
+        polls = 0;
+        ck_assert_int_eq(vs_child_start(&c, &o, sleeper, NULL, &err), 0);
+        ck_assert_int_eq(vs_child_end(&c, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_CANCELLED);
+        ck_assert(c.cancelled && c.ended);
+        vs_identity_release(&id);
+}
+END_TEST
+
+static int big_frame(void *arg, int chan)
+{
+        static char data[VS_CHAN_MAX];
+
+        (void)arg;
+        return vs_chan_write(chan, 'd', data, sizeof(data));
+}
+
+static int hostile_error(void *arg, int chan)
+{
+        char msg[] = "\x07\x1b[2Jgone\nsecond line";
+
+        (void)arg;
+        msg[0] = (char)VS_ERR_CANCELLED; /* a kind a child may not report */
+        return vs_chan_write(chan, 'X', msg, sizeof(msg) - 1);
+}
+
+START_TEST(child_frames_are_bounded)
+{
+        vs_identity id;
+        vs_child c;
+        vs_error err = { 0 };
+        char type, buf[1024];
+        size_t len;
+
+        ck_assert_int_eq(vs_identity_acquire(&id, &err), 0);
+        vs_child_opts o = { .id = &id };
+        ck_assert_int_eq(vs_child_start(&c, &o, big_frame, NULL, &err), 0);
+        ck_assert_int_eq(vs_child_recv(&c, &type, buf, sizeof(buf), &len, &err), -1);
+        ck_assert_str_eq(err.msg, "the appliance child sent a 65536-byte frame (at most 1024)");
+        ck_assert(c.ended);
+
+        ck_assert_int_eq(vs_child_start(&c, &o, hostile_error, NULL, &err), 0);
+        ck_assert_int_eq(vs_child_recv(&c, &type, buf, sizeof(buf), &len, &err), 0);
+        ck_assert_int_eq(type, 'X');
+        ck_assert_int_eq(vs_child_error(buf, len, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_SANDBOX);
+        ck_assert_str_eq(err.msg, "?[2Jgone second line");
+        ck_assert_int_eq(vs_child_end(&c, &err), 0);
+        vs_identity_release(&id);
+}
+END_TEST
+
+START_TEST(uids_are_exclusive)
+{
+        vs_identity a, b;
+        vs_error err = { 0 };
+
+        if (geteuid() != 0)
+                return; /* without root there is no range to hand out */
+        ck_assert_int_eq(vs_identity_acquire(&a, &err), 0);
+        ck_assert_int_eq(vs_identity_acquire(&b, &err), 0);
+        ck_assert(a.drop && b.drop);
+        ck_assert_uint_ne(a.uid, b.uid);
+        vs_identity_release(&a);
+        vs_identity_release(&a); /* twice: harmless */
+        ck_assert_int_eq(a.lock_fd, -1);
+        vs_identity_release(&b);
+}
+END_TEST
+
+Suite *suite_privdrop(void)
+{
+        Suite *s = suite_create("privdrop");
+        TCase *tc = tcase_create("core");
+
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, child_runs_unprivileged);
+        tcase_add_test(tc, sweep_kills_what_escaped);
+        tcase_add_test(tc, bound_ends_the_child);
+        tcase_add_test(tc, child_frames_are_bounded);
+        tcase_add_test(tc, uids_are_exclusive);
+        suite_add_tcase(s, tc);
+        return s;
+}
