@@ -20,20 +20,43 @@ void vs_guard_tag(char buf[64], const char *job_id)
         snprintf(buf, 64, "vmsandbox.job=%s", job_id);
 }
 
-/* The parent pid and whether the command line holds tag, read from /proc. */
-static bool proc_matches(int pid, const char *tag)
+#define ANCESTRY_MAX 4
+
+static int parent_of(int pid)
 {
-        char path[64], buf[8192];
+        char path[64], buf[1024];
         _cleanup_fclose_ FILE *st = NULL;
-        _cleanup_close_ int fd = -1;
         int ppid = 0;
-        ssize_t n;
 
         snprintf(path, sizeof(path), "/proc/%d/stat", pid);
         st = fopen(path, "re");
         /* "pid (comm) state ppid": comm may hold anything; scan from the last ')'. */
         if (!st || !fgets(buf, sizeof(buf), st) || !strrchr(buf, ')') ||
-            sscanf(strrchr(buf, ')') + 1, " %*c %d", &ppid) != 1 || ppid != getpid())
+            sscanf(strrchr(buf, ')') + 1, " %*c %d", &ppid) != 1)
+                return 0;
+        return ppid;
+}
+
+/* A descendant of this process (the appliance's qemu is a child of the
+ * privilege-dropped child, privdrop.h) within a few generations. */
+static bool is_descendant(int pid)
+{
+        for (int i = 0; i < ANCESTRY_MAX && pid > 1; i++) {
+                pid = parent_of(pid);
+                if (pid == getpid())
+                        return true;
+        }
+        return false;
+}
+
+/* Whether pid descends from us and its command line holds tag. */
+static bool proc_matches(int pid, const char *tag)
+{
+        char path[64], buf[8192];
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        if (!is_descendant(pid))
                 return false;
         snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
         fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -1,9 +1,12 @@
-/* A deadline for the parts of a job libguestfs runs (prepare, collect):
- * libguestfs has no timeout of its own, so at the deadline a watchdog thread
- * kills the appliance's qemu.  The appliance is found by a tag on its kernel
- * command line (guestfs_set_append "vmsandbox.job=<id>"), among this
- * process's children only, and killed through a pidfd opened before the
- * check, so a recycled pid is never signalled. */
+/* A deadline for the parts of a job libguestfs runs (prepare, collect).
+ * libguestfs has no timeout of its own; its appliance runs in a child
+ * (privdrop.h) whose every wait is bounded by the deadline, and that is
+ * killed with everything of its uid at the deadline.  This watchdog thread
+ * is the backstop: from the deadline on it kills any appliance's qemu found
+ * by the tag on its kernel command line (guestfs_set_append
+ * "vmsandbox.job=<id>"), among this process's descendants only (a few
+ * generations), through a pidfd opened before the check, so a recycled pid
+ * is never signalled. */
 #ifndef VS_GUARD_H
 #define VS_GUARD_H
 
@@ -32,8 +35,8 @@ bool vs_guard_fired(vs_guard *g);
 /* Stops the thread; safe on a guard never started. */
 void vs_guard_stop(vs_guard *g);
 
-/* Kills this process's children whose command line holds tag; returns how
- * many.  (The watchdog's action, exposed for tests.) */
+/* Kills this process's descendants whose command line holds tag; returns
+ * how many.  (The watchdog's action, exposed for tests.) */
 unsigned vs_kill_tagged_children(const char *tag);
 
 #endif

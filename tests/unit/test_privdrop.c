@@ -3,6 +3,7 @@
  * fds, and cannot open a root-only file; what it leaves running is killed;
  * the bound (deadline, cancel) ends it. */
 #include "fsutil.h"
+#include "guard.h"
 #include "privdrop.h"
 #include "tests.h"
 
@@ -266,6 +267,54 @@ START_TEST(uids_are_exclusive)
 }
 END_TEST
 
+/* The guard's backstop reaches an appliance that is a grandchild (the
+ * privdrop child's qemu), and nothing without the tag. */
+START_TEST(guard_kills_tagged_grandchild)
+{
+        int p[2];
+        pid_t mid, grand = 0;
+        int status;
+
+        ck_assert_int_eq(pipe(p), 0);
+        mid = fork();
+        ck_assert_int_ge(mid, 0);
+        if (mid == 0) {
+                pid_t g = fork();
+                if (g == 0) {
+                        execl("/bin/sh", "sh", "-c", "sleep 60; :", "vmsandbox.job=feedc0ffee00", (char *)NULL);
+                        _exit(127);
+                }
+                if (write(p[1], &g, sizeof(g)) != sizeof(g))
+                        _exit(1);
+                while (waitpid(g, &status, 0) < 0)
+                        ;
+                _exit(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? 0 : 1);
+        }
+        ck_assert_int_eq(read(p[0], &grand, sizeof(grand)), (ssize_t)sizeof(grand));
+        /* until the exec has replaced the command line */
+        for (int i = 0; i < 200; i++) {
+                char path[64], cmd[256] = { 0 };
+                FILE *f;
+                snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)grand);
+                f = fopen(path, "re");
+                if (f) {
+                        size_t n = fread(cmd, 1, sizeof(cmd) - 1, f);
+                        fclose(f);
+                        if (memmem(cmd, n, "vmsandbox.job=", 14))
+                                break;
+                }
+                usleep(10000);
+        }
+        ck_assert_uint_eq(vs_kill_tagged_children("vmsandbox.job=0000deadbeef"), 0);
+        ck_assert_uint_eq(vs_kill_tagged_children("vmsandbox.job=feedc0ffee00"), 1);
+        ck_assert_int_eq(waitpid(mid, &status, 0), mid);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_eq(WEXITSTATUS(status), 0);
+        close(p[0]);
+        close(p[1]);
+}
+END_TEST
+
 Suite *suite_privdrop(void)
 {
         Suite *s = suite_create("privdrop");
@@ -277,6 +326,7 @@ Suite *suite_privdrop(void)
         tcase_add_test(tc, bound_ends_the_child);
         tcase_add_test(tc, child_frames_are_bounded);
         tcase_add_test(tc, uids_are_exclusive);
+        tcase_add_test(tc, guard_kills_tagged_grandchild);
         suite_add_tcase(s, tc);
         return s;
 }
