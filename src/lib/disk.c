@@ -111,7 +111,7 @@ int vs_disk_phase_begin(vs_disk_phase *p, const char *dir, vs_accel accel, vs_er
                                     app);
         }
         p->dir = vs_xstrdup(dir);
-        p->tmp = vs_xasprintf("%s/%s", dir, TMP_NAME);
+        p->tmp = vs_xasprintf("%s/" TMP_NAME, p->dir);
         p->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (p->dir_fd < 0) {
                 vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot open %s", dir);
