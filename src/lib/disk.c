@@ -168,6 +168,8 @@ static void prefix_if_full(const vs_disk_phase *p, vs_error *err)
 {
         struct statvfs sv;
 
+        if (err->errno_value == ENOSPC || err->errno_value == EDQUOT)
+                return; /* the message says so already */
         if (p->dir_fd >= 0 && fstatvfs(p->dir_fd, &sv) == 0 &&
             (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize < HOST_FULL_BYTES)
                 vs_error_prefix(err, "the host file system of %s is full", p->dir);
@@ -377,11 +379,15 @@ static int create_disk(const char *path, uint64_t size, vs_error *err)
         if (r < 0 && (errno == EOPNOTSUPP || errno == ENOSYS))
                 r = ftruncate(fd, (off_t)size);
         if (r < 0) {
-                if (errno == ENOSPC || errno == EDQUOT)
-                        return vs_error_errno(err, VS_ERR_SANDBOX, errno,
+                int e = errno;
+                /* Nothing half-made stays (the job directory is root's: the
+                 * name is the file just created). */
+                unlink(path);
+                if (e == ENOSPC || e == EDQUOT)
+                        return vs_error_errno(err, VS_ERR_SANDBOX, e,
                                               "the host file system of %s has no room for the %s job disk", path,
                                               vs_format_size(size, a, sizeof(a)));
-                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot size the job disk %s", path);
+                return vs_error_errno(err, VS_ERR_SANDBOX, e, "cannot size the job disk %s", path);
         }
         return TAKE_FD(fd);
 }

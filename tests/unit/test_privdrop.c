@@ -2,6 +2,7 @@
  * reserved range, without groups, without a way back, without the parent's
  * fds, and cannot open a root-only file; what it leaves running is killed;
  * the bound (deadline, cancel) ends it. */
+#include "disk.h"
 #include "fsutil.h"
 #include "guard.h"
 #include "privdrop.h"
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
@@ -315,6 +317,51 @@ START_TEST(guard_kills_tagged_grandchild)
 }
 END_TEST
 
+/* A host file system without room for the job disk fails prepare at once,
+ * in one line, before any appliance starts, and leaves nothing (the fault
+ * scripts/faults host_full_prepare: the appliance used to pause on ENOSPC). */
+START_TEST(prepare_fails_at_once_on_full_host)
+{
+        char dir[] = "/tmp/vs-full-XXXXXX", disk[64], dotdir[64], app[64], want[256];
+        vs_job_inputs in = { .spec_json = "{}", .image_fd = -1, .workspace_fd = -1, .workspace_tar_fd = -1 };
+        vs_error err = { 0 };
+        uint64_t t0;
+
+        if (geteuid() != 0)
+                return; /* mounting a small tmpfs needs root (CI is root) */
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        ck_assert_int_eq(mount("tmpfs", dir, "tmpfs", 0, "size=16m,mode=0711"), 0);
+        snprintf(disk, sizeof(disk), "%s/job.img", dir);
+        snprintf(dotdir, sizeof(dotdir), "%s/.appliance", dir);
+        /* A stand-in fixed appliance: checked for, never booted (the disk
+         * fails first), so no VM and no VM lock. */
+        snprintf(app, sizeof(app), "%s/app", dir);
+        ck_assert_int_eq(mkdir(app, 0755), 0);
+        for (size_t i = 0; i < 4; i++) {
+                char f[96];
+                snprintf(f, sizeof(f), "%s/%s", app, (const char *[]){ "kernel", "initrd", "root", "README.fixed" }[i]);
+                int fd = open(f, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+                ck_assert_int_ge(fd, 0);
+                close(fd);
+        }
+        setenv("VMSANDBOX_APPLIANCE", app, 1);
+        t0 = vs_mono_ms();
+        ck_assert_int_eq(vs_disk_prepare(disk, 1ull << 30, &in, VS_ACCEL_TCG, NULL, &err), -1);
+        unsetenv("VMSANDBOX_APPLIANCE");
+        ck_assert_uint_lt(vs_mono_ms() - t0, 2000);
+        snprintf(want, sizeof(want),
+                 "the host file system of %s has no room for the 1G job disk: No space left on device", disk);
+        ck_assert_int_eq(err.kind, VS_ERR_SANDBOX);
+        ck_assert_str_eq(err.msg, want);
+        ck_assert_ptr_null(strchr(err.msg, '\n'));
+        ck_assert_int_eq(access(disk, F_OK), -1);
+        ck_assert_int_eq(access(dotdir, F_OK), -1);
+        ck_assert_int_eq(vs_rm_rf(app), 0);
+        ck_assert_int_eq(umount(dir), 0);
+        ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 Suite *suite_privdrop(void)
 {
         Suite *s = suite_create("privdrop");
@@ -327,6 +374,7 @@ Suite *suite_privdrop(void)
         tcase_add_test(tc, child_frames_are_bounded);
         tcase_add_test(tc, uids_are_exclusive);
         tcase_add_test(tc, guard_kills_tagged_grandchild);
+        tcase_add_test(tc, prepare_fails_at_once_on_full_host);
         suite_add_tcase(s, tc);
         return s;
 }
