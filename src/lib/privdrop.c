@@ -522,8 +522,10 @@ static int recv_all(vs_child *c, void *data, size_t len, vs_error *err)
                         continue;
                 if (n < 0)
                         return vs_error_errno(err, VS_ERR_SANDBOX, errno, "reading from the appliance child");
+                /* EOF: the child is ending; its exit says why. */
                 if (n == 0)
-                        return vs_error_set(err, VS_ERR_SANDBOX, "the appliance child ended early");
+                        return vs_child_end(c, err) < 0 ? -1
+                                                        : vs_error_set(err, VS_ERR_SANDBOX, "the appliance child ended early");
                 p += n;
                 len -= (size_t)n;
         }
