@@ -44,6 +44,8 @@ int cli_fail(const vs_error *err)
         case VS_ERR_CONFLICT:
         case VS_ERR_TOO_LARGE:
         case VS_ERR_FORBIDDEN:
+        case VS_ERR_LIMIT:
+        case VS_ERR_NO_SPACE:
                 return EXIT_USAGE;
         case VS_ERR_TIMEOUT:
                 return EXIT_TIMEOUT;

@@ -89,6 +89,10 @@ const char *vs_error_kind_name(vs_error_kind kind)
                 return "too_large";
         case VS_ERR_FORBIDDEN:
                 return "forbidden";
+        case VS_ERR_LIMIT:
+                return "too_many";
+        case VS_ERR_NO_SPACE:
+                return "no_space";
         case VS_ERR_LAST:
                 break;
         }

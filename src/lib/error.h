@@ -21,6 +21,8 @@ typedef enum {
         VS_ERR_CONFLICT,   /* the job is not in a state that allows this */
         VS_ERR_TOO_LARGE,  /* a body or upload over its limit */
         VS_ERR_FORBIDDEN,  /* a path outside the allowed roots */
+        VS_ERR_LIMIT,      /* too many at once: an owner's jobs, queued jobs, log follows */
+        VS_ERR_NO_SPACE,   /* a storage quota or the service's state budget is used up */
         VS_ERR_LAST
 } vs_error_kind;
 

@@ -4,15 +4,20 @@
 #include "cleanup.h"
 #include "fsutil.h"
 #include "jobdir.h"
+#include "parse.h"
 #include "spec.h"
 #include "store.h"
 #include "strv.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,13 +142,300 @@ void queue_remove_locked(vs_service *s, sjob *j)
                 }
 }
 
+/* ---- accounts: what each owner holds ------------------------------------------ */
+
+sowner *owner_get_locked(vs_service *s, const char *owner)
+{
+        const char *id = owner ? owner : "";
+        sowner *o;
+
+        for (o = s->owners; o; o = o->next)
+                if (strcmp(o->id, id) == 0)
+                        return o;
+        o = vs_xcalloc(1, sizeof(*o));
+        snprintf(o->id, sizeof(o->id), "%s", id);
+        o->next = s->owners;
+        s->owners = o;
+        return o;
+}
+
+/* "client <id>" or "the admin", for messages. */
+const char *owner_label(const char *owner, char buf[32])
+{
+        if (!owner || !*owner)
+                return "the admin";
+        snprintf(buf, 32, "client %s", owner);
+        return buf;
+}
+
+void job_list_locked(vs_service *s, sjob *j)
+{
+        j->acct = owner_get_locked(s, j->rec.owner);
+        j->acct->jobs++;
+        j->acct->bytes += j->bytes;
+        s->bytes += j->bytes;
+        s->njobs++;
+        j->listed = true;
+        j->next = s->jobs;
+        s->jobs = j;
+}
+
 void job_unlist_locked(vs_service *s, sjob *j)
 {
         for (sjob **p = &s->jobs; *p; p = &(*p)->next)
                 if (*p == j) {
                         *p = j->next;
-                        return;
+                        break;
                 }
+        if (!j->listed)
+                return;
+        j->listed = false;
+        j->acct->jobs--;
+        j->acct->bytes -= j->bytes;
+        s->bytes -= j->bytes;
+        s->njobs--;
+        j->bytes = 0;
+}
+
+#define MEASURE_MAX_ENTRIES 1000000
+
+/* Bytes of the job's regular files, nothing followed; the temp files of
+ * uploads in flight are left out (they are charged as they stream). */
+static uint64_t job_measure(const sjob *j)
+{
+        _cleanup_closedir_ DIR *d = opendir(j->dir);
+        uint64_t total = 0, entries = 0;
+        struct dirent *e;
+
+        if (!d)
+                return 0;
+        while ((e = readdir(d))) {
+                struct stat st;
+                uint64_t bytes = 0, n = 0;
+
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strncmp(e->d_name, ".upload-", 8) ||
+                    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                if (S_ISREG(st.st_mode)) {
+                        total += (uint64_t)st.st_size;
+                } else if (S_ISDIR(st.st_mode) && entries < MEASURE_MAX_ENTRIES) {
+                        _cleanup_close_ int fd =
+                                openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        /* What cannot be read is not counted: the files are the service's own. */
+                        if (fd >= 0 && vs_tree_size_fd(fd, MEASURE_MAX_ENTRIES - entries, &bytes, &n, NULL) == 0) {
+                                total += bytes;
+                                entries += n;
+                        }
+                }
+        }
+        return total;
+}
+
+void job_account(vs_service *s, sjob *j)
+{
+        uint64_t bytes = job_measure(j);
+
+        pthread_mutex_lock(&s->lock);
+        if (j->listed) {
+                j->acct->bytes = j->acct->bytes - j->bytes + bytes;
+                s->bytes = s->bytes - j->bytes + bytes;
+                j->bytes = bytes;
+        }
+        pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- quotas -------------------------------------------------------------------- */
+
+static int over_state(vs_service *s, const sowner *o, uint64_t more, vs_error *err)
+{
+        char a[32], b[32], who[32];
+
+        if (o->bytes + more > s->o.owner_state)
+                return vs_error_set(err, VS_ERR_NO_SPACE, "%s would store %s, over its --owner-state %s",
+                                    owner_label(o->id, who), vs_format_size(o->bytes + more, a, sizeof(a)),
+                                    vs_format_size(s->o.owner_state, b, sizeof(b)));
+        if (s->bytes + more > s->o.max_state)
+                return vs_error_set(err, VS_ERR_NO_SPACE, "the service's jobs would store %s, over its --max-state %s",
+                                    vs_format_size(s->bytes + more, a, sizeof(a)),
+                                    vs_format_size(s->o.max_state, b, sizeof(b)));
+        return 0;
+}
+
+int quota_create_locked(vs_service *s, const char *owner, vs_error *err)
+{
+        sowner *o = owner_get_locked(s, owner);
+        char who[32];
+
+        if (o->jobs >= s->o.owner_jobs)
+                return vs_error_set(err, VS_ERR_LIMIT, "%s already has %u jobs (--owner-jobs): delete some first",
+                                    owner_label(o->id, who), o->jobs);
+        if (s->njobs >= VS_JOBS_MAX)
+                return vs_error_set(err, VS_ERR_NO_SPACE, "the service already stores %u jobs", s->njobs);
+        /* Its record and spec are at most a few times VS_SPEC_JSON_MAX. */
+        return over_state(s, o, VS_SPEC_JSON_MAX, err);
+}
+
+int job_list_checked(vs_service *s, sjob *j, vs_error *err)
+{
+        int r;
+
+        /* Checked where the job is counted, so that parallel creates cannot
+         * all pass a check made before. */
+        pthread_mutex_lock(&s->lock);
+        r = quota_create_locked(s, j->rec.owner, err);
+        if (r == 0)
+                job_list_locked(s, j);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+int spec_size_check(const json_t *spec, vs_error *err)
+{
+        size_t n = json_dumpb(spec, NULL, 0, JSON_COMPACT);
+
+        if (n > VS_SPEC_JSON_MAX)
+                return vs_error_set(err, VS_ERR_TOO_LARGE, "the job spec is %zu bytes of JSON, over the limit of %u",
+                                    n, VS_SPEC_JSON_MAX);
+        return 0;
+}
+
+int quota_queue_locked(vs_service *s, const char *owner, vs_error *err)
+{
+        const char *id = owner ? owner : "";
+        unsigned n = 0;
+        char who[32];
+
+        for (size_t i = 0; i < s->nqueue; i++)
+                n += strcmp(s->queue[i]->rec.owner, id) == 0;
+        if (n >= s->o.owner_queued)
+                return vs_error_set(err, VS_ERR_LIMIT, "%s already has %u jobs queued (--owner-queued)",
+                                    owner_label(id, who), n);
+        return 0;
+}
+
+int quota_charge_locked(vs_service *s, sjob *j, uint64_t len, bool charge, vs_error *err)
+{
+        if (over_state(s, j->acct, len, err) < 0)
+                return -1;
+        if (charge) {
+                j->acct->bytes += len;
+                s->bytes += len;
+        }
+        return 0;
+}
+
+void vs_service_usage(vs_service *s, const char *owner, unsigned *ret_jobs, uint64_t *ret_bytes)
+{
+        pthread_mutex_lock(&s->lock);
+        if (owner) {
+                sowner *o = owner_get_locked(s, owner);
+                *ret_jobs = o->jobs;
+                *ret_bytes = o->bytes;
+        } else {
+                *ret_jobs = s->njobs;
+                *ret_bytes = s->bytes;
+        }
+        pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- uploads in flight ------------------------------------------------------------ */
+
+vs_upload *upload_new(sjob *j, int kind, char *tmp, int fd)
+{
+        vs_upload *u = vs_xcalloc(1, sizeof(*u));
+
+        u->j = j;
+        u->kind = kind;
+        u->tmp = tmp;
+        u->fd = fd;
+        return u;
+}
+
+uint64_t vs_service_upload_bytes(const vs_upload *u)
+{
+        return u->bytes;
+}
+
+int vs_service_upload_write(vs_service *s, vs_upload *u, const char *data, size_t len, vs_error *err)
+{
+        int r;
+
+        if (u->fd < 0)
+                return vs_error_set(err, VS_ERR_SANDBOX, "the upload is closed");
+        if (u->bytes + len > s->o.max_upload)
+                return vs_error_set(err, VS_ERR_TOO_LARGE, "upload larger than the %llu-byte limit",
+                                    (unsigned long long)s->o.max_upload);
+        /* Counted before it is written: the budget holds at every moment. */
+        pthread_mutex_lock(&s->lock);
+        r = quota_charge_locked(s, u->j, len, true, err);
+        if (r == 0)
+                u->charged += len;
+        pthread_mutex_unlock(&s->lock);
+        if (r < 0)
+                return -1;
+        while (len > 0) {
+                ssize_t n = write(u->fd, data, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return vs_error_errno(err, VS_ERR_SANDBOX, errno, "storing the upload");
+                data += n;
+                len -= (size_t)n;
+                u->bytes += (uint64_t)n;
+        }
+        return 0;
+}
+
+void upload_settle(vs_service *s, vs_upload *u)
+{
+        if (u->fd >= 0)
+                close(u->fd);
+        if (u->tmp)
+                unlink(u->tmp); /* nothing when it was put in place */
+        pthread_mutex_lock(&s->lock);
+        /* Charges stay with the owner until the upload settles, whether or
+         * not the job is still listed; the file, if kept, is measured now. */
+        u->j->acct->bytes -= u->charged;
+        s->bytes -= u->charged;
+        u->charged = 0;
+        pthread_mutex_unlock(&s->lock);
+        job_account(s, u->j);
+        job_unref(u->j);
+        free(u->tmp);
+        free(u);
+}
+
+void vs_service_upload_abort(vs_service *s, vs_upload *u)
+{
+        if (u)
+                upload_settle(s, u);
+}
+
+/* ---- snapshots of the list ------------------------------------------------------- */
+
+sjob **jobs_snapshot(vs_service *s, const char *owner, size_t *ret_n)
+{
+        sjob **v;
+        size_t n = 0;
+
+        pthread_mutex_lock(&s->lock);
+        v = vs_xcalloc(s->njobs + 1, sizeof(*v));
+        for (sjob *j = s->jobs; j && n < s->njobs; j = j->next) {
+                if (j->deleting || (owner && strcmp(j->rec.owner, owner) != 0))
+                        continue;
+                job_ref(j);
+                v[n++] = j;
+        }
+        pthread_mutex_unlock(&s->lock);
+        *ret_n = n;
+        return v;
+}
+
+void jobs_release(sjob **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                job_unref(v[i]);
+        free(v);
 }
 
 void job_remove_files(sjob *j)
@@ -157,38 +449,71 @@ void job_remove_files(sjob *j)
 
 /* ---- retention --------------------------------------------------------------- */
 
+/* Finished jobs --keep after they ended; jobs never started
+ * --expire-created after they were created.  Under j->lock. */
+static bool expired_locked(vs_service *s, const sjob *j, uint64_t now_ms)
+{
+        const vs_job_record *r = &j->rec;
+
+        if (s->o.keep_ms && vs_job_state_finished(r->state) && r->finished_ms >= 0 &&
+            (uint64_t)r->finished_ms + s->o.keep_ms <= now_ms)
+                return true;
+        return s->o.created_ttl_ms && r->state == VS_JOB_CREATED && r->created_ms >= 0 &&
+               (uint64_t)r->created_ms + s->o.created_ttl_ms <= now_ms;
+}
+
+/* Records are looked at without the service's lock (a job busy under its
+ * own lock must not stall every request); the chosen ones are checked again
+ * under both locks before they are taken off the list (a start may have
+ * come meanwhile). */
 unsigned vs_service_expire(vs_service *s, uint64_t now_ms)
 {
-        sjob *gone[64];
-        unsigned n = 0, total = 0;
+        size_t n, ngone = 0;
+        unsigned removed = 0;
+        sjob **v, **gone;
+        bool *created;
 
-        if (!s->o.keep_ms)
+        if (!s->o.keep_ms && !s->o.created_ttl_ms)
                 return 0;
-        do {
-                n = 0;
-                pthread_mutex_lock(&s->lock);
-                for (sjob *j = s->jobs; j && n < sizeof(gone) / sizeof(gone[0]); j = j->next) {
-                        bool old;
-                        pthread_mutex_lock(&j->lock);
-                        old = vs_job_state_finished(j->rec.state) && j->rec.finished_ms >= 0 &&
-                              (uint64_t)j->rec.finished_ms + s->o.keep_ms <= now_ms;
-                        pthread_mutex_unlock(&j->lock);
-                        if (old && !j->deleting) {
-                                j->deleting = true;
-                                gone[n++] = j;
-                        }
+        v = jobs_snapshot(s, NULL, &n);
+        gone = vs_xcalloc(n + 1, sizeof(*gone));
+        created = vs_xcalloc(n + 1, sizeof(*created));
+        for (size_t i = 0; i < n; i++) {
+                bool old;
+                pthread_mutex_lock(&v[i]->lock);
+                old = expired_locked(s, v[i], now_ms);
+                pthread_mutex_unlock(&v[i]->lock);
+                if (old)
+                        gone[ngone++] = v[i];
+        }
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < ngone; i++) {
+                sjob *j = gone[i];
+                bool old;
+                pthread_mutex_lock(&j->lock);
+                old = !j->deleting && j->listed && expired_locked(s, j, now_ms);
+                created[i] = j->rec.state == VS_JOB_CREATED;
+                pthread_mutex_unlock(&j->lock);
+                if (old) {
+                        j->deleting = true;
+                        job_unlist_locked(s, j);
+                } else {
+                        gone[i] = NULL;
                 }
-                for (unsigned i = 0; i < n; i++)
-                        job_unlist_locked(s, gone[i]);
-                pthread_mutex_unlock(&s->lock);
-                for (unsigned i = 0; i < n; i++) {
-                        svc_log(s, 6, "job %s expired (--keep)", gone[i]->id);
-                        job_remove_files(gone[i]);
-                        job_unref(gone[i]);
-                }
-                total += n;
-        } while (n == sizeof(gone) / sizeof(gone[0]));
-        return total;
+        }
+        pthread_mutex_unlock(&s->lock);
+        for (size_t i = 0; i < ngone; i++) {
+                if (!gone[i])
+                        continue;
+                svc_log(s, 6, "job %s expired (%s)", gone[i]->id, created[i] ? "--expire-created" : "--keep");
+                job_remove_files(gone[i]);
+                job_unref(gone[i]); /* the list's */
+                removed++;
+        }
+        free(created);
+        free(gone);
+        jobs_release(v, n);
+        return removed;
 }
 
 static void deadline_in(struct timespec *ts, uint64_t ms)
@@ -205,8 +530,12 @@ static void deadline_in(struct timespec *ts, uint64_t ms)
 static void *janitor(void *arg)
 {
         vs_service *s = arg;
-        uint64_t every = s->o.keep_ms / 10;
+        uint64_t every = 60000;
 
+        if (s->o.keep_ms && s->o.keep_ms / 10 < every)
+                every = s->o.keep_ms / 10;
+        if (s->o.created_ttl_ms && s->o.created_ttl_ms / 10 < every)
+                every = s->o.created_ttl_ms / 10;
         if (every < 1000)
                 every = 1000;
         if (every > 60000)
@@ -235,14 +564,20 @@ char *vs_service_metrics(vs_service *s)
         FILE *f = open_memstream(&buf, &len);
         vs_metrics_gauges g = { 0 };
 
+        size_t n;
+        sjob **v;
+
         if (!f)
                 vs_oom();
-        pthread_mutex_lock(&s->lock);
-        for (sjob *j = s->jobs; j; j = j->next) {
-                pthread_mutex_lock(&j->lock);
-                g.jobs[j->rec.state]++;
-                pthread_mutex_unlock(&j->lock);
+        /* States are read job by job without the service's lock. */
+        v = jobs_snapshot(s, NULL, &n);
+        for (size_t i = 0; i < n; i++) {
+                pthread_mutex_lock(&v[i]->lock);
+                g.jobs[v[i]->rec.state]++;
+                pthread_mutex_unlock(&v[i]->lock);
         }
+        jobs_release(v, n);
+        pthread_mutex_lock(&s->lock);
         g.queue_length = s->nqueue;
         g.running = s->running;
         g.memory_reserved = s->reserved;
@@ -316,8 +651,8 @@ static void load_one(void *userdata, const char *id)
         }
         j = job_new(s, id, spec_memory(rec.spec), &rec);
         recover(s, j);
-        j->next = s->jobs;
-        s->jobs = j;
+        j->bytes = job_measure(j);
+        job_list_locked(s, j); /* before the workers start: nobody else looks */
 }
 
 static int by_queued(const void *a, const void *b)
@@ -361,11 +696,45 @@ static int resolve_roots(vs_service *s, char *const *roots, vs_error *err)
         return 0;
 }
 
+/* Limits left 0 get their defaults (service.h). */
+static void apply_defaults(vs_service_opts *o)
+{
+        struct statvfs fs;
+
+        if (!o->max_state)
+                o->max_state = statvfs(o->cfg->state_dir, &fs) == 0 && fs.f_blocks > 0
+                                       ? (uint64_t)fs.f_blocks * fs.f_frsize / 2
+                                       : 64ull << 30;
+        if (!o->owner_state)
+                o->owner_state = o->max_state / 4;
+        if (!o->owner_jobs)
+                o->owner_jobs = VS_OWNER_JOBS_DEFAULT;
+        if (!o->owner_queued)
+                o->owner_queued = VS_OWNER_QUEUED_DEFAULT;
+        if (!o->job_follows)
+                o->job_follows = VS_JOB_FOLLOWS_DEFAULT;
+        if (!o->owner_follows)
+                o->owner_follows = VS_OWNER_FOLLOWS_DEFAULT;
+        if (!o->follow_created_ms)
+                o->follow_created_ms = VS_FOLLOW_CREATED_DEFAULT_MS;
+}
+
+static void log_limits(vs_service *s)
+{
+        char a[32], b[32], c[32];
+
+        svc_log(s, 6, "%u jobs stored, %s of %s --max-state; per owner: %s, %u jobs, %u queued, %u log follows",
+                s->njobs, vs_format_size(s->bytes, a, sizeof(a)), vs_format_size(s->o.max_state, b, sizeof(b)),
+                vs_format_size(s->o.owner_state, c, sizeof(c)), s->o.owner_jobs, s->o.owner_queued,
+                s->o.owner_follows);
+}
+
 int vs_service_open(const vs_service_opts *o, vs_service **ret, vs_error *err)
 {
         vs_service *s = vs_xcalloc(1, sizeof(*s));
 
         s->o = *o;
+        apply_defaults(&s->o);
         if (resolve_roots(s, o->allowed_roots, err) < 0 || vs_store_init(o->cfg->state_dir, &s->root, err) < 0) {
                 vs_strv_free(s->roots);
                 free(s);
@@ -379,6 +748,7 @@ int vs_service_open(const vs_service_opts *o, vs_service **ret, vs_error *err)
         vs_store_each(s->root, load_one, s);
         requeue(s);
         vs_service_expire(s, vs_now_ms());
+        log_limits(s); /* before any thread runs */
         s->nworkers = o->max_jobs ? o->max_jobs : 1;
         s->workers = vs_xcalloc(s->nworkers, sizeof(pthread_t));
         for (unsigned i = 0; i < s->nworkers; i++)
@@ -390,7 +760,7 @@ int vs_service_open(const vs_service_opts *o, vs_service **ret, vs_error *err)
                 vs_service_free(s);
                 return vs_error_set(err, VS_ERR_SETUP, "cannot start worker threads");
         }
-        if (o->keep_ms)
+        if (o->keep_ms || o->created_ttl_ms)
                 s->janitor_started = pthread_create(&s->janitor, NULL, janitor, s) == 0;
         *ret = s;
         return 0;
@@ -442,6 +812,11 @@ void vs_service_free(vs_service *s)
                 sjob *j = s->jobs;
                 s->jobs = j->next;
                 job_unref(j);
+        }
+        while (s->owners) {
+                sowner *o = s->owners;
+                s->owners = o->next;
+                free(o);
         }
         free(s->queue);
         free(s->root);

@@ -32,6 +32,15 @@ typedef struct {
         uint64_t max_upload;         /* bytes per upload */
         uint64_t max_disk;           /* scratch disk per job, bytes; 0: VS_DISK_MAX */
         uint64_t keep_ms;            /* finished jobs are removed this long after they ended; 0: kept */
+        /* Quotas (docs/api.md "Limits"); 0 is the default named. */
+        uint64_t max_state;          /* bytes of every job's files together; 0: half the state dir's filesystem */
+        uint64_t owner_state;        /* the same per owner; 0: max_state / 4 */
+        unsigned owner_jobs;         /* jobs one owner may store; 0: VS_OWNER_JOBS_DEFAULT */
+        unsigned owner_queued;       /* jobs one owner may have queued; 0: VS_OWNER_QUEUED_DEFAULT */
+        uint64_t created_ttl_ms;     /* a job never started is removed this long after it was created; 0: 1 day */
+        unsigned job_follows;        /* log follows open on one job; 0: VS_JOB_FOLLOWS_DEFAULT */
+        unsigned owner_follows;      /* log follows one owner may have open; 0: VS_OWNER_FOLLOWS_DEFAULT */
+        uint64_t follow_created_ms;  /* a follow of a job that stays created ends after this; 0: 60 s */
         char *const *allowed_roots;  /* path references must resolve below one; NULL: none allowed */
         bool allow_network;          /* jobs may ask for "network": "nat" (refused otherwise) */
         /* Where the service's own messages go (syslog priorities); may be NULL. */
@@ -40,6 +49,15 @@ typedef struct {
         vs_job_runner run;           /* NULL: vs_job_run */
         void *run_userdata;
 } vs_service_opts;
+
+#define VS_OWNER_JOBS_DEFAULT 1000
+#define VS_OWNER_QUEUED_DEFAULT 100
+#define VS_JOB_FOLLOWS_DEFAULT 4
+#define VS_OWNER_FOLLOWS_DEFAULT 16
+#define VS_CREATED_TTL_DEFAULT_MS (24ull * 3600 * 1000)
+#define VS_FOLLOW_CREATED_DEFAULT_MS 60000
+/* A job's spec as JSON, at most (it is kept in memory and in job.json). */
+#define VS_SPEC_JSON_MAX (64u << 10)
 
 /* Defaults from the host: one VM per CPU, all memory but 1 GiB. */
 void vs_service_defaults(unsigned *ret_max_jobs, uint64_t *ret_memory_budget);
@@ -55,14 +73,23 @@ void vs_service_drain(vs_service *s, uint64_t grace_ms);
 void vs_service_free(vs_service *s);
 bool vs_service_stopping(vs_service *s);
 
+/* A spec over VS_SPEC_JSON_MAX is TOO_LARGE; an owner at its job quota or
+ * the service at VS_JOBS_MAX is LIMIT; an owner at its byte quota or the
+ * service at max_state is NO_SPACE. */
 int vs_service_create(vs_service *s, const char *owner, json_t *spec, char ret_id[13], vs_error *err);
 /* Uploads: what is "image" or "workspace".  _begin makes the file (0600) the
- * body is written to (≤ max_upload bytes); _end checks it and puts it in
- * place (or removes it). */
-int vs_service_upload_begin(vs_service *s, const char *owner, const char *id, const char *what, char **ret_tmp,
-                            int *ret_fd, vs_error *err);
-int vs_service_upload_end(vs_service *s, const char *owner, const char *id, const char *what, const char *tmp,
-                          vs_error *err);
+ * body is written to; declared (0: unknown) is the length the client
+ * announced, refused at once when it cannot fit.  _write stores a piece:
+ * TOO_LARGE past max_upload, NO_SPACE past the owner's quota or max_state
+ * (counted as it streams).  _end checks the file and puts it in place (or
+ * removes it); _abort removes it.  Both free the upload. */
+typedef struct vs_upload vs_upload;
+int vs_service_upload_begin(vs_service *s, const char *owner, const char *id, const char *what, uint64_t declared,
+                            vs_upload **ret, vs_error *err);
+int vs_service_upload_write(vs_service *s, vs_upload *u, const char *data, size_t len, vs_error *err);
+uint64_t vs_service_upload_bytes(const vs_upload *u);
+int vs_service_upload_end(vs_service *s, vs_upload *u, vs_error *err);
+void vs_service_upload_abort(vs_service *s, vs_upload *u);
 int vs_service_start(vs_service *s, const char *owner, const char *id, vs_error *err);
 /* The job record (docs/api.md); NULL with err (not found). */
 json_t *vs_service_get(vs_service *s, const char *owner, const char *id, vs_error *err);
@@ -85,6 +112,22 @@ int vs_service_wait(vs_service *s, const char *owner, const char *id, uint64_t t
 #define VS_FOLLOW_WAIT_MS 500
 int vs_service_log_read(vs_service *s, const char *owner, const char *id, uint64_t offset, char *buf, size_t len,
                         bool follow, size_t *ret_n, bool *ret_done, vs_error *err);
+/* A reader of one job's log that keeps its place (the HTTP layer's).  A
+ * follower counts against job_follows and owner_follows (LIMIT beyond);
+ * it ends when the job ends, is deleted, or the service stops before the
+ * job ran, and when the job stays created for follow_created_ms. */
+typedef struct vs_follow vs_follow;
+int vs_service_follow_open(vs_service *s, const char *owner, const char *id, bool follow, vs_follow **ret,
+                           vs_error *err);
+/* As vs_service_log_read from the reader's place. */
+int vs_service_follow_read(vs_service *s, vs_follow *f, char *buf, size_t len, size_t *ret_n, bool *ret_done);
+void vs_service_follow_close(vs_service *s, vs_follow *f);
+/* The last max_lines lines of the job's log as a JSON array of strings:
+ * split at \n, each made valid UTF-8 (NUL and invalid bytes are U+FFFD) and
+ * cut at VS_LINE_MAX bytes; a last line without \n counts.  Reads from the
+ * end of the file: time and memory are bounded by max_lines, not by the
+ * log's size. */
+json_t *vs_service_log_tail(vs_service *s, const char *owner, const char *id, size_t max_lines, vs_error *err);
 /* Opens a finished job's output: "image.tar" or "workspace/<path>"; never
  * follows a symlink, never leaves the job's output directory. */
 int vs_service_open_output(vs_service *s, const char *owner, const char *id, const char *rel, int *ret_fd,
@@ -94,6 +137,9 @@ int vs_service_workspace_dir(vs_service *s, const char *owner, const char *id, c
 /* Removes finished jobs that ended more than keep_ms before now_ms; returns
  * how many.  The service calls it itself (at start and then periodically). */
 unsigned vs_service_expire(vs_service *s, uint64_t now_ms);
+/* What owner (NULL: the whole service) stores: jobs, and bytes of their
+ * files plus uploads in flight, as the quotas count them. */
+void vs_service_usage(vs_service *s, const char *owner, unsigned *ret_jobs, uint64_t *ret_bytes);
 /* Prometheus text exposition (malloc'd). */
 char *vs_service_metrics(vs_service *s);
 

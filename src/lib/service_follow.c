@@ -1,12 +1,18 @@
 /* Waiting for a job and following its log: every waiter sleeps on the job's
  * condition variable (output, state changes, removal and shutdown broadcast
  * it) and wakes at least every VS_FOLLOW_WAIT_MS so that the caller can
- * notice a client that went away. */
+ * notice a client that went away.  Follows are counted per job and per
+ * follower; the log's last lines are read from the end of the file. */
 #include "service_int.h"
+#include "alloc.h"
 #include "cleanup.h"
+#include "fsutil.h"
+#include "text.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,20 +65,25 @@ int vs_service_wait(vs_service *s, const char *owner, const char *id, uint64_t t
         return r;
 }
 
-int vs_service_log_read(vs_service *s, const char *owner, const char *id, uint64_t offset, char *buf, size_t len,
-                        bool follow, size_t *ret_n, bool *ret_done, vs_error *err)
+/* Output bytes of j from offset; with follow, sleeps until there are some,
+ * the job ends, the service stops before it ran, or (created_until_ms,
+ * monotonic, 0: never) the job is still created at that time. */
+static int log_read_job(vs_service *s, sjob *j, uint64_t offset, char *buf, size_t len, bool follow,
+                        uint64_t created_until_ms, size_t *ret_n, bool *ret_done)
 {
-        sjob *j = job_get(s, owner, id, err);
         _cleanup_free_ char *path = NULL;
         _cleanup_close_ int fd = -1;
         struct timespec ts;
         bool done = false, readable = false;
         ssize_t n = 0;
+        uint64_t wait = VS_FOLLOW_WAIT_MS, now;
 
-        if (!j)
-                return -1;
-        deadline_in(&ts, VS_FOLLOW_WAIT_MS);
         pthread_mutex_lock(&j->lock);
+        if (follow && created_until_ms && j->rec.state == VS_JOB_CREATED) {
+                now = vs_mono_ms();
+                wait = now >= created_until_ms ? 0 : created_until_ms - now < wait ? created_until_ms - now : wait;
+        }
+        deadline_in(&ts, wait);
         for (;;) {
                 if (j->removed) {
                         done = true;
@@ -83,6 +94,12 @@ int vs_service_log_read(vs_service *s, const char *owner, const char *id, uint64
                         break;
                 }
                 if (vs_job_state_finished(j->rec.state) || !follow || stalled(s, j)) {
+                        done = true;
+                        break;
+                }
+                /* Nothing comes before someone starts it: the follower ends
+                 * rather than hold its connection for ever. */
+                if (created_until_ms && j->rec.state == VS_JOB_CREATED && vs_mono_ms() >= created_until_ms) {
                         done = true;
                         break;
                 }
@@ -98,8 +115,193 @@ int vs_service_log_read(vs_service *s, const char *owner, const char *id, uint64
                 if (n <= 0) /* shorter than recorded: what is missing will not come */
                         done = true;
         }
-        job_unref(j);
         *ret_n = n > 0 ? (size_t)n : 0;
         *ret_done = done;
         return 0;
+}
+
+int vs_service_log_read(vs_service *s, const char *owner, const char *id, uint64_t offset, char *buf, size_t len,
+                        bool follow, size_t *ret_n, bool *ret_done, vs_error *err)
+{
+        sjob *j = job_get(s, owner, id, err);
+        int r;
+
+        if (!j)
+                return -1;
+        r = log_read_job(s, j, offset, buf, len, follow, 0, ret_n, ret_done);
+        job_unref(j);
+        return r;
+}
+
+/* ---- followers that keep their place ----------------------------------------- */
+
+struct vs_follow {
+        sjob *j;            /* a reference */
+        sowner *acct;       /* the follower's account; NULL: not a follow (not counted) */
+        uint64_t offset;
+        uint64_t created_until_ms; /* monotonic: a job still created then ends the follow */
+};
+
+int vs_service_follow_open(vs_service *s, const char *owner, const char *id, bool follow, vs_follow **ret,
+                           vs_error *err)
+{
+        vs_follow *f;
+        sowner *o = NULL;
+        char who[32];
+        sjob *j;
+        int r = 0;
+
+        pthread_mutex_lock(&s->lock);
+        j = job_find_locked(s, owner, id, err);
+        if (j && follow) {
+                /* Each follow holds a connection for as long as its job
+                 * lives: bounded per job and per follower. */
+                o = owner_get_locked(s, owner);
+                if (j->follows >= s->o.job_follows)
+                        r = vs_error_set(err, VS_ERR_LIMIT, "job %s already has %u log follows open (--job-follows)",
+                                         id, j->follows);
+                else if (o->follows >= s->o.owner_follows)
+                        r = vs_error_set(err, VS_ERR_LIMIT, "%s already has %u log follows open (--owner-follows)",
+                                         owner_label(owner, who), o->follows);
+                if (r == 0) {
+                        j->follows++;
+                        o->follows++;
+                }
+        }
+        if (j && r == 0)
+                job_ref(j);
+        pthread_mutex_unlock(&s->lock);
+        if (!j || r < 0)
+                return -1;
+        f = vs_xcalloc(1, sizeof(*f));
+        f->j = j;
+        f->acct = follow ? o : NULL;
+        if (follow)
+                f->created_until_ms = vs_mono_ms() + s->o.follow_created_ms;
+        *ret = f;
+        return 0;
+}
+
+int vs_service_follow_read(vs_service *s, vs_follow *f, char *buf, size_t len, size_t *ret_n, bool *ret_done)
+{
+        int r = log_read_job(s, f->j, f->offset, buf, len, f->acct != NULL, f->created_until_ms, ret_n, ret_done);
+
+        f->offset += *ret_n;
+        return r;
+}
+
+void vs_service_follow_close(vs_service *s, vs_follow *f)
+{
+        if (!f)
+                return;
+        if (f->acct) {
+                pthread_mutex_lock(&s->lock);
+                f->acct->follows--;
+                f->j->follows--;
+                pthread_mutex_unlock(&s->lock);
+        }
+        job_unref(f->j);
+        free(f);
+}
+
+/* ---- the last lines -------------------------------------------------------------- */
+
+#define TAIL_BLOCK (64u << 10)
+
+/* Where the last max_lines lines of fd[0..size) begin: found by scanning
+ * backwards for newlines (a newline that ends the file ends the last line
+ * and starts none). */
+static uint64_t tail_start(int fd, uint64_t size, size_t max_lines, char *block)
+{
+        uint64_t end = size, found = 0;
+        char last;
+
+        if (size == 0 || max_lines == 0)
+                return size;
+        if (pread(fd, &last, 1, (off_t)(size - 1)) == 1 && last == '\n')
+                end--;
+        while (end > 0) {
+                uint64_t from = end > TAIL_BLOCK ? end - TAIL_BLOCK : 0;
+                ssize_t n = pread(fd, block, (size_t)(end - from), (off_t)from);
+                const char *p;
+                size_t left;
+
+                if (n != (ssize_t)(end - from))
+                        return 0; /* shorter than recorded: read it all (forward) */
+                for (left = (size_t)n; left > 0 && (p = memrchr(block, '\n', left)); left = (size_t)(p - block))
+                        if (++found == max_lines)
+                                return from + (uint64_t)(p - block) + 1;
+                end = from;
+        }
+        return 0;
+}
+
+typedef struct {
+        json_t *lines;
+        char line[VS_LINE_MAX + 4]; /* enough for the sanitiser's cut at VS_LINE_MAX */
+        size_t len;
+} tail_lines;
+
+static void tail_take(tail_lines *t, const char *p, size_t n)
+{
+        size_t room = sizeof(t->line) - t->len;
+
+        if (n > room)
+                n = room; /* the rest of an over-long line is cut off anyway */
+        memcpy(t->line + t->len, p, n);
+        t->len += n;
+}
+
+static void tail_end_line(tail_lines *t)
+{
+        json_array_append_new(t->lines, vs_json_text(t->line, t->len, VS_LINE_MAX));
+        t->len = 0;
+}
+
+json_t *vs_service_log_tail(vs_service *s, const char *owner, const char *id, size_t max_lines, vs_error *err)
+{
+        sjob *j = job_get(s, owner, id, err);
+        _cleanup_free_ char *path = NULL, *block = NULL;
+        _cleanup_close_ int fd = -1;
+        tail_lines *t;
+        struct stat st;
+        uint64_t size, off;
+        json_t *lines;
+        bool open_line = false;
+
+        if (!j)
+                return NULL;
+        pthread_mutex_lock(&j->lock);
+        size = j->removed ? 0 : j->log.size;
+        pthread_mutex_unlock(&j->lock);
+        path = job_path(j, "output.log");
+        job_unref(j);
+        t = vs_xcalloc(1, sizeof(*t));
+        t->lines = vs_xjson(json_array());
+        fd = size > 0 ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+        if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_size < size)
+                size = (uint64_t)st.st_size; /* shorter than recorded */
+        block = vs_xmalloc(TAIL_BLOCK);
+        for (off = fd >= 0 ? tail_start(fd, size, max_lines, block) : size; off < size && json_array_size(t->lines) < max_lines;) {
+                size_t want = size - off > TAIL_BLOCK ? TAIL_BLOCK : (size_t)(size - off);
+                ssize_t n = pread(fd, block, want, (off_t)off);
+                const char *p = block, *end, *nl;
+
+                if (n <= 0)
+                        break;
+                for (end = block + n; p < end && json_array_size(t->lines) < max_lines; p = nl + 1) {
+                        nl = memchr(p, '\n', (size_t)(end - p));
+                        tail_take(t, p, (size_t)((nl ? nl : end) - p));
+                        open_line = !nl;
+                        if (!nl)
+                                break;
+                        tail_end_line(t);
+                }
+                off += (uint64_t)n;
+        }
+        if (open_line && json_array_size(t->lines) < max_lines)
+                tail_end_line(t);
+        lines = t->lines;
+        free(t);
+        return lines;
 }

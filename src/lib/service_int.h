@@ -1,7 +1,8 @@
 /* Private to service*.c: the service and its jobs.
  *
  * Locking: s->lock guards the job list, the queue, the counters, the
- * metrics and each job's listed/deleting flags; j->lock guards the job's
+ * metrics, the owners' accounts and each job's listed/deleting flags, bytes
+ * and follower count; j->lock guards the job's
  * record, its log and its cancel/removed flags.  Where both are taken,
  * s->lock comes first.  Per-line work (output, step lines) takes j->lock
  * only.  Jobs are reference-counted: the list holds one reference, and every
@@ -19,6 +20,20 @@
 
 #define VS_QUEUE_MAX 10000
 #define VS_SERVICE_LOG_LIMIT (64ull << 20)
+/* Jobs stored at once, in all: the queue can never overflow. */
+#define VS_JOBS_MAX VS_QUEUE_MAX
+
+/* What one owner (a client token's id, "" for the admin) holds: counted so
+ * that one tenant cannot take the service's disk, queue or connections.
+ * Entries live as long as the service (there are at most VS_TOKENS_MAX
+ * tokens, plus the owners of stored jobs). */
+typedef struct sowner {
+        char id[VS_OWNER_MAX + 1];
+        unsigned jobs;             /* stored jobs */
+        unsigned follows;          /* log follows it has open */
+        uint64_t bytes;            /* its jobs' files and its uploads in flight */
+        struct sowner *next;
+} sowner;
 
 typedef struct sjob {
         char id[13];
@@ -27,6 +42,10 @@ typedef struct sjob {
         unsigned refs;             /* atomic */
         struct sjob *next;         /* s->jobs */
         bool deleting;             /* s->lock: no longer found */
+        bool listed;               /* s->lock: in s->jobs and counted */
+        sowner *acct;              /* s->lock: its owner's account, set when listed */
+        uint64_t bytes;            /* s->lock: its files as last measured */
+        unsigned follows;          /* s->lock: log follows open on it */
 
         pthread_mutex_t lock;
         pthread_cond_t cond;       /* j->lock: output, state changes, removal, shutdown */
@@ -55,6 +74,19 @@ struct vs_service {
         pthread_t janitor;
         pthread_cond_t janitor_wake;
         vs_metrics metrics;
+        sowner *owners;            /* s->lock */
+        unsigned njobs;            /* s->lock: listed jobs */
+        uint64_t bytes;            /* s->lock: every listed job's files and the uploads in flight */
+};
+
+/* An upload being streamed into a created job. */
+struct vs_upload {
+        sjob *j;                   /* a reference */
+        int kind;                  /* 0: image, 1: workspace */
+        char *tmp;                 /* the 0600 file the body goes to */
+        int fd;
+        uint64_t bytes;            /* written */
+        uint64_t charged;          /* s->lock: counted against the owner and the budget */
 };
 
 __attribute__((format(printf, 3, 4)))
@@ -74,7 +106,41 @@ char *job_path(const sjob *j, const char *name);
 void queue_remove_locked(vs_service *s, sjob *j);
 /* After j left the list (deleting set, unlisted): files gone, references dropped. */
 void job_remove_files(sjob *j);
+/* "client <id>" or "the admin" (NULL or ""), for messages. */
+const char *owner_label(const char *owner, char buf[32]);
+/* The account of owner (NULL: the admin's, ""), made when missing. */
+sowner *owner_get_locked(vs_service *s, const char *owner);
+/* Puts a new or loaded job in the list and counts it (and its bytes) for
+ * its owner and the service; unlisting takes all of it back. */
+void job_list_locked(vs_service *s, sjob *j);
 void job_unlist_locked(vs_service *s, sjob *j);
+/* Measures the job's files (uploads in flight excluded: they are counted
+ * as they stream) and updates its owner's and the service's bytes. */
+void job_account(vs_service *s, sjob *j);
+
+/* Quotas (docs/api.md "Limits"): may owner store one more job?  Its job
+ * count is VS_ERR_LIMIT; all jobs (VS_JOBS_MAX) and bytes VS_ERR_NO_SPACE. */
+int quota_create_locked(vs_service *s, const char *owner, vs_error *err);
+/* Lists j when quota_create_locked allows it (under s->lock, taken here). */
+int job_list_checked(vs_service *s, sjob *j, vs_error *err);
+/* A spec over VS_SPEC_JSON_MAX bytes of JSON is VS_ERR_TOO_LARGE. */
+int spec_size_check(const json_t *spec, vs_error *err);
+/* May owner queue one more job?  VS_ERR_LIMIT otherwise. */
+int quota_queue_locked(vs_service *s, const char *owner, vs_error *err);
+/* Is there room for len more bytes of j's owner?  Counts them when there
+ * is (charge), else VS_ERR_NO_SPACE naming the owner's quota or the
+ * service's --max-state. */
+int quota_charge_locked(vs_service *s, sjob *j, uint64_t len, bool charge, vs_error *err);
+
+/* References to every listed job owner may see (NULL: all), taken under
+ * s->lock and used without it. */
+sjob **jobs_snapshot(vs_service *s, const char *owner, size_t *ret_n);
+void jobs_release(sjob **v, size_t n);
+
+vs_upload *upload_new(sjob *j, int kind, char *tmp, int fd);
+/* The end of an upload, kept or not: what it charged is given back and the
+ * job's files measured again; frees u (and its reference). */
+void upload_settle(vs_service *s, vs_upload *u);
 
 void *svc_worker(void *arg);
 

@@ -104,8 +104,8 @@ int vs_service_create(vs_service *s, const char *owner, json_t *spec, char ret_i
 
         if (!json_is_object(copy))
                 return vs_error_set(err, VS_ERR_USAGE, "the job spec must be a JSON object");
-        if (check_spec(s, copy, &memory, err) < 0 || check_path(s, "image", copy, err) < 0 ||
-            check_path(s, "workspace", copy, err) < 0)
+        if (spec_size_check(copy, err) < 0 || check_spec(s, copy, &memory, err) < 0 ||
+            check_path(s, "image", copy, err) < 0 || check_path(s, "workspace", copy, err) < 0)
                 return -1;
         if (vs_random_id(id, err) < 0)
                 return -1;
@@ -115,10 +115,12 @@ int vs_service_create(vs_service *s, const char *owner, json_t *spec, char ret_i
         vs_record_init(&rec, id, owner, TAKE_PTR(copy), (int64_t)vs_now_ms());
         j = job_new(s, id, memory, &rec);
         job_save(s, j);
-        pthread_mutex_lock(&s->lock);
-        j->next = s->jobs;
-        s->jobs = j;
-        pthread_mutex_unlock(&s->lock);
+        if (job_list_checked(s, j, err) < 0) { /* over a quota: nothing is kept */
+                vs_rm_rf(dir);
+                job_unref(j);
+                return -1;
+        }
+        job_account(s, j);
         memcpy(ret_id, id, 13);
         return 0;
 }
@@ -144,19 +146,25 @@ static int need_created(sjob *j, vs_error *err)
         return 0;
 }
 
-int vs_service_upload_begin(vs_service *s, const char *owner, const char *id, const char *what, char **ret_tmp,
-                            int *ret_fd, vs_error *err)
+int vs_service_upload_begin(vs_service *s, const char *owner, const char *id, const char *what, uint64_t declared,
+                            vs_upload **ret, vs_error *err)
 {
         _cleanup_free_ char *tmp = NULL;
+        int kind = upload_kind(what, err);
         sjob *j;
         int fd = -1, r;
 
-        if (upload_kind(what, err) < 0 || !(j = job_get(s, owner, id, err)))
+        if (kind < 0 || !(j = job_get(s, owner, id, err)))
                 return -1;
+        /* A declared length that cannot fit the quotas is refused at once. */
+        pthread_mutex_lock(&s->lock);
+        r = quota_charge_locked(s, j, declared, false, err);
+        pthread_mutex_unlock(&s->lock);
         /* Made under the job's lock: a delete either removes it with the
          * directory or comes first and the upload is refused. */
         pthread_mutex_lock(&j->lock);
-        r = need_created(j, err);
+        if (r == 0)
+                r = need_created(j, err);
         if (r == 0) {
                 tmp = vs_xasprintf("%s/.upload-%s-XXXXXX", j->dir, what);
                 fd = mkostemp(tmp, O_CLOEXEC);
@@ -164,11 +172,11 @@ int vs_service_upload_begin(vs_service *s, const char *owner, const char *id, co
                         r = vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot store the upload");
         }
         pthread_mutex_unlock(&j->lock);
-        job_unref(j);
-        if (r < 0)
+        if (r < 0) {
+                job_unref(j);
                 return -1;
-        *ret_tmp = TAKE_PTR(tmp);
-        *ret_fd = fd;
+        }
+        *ret = upload_new(j, kind, TAKE_PTR(tmp), fd); /* takes our reference */
         return 0;
 }
 
@@ -200,35 +208,32 @@ static int check_upload(int kind, const char *tmp, vs_error *err)
         return 0;
 }
 
-int vs_service_upload_end(vs_service *s, const char *owner, const char *id, const char *what, const char *tmp,
-                          vs_error *err)
+int vs_service_upload_end(vs_service *s, vs_upload *u, vs_error *err)
 {
-        int kind = upload_kind(what, err);
         _cleanup_free_ char *dest = NULL;
-        sjob *j = NULL;
+        sjob *j = u->j;
         int r;
 
-        r = kind < 0 ? -1 : check_upload(kind, tmp, err);
-        if (r == 0 && !(j = job_get(s, owner, id, err)))
-                r = -1;
-        if (j) {
-                pthread_mutex_lock(&j->lock);
+        close(u->fd);
+        u->fd = -1;
+        r = check_upload(u->kind, u->tmp, err);
+        pthread_mutex_lock(&j->lock);
+        if (r == 0 || j->removed) /* a job deleted meanwhile took the file with it: not found */
                 r = need_created(j, err);
-                dest = job_path(j, kind == 0 ? "image.tar" : "workspace.tar");
-                if (r == 0 && rename(tmp, dest) < 0)
-                        r = vs_error_errno(err, VS_ERR_SANDBOX, errno, "storing the upload");
-                if (r == 0) {
-                        if (kind == 0)
-                                j->rec.upload_image = true;
-                        else
-                                j->rec.upload_workspace = true;
-                        job_save_locked(s, j);
-                }
-                pthread_mutex_unlock(&j->lock);
-                job_unref(j);
+        dest = job_path(j, u->kind == 0 ? "image.tar" : "workspace.tar");
+        if (r == 0 && rename(u->tmp, dest) < 0)
+                r = vs_error_errno(err, VS_ERR_SANDBOX, errno, "storing the upload");
+        if (r == 0) {
+                if (u->kind == 0)
+                        j->rec.upload_image = true;
+                else
+                        j->rec.upload_workspace = true;
+                job_save_locked(s, j);
+                free(u->tmp);
+                u->tmp = NULL; /* in place */
         }
-        if (r < 0)
-                unlink(tmp);
+        pthread_mutex_unlock(&j->lock);
+        upload_settle(s, u); /* removes what was not kept, counts what was */
         return r;
 }
 
@@ -248,7 +253,7 @@ static int start_check(vs_service *s, sjob *j, vs_error *err)
                 return vs_error_set(err, VS_ERR_CONFLICT, "the queue is full (%d jobs)", VS_QUEUE_MAX);
         if (s->stopping)
                 return vs_error_set(err, VS_ERR_SETUP, "the service is shutting down");
-        return 0;
+        return quota_queue_locked(s, rec->owner, err);
 }
 
 int vs_service_start(vs_service *s, const char *owner, const char *id, vs_error *err)
@@ -342,24 +347,45 @@ int vs_service_delete(vs_service *s, const char *owner, const char *id, vs_error
 
 /* ---- queries --------------------------------------------------------------------- */
 
+static int64_t queue_index_locked(vs_service *s, const sjob *j)
+{
+        for (size_t i = 0; i < s->nqueue; i++)
+                if (s->queue[i] == j)
+                        return (int64_t)i;
+        return -1;
+}
+
+/* The record (megabytes, with deep copies) is built under the job's own
+ * lock, not the service's: a client asking for it again and again stalls
+ * no other request.  The queue position is taken under the service's lock
+ * just before; a job that was started or taken by a worker meanwhile is
+ * looked at again. */
 json_t *vs_service_get(vs_service *s, const char *owner, const char *id, vs_error *err)
 {
-        json_t *json = NULL;
-        int64_t pos = -1;
-        sjob *j;
+        for (int tries = 0;; tries++) {
+                int64_t pos = -1;
+                json_t *json = NULL;
+                sjob *j;
 
-        pthread_mutex_lock(&s->lock);
-        j = job_find_locked(s, owner, id, err);
-        if (j) {
-                for (size_t i = 0; i < s->nqueue; i++)
-                        if (s->queue[i] == j)
-                                pos = (int64_t)i;
+                pthread_mutex_lock(&s->lock);
+                j = job_find_locked(s, owner, id, err);
+                if (j) {
+                        job_ref(j);
+                        pos = queue_index_locked(s, j);
+                }
+                pthread_mutex_unlock(&s->lock);
+                if (!j)
+                        return NULL;
                 pthread_mutex_lock(&j->lock);
-                json = vs_record_to_json(&j->rec, pos);
+                if (j->rec.state != VS_JOB_QUEUED)
+                        pos = -1;
+                if (pos >= 0 || j->rec.state != VS_JOB_QUEUED || tries == 2)
+                        json = vs_record_to_json(&j->rec, pos);
                 pthread_mutex_unlock(&j->lock);
+                job_unref(j);
+                if (json)
+                        return json;
         }
-        pthread_mutex_unlock(&s->lock);
-        return json;
 }
 
 int vs_service_state(vs_service *s, const char *owner, const char *id, vs_job_state *ret_state, vs_error *err)
@@ -378,17 +404,17 @@ int vs_service_state(vs_service *s, const char *owner, const char *id, vs_job_st
 json_t *vs_service_list(vs_service *s, const char *owner, const vs_job_state *filter)
 {
         json_t *list = vs_xjson(json_array());
+        size_t n;
+        sjob **v = jobs_snapshot(s, owner, &n);
 
-        pthread_mutex_lock(&s->lock);
-        for (sjob *j = s->jobs; j; j = j->next) {
-                if (j->deleting || (owner && strcmp(j->rec.owner, owner) != 0))
-                        continue;
-                pthread_mutex_lock(&j->lock);
-                if (!filter || *filter == j->rec.state)
-                        json_array_append_new(list, vs_record_summary_json(&j->rec));
-                pthread_mutex_unlock(&j->lock);
+        /* Job by job under each one's own lock, not the service's. */
+        for (size_t i = 0; i < n; i++) {
+                pthread_mutex_lock(&v[i]->lock);
+                if (!filter || *filter == v[i]->rec.state)
+                        json_array_append_new(list, vs_record_summary_json(&v[i]->rec));
+                pthread_mutex_unlock(&v[i]->lock);
         }
-        pthread_mutex_unlock(&s->lock);
+        jobs_release(v, n);
         return list;
 }
 

@@ -158,6 +158,7 @@ void *svc_worker(void *arg)
 
                 job_save(s, j);
                 run_one(s, j);
+                job_account(s, j); /* its output counts from now on */
 
                 pthread_mutex_lock(&s->lock);
                 s->reserved -= j->memory;

@@ -77,19 +77,22 @@ static bool query_true(struct MHD_Connection *c, const char *key)
 
 /* A follow or a /v1/run wait may be quiet for long: MHD's idle timeout
  * would cut it at the next chunk.  These handlers notice a client that went
- * away themselves (client_gone). */
+ * away themselves (client_gone).  The connection gets its timeout back when
+ * the wait is over (a follow's connection closes after it). */
 static void no_idle_timeout(struct MHD_Connection *c)
 {
         MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)0);
 }
 
+static void idle_timeout_again(server_ctx *ctx, struct MHD_Connection *c)
+{
+        MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, ctx->idle_timeout_s);
+}
+
 typedef struct {
         vs_service *svc;
         struct MHD_Connection *c;
-        char *owner;
-        char *id;
-        uint64_t offset;
-        bool follow;
+        vs_follow *f;
 } log_stream;
 
 /* Blocks in the service's follow (which sleeps) until there is output, the
@@ -97,18 +100,15 @@ typedef struct {
 static ssize_t log_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
         log_stream *ls = cls;
-        vs_error err = { 0 };
         size_t n;
         bool done;
 
         (void)pos;
         for (;;) {
-                if (vs_service_log_read(ls->svc, ls->owner, ls->id, ls->offset, buf, max, ls->follow, &n, &done, &err) < 0)
+                if (vs_service_follow_read(ls->svc, ls->f, buf, max, &n, &done) < 0)
                         return MHD_CONTENT_READER_END_OF_STREAM;
-                if (n > 0) {
-                        ls->offset += n;
+                if (n > 0)
                         return (ssize_t)n;
-                }
                 if (done)
                         return MHD_CONTENT_READER_END_OF_STREAM;
                 if (client_gone(ls->c))
@@ -120,29 +120,28 @@ static void log_stream_free(void *cls)
 {
         log_stream *ls = cls;
 
-        free(ls->owner);
-        free(ls->id);
+        vs_service_follow_close(ls->svc, ls->f);
         free(ls);
 }
 
+/* A follow is counted (per job, per follower: 429 beyond) from here until
+ * its stream is freed. */
 static enum MHD_Result get_logs(server_ctx *ctx, request *rq)
 {
         vs_error err = { 0 };
-        json_t *rec = vs_service_get(ctx->svc, rq->owner, rq->capture[0], &err);
+        bool follow = query_true(rq->c, "follow");
         struct MHD_Response *r;
         enum MHD_Result ret;
         log_stream *ls;
+        vs_follow *f;
 
-        if (!rec)
+        if (vs_service_follow_open(ctx->svc, rq->owner, rq->capture[0], follow, &f, &err) < 0)
                 return respond_error(rq->c, &err);
-        json_decref(rec);
         ls = vs_xcalloc(1, sizeof(*ls));
         ls->svc = ctx->svc;
         ls->c = rq->c;
-        ls->owner = rq->owner ? vs_xstrdup(rq->owner) : NULL;
-        ls->id = vs_xstrdup(rq->capture[0]);
-        ls->follow = query_true(rq->c, "follow");
-        if (ls->follow)
+        ls->f = f;
+        if (follow)
                 no_idle_timeout(rq->c);
         r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, log_read, ls, log_stream_free);
         if (!r) {
@@ -150,6 +149,8 @@ static enum MHD_Result get_logs(server_ctx *ctx, request *rq)
                 return MHD_NO;
         }
         MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+        if (follow) /* its connection had no idle timeout: it ends with the follow */
+                MHD_add_response_header(r, "Connection", "close");
         ret = MHD_queue_response(rq->c, 200, r);
         MHD_destroy_response(r);
         return ret;
@@ -319,31 +320,12 @@ static enum MHD_Result create_job(server_ctx *ctx, request *rq)
         return respond_record(ctx, rq, 201, id);
 }
 
+/* The last RUN_LOG_LINES lines, read from the end of the log. */
 static json_t *log_lines(server_ctx *ctx, request *rq, const char *id)
 {
-        json_t *lines = vs_xjson(json_array());
-        char *all = NULL, buf[65536];
-        size_t len = 0, n;
-        uint64_t off = 0;
-        bool done = false;
-        FILE *f = open_memstream(&all, &len);
+        json_t *lines = vs_service_log_tail(ctx->svc, rq->owner, id, RUN_LOG_LINES, NULL);
 
-        if (!f)
-                vs_oom();
-        while (!done && vs_service_log_read(ctx->svc, rq->owner, id, off, buf, sizeof(buf), false, &n, &done, NULL) == 0 &&
-               n > 0) {
-                fwrite(buf, 1, n, f);
-                off += n;
-        }
-        fclose(f);
-        for (char *line = all, *nl; line && *line; line = nl ? nl + 1 : NULL) {
-                nl = strchr(line, '\n');
-                json_array_append_new(lines, vs_json_text(line, nl ? (size_t)(nl - line) : strlen(line), 4096));
-                if (json_array_size(lines) > RUN_LOG_LINES)
-                        json_array_remove(lines, 0);
-        }
-        free(all);
-        return lines;
+        return lines ? lines : vs_xjson(json_array());
 }
 
 /* Waits for the end, noticing a client that went away (the job goes on and
@@ -356,6 +338,7 @@ static int wait_job(server_ctx *ctx, request *rq, const char *id, vs_error *err)
         while ((r = vs_service_wait(ctx->svc, rq->owner, id, VS_FOLLOW_WAIT_MS, err)) == 0)
                 if (client_gone(rq->c))
                         return 0;
+        idle_timeout_again(ctx, rq->c);
         return r;
 }
 
@@ -434,14 +417,14 @@ static enum MHD_Result start_job(server_ctx *ctx, request *rq)
 static enum MHD_Result put_upload(server_ctx *ctx, request *rq)
 {
         vs_error err = { 0 };
-        int r = vs_service_upload_end(ctx->svc, rq->owner, rq->capture[0], rq->route->arg, rq->upload_tmp, &err);
+        uint64_t bytes = vs_service_upload_bytes(rq->upload);
+        int r = vs_service_upload_end(ctx->svc, rq->upload, &err);
 
-        free(rq->upload_tmp);
-        rq->upload_tmp = NULL; /* renamed or removed by the service */
+        rq->upload = NULL; /* put in place or removed by the service */
         if (r < 0)
                 return respond_error(rq->c, &err);
         return respond_json(rq->c, 200, json_pack("{s:s, s:s, s:I}", "id", rq->capture[0], "uploaded", rq->route->arg,
-                                                  "bytes", (json_int_t)rq->uploaded));
+                                                  "bytes", (json_int_t)bytes));
 }
 
 /* ---- service routes ---------------------------------------------------------------- */
@@ -492,24 +475,26 @@ static enum MHD_Result revoke_token(server_ctx *ctx, request *rq)
         return respond_json(rq->c, 200, json_pack("{s:s}", "revoked", rq->capture[0]));
 }
 
+/* holds: the request may keep its connection long (counted against the
+ * connection headroom, server.c). */
 const route_def job_api_routes[] = {
-        { "GET", "/v1/health", ROUTE_PUBLIC, ROUTE_BODY_NONE, health, NULL },
-        { "GET", "/metrics", ROUTE_ADMIN, ROUTE_BODY_NONE, metrics, NULL },
-        { "POST", "/v1/tokens", ROUTE_ADMIN, ROUTE_BODY_NONE, create_token, NULL },
-        { "GET", "/v1/tokens", ROUTE_ADMIN, ROUTE_BODY_NONE, list_tokens, NULL },
-        { "DELETE", "/v1/tokens/{token}", ROUTE_ADMIN, ROUTE_BODY_NONE, revoke_token, NULL },
-        { "POST", "/v1/jobs", ROUTE_CLIENT, ROUTE_BODY_JSON, create_job, NULL },
-        { "GET", "/v1/jobs", ROUTE_CLIENT, ROUTE_BODY_NONE, list_jobs, NULL },
-        { "POST", "/v1/run", ROUTE_CLIENT, ROUTE_BODY_JSON, run_sync, NULL },
-        { "GET", "/v1/jobs/{id}", ROUTE_CLIENT, ROUTE_BODY_NONE, get_job, NULL },
-        { "DELETE", "/v1/jobs/{id}", ROUTE_CLIENT, ROUTE_BODY_NONE, delete_job, NULL },
-        { "POST", "/v1/jobs/{id}/cancel", ROUTE_CLIENT, ROUTE_BODY_NONE, cancel_job, NULL },
-        { "POST", "/v1/jobs/{id}/start", ROUTE_CLIENT, ROUTE_BODY_NONE, start_job, NULL },
-        { "PUT", "/v1/jobs/{id}/image", ROUTE_CLIENT, ROUTE_BODY_UPLOAD, put_upload, "image" },
-        { "PUT", "/v1/jobs/{id}/workspace", ROUTE_CLIENT, ROUTE_BODY_UPLOAD, put_upload, "workspace" },
-        { "GET", "/v1/jobs/{id}/logs", ROUTE_CLIENT, ROUTE_BODY_NONE, get_logs, NULL },
-        { "GET", "/v1/jobs/{id}/workspace", ROUTE_CLIENT, ROUTE_BODY_NONE, get_workspace, NULL },
-        { "GET", "/v1/jobs/{id}/image", ROUTE_CLIENT, ROUTE_BODY_NONE, get_image, NULL },
-        { "GET", "/v1/jobs/{id}/files/{path*}", ROUTE_CLIENT, ROUTE_BODY_NONE, get_file, NULL },
-        { NULL, NULL, ROUTE_PUBLIC, ROUTE_BODY_NONE, NULL, NULL },
+        { "GET", "/v1/health", ROUTE_PUBLIC, ROUTE_BODY_NONE, health, NULL, false },
+        { "GET", "/metrics", ROUTE_ADMIN, ROUTE_BODY_NONE, metrics, NULL, false },
+        { "POST", "/v1/tokens", ROUTE_ADMIN, ROUTE_BODY_NONE, create_token, NULL, false },
+        { "GET", "/v1/tokens", ROUTE_ADMIN, ROUTE_BODY_NONE, list_tokens, NULL, false },
+        { "DELETE", "/v1/tokens/{token}", ROUTE_ADMIN, ROUTE_BODY_NONE, revoke_token, NULL, false },
+        { "POST", "/v1/jobs", ROUTE_CLIENT, ROUTE_BODY_JSON, create_job, NULL, false },
+        { "GET", "/v1/jobs", ROUTE_CLIENT, ROUTE_BODY_NONE, list_jobs, NULL, false },
+        { "POST", "/v1/run", ROUTE_CLIENT, ROUTE_BODY_JSON, run_sync, NULL, true },
+        { "GET", "/v1/jobs/{id}", ROUTE_CLIENT, ROUTE_BODY_NONE, get_job, NULL, false },
+        { "DELETE", "/v1/jobs/{id}", ROUTE_CLIENT, ROUTE_BODY_NONE, delete_job, NULL, false },
+        { "POST", "/v1/jobs/{id}/cancel", ROUTE_CLIENT, ROUTE_BODY_NONE, cancel_job, NULL, false },
+        { "POST", "/v1/jobs/{id}/start", ROUTE_CLIENT, ROUTE_BODY_NONE, start_job, NULL, false },
+        { "PUT", "/v1/jobs/{id}/image", ROUTE_CLIENT, ROUTE_BODY_UPLOAD, put_upload, "image", true },
+        { "PUT", "/v1/jobs/{id}/workspace", ROUTE_CLIENT, ROUTE_BODY_UPLOAD, put_upload, "workspace", true },
+        { "GET", "/v1/jobs/{id}/logs", ROUTE_CLIENT, ROUTE_BODY_NONE, get_logs, NULL, true },
+        { "GET", "/v1/jobs/{id}/workspace", ROUTE_CLIENT, ROUTE_BODY_NONE, get_workspace, NULL, true },
+        { "GET", "/v1/jobs/{id}/image", ROUTE_CLIENT, ROUTE_BODY_NONE, get_image, NULL, true },
+        { "GET", "/v1/jobs/{id}/files/{path*}", ROUTE_CLIENT, ROUTE_BODY_NONE, get_file, NULL, true },
+        { NULL, NULL, ROUTE_PUBLIC, ROUTE_BODY_NONE, NULL, NULL, false },
 };

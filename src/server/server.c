@@ -37,6 +37,10 @@ unsigned http_status(vs_error_kind kind)
                 return 409;
         case VS_ERR_TOO_LARGE:
                 return 413;
+        case VS_ERR_LIMIT:
+                return 429;
+        case VS_ERR_NO_SPACE:
+                return 507;
         case VS_ERR_SETUP:
                 return 503;
         case VS_ERR_TIMEOUT:
@@ -101,6 +105,23 @@ static enum MHD_Result respond_too_large(struct MHD_Connection *c, const char *m
         return queue(c, 413, r);
 }
 
+/* 503 to a request that would hold a connection past the headroom. */
+static enum MHD_Result respond_busy(struct MHD_Connection *c)
+{
+        _cleanup_json_ json_t *body = vs_xjson(json_pack(
+                "{s:{s:s, s:s}}", "error", "code", "busy", "message",
+                "too many log follows, waits, uploads and downloads at once; try again later"));
+        char *text = json_dumps(body, JSON_INDENT(2));
+        struct MHD_Response *r;
+
+        if (!text)
+                return MHD_NO;
+        r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        MHD_add_response_header(r, "Retry-After", "10");
+        return queue(c, 503, r);
+}
+
 bool client_gone(struct MHD_Connection *c)
 {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -137,17 +158,89 @@ static bool identify(server_ctx *ctx, request *rq)
         return false;
 }
 
+/* ---- connections held long --------------------------------------------------- */
+
+/* A follow, a /v1/run wait, an upload or a download may keep its connection
+ * for as long as a job runs or a client reads: without a bound, such
+ * requests take every connection slot (MHD's --max-connections, and the
+ * --max-per-ip of an address that all clients behind a proxy share) and
+ * nobody, the admin included, gets in.  They may take three quarters of
+ * each; the admin's requests are counted but never refused. */
+static void hold_init(hold_table *h, unsigned limit, unsigned per_ip, bool tcp)
+{
+        unsigned reserve = limit / 4 ? limit / 4 : 1, ip_reserve = per_ip / 4 ? per_ip / 4 : 1;
+
+        pthread_mutex_init(&h->lock, NULL);
+        h->max = limit > reserve ? limit - reserve : 1;
+        h->per_addr_max = !tcp ? 0 : per_ip > ip_reserve ? per_ip - ip_reserve : 1;
+        h->addrs = tcp ? vs_xcalloc(limit, sizeof(*h->addrs)) : NULL;
+        h->nslots = tcp ? limit : 0;
+}
+
+static void hold_free(hold_table *h)
+{
+        pthread_mutex_destroy(&h->lock);
+        free(h->addrs);
+}
+
+/* Counts rq in; false when it is over a bound (it is then answered 503). */
+static bool hold_take(hold_table *h, request *rq)
+{
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        bool per_addr = h->per_addr_max && ci && ci->client_addr && ci->client_addr->sa_family == AF_INET;
+        uint32_t a = per_addr ? ((const struct sockaddr_in *)ci->client_addr)->sin_addr.s_addr : 0;
+        size_t slot = h->nslots;
+        bool ok;
+
+        pthread_mutex_lock(&h->lock);
+        ok = rq->admin || h->n < h->max;
+        for (size_t i = 0; per_addr && i < h->nslots; i++) {
+                if (h->addrs[i].n > 0 && h->addrs[i].addr == a) {
+                        slot = i;
+                        break;
+                }
+                if (h->addrs[i].n == 0 && slot == h->nslots)
+                        slot = i;
+        }
+        if (ok && slot < h->nslots && h->addrs[slot].n > 0 && h->addrs[slot].addr == a)
+                ok = rq->admin || h->addrs[slot].n < h->per_addr_max;
+        if (ok) {
+                h->n++;
+                rq->held = true;
+                if (slot < h->nslots) { /* no free slot: more holds than connections cannot be */
+                        h->addrs[slot].addr = a;
+                        h->addrs[slot].n++;
+                        rq->held_addr = true;
+                        rq->addr = a;
+                }
+        }
+        pthread_mutex_unlock(&h->lock);
+        return ok;
+}
+
+static void hold_release(hold_table *h, request *rq)
+{
+        if (!rq->held)
+                return;
+        pthread_mutex_lock(&h->lock);
+        h->n--;
+        for (size_t i = 0; rq->held_addr && i < h->nslots; i++)
+                if (h->addrs[i].n > 0 && h->addrs[i].addr == rq->addr) {
+                        h->addrs[i].n--;
+                        break;
+                }
+        pthread_mutex_unlock(&h->lock);
+        rq->held = false;
+}
+
 /* ---- request lifecycle ----------------------------------------------------------- */
 
 static void request_free(request *rq)
 {
-        if (rq->upload_fd >= 0)
-                close(rq->upload_fd);
-        if (rq->upload_tmp)
-                unlink(rq->upload_tmp); /* an upload that did not complete */
+        vs_service_upload_abort(rq->ctx->svc, rq->upload); /* an upload that did not complete */
+        hold_release(&rq->ctx->holds, rq);
         for (size_t i = 0; i < ROUTE_CAPTURES_MAX; i++)
                 free(rq->capture[i]);
-        free(rq->upload_tmp);
         free(rq->body);
         free(rq);
 }
@@ -172,41 +265,38 @@ static void take_body(server_ctx *ctx, request *rq, const char *data, size_t len
         rq->body[rq->body_len] = '\0';
 }
 
+/* A piece of an upload: -1 when it is over a limit (the quotas, the size):
+ * reading stops there.  A failure to store it is answered at the end. */
 static int take_upload(server_ctx *ctx, request *rq, const char *data, size_t len)
 {
-        if (rq->uploaded + len > ctx->max_upload) {
-                vs_error_set(&rq->upload_err, VS_ERR_TOO_LARGE, "upload larger than the %llu-byte limit",
-                             (unsigned long long)ctx->max_upload);
-                return -1;
-        }
-        while (len > 0 && !rq->upload_failed) {
-                ssize_t n = write(rq->upload_fd, data, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        rq->upload_failed = true;
-                        vs_error_errno(&rq->upload_err, VS_ERR_SANDBOX, errno, "storing the upload");
-                        break;
-                }
-                data += n;
-                len -= (size_t)n;
-                rq->uploaded += (uint64_t)n;
+        if (rq->upload_failed)
+                return 0;
+        if (vs_service_upload_write(ctx->svc, rq->upload, data, len, &rq->upload_err) < 0) {
+                if (rq->upload_err.kind != VS_ERR_SANDBOX)
+                        return -1;
+                rq->upload_failed = true;
         }
         return 0;
 }
 
-/* Content-Length over the limit: refused before a byte of the body is read. */
-static bool declared_too_large(struct MHD_Connection *c, uint64_t max)
+/* The Content-Length the client announced; 0 when none (chunked). */
+static uint64_t declared_length(struct MHD_Connection *c)
 {
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         char *end;
         unsigned long long n;
 
         if (!cl)
-                return false;
+                return 0;
         errno = 0;
         n = strtoull(cl, &end, 10);
-        return errno == ERANGE || (*end == '\0' && n > max);
+        return errno == ERANGE || *end != '\0' ? UINT64_MAX : n;
+}
+
+/* Content-Length over the limit: refused before a byte of the body is read. */
+static bool declared_too_large(struct MHD_Connection *c, uint64_t max)
+{
+        return declared_length(c) > max;
 }
 
 static enum MHD_Result start_request(server_ctx *ctx, struct MHD_Connection *c, const char *method, const char *url,
@@ -217,8 +307,8 @@ static enum MHD_Result start_request(server_ctx *ctx, struct MHD_Connection *c, 
         vs_error err = { 0 };
         char msg[96];
 
+        rq->ctx = ctx;
         rq->c = c;
-        rq->upload_fd = -1;
         *req_cls = rq;
         identified = identify(ctx, rq);
         rq->route = route_match(ctx->routes, method, url, rq);
@@ -230,6 +320,8 @@ static enum MHD_Result start_request(server_ctx *ctx, struct MHD_Connection *c, 
                 return respond_code(c, 404, "not_found", "no such route");
         if (rq->route->access == ROUTE_ADMIN && !rq->admin)
                 return respond_code(c, 403, "forbidden", "this route needs the admin token");
+        if (rq->route->holds && !hold_take(&ctx->holds, rq))
+                return respond_busy(c);
         switch (rq->route->body) {
         case ROUTE_BODY_JSON:
                 if (declared_too_large(c, ctx->max_body))
@@ -239,8 +331,9 @@ static enum MHD_Result start_request(server_ctx *ctx, struct MHD_Connection *c, 
                 snprintf(msg, sizeof(msg), "upload larger than the %llu-byte limit", (unsigned long long)ctx->max_upload);
                 if (declared_too_large(c, ctx->max_upload))
                         return respond_too_large(c, msg);
-                if (vs_service_upload_begin(ctx->svc, rq->owner, rq->capture[0], rq->route->arg, &rq->upload_tmp,
-                                            &rq->upload_fd, &err) < 0)
+                /* A declared length over a quota: 507 before the body is read. */
+                if (vs_service_upload_begin(ctx->svc, rq->owner, rq->capture[0], rq->route->arg, declared_length(c),
+                                            &rq->upload, &err) < 0)
                         return respond_error(c, &err);
                 break;
         case ROUTE_BODY_NONE:
@@ -261,11 +354,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!rq)
                 return start_request(ctx, c, method, url, req_cls);
         if (*upload_data_size > 0) {
-                /* A chunked upload past the limit: stop reading, close. */
-                if (rq->upload_fd >= 0 && take_upload(ctx, rq, upload_data, *upload_data_size) < 0)
+                /* A chunked upload past a limit or quota: stop reading, close. */
+                if (rq->upload && take_upload(ctx, rq, upload_data, *upload_data_size) < 0)
                         return MHD_NO;
                 /* A chunked body past the limit: stop reading, close. */
-                if (rq->upload_fd < 0 && (take_body(ctx, rq, upload_data, *upload_data_size), rq->too_large))
+                if (!rq->upload && (take_body(ctx, rq, upload_data, *upload_data_size), rq->too_large))
                         return MHD_NO;
                 *upload_data_size = 0;
                 return MHD_YES;
@@ -274,10 +367,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return respond_too_large(c, "request body over the limit");
         if (rq->upload_failed)
                 return respond_error(c, &rq->upload_err);
-        if (rq->upload_fd >= 0) {
-                close(rq->upload_fd);
-                rq->upload_fd = -1;
-        }
         return rq->route->fn(ctx, rq);
 }
 
@@ -342,12 +431,10 @@ static int parse_listen(const char *spec, struct sockaddr_in *sa, vs_error *err)
 /* Bounds on clients: connections at once (in all and per address) and an
  * idle timeout.  A log follow or /v1/run that waits inside a handler is not
  * idle: MHD counts the timeout only while it waits for the client. */
-static struct MHD_Daemon *start_daemon(const vs_server_opts *o, server_ctx *ctx, vs_error *err)
+static struct MHD_Daemon *start_daemon(const vs_server_opts *o, server_ctx *ctx, unsigned limit, unsigned per_ip,
+                                       unsigned idle, vs_error *err)
 {
         const unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
-        unsigned limit = o->max_connections ? o->max_connections : 256;
-        unsigned per_ip = o->max_per_ip ? o->max_per_ip : 64;
-        unsigned idle = o->idle_timeout_s ? o->idle_timeout_s : 60;
         struct sockaddr_in sa = { 0 };
         struct MHD_Daemon *d;
 
@@ -384,12 +471,19 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
 {
         vs_server *srv = vs_xcalloc(1, sizeof(*srv));
         vs_service_opts so = o->service;
+        unsigned limit = o->max_connections ? o->max_connections : 256;
+        unsigned per_ip = o->max_per_ip ? o->max_per_ip : 64;
+        unsigned idle = o->idle_timeout_s ? o->idle_timeout_s : 60;
 
         srv->ctx.max_body = o->max_body;
         srv->ctx.max_upload = o->service.max_upload;
+        srv->ctx.idle_timeout_s = idle;
         srv->ctx.routes = job_api_routes;
         if (!so.log)
                 so.log = log_stderr;
+        /* A follow of a job nobody starts ends as an idle connection would. */
+        if (!so.follow_created_ms)
+                so.follow_created_ms = (uint64_t)idle * 1000;
         if (read_token(o->token_file, &srv->ctx, err) < 0 ||
             vs_tokens_open(o->service.cfg->state_dir, &srv->ctx.tokens, err) < 0) {
                 free(srv);
@@ -400,8 +494,10 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
                 free(srv);
                 return -1;
         }
-        srv->d = start_daemon(o, &srv->ctx, err);
+        hold_init(&srv->ctx.holds, limit, per_ip, !o->socket);
+        srv->d = start_daemon(o, &srv->ctx, limit, per_ip, idle, err);
         if (!srv->d) {
+                hold_free(&srv->ctx.holds);
                 vs_service_free(srv->ctx.svc);
                 vs_tokens_free(srv->ctx.tokens);
                 free(srv);
@@ -420,6 +516,7 @@ void vs_server_stop(vs_server *srv, uint64_t grace_ms)
         MHD_quiesce_daemon(srv->d);
         vs_service_drain(srv->ctx.svc, grace_ms);
         MHD_stop_daemon(srv->d);
+        hold_free(&srv->ctx.holds);
         vs_service_free(srv->ctx.svc);
         vs_tokens_free(srv->ctx.tokens);
         if (srv->socket)

@@ -8,6 +8,7 @@
 #include "tokens.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,7 +20,8 @@ typedef struct {
         uint64_t grace_ms;         /* SIGTERM: time running jobs get to finish */
         unsigned max_connections;  /* at once; 0: 256 */
         unsigned max_per_ip;       /* at once from one address (TCP only); 0: 64 */
-        unsigned idle_timeout_s;   /* a connection idle this long is closed; 0: 60 */
+        unsigned idle_timeout_s;   /* a connection idle this long is closed (and a log follow of a job
+                                      that stays created ends); 0: 60 */
         vs_service_opts service;
 } vs_server_opts;
 
@@ -65,7 +67,19 @@ typedef struct {
         route_body body;
         route_fn fn;
         const char *arg;     /* a constant for the handler: the upload's kind, a file name */
+        bool holds;          /* may keep its connection long (follows, waits, uploads, downloads) */
 } route_def;
+
+/* Connections that requests of `holds` routes may take, in all and from one
+ * address (TCP): the rest is headroom that short requests, the admin and
+ * /v1/health always find. */
+typedef struct {
+        pthread_mutex_t lock;
+        unsigned max, per_addr_max;   /* per_addr_max 0: no per-address count (unix socket) */
+        unsigned n;
+        struct { uint32_t addr; unsigned n; } *addrs; /* per address; a slot with n 0 is free */
+        size_t nslots;                /* --max-connections: no more addresses can hold at once */
+} hold_table;
 
 struct server_ctx {
         vs_service *svc;
@@ -75,9 +89,12 @@ struct server_ctx {
         uint64_t max_body;
         uint64_t max_upload;
         const route_def *routes;  /* NULL-method terminated */
+        unsigned idle_timeout_s;
+        hold_table holds;
 };
 
 struct request {
+        server_ctx *ctx;
         struct MHD_Connection *c;
         const route_def *route;   /* NULL: none matched */
         char *capture[ROUTE_CAPTURES_MAX];
@@ -88,11 +105,12 @@ struct request {
         char *body;               /* JSON body, bounded */
         size_t body_len;
         bool too_large;
-        int upload_fd;            /* PUT uploads stream here */
-        char *upload_tmp;
-        uint64_t uploaded;
+        vs_upload *upload;        /* PUT uploads stream here */
         bool upload_failed;
         vs_error upload_err;
+        bool held;                /* counted in ctx->holds */
+        bool held_addr;
+        uint32_t addr;
 };
 
 enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status, json_t *body);

@@ -5,6 +5,7 @@
 #include "server.h"
 #include "tests.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +24,7 @@
 
 static char dir[64], sock[100];
 static vs_config cfg;
+static unsigned short tcp_port; /* 0: the unix socket */
 
 static void setup(void)
 {
@@ -36,6 +39,7 @@ static void setup(void)
         fputs(ADMIN "\n", f);
         fclose(f);
         cfg = (vs_config){ .state_dir = dir };
+        tcp_port = 0;
         fake_reset();
 }
 
@@ -44,19 +48,48 @@ static void teardown(void)
         vs_rm_rf(dir);
 }
 
-static vs_server *srv_start(unsigned max_jobs, unsigned idle_s)
+/* The server with o's limits (0: the defaults) on the unix socket, or on
+ * 127.0.0.1 with o->listen set (any value: a free port is picked). */
+static vs_server *srv_start_opts(vs_server_opts *o)
 {
+        static char listen_at[32];
         char token[128];
-        vs_server_opts o = { .socket = sock, .token_file = token, .max_body = 1 << 20, .idle_timeout_s = idle_s,
-                             .service = { .cfg = &cfg, .max_jobs = max_jobs, .memory_budget = 8ull << 30,
-                                          .max_upload = 1 << 20, .run = fake_run } };
         vs_error err = { 0 };
         vs_server *srv = NULL;
 
         snprintf(token, sizeof(token), "%s/token", dir);
-        o.service.log = NULL;
-        ck_assert_msg(vs_server_start(&o, &srv, &err) == 0, "%s", err.msg);
+        o->token_file = token;
+        o->max_body = 1 << 20;
+        if (o->listen) {
+                struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+                socklen_t len = sizeof(sa);
+                int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+                /* A port that is free now (the kernel's pick). */
+                ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+                ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+                tcp_port = ntohs(sa.sin_port);
+                close(fd);
+                snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%u", tcp_port);
+                o->listen = listen_at;
+        } else {
+                o->socket = sock;
+        }
+        o->service.cfg = &cfg;
+        o->service.memory_budget = 8ull << 30;
+        o->service.max_upload = 1 << 20;
+        o->service.run = fake_run;
+        if (!o->service.max_jobs)
+                o->service.max_jobs = 1;
+        ck_assert_msg(vs_server_start(o, &srv, &err) == 0, "%s", err.msg);
         return srv;
+}
+
+static vs_server *srv_start(unsigned max_jobs, unsigned idle_s)
+{
+        vs_server_opts o = { .idle_timeout_s = idle_s, .service = { .max_jobs = max_jobs } };
+
+        return srv_start_opts(&o);
 }
 
 typedef struct {
@@ -85,8 +118,12 @@ static long http(const char *method, const char *path, const char *token, const 
         sink s = { calloc(1, 1), 0 };
         long code = 0;
 
-        snprintf(url, sizeof(url), "http://localhost%s", path);
-        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+        if (tcp_port) {
+                snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", tcp_port, path);
+        } else {
+                snprintf(url, sizeof(url), "http://localhost%s", path);
+                curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+        }
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
@@ -124,11 +161,30 @@ static json_t *http_json(const char *method, const char *path, const char *token
         return j;
 }
 
+static void ck_status_http(const char *id, const char *want)
+{
+        char path[64];
+        json_t *rec;
+
+        snprintf(path, sizeof(path), "/v1/jobs/%s", id);
+        rec = http_json("GET", path, ADMIN, NULL, 200);
+        ck_assert_str_eq(json_string_value(json_object_get(rec, "status")), want);
+        json_decref(rec);
+}
+
 static int raw_connect(void)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(tcp_port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int fd;
 
+        if (tcp_port) {
+                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                ck_assert_int_eq(connect(fd, (struct sockaddr *)&in, sizeof(in)), 0);
+                return fd;
+        }
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
         ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         return fd;
@@ -410,6 +466,284 @@ START_TEST(client_tokens_see_their_own_jobs)
 }
 END_TEST
 
+/* ---- limits: connections held, follows, quotas, /v1/run's log ------------------ */
+
+/* GET path with token on a new connection; *head gets what came within
+ * wait_ms (an answer's status line and headers; a follow's too, since MHD
+ * sends them before the first chunk).  Returns the fd. */
+static int raw_get(const char *path, const char *token, int wait_ms, char *head, size_t headlen)
+{
+        char req[512];
+        int fd = raw_connect();
+        size_t len = 0;
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", path, token);
+        ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+        head[0] = '\0';
+        while (len + 1 < headlen && !strstr(head, "\r\n\r\n") && poll(&p, 1, wait_ms) > 0) {
+                ssize_t n = read(fd, head + len, headlen - 1 - len);
+                if (n <= 0)
+                        break;
+                len += (size_t)n;
+                head[len] = '\0';
+        }
+        return fd;
+}
+
+static void follow_path(const char *id, char *path, size_t len)
+{
+        snprintf(path, len, "/v1/jobs/%s/logs?follow=1", id);
+}
+
+static json_t *new_token(char tok[65], char tid[13])
+{
+        json_t *t = http_json("POST", "/v1/tokens", ADMIN, NULL, 201);
+
+        snprintf(tok, 65, "%s", json_string_value(json_object_get(t, "token")));
+        snprintf(tid, 13, "%s", json_string_value(json_object_get(t, "id")));
+        return t;
+}
+
+static void ck_error_body(const char *body, const char *code, const char *msg)
+{
+        json_t *j = json_loads(body, 0, NULL), *e = json_object_get(j, "error");
+
+        ck_assert_msg(j != NULL, "not JSON: %s", body);
+        ck_assert_str_eq(json_string_value(json_object_get(e, "code")), code);
+        ck_assert_str_eq(json_string_value(json_object_get(e, "message")), msg);
+        json_decref(j);
+}
+
+/* 64 follows of one created job held every slot of their address for ever;
+ * now a job takes 4 follows and an owner 16 (429 beyond, as JSON). */
+START_TEST(follows_capped_per_job_and_owner)
+{
+        vs_server *srv = srv_start(1, 0);
+        char tok[65], tid[13], ids[5][13], path[128], head[4096], want[160], *body;
+        int fds[17], nfd = 0;
+        json_t *t = new_token(tok, tid);
+
+        for (int i = 0; i < 5; i++)
+                create_job(tok, "{\"tag\":\"fake:1\"}", ids[i]);
+        follow_path(ids[0], path, sizeof(path));
+        for (int i = 0; i < 4; i++) {
+                fds[nfd++] = raw_get(path, tok, 2000, head, sizeof(head));
+                ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "follow %d: %.200s", i, head);
+        }
+        ck_assert_int_eq(http("GET", path, tok, NULL, &body), 429);
+        snprintf(want, sizeof(want), "job %s already has 4 log follows open (--job-follows)", ids[0]);
+        ck_error_body(body, "too_many", want);
+        free(body);
+        for (int j = 1; j < 5; j++) {
+                follow_path(ids[j], path, sizeof(path));
+                for (int k = 0; k < 3; k++) {
+                        fds[nfd++] = raw_get(path, tok, 2000, head, sizeof(head));
+                        ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "follow of %s: %.200s", ids[j], head);
+                }
+        }
+        ck_assert_int_eq(nfd, 16);
+        ck_assert(connections_reach(srv, 16));
+        /* ids[1] has 3 follows: the owner's 16 are what refuses. */
+        follow_path(ids[1], path, sizeof(path));
+        ck_assert_int_eq(http("GET", path, tok, NULL, &body), 429);
+        snprintf(want, sizeof(want), "client %s already has 16 log follows open (--owner-follows)", tid);
+        ck_error_body(body, "too_many", want);
+        free(body);
+        /* Another follower (the admin) has its own count. */
+        fds[nfd++] = raw_get(path, ADMIN, 2000, head, sizeof(head));
+        ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "admin follow: %.200s", head);
+        /* A follow that ends gives its place back. */
+        close(fds[1]);
+        ck_assert(connections_reach(srv, 16));
+        follow_path(ids[0], path, sizeof(path));
+        fds[1] = raw_get(path, tok, 2000, head, sizeof(head));
+        ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "after a close: %.200s", head);
+        for (int i = 0; i < nfd; i++)
+                close(fds[i]);
+        json_decref(t);
+        vs_server_stop(srv, 0);
+}
+END_TEST
+
+/* Nothing comes before someone starts a job: a follow of a created job ends
+ * after the idle timeout instead of holding its connection for ever. */
+START_TEST(follow_of_created_job_ends)
+{
+        vs_server *srv = srv_start(1, 1);
+        char id[13], path[128], req[512], *out;
+        double t0, took;
+        const char *body;
+
+        create_job(ADMIN, "{\"tag\":\"fake:1\"}", id);
+        follow_path(id, path, sizeof(path));
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " ADMIN "\r\n\r\n", path);
+        t0 = now_s();
+        out = raw(req, 6000); /* until the server closes the idle connection */
+        took = now_s() - t0;
+        ck_assert_msg(strncmp(out, "HTTP/1.1 200", 12) == 0, "got: %.200s", out);
+        body = strstr(out, "\r\n\r\n");
+        ck_assert_ptr_nonnull(body);
+        ck_assert_msg(strcmp(body, "\r\n\r\n0\r\n\r\n") == 0, "the follow did not end: %.100s", body);
+        ck_assert_msg(took >= 0.9 && took < 5.0, "took %.1f s", took);
+        free(out);
+        ck_status_http(id, "created");
+        vs_server_stop(srv, 0);
+}
+END_TEST
+
+/* Held requests (follows, waits, uploads, downloads) may take 3/4 of the
+ * connections, in all and from one address: /v1/health and the admin
+ * always get in, also from the address that every client behind a proxy
+ * shares. */
+static void check_headroom(bool tcp)
+{
+        vs_server_opts o = { .listen = tcp ? "tcp" : NULL, .max_per_ip = 8, .max_connections = 8 };
+        vs_server *srv = srv_start_opts(&o);
+        char tok[65], tid[13], ids[3][13], path[128], head[4096];
+        int fds[8], nfd = 0;
+        json_t *t = new_token(tok, tid), *list;
+
+        for (int i = 0; i < 3; i++)
+                create_job(tok, "{\"tag\":\"fake:1\"}", ids[i]);
+        for (int i = 0; i < 6; i++) {
+                follow_path(ids[i / 3], path, sizeof(path));
+                fds[nfd++] = raw_get(path, tok, 2000, head, sizeof(head));
+                ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "follow %d: %.200s", i, head);
+        }
+        ck_assert(connections_reach(srv, 6));
+        follow_path(ids[2], path, sizeof(path));
+        for (int i = 0; i < 2; i++) {
+                int fd = raw_get(path, tok, 2000, head, sizeof(head));
+                ck_assert_msg(strncmp(head, "HTTP/1.1 503", 12) == 0, "held request %d: %.300s", 7 + i, head);
+                ck_assert_ptr_nonnull(strstr(head, "Retry-After: 10\r\n"));
+                close(fd);
+        }
+        ck_assert(connections_reach(srv, 6));
+        ck_assert_int_eq(http("GET", "/v1/health", NULL, NULL, NULL), 200);
+        list = http_json("GET", "/v1/jobs", ADMIN, NULL, 200);
+        ck_assert_uint_eq(json_array_size(json_object_get(list, "jobs")), 3);
+        json_decref(list);
+        /* A short request of the client itself gets in too. */
+        ck_assert_int_eq(http("GET", "/v1/jobs", tok, NULL, NULL), 200);
+        close(fds[0]);
+        ck_assert(connections_reach(srv, 5));
+        fds[0] = raw_get(path, tok, 2000, head, sizeof(head));
+        ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "after a close: %.200s", head);
+        for (int i = 0; i < nfd; i++)
+                close(fds[i]);
+        json_decref(t);
+        vs_server_stop(srv, 0);
+}
+
+START_TEST(headroom_unix_socket)
+{
+        check_headroom(false);
+}
+END_TEST
+
+START_TEST(headroom_per_address)
+{
+        check_headroom(true);
+}
+END_TEST
+
+/* Counts are 429, storage 507, a spec over 64 KiB 413 — each before the
+ * body of an upload is read. */
+START_TEST(quotas_answer_429_507_413)
+{
+        vs_server_opts o = { .service = { .owner_jobs = 2, .max_state = 512 << 10, .owner_state = 1 << 20 } };
+        vs_server *srv = srv_start_opts(&o);
+        char tok[65], tid[13], id[13], req[512], want[200], *body, *out, *big;
+        json_t *t = new_token(tok, tid);
+        size_t n = 0;
+
+        create_job(tok, "{\"tag\":\"fake:1\"}", id);
+        create_job(tok, "{\"tag\":\"fake:1\"}", id);
+        ck_assert_int_eq(http("POST", "/v1/jobs", tok, "{\"tag\":\"fake:1\"}", &body), 429);
+        snprintf(want, sizeof(want), "client %s already has 2 jobs (--owner-jobs): delete some first", tid);
+        ck_error_body(body, "too_many", want);
+        free(body);
+
+        snprintf(req, sizeof(req), "PUT /v1/jobs/%s/image HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                                   "Content-Length: 600000\r\n\r\n", id, tok);
+        out = raw(req, 5000);
+        ck_assert_msg(strncmp(out, "HTTP/1.1 507", 12) == 0, "got: %.200s", out);
+        ck_assert_ptr_nonnull(strstr(out, "\"no_space\""));
+        ck_assert_msg(strstr(out, "over its --max-state 512K") != NULL, "got: %s", out);
+        free(out);
+
+        big = malloc(200000);
+        n += (size_t)snprintf(big, 200000, "{\"tag\":\"fake:1\",\"env\":{");
+        for (int i = 0; i < 3; i++) {
+                n += (size_t)snprintf(big + n, 200000 - n, "%s\"K%d\":\"", i ? "," : "", i);
+                memset(big + n, 'v', 30000);
+                n += 30000;
+                n += (size_t)snprintf(big + n, 200000 - n, "\"");
+        }
+        snprintf(big + n, 200000 - n, "}}");
+        ck_assert_int_eq(http("POST", "/v1/jobs", ADMIN, big, &body), 413);
+        ck_error_body(body, "too_large", "the job spec is 90048 bytes of JSON, over the limit of 65536");
+        free(body);
+        free(big);
+        json_decref(t);
+        vs_server_stop(srv, 0);
+}
+END_TEST
+
+/* /v1/run's log: the last 1000 lines, NUL bytes kept as U+FFFD (the whole
+ * rest of the log used to be dropped after one), a last line without \n. */
+START_TEST(run_log_tail_keeps_nul)
+{
+        vs_server *srv = srv_start(1, 0);
+        json_t *j = http_json("POST", "/v1/run", ADMIN,
+                              "{\"tag\":\"fake:1\",\"cmd\":[\"fake\",\"rep:1500:780a\",\"rep:1:6100620a\",\"out:end\"]}",
+                              200);
+        json_t *log = json_object_get(j, "log");
+
+        ck_assert_uint_eq(json_array_size(log), 1000);
+        ck_assert_str_eq(json_string_value(json_array_get(log, 0)), "x");
+        ck_assert_str_eq(json_string_value(json_array_get(log, 997)), "x");
+        ck_assert_str_eq(json_string_value(json_array_get(log, 998)), "a\xef\xbf\xbd" "b");
+        ck_assert_str_eq(json_string_value(json_array_get(log, 999)), "end");
+        json_decref(j);
+        vs_server_stop(srv, 0);
+}
+END_TEST
+
+/* 8 Mi empty lines: the log was assembled by removing the first of 1001
+ * lines 8 million times (seconds of a request thread); now it is read from
+ * the end.  Measured: the time /v1/run takes beyond the job's own run. */
+START_TEST(run_log_of_many_lines_is_quick)
+{
+        vs_server *srv = srv_start(1, 0);
+        char cmd[700];
+        double t0, took, ran;
+        json_t *j, *rec;
+        char path[64];
+        size_t n;
+
+        n = (size_t)snprintf(cmd, sizeof(cmd), "{\"tag\":\"fake:1\",\"cmd\":[\"fake\",\"rep:32768:");
+        for (int i = 0; i < 256; i++)
+                n += (size_t)snprintf(cmd + n, sizeof(cmd) - n, "0a");
+        snprintf(cmd + n, sizeof(cmd) - n, "\",\"out:last\"]}");
+        t0 = now_s();
+        j = http_json("POST", "/v1/run", ADMIN, cmd, 200);
+        took = now_s() - t0;
+        ck_assert_uint_eq(json_array_size(json_object_get(j, "log")), 1000);
+        ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "log"), 998)), "");
+        ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "log"), 999)), "last");
+        snprintf(path, sizeof(path), "/v1/jobs/%s", json_string_value(json_object_get(j, "id")));
+        rec = http_json("GET", path, ADMIN, NULL, 200);
+        ran = (double)(json_integer_value(json_object_get(rec, "finished_ms")) -
+                       json_integer_value(json_object_get(rec, "created_ms"))) / 1000.0;
+        ck_assert_msg(took - ran < 0.5, "/v1/run took %.2f s, the job %.2f s", took, ran);
+        json_decref(rec);
+        json_decref(j);
+        vs_server_stop(srv, 0);
+}
+END_TEST
+
 Suite *suite_http(void)
 {
         Suite *s = suite_create("http");
@@ -424,6 +758,13 @@ Suite *suite_http(void)
         tcase_add_test(tc, stop_ends_waits_of_queued_jobs);
         tcase_add_test(tc, idle_timeout_spares_live_follow);
         tcase_add_test(tc, client_tokens_see_their_own_jobs);
+        tcase_add_test(tc, follows_capped_per_job_and_owner);
+        tcase_add_test(tc, follow_of_created_job_ends);
+        tcase_add_test(tc, headroom_unix_socket);
+        tcase_add_test(tc, headroom_per_address);
+        tcase_add_test(tc, quotas_answer_429_507_413);
+        tcase_add_test(tc, run_log_tail_keeps_nul);
+        tcase_add_test(tc, run_log_of_many_lines_is_quick);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -3,7 +3,9 @@
  * restart recovery are tested exactly. */
 #include "fake_runner.h"
 #include "fsutil.h"
+#include "parse.h"
 #include "service.h"
+#include "service_int.h"
 #include "store.h"
 #include "tarwriter.h"
 #include "tests.h"
@@ -16,6 +18,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+static void limits_tests(TCase *tc);
 
 static char state[64];
 static uint64_t opt_keep_ms, opt_max_disk;
@@ -645,20 +649,22 @@ END_TEST
  * layers are (it used to be checked by name only); a plain one is stored. */
 static int upload_workspace(vs_service *s, const char *id, const tw_hdr *link, vs_error *err)
 {
-        char *tmp = NULL;
-        int fd = -1, r;
-        FILE *f;
+        char *buf = NULL;
+        size_t len = 0;
+        vs_upload *u;
+        int r;
+        FILE *f = open_memstream(&buf, &len);
 
-        ck_assert_msg(vs_service_upload_begin(s, NULL, id, "workspace", &tmp, &fd, err) == 0, "%s", err->msg);
-        f = fdopen(fd, "w");
         ck_assert_ptr_nonnull(f);
         tw_entry(f, &(tw_hdr){ .name = "data.csv", .size = 4 }, "1,2\n", 4);
         if (link)
                 tw_entry(f, link, NULL, 0);
         tw_end(f);
         fclose(f);
-        r = vs_service_upload_end(s, NULL, id, "workspace", tmp, err);
-        free(tmp);
+        ck_assert_msg(vs_service_upload_begin(s, NULL, id, "workspace", 0, &u, err) == 0, "%s", err->msg);
+        ck_assert_msg(vs_service_upload_write(s, u, buf, len, err) == 0, "%s", err->msg);
+        r = vs_service_upload_end(s, u, err);
+        free(buf);
         return r;
 }
 
@@ -708,6 +714,7 @@ Suite *suite_service(void)
 
         tcase_set_timeout(tc, 60);
         tcase_add_checked_fixture(tc, setup, teardown);
+        limits_tests(tc);
         tcase_add_test(tc, fifo_order_and_queue_position);
         tcase_add_test(tc, memory_budget_keeps_fifo);
         tcase_add_test(tc, cancel_in_every_state);
@@ -727,4 +734,429 @@ Suite *suite_service(void)
         tcase_add_test(tc, network_needs_allow_network);
         suite_add_tcase(s, tc);
         return s;
+}
+
+/* ---- limits: quotas, expiry of created jobs, the log's tail, the lock of a GET ---- */
+/* (one block; registered by limits_tests() from suite_service) */
+
+static vs_service *svc_open_with(vs_service_opts o)
+{
+        vs_error err = { 0 };
+        vs_service *s = NULL;
+
+        o.cfg = &cfg;
+        o.max_jobs = o.max_jobs ? o.max_jobs : 1;
+        o.memory_budget = 8ull << 30;
+        o.max_upload = o.max_upload ? o.max_upload : 1 << 20;
+        o.run = fake_run;
+        ck_assert_msg(vs_service_open(&o, &s, &err) == 0, "%s", err.msg);
+        return s;
+}
+
+static void owned_job(vs_service *s, const char *owner, const char *name, char id[13], const char *op)
+{
+        json_t *spec = json_pack("{s:s, s:s, s:{s:s}, s:[s, s]}", "tag", "fake:1", "memory", "256M", "env", "NAME", name,
+                                 "cmd", "fake", op);
+        vs_error err = { 0 };
+
+        ck_assert_msg(vs_service_create(s, owner, spec, id, &err) == 0, "%s", err.msg);
+        json_decref(spec);
+}
+
+/* Bytes of the regular files below path (what the accounts must say). */
+static uint64_t du(const char *path)
+{
+        uint64_t bytes = 0, entries = 0;
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0)
+                return 0;
+        ck_assert_int_eq(vs_tree_size_fd(fd, 100000, &bytes, &entries, NULL), 0);
+        close(fd);
+        return bytes;
+}
+
+static uint64_t usage_bytes(vs_service *s, const char *owner, unsigned *ret_jobs)
+{
+        unsigned jobs;
+        uint64_t bytes;
+
+        vs_service_usage(s, owner, &jobs, &bytes);
+        if (ret_jobs)
+                *ret_jobs = jobs;
+        return bytes;
+}
+
+#define OWNER_A "aaaaaaaaaaaa"
+#define OWNER_B "bbbbbbbbbbbb"
+
+/* One tenant could store any number of jobs and fill the whole queue. */
+START_TEST(owner_job_and_queue_quotas)
+{
+        vs_service *s = svc_open_with((vs_service_opts){ .owner_jobs = 4, .owner_queued = 2 });
+        json_t *spec = json_pack("{s:s}", "tag", "fake:1");
+        char a[4][13], b[13], id[13];
+        vs_error err = { 0 };
+        unsigned jobs;
+
+        owned_job(s, OWNER_A, "a0", a[0], "block");
+        for (int i = 1; i < 4; i++)
+                owned_job(s, OWNER_A, "a", a[i], "out:x\n");
+        ck_assert_int_eq(vs_service_create(s, OWNER_A, spec, id, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_LIMIT);
+        ck_assert_str_eq(err.msg, "client " OWNER_A " already has 4 jobs (--owner-jobs): delete some first");
+        ck_assert_str_eq(vs_error_kind_name(err.kind), "too_many");
+        owned_job(s, OWNER_B, "b", b, "out:x\n"); /* another owner's own count */
+        usage_bytes(s, OWNER_A, &jobs);
+        ck_assert_uint_eq(jobs, 4);
+
+        ck_assert_int_eq(vs_service_start(s, OWNER_A, a[0], &err), 0);
+        fake_wait_blocked(1);
+        ck_assert_int_eq(vs_service_start(s, OWNER_A, a[1], &err), 0);
+        ck_assert_int_eq(vs_service_start(s, OWNER_A, a[2], &err), 0);
+        ck_assert_int_eq(vs_service_start(s, OWNER_A, a[3], &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_LIMIT);
+        ck_assert_str_eq(err.msg, "client " OWNER_A " already has 2 jobs queued (--owner-queued)");
+        /* The admin starting it counts for the job's owner too. */
+        ck_assert_int_eq(vs_service_start(s, NULL, a[3], &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_LIMIT);
+        ck_assert_int_eq(vs_service_start(s, OWNER_B, b, &err), 0);
+        ck_status(s, a[3], "created");
+
+        /* A deleted job gives both places back. */
+        ck_assert_int_eq(vs_service_delete(s, OWNER_A, a[1], &err), 0);
+        ck_assert_int_eq(vs_service_start(s, OWNER_A, a[3], &err), 0);
+        ck_assert_int_eq(vs_service_create(s, OWNER_A, spec, id, &err), 0);
+        usage_bytes(s, OWNER_A, &jobs);
+        ck_assert_uint_eq(jobs, 4);
+        json_decref(spec);
+        svc_close(s);
+}
+END_TEST
+
+/* Uploads count as they stream, against the owner's quota and the
+ * service's budget; what is not kept is given back; a job's bytes are its
+ * files, measured again when it changes. */
+START_TEST(state_budget_counts_uploads)
+{
+        vs_service *s = svc_open_with((vs_service_opts){ .max_state = 2 << 20, .owner_state = 600 << 10 });
+        char id[13], dir[256], want[300], a1[32], a2[32], chunk[100 << 10];
+        vs_error err = { 0 };
+        struct stat st;
+        vs_upload *u;
+        uint64_t base;
+        unsigned jobs;
+        int i;
+
+        memset(chunk, 'z', sizeof(chunk));
+        owned_job(s, OWNER_A, "up", id, "out:x\n");
+        job_dir(id, dir, sizeof(dir));
+        base = du(dir);
+        ck_assert_uint_gt(base, 100);
+        ck_assert_uint_eq(usage_bytes(s, OWNER_A, &jobs), base);
+        ck_assert_uint_eq(jobs, 1);
+        ck_assert_uint_eq(usage_bytes(s, NULL, NULL), base);
+
+        /* A declared length that cannot fit: refused before a byte. */
+        ck_assert_int_eq(vs_service_upload_begin(s, OWNER_A, id, "workspace", 700 << 10, &u, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_NO_SPACE);
+        snprintf(want, sizeof(want), "client " OWNER_A " would store %s, over its --owner-state 600K",
+                 vs_format_size(base + (700 << 10), a1, sizeof(a1)));
+        ck_assert_str_eq(err.msg, want);
+
+        ck_assert_int_eq(vs_service_upload_begin(s, OWNER_A, id, "workspace", 0, &u, &err), 0);
+        for (i = 0; i < 10; i++) {
+                if (vs_service_upload_write(s, u, chunk, sizeof(chunk), &err) < 0)
+                        break;
+                ck_assert_uint_eq(usage_bytes(s, OWNER_A, NULL), base + (uint64_t)(i + 1) * sizeof(chunk));
+        }
+        ck_assert_int_eq(i, 5); /* 6 x 100K would pass 600K */
+        ck_assert_int_eq(err.kind, VS_ERR_NO_SPACE);
+        snprintf(want, sizeof(want), "client " OWNER_A " would store %s, over its --owner-state 600K",
+                 vs_format_size(base + 6 * sizeof(chunk), a2, sizeof(a2)));
+        ck_assert_str_eq(err.msg, want);
+        ck_assert_uint_eq(vs_service_upload_bytes(u), 5 * sizeof(chunk));
+        vs_service_upload_abort(s, u);
+        ck_assert_uint_eq(usage_bytes(s, OWNER_A, NULL), base);
+        ck_assert_uint_eq(du(dir), base); /* the temp file is gone */
+
+        /* A kept upload (a valid, empty tar) is the job's from now on. */
+        ck_assert_int_eq(vs_service_upload_begin(s, OWNER_A, id, "workspace", 0, &u, &err), 0);
+        memset(chunk, 0, 1024);
+        ck_assert_int_eq(vs_service_upload_write(s, u, chunk, 1024, &err), 0);
+        ck_assert_msg(vs_service_upload_end(s, u, &err) == 0, "%s", err.msg);
+        ck_assert_uint_eq(usage_bytes(s, OWNER_A, NULL), du(dir));
+        snprintf(want, sizeof(want), "%s/job.json", dir);
+        ck_assert_int_eq(stat(want, &st), 0);
+        ck_assert_uint_eq(du(dir), (uint64_t)st.st_size + 1024); /* job.json and workspace.tar */
+
+        /* The service's budget counts every owner. */
+        ck_assert_int_eq(vs_service_upload_begin(s, OWNER_B, id, "image", 0, &u, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND); /* not B's job */
+        ck_assert_int_eq(vs_service_delete(s, OWNER_A, id, &err), 0);
+        ck_assert_uint_eq(usage_bytes(s, OWNER_A, &jobs), 0);
+        ck_assert_uint_eq(jobs, 0);
+        ck_assert_uint_eq(usage_bytes(s, NULL, &jobs), 0);
+        ck_assert_uint_eq(jobs, 0);
+        svc_close(s);
+}
+END_TEST
+
+START_TEST(max_state_refuses_create_and_upload)
+{
+        vs_service *s = svc_open_with((vs_service_opts){ .max_state = 250 << 10, .owner_state = 1 << 30 });
+        json_t *spec = json_pack("{s:s}", "tag", "fake:1");
+        char id[13], other[13], chunk[100 << 10];
+        vs_error err = { 0 };
+        vs_upload *u;
+        int i;
+
+        memset(chunk, 'z', sizeof(chunk));
+        owned_job(s, OWNER_A, "a", id, "out:x\n");
+        owned_job(s, OWNER_B, "b", other, "out:x\n");
+        ck_assert_int_eq(vs_service_upload_begin(s, OWNER_B, other, "image", 0, &u, &err), 0);
+        for (i = 0; i < 5 && vs_service_upload_write(s, u, chunk, sizeof(chunk), &err) == 0; i++)
+                ;
+        ck_assert_int_eq(i, 2);
+        ck_assert_int_eq(err.kind, VS_ERR_NO_SPACE);
+        ck_assert_msg(strstr(err.msg, "over its --max-state 250K") != NULL, "%s", err.msg);
+        /* B's upload in flight leaves no room for A's new job either. */
+        ck_assert_int_eq(vs_service_create(s, OWNER_A, spec, id, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_NO_SPACE);
+        ck_assert_msg(strstr(err.msg, "over its --max-state 250K") != NULL, "%s", err.msg);
+        vs_service_upload_abort(s, u);
+        ck_assert_int_eq(vs_service_create(s, OWNER_A, spec, id, &err), 0);
+        json_decref(spec);
+        svc_close(s);
+}
+END_TEST
+
+/* Created jobs nobody starts were kept for ever (--keep removes finished
+ * jobs only). */
+START_TEST(created_jobs_expire)
+{
+        vs_service *s = svc_open_with((vs_service_opts){ .created_ttl_ms = 3600 * 1000 });
+        char created[13], ran[13], queued[13], block[13], dir[256];
+        vs_error err = { 0 };
+        struct stat st;
+        json_t *rec;
+        int64_t t;
+
+        owned_job(s, NULL, "block", block, "block");
+        owned_job(s, NULL, "c", created, "out:x\n");
+        owned_job(s, NULL, "r", ran, "out:x\n");
+        owned_job(s, NULL, "q", queued, "out:x\n");
+        start(s, ran);
+        wait_done(s, ran);
+        start(s, block);
+        fake_wait_blocked(1);
+        start(s, queued);
+        rec = get(s, queued);
+        t = json_integer_value(json_object_get(rec, "created_ms"));
+        json_decref(rec);
+        rec = get(s, created);
+        ck_assert_int_le(json_integer_value(json_object_get(rec, "created_ms")), t);
+        t = json_integer_value(json_object_get(rec, "created_ms"));
+        json_decref(rec);
+        ck_assert_uint_eq(vs_service_expire(s, (uint64_t)t + 3600 * 1000 - 1), 0);
+        ck_assert_uint_eq(vs_service_expire(s, (uint64_t)t + 3600 * 1000 + 60000), 1);
+        ck_assert_ptr_null(vs_service_get(s, NULL, created, &err));
+        job_dir(created, dir, sizeof(dir));
+        ck_assert_int_eq(stat(dir, &st), -1);
+        /* Started jobs stay, however old (without --keep). */
+        ck_assert_uint_eq(vs_service_expire(s, (uint64_t)t + 100ull * 24 * 3600 * 1000), 0);
+        ck_status(s, ran, "success");
+        ck_status(s, queued, "queued");
+        ck_status(s, block, "running");
+        svc_close(s);
+}
+END_TEST
+
+/* The accounts after a restart are what is on disk, outputs included. */
+START_TEST(accounts_measured_at_start)
+{
+        vs_service *s = svc_open_with((vs_service_opts){ 0 });
+        char a[13], b[13], root[256];
+        unsigned jobs;
+        uint64_t bytes;
+
+        owned_job(s, OWNER_A, "a", a, "rep:1000:780a");
+        owned_job(s, OWNER_B, "b", b, "out:x\n");
+        ck_assert_int_eq(vs_service_start(s, OWNER_A, a, NULL), 0);
+        wait_done(s, a);
+        snprintf(root, sizeof(root), "%s/server/jobs", state);
+        /* Measured by the worker just after the job ended. */
+        for (int i = 0; i < 500 && usage_bytes(s, NULL, NULL) != du(root); i++)
+                nanosleep(&(struct timespec){ 0, 10 * 1000000 }, NULL);
+        bytes = usage_bytes(s, NULL, &jobs);
+        ck_assert_uint_eq(jobs, 2);
+        ck_assert_uint_eq(bytes, du(root));
+        ck_assert_uint_gt(usage_bytes(s, OWNER_A, NULL), 2000); /* output.log */
+        svc_close(s);
+        s = svc_open_with((vs_service_opts){ 0 });
+        ck_assert_uint_eq(usage_bytes(s, NULL, &jobs), bytes);
+        ck_assert_uint_eq(jobs, 2);
+        usage_bytes(s, OWNER_B, &jobs);
+        ck_assert_uint_eq(jobs, 1);
+        svc_close(s);
+}
+END_TEST
+
+static json_t *tail(vs_service *s, const char *id, size_t n)
+{
+        vs_error err = { 0 };
+        json_t *t = vs_service_log_tail(s, NULL, id, n, &err);
+
+        ck_assert_msg(t != NULL, "%s", err.msg);
+        return t;
+}
+
+/* The last lines, read from the end: across 64 KiB blocks, long lines cut
+ * at 4096 bytes, a last line without \n, empty lines kept. */
+START_TEST(log_tail_reads_from_the_end)
+{
+        vs_service *s = svc_open_with((vs_service_opts){ 0 });
+        const char *ops[44];
+        char id[13], nl[13], empty[13], a4096[4097];
+        json_t *t;
+        int k = 0;
+
+        for (int i = 0; i < 20; i++) {
+                ops[k++] = "rep:5000:61";
+                ops[k++] = "out:\n";
+        }
+        ops[k++] = "rep:3:620a";
+        ops[k++] = "out:c";
+        ops[k] = NULL;
+        job_with_memory(s, "t", "256M", id, ops);
+        JOB(s, "nl", nl, "out:x\n\n");
+        JOB(s, "empty", empty, "exit:0");
+        start(s, id);
+        start(s, nl);
+        start(s, empty);
+        wait_done(s, id);
+        wait_done(s, nl);
+        wait_done(s, empty);
+        memset(a4096, 'a', 4096);
+        a4096[4096] = '\0';
+
+        t = tail(s, id, 5);
+        ck_assert_uint_eq(json_array_size(t), 5);
+        ck_assert_str_eq(json_string_value(json_array_get(t, 0)), a4096);
+        ck_assert_str_eq(json_string_value(json_array_get(t, 1)), "b");
+        ck_assert_str_eq(json_string_value(json_array_get(t, 3)), "b");
+        ck_assert_str_eq(json_string_value(json_array_get(t, 4)), "c");
+        json_decref(t);
+        t = tail(s, id, 1000);
+        ck_assert_uint_eq(json_array_size(t), 24);
+        ck_assert_str_eq(json_string_value(json_array_get(t, 0)), a4096);
+        json_decref(t);
+        t = tail(s, id, 0);
+        ck_assert_uint_eq(json_array_size(t), 0);
+        json_decref(t);
+        t = tail(s, nl, 10);
+        ck_assert_uint_eq(json_array_size(t), 2);
+        ck_assert_str_eq(json_string_value(json_array_get(t, 0)), "x");
+        ck_assert_str_eq(json_string_value(json_array_get(t, 1)), "");
+        json_decref(t);
+        t = tail(s, nl, 1);
+        ck_assert_uint_eq(json_array_size(t), 1);
+        ck_assert_str_eq(json_string_value(json_array_get(t, 0)), "");
+        json_decref(t);
+        t = tail(s, empty, 10);
+        ck_assert_uint_eq(json_array_size(t), 0);
+        json_decref(t);
+        svc_close(s);
+}
+END_TEST
+
+typedef struct {
+        vs_service *s;
+        const char *id;
+        int what; /* 0 get, 1 list, 2 metrics, 3 get/state/create of others */
+        bool done;
+        pthread_mutex_t *m;
+        pthread_cond_t *c;
+} call_arg;
+
+static void *call_thread(void *p)
+{
+        call_arg *a = p;
+        vs_error err = { 0 };
+        json_t *spec = json_pack("{s:s}", "tag", "fake:1");
+        vs_job_state st;
+        char id[13];
+
+        switch (a->what) {
+        case 0: json_decref(vs_service_get(a->s, NULL, a->id, &err)); break;
+        case 1: json_decref(vs_service_list(a->s, NULL, NULL)); break;
+        case 2: free(vs_service_metrics(a->s)); break;
+        default:
+                json_decref(vs_service_get(a->s, NULL, a->id, &err));
+                vs_service_state(a->s, NULL, a->id, &st, &err);
+                vs_service_create(a->s, NULL, spec, id, &err);
+                break;
+        }
+        json_decref(spec);
+        pthread_mutex_lock(a->m);
+        a->done = true;
+        pthread_cond_broadcast(a->c);
+        pthread_mutex_unlock(a->m);
+        return NULL;
+}
+
+/* A job busy under its own lock (a GET building its megabytes of record,
+ * output being appended) used to hold the service's lock hostage: a GET
+ * built its record under s->lock, and list and metrics waited for each
+ * job's lock while they held it. */
+START_TEST(busy_job_stalls_nobody)
+{
+        vs_service *s = svc_open_with((vs_service_opts){ 0 });
+        pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+        pthread_cond_t c = PTHREAD_COND_INITIALIZER;
+        char busy[13], other[13];
+        call_arg args[4];
+        pthread_t t[4];
+        struct timespec ts;
+        vs_error err = { 0 };
+        sjob *j;
+        bool others_done;
+
+        owned_job(s, NULL, "busy", busy, "out:x\n");
+        owned_job(s, NULL, "other", other, "out:x\n");
+        j = job_get(s, NULL, busy, &err);
+        ck_assert_ptr_nonnull(j);
+        pthread_mutex_lock(&j->lock);
+        for (int i = 0; i < 4; i++) {
+                args[i] = (call_arg){ s, i < 3 ? busy : other, i, false, &m, &c };
+                if (i == 3) /* the others are waiting for the busy job by now */
+                        nanosleep(&(struct timespec){ 0, 200 * 1000000 }, NULL);
+                pthread_create(&t[i], NULL, call_thread, &args[i]);
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 3;
+        pthread_mutex_lock(&m);
+        while (!args[3].done && pthread_cond_timedwait(&c, &m, &ts) == 0)
+                ;
+        others_done = args[3].done;
+        ck_assert_int_eq(args[0].done || args[1].done || args[2].done, 0);
+        pthread_mutex_unlock(&m);
+        pthread_mutex_unlock(&j->lock);
+        for (int i = 0; i < 4; i++)
+                pthread_join(t[i], NULL);
+        job_unref(j);
+        ck_assert_msg(others_done, "a request on another job waited for the busy one");
+        svc_close(s);
+}
+END_TEST
+
+static void limits_tests(TCase *tc)
+{
+        tcase_add_test(tc, owner_job_and_queue_quotas);
+        tcase_add_test(tc, state_budget_counts_uploads);
+        tcase_add_test(tc, max_state_refuses_create_and_upload);
+        tcase_add_test(tc, created_jobs_expire);
+        tcase_add_test(tc, accounts_measured_at_start);
+        tcase_add_test(tc, log_tail_reads_from_the_end);
+        tcase_add_test(tc, busy_job_stalls_nobody);
 }
