@@ -25,9 +25,22 @@ static void usage(FILE *f)
               "  --max-upload SIZE    largest image or workspace upload (default 16G)\n"
               "  --max-disk SIZE      largest scratch disk a job may ask for (default 64G)\n"
               "  --keep DUR           remove finished jobs this long after they ended (default: keep)\n"
-              "  --max-connections N  clients at once (default 256)\n"
-              "  --max-per-ip N       clients at once from one address, TCP (default 64)\n"
-              "  --idle-timeout DUR   close a connection idle this long (default 60s)\n"
+              "  --expire-created DUR remove jobs never started this long after they were\n"
+              "                       created (default 1d)\n"
+              "  --max-state SIZE     all jobs' files together: uploads, records, logs, outputs\n"
+              "                       (default: half the size of --state-dir's filesystem)\n"
+              "  --owner-state SIZE   the same for one client token or the admin\n"
+              "                       (default: a quarter of --max-state)\n"
+              "  --owner-jobs N       jobs one owner may store, in any state (default 1000)\n"
+              "  --owner-queued N     jobs one owner may have queued (default 100)\n"
+              "  --owner-follows N    log follows one owner may have open (default 16)\n"
+              "  --job-follows N      log follows open on one job (default 4)\n"
+              "  --max-connections N  clients at once (default 256); follows, waits, uploads\n"
+              "                       and downloads may hold three quarters of them\n"
+              "  --max-per-ip N       clients at once from one address, TCP (default 64);\n"
+              "                       the same three quarters for held requests\n"
+              "  --idle-timeout DUR   close a connection idle this long, and end a log follow\n"
+              "                       of a job that stays created (default 60s)\n"
               "  --allow-root DIR     server-side paths in specs must be below DIR (repeatable)\n"
               "  --allow-network      let jobs ask for \"network\": \"nat\" (refused with 403 otherwise)\n"
               "  --state-dir DIR      default /var/lib/vmsandbox\n"
@@ -81,6 +94,10 @@ int cmd_serve(int argc, char **argv)
                 { "max-connections", required_argument, NULL, 'C' }, { "max-per-ip", required_argument, NULL, 'P' },
                 { "idle-timeout", required_argument, NULL, 'I' },
                 { "allow-network", no_argument, NULL, 'N' },
+                { "max-state", required_argument, NULL, 'S' },     { "owner-state", required_argument, NULL, 'O' },
+                { "owner-jobs", required_argument, NULL, 'J' },    { "owner-queued", required_argument, NULL, 'Q' },
+                { "owner-follows", required_argument, NULL, 'F' }, { "job-follows", required_argument, NULL, 'f' },
+                { "expire-created", required_argument, NULL, 'E' },
                 { NULL, 0, NULL, 0 },
         };
         vs_server_opts o = { .listen = "127.0.0.1:8765", .max_body = 1 << 20, .grace_ms = 60000 };
@@ -95,6 +112,7 @@ int cmd_serve(int argc, char **argv)
         vs_service_defaults(&o.service.max_jobs, &o.service.memory_budget);
         o.service.max_upload = 16ull << 30;
         o.service.max_disk = 64ull << 30;
+        o.service.created_ttl_ms = VS_CREATED_TTL_DEFAULT_MS; /* the other limits: 0 is the service's default */
         opterr = 0;
         while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
                 switch (opt) {
@@ -144,6 +162,34 @@ int cmd_serve(int argc, char **argv)
                         o.idle_timeout_s = (unsigned)(ms / 1000);
                         break;
                 }
+                case 'S':
+                        if (vs_parse_size(optarg, &o.service.max_state) < 0 || o.service.max_state == 0)
+                                return bad("--max-state", optarg);
+                        break;
+                case 'O':
+                        if (vs_parse_size(optarg, &o.service.owner_state) < 0 || o.service.owner_state == 0)
+                                return bad("--owner-state", optarg);
+                        break;
+                case 'J':
+                        if (parse_count(optarg, 10000, &o.service.owner_jobs) < 0)
+                                return bad("--owner-jobs", optarg);
+                        break;
+                case 'Q':
+                        if (parse_count(optarg, 10000, &o.service.owner_queued) < 0)
+                                return bad("--owner-queued", optarg);
+                        break;
+                case 'F':
+                        if (parse_count(optarg, 100000, &o.service.owner_follows) < 0)
+                                return bad("--owner-follows", optarg);
+                        break;
+                case 'f':
+                        if (parse_count(optarg, 100000, &o.service.job_follows) < 0)
+                                return bad("--job-follows", optarg);
+                        break;
+                case 'E':
+                        if (parse_keep(optarg, &o.service.created_ttl_ms) < 0 || o.service.created_ttl_ms == 0)
+                                return bad("--expire-created", optarg);
+                        break;
                 case 'h': usage(stdout); return 0;
                 default: return bad(argv[optind - 1], NULL);
                 }
