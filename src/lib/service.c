@@ -734,12 +734,12 @@ int vs_service_open(const vs_service_opts *o, vs_service **ret, vs_error *err)
         vs_service *s = vs_xcalloc(1, sizeof(*s));
 
         s->o = *o;
-        apply_defaults(&s->o);
         if (resolve_roots(s, o->allowed_roots, err) < 0 || vs_store_init(o->cfg->state_dir, &s->root, err) < 0) {
                 vs_strv_free(s->roots);
                 free(s);
                 return -1;
         }
+        apply_defaults(&s->o); /* the state dir exists now: its filesystem sizes --max-state */
         s->queue = vs_xcalloc(VS_QUEUE_MAX, sizeof(s->queue[0]));
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->changed, NULL);
