@@ -1,4 +1,5 @@
 #include "archive.h"
+#include "fsutil.h"
 #include "sha256.h"
 #include "tar.h"
 #include "tarwriter.h"
@@ -486,6 +487,119 @@ START_TEST(compressed_layers_left_to_the_guest)
 }
 END_TEST
 
+/* Real archives (tests/fixtures, scripts/make-fixtures): what Docker 20.10's
+ * `docker save` and skopeo's OCI layouts actually write is accepted, with
+ * the exact tag, image id, layer count, size and hash. */
+typedef struct {
+        const char *file, *ref, *id, *sha256;
+        uint64_t size;
+        const char *layer; /* the layer member; walked unless compressed */
+        int compressed;
+} real_archive;
+
+static const real_archive reals[] = {
+        { "docker-20.10.tar", "vmsandbox-fixture/hello:20.10",
+          "sha256:c732da56c260e5906dfe7641ccf58531957b5fa521395ae360b19fb0a7637f77",
+          "d8abbb204ae8f4e69862528f378a5f8281f198c867f702f07628ae8f4d89abfb", 17920,
+          "6323cee86db34da0fd548ada7a0562c46d0473dcdb74dc3e658a389c98cff348/layer.tar", 0 },
+        { "oci-layout.tar", "vmsandbox-fixture/hello:oci",
+          "sha256:72cbb8094008ea35d34f9daf7b9cd7c0246cbffe6dec846e6e7bb26f90536139",
+          "a5eb2190af183b89900f57a5a6a5a28f478c82e7f8237f5f3b3f76b8df5103c8", 20480,
+          "blobs/sha256/50e53b0fbde54bb5b6e6d3ebf9c4d8f7d00cb740d48fa6c567a0b1b5c0bd5ff0", 0 },
+        { "oci-layout-gzip.tar", "vmsandbox-fixture/hello:oci-gzip",
+          "sha256:72cbb8094008ea35d34f9daf7b9cd7c0246cbffe6dec846e6e7bb26f90536139",
+          "e10bceaef413abe3edf6ce4f60b01d5e0b2a229bb6c8df2b5b2d59d41371194a", 10240,
+          "blobs/sha256/15efd5f19dabb663434a28e80edc4499d88c8118663f7705f4c48580ad9587c9", 1 },
+};
+
+static char *fixture(const char *name)
+{
+        char *p;
+
+        ck_assert_int_ge(asprintf(&p, "%s/%s", VS_FIXTURES_DIR, name), 0);
+        return p;
+}
+
+START_TEST(real_archives_accepted)
+{
+        const real_archive *a = &reals[_i];
+        char *p = fixture(a->file), *ref = NULL, *id = NULL, want[65];
+        vs_archive_info info;
+        vs_error err = { 0 };
+
+        ck_assert_msg(vs_archive_inspect(p, &info, &err) == 0, "%s: %s", a->file, err.msg);
+        ck_assert_uint_eq(info.n_images, 1);
+        ck_assert_str_eq(info.images[0].ref, a->ref);
+        ck_assert_str_eq(info.images[0].id, a->id);
+        ck_assert_uint_eq(info.images[0].n_layers, 1);
+        ck_assert_uint_eq(info.size, a->size);
+        ck_assert_str_eq(info.sha256, a->sha256);
+        ck_assert_int_eq(vs_sha256_file(p, want), 0);
+        ck_assert_str_eq(info.sha256, want);
+        ck_assert_msg(vs_archive_pick(&info, NULL, &ref, &id, &err) == 0, "%s", err.msg);
+        ck_assert_str_eq(ref, a->ref);
+        ck_assert_str_eq(id, a->id);
+        free(ref);
+        free(id);
+        vs_archive_info_clear(&info);
+        free(p);
+}
+END_TEST
+
+/* The real layers are walked: one byte of the layer's first header changed
+ * (its checksum no longer matches) makes the archive fail, naming the layer;
+ * the gzip layer is not walked, so the same change passes. */
+START_TEST(real_layers_walked)
+{
+        const real_archive *a = &reals[_i];
+        char *p = fixture(a->file), *copy = new_path(), *data = NULL;
+        size_t len = 0;
+        vs_error err = { 0 };
+        vs_tar_reader r;
+        vs_tar_entry e;
+        uint64_t at = 0;
+        int fd = open(p, O_RDONLY | O_CLOEXEC), k;
+
+        ck_assert_int_ge(fd, 0);
+        vs_tar_reader_init(&r, fd, 0, a->size);
+        while ((k = vs_tar_next(&r, &e, &err)) > 0)
+                if (strcmp(e.name, a->layer) == 0)
+                        at = e.data_offset;
+        ck_assert_int_eq(k, 0);
+        ck_assert_uint_gt(at, 0);
+        close(fd);
+        ck_assert_int_eq(vs_read_file(p, 1 << 20, &data, &len, &err), 0);
+        ck_assert_uint_eq(len, a->size);
+        data[at + (a->compressed ? 100 : 0)] ^= 0x20; /* gzip: a byte of the compressed stream */
+        ck_assert_int_eq(vs_write_file_atomic(copy, data, len, 0600, &err), 0);
+        if (a->compressed) {
+                vs_archive_info info;
+
+                ck_assert_msg(vs_archive_inspect(copy, &info, &err) == 0, "%s", err.msg);
+                vs_archive_info_clear(&info);
+        } else {
+                char want[256];
+
+                snprintf(want, sizeof(want), "layer %s: not a tar archive (bad header checksum)", a->layer);
+                expect_error(copy, want);
+        }
+        free(data);
+        free(copy);
+        free(p);
+}
+END_TEST
+
+/* skopeo's OCI layout alone has index.json but no manifest.json: refused
+ * with the documented message (docs/cli.md: OCI layouts with manifest.json). */
+START_TEST(real_oci_without_manifest_refused)
+{
+        char *p = fixture("oci-archive-no-manifest.tar");
+
+        expect_error(p, "not a docker image archive: no manifest.json (make it with `docker save`)");
+        free(p);
+}
+END_TEST
+
 Suite *suite_archive(void)
 {
         Suite *s = suite_create("archive");
@@ -510,6 +624,12 @@ Suite *suite_archive(void)
         tcase_add_test(tc, inspect_by_fd);
         tcase_add_test(tc, compression_magic_does_not_exempt_a_tar);
         tcase_add_test(tc, compressed_layers_left_to_the_guest);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("real");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_loop_test(tc, real_archives_accepted, 0, sizeof(reals) / sizeof(reals[0]));
+        tcase_add_loop_test(tc, real_layers_walked, 0, sizeof(reals) / sizeof(reals[0]));
+        tcase_add_test(tc, real_oci_without_manifest_refused);
         suite_add_tcase(s, tc);
         return s;
 }
