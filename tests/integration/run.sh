@@ -23,7 +23,9 @@ it_expect help_command help_flag run_help no_command unknown_command version \
     vm_exit_code vm_env_user vm_stderr vm_no_network vm_workspace_back vm_writeback_symlink vm_writeback_owner \
     vm_timeout vm_timeout_untouched \
     vm_limits_run vm_memory vm_cpus vm_disk vm_mount_at_workdir vm_env_long vm_user_uid vm_json vm_accel_flag \
-    vm_preload vm_tag_not_preloaded vm_error_untouched vm_nothing_left
+    vm_preload vm_tag_not_preloaded vm_error_untouched vm_nothing_left \
+    preload_usage preload_timeout_unparsable vm_oci_layout_runs vm_oci_layout_result vm_preload_timeout \
+    vm_preload_timeout_nothing_left
 
 # ---- fixtures, built without any Docker engine ---------------------------
 "$here/scripts/make-test-image" --out "$work/hello.tar"
@@ -102,6 +104,15 @@ expect config_overrides_default 2 "$work/from-config" -- env VMSANDBOX_CONFIG="$
 staged=$(find "$work" -maxdepth 1 -name '.*.vmsandbox-*')
 if left=$(no_leftovers) && [ -z "$staged" ]; then pass bad_input_leaves_nothing
 else fail bad_input_leaves_nothing "$left $staged"; fi
+
+# ---- tests9: preload's flags without a VM -----------------------------------
+preload_flag_checks() {
+    expect preload_usage 2 "preload needs --root, --kernel, --initrd, --cmdline and archives" -- \
+        "$vms" preload --root "$work/r.qcow2" "$work/hello.tar"
+    expect preload_timeout_unparsable 2 "--timeout soon: expected a duration such as 30m" -- \
+        "$vms" preload --root "$work/r.qcow2" --kernel k --initrd i --cmdline c --timeout soon "$work/hello.tar"
+}
+preload_flag_checks
 
 # ---- real VMs (and libguestfs appliances) ----------------------------------
 vm_doctor() {
@@ -300,11 +311,54 @@ vm_preload() {
     check vm_error_untouched "workspace changed: $(snapshot "$ws")" [ "$(snapshot "$ws")" = "$before" ]
 }
 
+# tests9: a real OCI layout (tests/fixtures/oci-layout-gzip.tar: skopeo's
+# layout with a gzip layer, and the manifest.json Docker >= 25 writes) runs in
+# the guest's Docker 20.10 with the image's own command; the engine's image id
+# is the config digest the host computed.
+vm_oci_layout() {
+    local o=$work/o-oci fx=$here/tests/fixtures/oci-layout-gzip.tar code r
+    "$vms" run --image "$fx" --out "$o" >"$work/oci.out" 2>"$work/oci.err"
+    code=$?
+    if [ $code = 0 ] && [ "$(cat "$work/oci.out")" = "hello from a fixture image" ]; then pass vm_oci_layout_runs
+    else fail vm_oci_layout_runs "exit $code: $(excerpt "$work/oci.out") $(excerpt "$work/oci.err")"; fi
+    r=$o/result.json
+    if [ "$(jfield "$r" .status)" = success ] && [ "$(jfield "$r" .image.ref)" = vmsandbox-fixture/hello:oci-gzip ] &&
+       [ "$(jfield "$r" .image.id)" = sha256:72cbb8094008ea35d34f9daf7b9cd7c0246cbffe6dec846e6e7bb26f90536139 ] &&
+       [ "$(jfield "$r" .guest.image_id)" = "$(jfield "$r" .image.id)" ] &&
+       [ "$(jfield "$r" .image.archive_sha256)" = "$(sha256sum < "$fx" | cut -d' ' -f1)" ] &&
+       [[ "$(jfield "$r" .guest.docker_version)" == 20.10.* ]]
+    then pass vm_oci_layout_result
+    else fail vm_oci_layout_result "$(jq -c '{status, image, guest: {image_id: .guest.image_id, docker_version: .guest.docker_version}}' "$r" 2>&1)"; fi
+}
+
+# tests9: preload --timeout: the VM is destroyed when it runs out (exit 124,
+# "preloading timed out"), long before a load could end, and nothing of the
+# attempt is left (its own state dir: the other group's jobs run meanwhile).
+vm_preload_timeout() {
+    local root=$work/pt-root.qcow2 st=$work/state-pt t0 secs code doms
+    mkdir -p "$st" && chmod 0711 "$st"
+    qemu-img create -q -f qcow2 -b "$base_image/root.qcow2" -F qcow2 "$root"
+    t0=$(date +%s)
+    VMSANDBOX_STATE_DIR=$st "$vms" preload --root "$root" --kernel "$base_image/vmlinuz" --initrd "$base_image/initrd.img" \
+        --cmdline "$(jq -r .cmdline "$base_image/manifest.json")" --timeout 2s "$work/hello.tar" >"$work/pt.out" 2>"$work/pt.err"
+    code=$?
+    secs=$(( $(date +%s) - t0 ))
+    if [ $code = 124 ] && has_line "$work/pt.err" 'preloading timed out' && [ $secs -lt 240 ]; then pass vm_preload_timeout
+    else fail vm_preload_timeout "exit $code after $secs s: $(excerpt "$work/pt.err")"; fi
+    doms=$(virsh -c qemu:///system list --all --name 2>"$work/virsh-pt.err") || { fail vm_preload_timeout_nothing_left "virsh failed: $(excerpt "$work/virsh-pt.err")"; return; }
+    for d in $doms; do
+        virsh -c qemu:///system dumpxml "$d" > "$work/dom-pt.xml" 2>/dev/null || continue
+        grep -qF -- "$st/" "$work/dom-pt.xml" && { fail vm_preload_timeout_nothing_left "domain $d is left"; return; }
+    done
+    check vm_preload_timeout_nothing_left "left: $(ls -A "$st/jobs" 2>&1 | tr '\n' ' ')" \
+        [ -d "$st/jobs" -a -z "$(ls -A "$st/jobs" 2>/dev/null)" ]
+}
+
 # IT_NO_VM=1: only the checks above (for working on them; the VM tests then count as failed).
 [ -n "${IT_NO_VM:-}" ] && { it_summary; exit; }
-( vm_hello_export; vm_not_found; vm_cancel; vm_network_nat; vm_doctor ) &
+( vm_hello_export; vm_not_found; vm_cancel; vm_network_nat; vm_doctor; vm_oci_layout ) &
 g1=$!
-( vm_workspace; vm_timeout; vm_limits; vm_preload ) &
+( vm_workspace; vm_timeout; vm_limits; vm_preload; vm_preload_timeout ) &
 g2=$!
 wait $g1 $g2
 if left=$(no_leftovers); then pass vm_nothing_left; else fail vm_nothing_left "$left"; fi

@@ -24,7 +24,9 @@ it_expect token_too_short health no_token wrong_token malformed_json unknown_fie
     cancel_running cancel_destroys_vm metrics \
     restart_marks_lost restart_keeps_jobs restart_nothing_left \
     client_submit_no_follow sigterm_drains grace_cancels socket_mode requeue_after_restart client_unix_logs \
-    client_unix_status nothing_left sigint_clean_exit
+    client_unix_status nothing_left sigint_clean_exit \
+    budget_bad_value budget_over_refused budget_over_stays_created budget_start_param_leaves_nothing \
+    budget_run_sync_refused budget_server_stops
 
 # start_server [--socket]: serve on a free loopback port (or on $sock); fails
 # the suite if our own process does not answer /v1/health within 30 s.
@@ -133,6 +135,51 @@ expect client_no_token 2 "a token is required" -- "$vms" status 0123456789ab --s
 expect client_env_server 2 "" -- env VMSANDBOX_SERVER="$base" VMSANDBOX_TOKEN="$token" "$vms" status 0123456789ab
 if grep -qE -- "--server URL is required|token is required" "$work/client_env_server.err"; then
     fail client_env_server "environment not used: $(excerpt "$work/client_env_server.err")"; fi
+
+# --memory-budget without a VM (tests9): a second server with a 1 GiB budget
+# and its own state dir.  A job asking for more than the whole budget is
+# refused at start (409 conflict) and stays created; with ?start=1 it is not
+# kept; /v1/run refuses it too.  (That jobs which would exceed the budget
+# queue rather than run is tested with the fake runner: test_service.c, case
+# "budget".)
+budget_checks() {
+    local bport bbase bserver code bid
+    bapi() { local m=$1 p=$2; shift 2
+        curl -s --max-time 60 -o "$work/bbody" -w '%{http_code}' -X "$m" -H "Authorization: Bearer $token" "$@" "$bbase$p"; }
+    bfield() { jfield "$work/bbody" "$1"; }
+    bport=$(free_port) || { fail budget_bad_value "no free port"; return; }
+    expect budget_bad_value 2 "--memory-budget lots: bad value" -- "$vms" serve --listen "127.0.0.1:$bport" \
+        --token-file "$work/token" --state-dir "$work/state-budget" --memory-budget lots
+    mkdir -p "$work/state-budget" && chmod 0711 "$work/state-budget"
+    bbase=http://127.0.0.1:$bport
+    "$vms" serve --listen "127.0.0.1:$bport" --token-file "$work/token" --state-dir "$work/state-budget" \
+        --allow-root "$work/allowed" --memory-budget 1G --max-jobs 2 2>>"$work/server-budget.log" &
+    bserver=$!
+    if ! wait_for 30 healthy "$bbase" "$bserver"; then
+        for t in budget_over_refused budget_over_stays_created budget_start_param_leaves_nothing budget_run_sync_refused \
+                 budget_server_stops; do fail $t "the budget server did not start: $(excerpt "$work/server-budget.log")"; done
+        kill -KILL "$bserver" 2>/dev/null; wait "$bserver" 2>/dev/null; return
+    fi
+    bapi POST /v1/jobs -d "{\"image\":\"$work/allowed/hello.tar\",\"memory\":\"1025M\"}" >/dev/null; bid=$(bfield .id)
+    code=$(bapi POST "/v1/jobs/$bid/start")
+    check budget_over_refused "HTTP $code: $(excerpt "$work/bbody")" [ "$code" = 409 -a "$(bfield .error.code)" = conflict \
+        -a "$(bfield .error.message)" = "job $bid asks for more memory than the service may use" ]
+    bapi GET "/v1/jobs/$bid" >/dev/null
+    check budget_over_stays_created "$(excerpt "$work/bbody")" \
+        [ "$(bfield .status)" = created -a "$(jq -r .queue_position "$work/bbody")" = null ]
+    code=$(bapi POST '/v1/jobs?start=1' -d "{\"image\":\"$work/allowed/hello.tar\",\"memory\":\"2G\"}")
+    if [ "$code" = 409 ] && [ "$(bfield .error.code)" = conflict ] && bapi GET /v1/jobs >/dev/null &&
+       [ "$(jq -c '[.. | objects | select(has("id") and has("status")) | .id]' "$work/bbody")" = "[\"$bid\"]" ]
+    then pass budget_start_param_leaves_nothing
+    else fail budget_start_param_leaves_nothing "HTTP $code, jobs: $(excerpt "$work/bbody")"; fi
+    code=$(bapi POST /v1/run -d "{\"image\":\"$work/allowed/hello.tar\",\"memory\":\"2G\"}")
+    check budget_run_sync_refused "HTTP $code: $(excerpt "$work/bbody")" \
+        [ "$code" = 409 -a "$(bfield .error.code)" = conflict ]
+    kill -TERM "$bserver"
+    if wait_for 30 gone "$bserver"; then wait "$bserver"; code=$?; check budget_server_stops "exit $code" [ $code = 0 ]
+    else kill -KILL "$bserver"; wait "$bserver"; fail budget_server_stops "still running 30 s after SIGTERM"; fi
+}
+budget_checks
 
 # IT_NO_VM=1: only the checks above (for working on them; the VM tests then count as failed).
 if [ -n "${IT_NO_VM:-}" ]; then kill -TERM "$server"; wait "$server"; it_summary; exit; fi

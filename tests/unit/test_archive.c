@@ -1,4 +1,5 @@
 #include "archive.h"
+#include "fsutil.h"
 #include "sha256.h"
 #include "tar.h"
 #include "tarwriter.h"
@@ -509,6 +510,347 @@ START_TEST(member_depth_bounded)
 }
 END_TEST
 
+/* Symlinks between members are followed at most 8 hops (MAX_LINK_HOPS): a
+ * chain of 8 resolves, one of 9 names nothing; so does a link that climbs
+ * above the archive root, even to a name that exists. */
+START_TEST(link_chains_bounded)
+{
+        for (int len = 8; len <= 9; len++) {
+                char manifest[128], name[32], target[32];
+                char *p = new_path();
+                FILE *f = fopen(p, "w");
+                vs_archive_info info;
+                vs_error err = { 0 };
+
+                tw_file(f, "cfg.json", config_json, strlen(config_json));
+                put_layer(f, "l0/layer.tar", "bin/ok");
+                for (int i = 1; i <= len; i++) {
+                        snprintf(name, sizeof(name), "l%d/layer.tar", i);
+                        snprintf(target, sizeof(target), "../l%d/layer.tar", i - 1);
+                        tw_entry(f, &(tw_hdr){ .name = name, .type = '2', .linkname = target }, NULL, 0);
+                }
+                snprintf(manifest, sizeof(manifest), "[{\"Config\":\"cfg.json\",\"Layers\":[\"l%d/layer.tar\"]}]", len);
+                put_manifest(f, manifest);
+                tw_end(f);
+                fclose(f);
+                if (len == 8) {
+                        ck_assert_msg(vs_archive_inspect(p, &info, &err) == 0, "%s", err.msg);
+                        ck_assert_uint_eq(info.images[0].n_layers, 1);
+                        vs_archive_info_clear(&info);
+                } else {
+                        expect_error(p, "layer l9/layer.tar is a link to nothing in the archive");
+                }
+                free(p);
+        }
+}
+END_TEST
+
+START_TEST(link_above_root_names_nothing)
+{
+        static const char manifest[] = "[{\"Config\":\"cfg.json\",\"Layers\":[\"l2/layer.tar\"]}]";
+        char *p = new_path();
+        FILE *f = fopen(p, "w");
+
+        tw_file(f, "cfg.json", config_json, strlen(config_json));
+        put_layer(f, "l1/layer.tar", "bin/ok");
+        tw_entry(f, &(tw_hdr){ .name = "l2/layer.tar", .type = '2', .linkname = "../../l1/layer.tar" }, NULL, 0);
+        put_manifest(f, manifest);
+        tw_end(f);
+        fclose(f);
+        expect_error(p, "layer l2/layer.tar is a link to nothing in the archive");
+        free(p);
+}
+END_TEST
+
+/* manifest.json and configs are read whole, so their size is bounded
+ * (VS_ARCHIVE_MAX_JSON, 4 MiB). */
+START_TEST(manifest_size_bounded)
+{
+        size_t n = (4u << 20) + 1;
+        char *big = malloc(n + 1);
+        static const char head[] = "[{\"Config\":\"cfg.json\",\"Layers\":[\"l1/layer.tar\"]}]";
+
+        memset(big, ' ', n);
+        memcpy(big, head, strlen(head));
+        big[n] = '\0';
+        manifest_error(big, "image archive member manifest.json is too large (4194305 bytes)");
+        free(big);
+}
+END_TEST
+
+/* A layer that starts as a tar (its first name merely begins with a gzip
+ * magic) and then breaks is a broken tar, not a compressed layer. */
+START_TEST(tar_with_magic_name_then_garbage_refused)
+{
+        unsigned char junk[512];
+        char *layer = NULL, *p;
+        size_t len = 0;
+        FILE *f = open_memstream(&layer, &len);
+
+        memset(junk, 'A', sizeof(junk));
+        tw_file(f, "\x1f\x8b\x08" "evil", "x", 1);
+        fwrite(junk, 1, sizeof(junk), f);
+        tw_end(f);
+        fclose(f);
+        p = image_with_layer(layer, len);
+        expect_error(p, "layer l1/layer.tar: corrupt tar archive (bad header checksum)");
+        free(p);
+        free(layer);
+}
+END_TEST
+
+/* Tags up to 255 bytes; at most 256 manifest entries (256 images). */
+START_TEST(tag_and_entry_bounds)
+{
+        char tag[300], manifest[512], *many, *p;
+        size_t cap = 300 * 64, off;
+        vs_archive_info info;
+        vs_error err = { 0 };
+        FILE *f;
+
+        memset(tag, 'a', 253);
+        memcpy(tag + 253, ":1", 3);
+        snprintf(manifest, sizeof(manifest), "[{\"Config\":\"cfg.json\",\"RepoTags\":[\"%s\"],\"Layers\":[\"l1/layer.tar\"]}]", tag);
+        p = new_path();
+        f = fopen(p, "w");
+        tw_file(f, "cfg.json", config_json, strlen(config_json));
+        put_layer(f, "l1/layer.tar", "bin/ok");
+        put_manifest(f, manifest);
+        tw_end(f);
+        fclose(f);
+        ck_assert_msg(vs_archive_inspect(p, &info, &err) == 0, "%s", err.msg);
+        ck_assert_uint_eq(strlen(info.images[0].ref), 255);
+        vs_archive_info_clear(&info);
+        free(p);
+        memset(tag, 'a', 254);
+        memcpy(tag + 254, ":1", 3);
+        snprintf(manifest, sizeof(manifest), "[{\"Config\":\"cfg.json\",\"RepoTags\":[\"%s\"],\"Layers\":[\"l1/layer.tar\"]}]", tag);
+        manifest_error(manifest, "manifest.json has an invalid tag");
+
+        many = malloc(cap);
+        for (int n = 256; n <= 257; n++) {
+                off = (size_t)snprintf(many, cap, "[");
+                for (int i = 0; i < n; i++)
+                        off += (size_t)snprintf(many + off, cap - off, "%s{\"Config\":\"cfg.json\",\"Layers\":[\"l1/layer.tar\"]}",
+                                                i ? "," : "");
+                snprintf(many + off, cap - off, "]");
+                if (n == 257) {
+                        manifest_error(many, "manifest.json has more than 256 entries");
+                        break;
+                }
+                p = new_path();
+                f = fopen(p, "w");
+                tw_file(f, "cfg.json", config_json, strlen(config_json));
+                put_layer(f, "l1/layer.tar", "bin/ok");
+                put_manifest(f, many);
+                tw_end(f);
+                fclose(f);
+                ck_assert_msg(vs_archive_inspect(p, &info, &err) == 0, "%s", err.msg);
+                ck_assert_uint_eq(info.n_images, 256);
+                vs_archive_info_clear(&info);
+                free(p);
+        }
+        free(many);
+}
+END_TEST
+
+/* What manifest.json names must be a regular file (or a link to one). */
+START_TEST(named_members_must_be_files)
+{
+        char *p = new_path();
+        FILE *f = fopen(p, "w");
+
+        tw_file(f, "cfg.json", config_json, strlen(config_json));
+        tw_dir(f, "l1/");
+        put_manifest(f, "[{\"Config\":\"cfg.json\",\"Layers\":[\"l1\"]}]");
+        tw_end(f);
+        fclose(f);
+        expect_error(p, "layer l1 is not a regular file in the archive");
+        free(p);
+}
+END_TEST
+
+/* ---- tar.c bounds that the archive check relies on -------------------------- */
+
+/* The first vs_tar_next result on the bytes (len of them), err filled. */
+static int first_entry(const void *bytes, size_t len, vs_tar_entry *e, vs_error *err)
+{
+        vs_tar_reader r;
+        int fd = tw_memfd(bytes, len), k;
+
+        vs_tar_reader_init(&r, fd, 0, len);
+        k = vs_tar_next(&r, e, err);
+        close(fd);
+        return k;
+}
+
+/* An entry whose data fits but whose padding to 512 bytes does not is
+ * truncated: refused at that entry, not after it. */
+START_TEST(tar_padding_must_fit)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        vs_tar_entry e;
+        vs_error err = { 0 };
+
+        tw_header(f, &(tw_hdr){ .name = "f", .size = 3 });
+        fwrite("abc", 1, 3, f);
+        fclose(f);
+        ck_assert_int_eq(first_entry(buf, len, &e, &err), -1);
+        ck_assert_str_eq(err.msg, "truncated tar archive");
+        ck_assert_int_eq(first_entry(buf, 512 + 511, &e, &err), -1);
+        free(buf);
+}
+END_TEST
+
+/* One pax or GNU long-name payload is at most 1 MiB; a GNU long name or
+ * link must not be empty (Go ignores it, GNU tar uses it). */
+START_TEST(tar_meta_bounds)
+{
+        size_t big = (1u << 20) + 1;
+        char *payload = calloc(1, big), *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        vs_tar_entry e;
+        vs_error err = { 0 };
+
+        memset(payload, 'a', big - 1);
+        tw_meta(f, 'L', payload, big);
+        tw_file(f, "f", "x", 1);
+        tw_end(f);
+        fclose(f);
+        ck_assert_int_eq(first_entry(buf, len, &e, &err), -1);
+        ck_assert_str_eq(err.msg, "tar extended header too large (1048577 bytes)");
+        free(buf);
+        free(payload);
+        for (char type = 'K'; type; type = type == 'K' ? 'L' : 0) {
+                buf = NULL;
+                f = open_memstream(&buf, &len);
+                tw_meta(f, type, "\0", 1);
+                tw_entry(f, &(tw_hdr){ .name = "f", .type = '2', .linkname = "t" }, NULL, 0);
+                tw_end(f);
+                fclose(f);
+                ck_assert_int_eq(first_entry(buf, len, &e, &err), -1);
+                ck_assert_str_eq(err.msg, type == 'L' ? "empty GNU long name" : "empty GNU long link");
+                free(buf);
+        }
+}
+END_TEST
+
+/* Real archives (tests/fixtures, scripts/make-fixtures): what Docker 20.10's
+ * `docker save` and skopeo's OCI layouts actually write is accepted, with
+ * the exact tag, image id, layer count, size and hash. */
+typedef struct {
+        const char *file, *ref, *id, *sha256;
+        uint64_t size;
+        const char *layer; /* the layer member; walked unless compressed */
+        int compressed;
+} real_archive;
+
+static const real_archive reals[] = {
+        { "docker-20.10.tar", "vmsandbox-fixture/hello:20.10",
+          "sha256:c732da56c260e5906dfe7641ccf58531957b5fa521395ae360b19fb0a7637f77",
+          "d8abbb204ae8f4e69862528f378a5f8281f198c867f702f07628ae8f4d89abfb", 17920,
+          "6323cee86db34da0fd548ada7a0562c46d0473dcdb74dc3e658a389c98cff348/layer.tar", 0 },
+        { "oci-layout.tar", "vmsandbox-fixture/hello:oci",
+          "sha256:72cbb8094008ea35d34f9daf7b9cd7c0246cbffe6dec846e6e7bb26f90536139",
+          "a5eb2190af183b89900f57a5a6a5a28f478c82e7f8237f5f3b3f76b8df5103c8", 20480,
+          "blobs/sha256/50e53b0fbde54bb5b6e6d3ebf9c4d8f7d00cb740d48fa6c567a0b1b5c0bd5ff0", 0 },
+        { "oci-layout-gzip.tar", "vmsandbox-fixture/hello:oci-gzip",
+          "sha256:72cbb8094008ea35d34f9daf7b9cd7c0246cbffe6dec846e6e7bb26f90536139",
+          "e10bceaef413abe3edf6ce4f60b01d5e0b2a229bb6c8df2b5b2d59d41371194a", 10240,
+          "blobs/sha256/15efd5f19dabb663434a28e80edc4499d88c8118663f7705f4c48580ad9587c9", 1 },
+};
+
+static char *fixture(const char *name)
+{
+        char *p;
+
+        ck_assert_int_ge(asprintf(&p, "%s/%s", VS_FIXTURES_DIR, name), 0);
+        return p;
+}
+
+START_TEST(real_archives_accepted)
+{
+        const real_archive *a = &reals[_i];
+        char *p = fixture(a->file), *ref = NULL, *id = NULL, want[65];
+        vs_archive_info info;
+        vs_error err = { 0 };
+
+        ck_assert_msg(vs_archive_inspect(p, &info, &err) == 0, "%s: %s", a->file, err.msg);
+        ck_assert_uint_eq(info.n_images, 1);
+        ck_assert_str_eq(info.images[0].ref, a->ref);
+        ck_assert_str_eq(info.images[0].id, a->id);
+        ck_assert_uint_eq(info.images[0].n_layers, 1);
+        ck_assert_uint_eq(info.size, a->size);
+        ck_assert_str_eq(info.sha256, a->sha256);
+        ck_assert_int_eq(vs_sha256_file(p, want), 0);
+        ck_assert_str_eq(info.sha256, want);
+        ck_assert_msg(vs_archive_pick(&info, NULL, &ref, &id, &err) == 0, "%s", err.msg);
+        ck_assert_str_eq(ref, a->ref);
+        ck_assert_str_eq(id, a->id);
+        free(ref);
+        free(id);
+        vs_archive_info_clear(&info);
+        free(p);
+}
+END_TEST
+
+/* The real layers are walked: one byte of the layer's first header changed
+ * (its checksum no longer matches) makes the archive fail, naming the layer;
+ * the gzip layer is not walked, so the same change passes. */
+START_TEST(real_layers_walked)
+{
+        const real_archive *a = &reals[_i];
+        char *p = fixture(a->file), *copy = new_path(), *data = NULL;
+        size_t len = 0;
+        vs_error err = { 0 };
+        vs_tar_reader r;
+        vs_tar_entry e;
+        uint64_t at = 0;
+        int fd = open(p, O_RDONLY | O_CLOEXEC), k;
+
+        ck_assert_int_ge(fd, 0);
+        vs_tar_reader_init(&r, fd, 0, a->size);
+        while ((k = vs_tar_next(&r, &e, &err)) > 0)
+                if (strcmp(e.name, a->layer) == 0)
+                        at = e.data_offset;
+        ck_assert_int_eq(k, 0);
+        ck_assert_uint_gt(at, 0);
+        close(fd);
+        ck_assert_int_eq(vs_read_file(p, 1 << 20, &data, &len, &err), 0);
+        ck_assert_uint_eq(len, a->size);
+        data[at + (a->compressed ? 100 : 0)] ^= 0x20; /* gzip: a byte of the compressed stream */
+        ck_assert_int_eq(vs_write_file_atomic(copy, data, len, 0600, &err), 0);
+        if (a->compressed) {
+                vs_archive_info info;
+
+                ck_assert_msg(vs_archive_inspect(copy, &info, &err) == 0, "%s", err.msg);
+                vs_archive_info_clear(&info);
+        } else {
+                char want[256];
+
+                snprintf(want, sizeof(want), "layer %s: not a tar archive (bad header checksum)", a->layer);
+                expect_error(copy, want);
+        }
+        free(data);
+        free(copy);
+        free(p);
+}
+END_TEST
+
+/* skopeo's OCI layout alone has index.json but no manifest.json: refused
+ * with the documented message (docs/cli.md: OCI layouts with manifest.json). */
+START_TEST(real_oci_without_manifest_refused)
+{
+        char *p = fixture("oci-archive-no-manifest.tar");
+
+        expect_error(p, "not a docker image archive: no manifest.json (make it with `docker save`)");
+        free(p);
+}
+END_TEST
+
 Suite *suite_archive(void)
 {
         Suite *s = suite_create("archive");
@@ -534,6 +876,20 @@ Suite *suite_archive(void)
         tcase_add_test(tc, inspect_by_fd);
         tcase_add_test(tc, compression_magic_does_not_exempt_a_tar);
         tcase_add_test(tc, compressed_layers_left_to_the_guest);
+        tcase_add_test(tc, link_chains_bounded);
+        tcase_add_test(tc, link_above_root_names_nothing);
+        tcase_add_test(tc, manifest_size_bounded);
+        tcase_add_test(tc, tar_with_magic_name_then_garbage_refused);
+        tcase_add_test(tc, tag_and_entry_bounds);
+        tcase_add_test(tc, named_members_must_be_files);
+        tcase_add_test(tc, tar_padding_must_fit);
+        tcase_add_test(tc, tar_meta_bounds);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("real");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_loop_test(tc, real_archives_accepted, 0, sizeof(reals) / sizeof(reals[0]));
+        tcase_add_loop_test(tc, real_layers_walked, 0, sizeof(reals) / sizeof(reals[0]));
+        tcase_add_test(tc, real_oci_without_manifest_refused);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -684,6 +684,127 @@ START_TEST(workspace_upload_hard_link_refused)
 }
 END_TEST
 
+/* ---- --memory-budget (tests9) ------------------------------------------------ */
+
+/* A metrics line's value ("name value"), or -1. */
+static long long metric(vs_service *s, const char *name)
+{
+        char *text = vs_service_metrics(s), *line;
+        long long v = -1;
+        size_t n = strlen(name);
+
+        for (line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+                if (strncmp(line, name, n) == 0 && line[n] == ' ')
+                        v = atoll(line + n + 1);
+        free(text);
+        return v;
+}
+
+/* Jobs that would exceed the budget wait in the queue even with workers
+ * free; what runs reserves exactly its memory. */
+START_TEST(memory_budget_queues_with_free_workers)
+{
+        vs_service *s = svc_open(4, 1ull << 30);
+        char a[13], b[13], c[13];
+        struct timespec window = { 0, 200 * 1000 * 1000 };
+
+        JOB(s, "a", a, "block");
+        JOB(s, "b", b, "block");
+        JOB(s, "c", c, "block");
+        start(s, a);
+        start(s, b);
+        fake_wait_blocked(2);
+        start(s, c);
+        /* Two of four workers are idle: give them time to (wrongly) take c. */
+        nanosleep(&window, NULL);
+        ck_assert_uint_eq(fake_nstarted(), 2);
+        ck_status(s, c, "queued");
+        ck_assert_int_eq(queue_position(s, c), 0);
+        ck_assert_int_eq(metric(s, "vmsandbox_memory_reserved_bytes"), 1ll << 30);
+        ck_assert_int_eq(metric(s, "vmsandbox_running_vms"), 2);
+        ck_assert_int_eq(metric(s, "vmsandbox_queue_length"), 1);
+        fake_release("b");
+        wait_done(s, b);
+        fake_wait_blocked(2); /* c took b's place */
+        ck_assert_str_eq(fake_started(2), "c");
+        ck_assert_int_eq(queue_position(s, c), -1);
+        fake_release("*");
+        wait_done(s, a);
+        wait_done(s, c);
+        ck_assert_uint_eq(fake_max_running(), 2);
+        /* A worker gives the memory back just after the record says the job
+         * ended: polled, bounded. */
+        for (int i = 0; i < 500 && metric(s, "vmsandbox_memory_reserved_bytes") != 0; i++)
+                nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+        ck_assert_int_eq(metric(s, "vmsandbox_memory_reserved_bytes"), 0);
+        svc_close(s);
+}
+END_TEST
+
+/* A job of exactly the budget runs; one byte more is refused at start (409
+ * conflict over HTTP) and stays created, and the queue goes on. */
+START_TEST(job_larger_than_budget_refused)
+{
+        vs_service *s = svc_open(2, 1ull << 30);
+        char fits[13], over[13], after[13], want[128];
+        vs_error err = { 0 };
+
+        job_with_memory(s, "fits", "1G", fits, (const char *const[]){ "out:fits\n", NULL });
+        job_with_memory(s, "over", "1073741825", over, (const char *const[]){ "out:over\n", NULL });
+        JOB(s, "after", after, "out:after\n");
+        start(s, fits);
+        wait_done(s, fits);
+        ck_status(s, fits, "success");
+        ck_assert_int_eq(vs_service_start(s, NULL, over, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_CONFLICT);
+        snprintf(want, sizeof(want), "job %s asks for more memory than the service may use", over);
+        ck_assert_str_eq(err.msg, want);
+        ck_status(s, over, "created");
+        ck_assert_int_eq(queue_position(s, over), -1);
+        start(s, after);
+        wait_done(s, after);
+        ck_assert_uint_eq(fake_nstarted(), 2);
+        ck_assert_str_eq(fake_started(0), "fits");
+        ck_assert_str_eq(fake_started(1), "after");
+        ck_status(s, over, "created");
+        svc_close(s);
+}
+END_TEST
+
+/* docs/api.md: after a restart with a smaller --memory-budget, a queued job
+ * that no longer fits is marked error rather than blocking the queue; the
+ * jobs behind it run. */
+START_TEST(restart_with_smaller_budget)
+{
+        vs_service *s = svc_open(1, 8ull << 30);
+        char a[13], big[13], small[13];
+        json_t *rec;
+
+        JOB(s, "a", a, "block");
+        job_with_memory(s, "big", "2G", big, (const char *const[]){ "out:big\n", NULL });
+        JOB(s, "small", small, "out:small\n");
+        start(s, a);
+        fake_wait_blocked(1);
+        start(s, big);
+        start(s, small);
+        vs_service_drain(s, 0); /* a is cancelled; big and small stay queued */
+        vs_service_free(s);
+
+        fake_reset();
+        s = svc_open(1, 1ull << 30);
+        wait_done(s, small);
+        rec = get(s, big);
+        ck_assert_str_eq(status_of(rec), "error");
+        ck_assert_str_eq(json_string_value(json_object_get(rec, "error")),
+                         "the job asks for more memory than --memory-budget");
+        json_decref(rec);
+        ck_status(s, small, "success");
+        ck_assert_uint_eq(fake_nstarted(), 1);
+        ck_assert_str_eq(fake_started(0), "small");
+        svc_close(s);
+}
+END_TEST
+
 /* "network": "nat" only where the administrator allowed it. */
 START_TEST(network_needs_allow_network)
 {
@@ -732,6 +853,13 @@ Suite *suite_service(void)
         tcase_add_test(tc, paths_below_allowed_roots);
         tcase_add_test(tc, workspace_upload_hard_link_refused);
         tcase_add_test(tc, network_needs_allow_network);
+        suite_add_tcase(s, tc);
+        tc = tcase_create("budget");
+        tcase_set_timeout(tc, 60);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, memory_budget_queues_with_free_workers);
+        tcase_add_test(tc, job_larger_than_budget_refused);
+        tcase_add_test(tc, restart_with_smaller_budget);
         suite_add_tcase(s, tc);
         return s;
 }
