@@ -1,13 +1,18 @@
 #include "alloc.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
 
 _Noreturn void vs_oom(void)
 {
-        static const char msg[] = "vmsandbox: out of memory\n";
-        ssize_t r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        /* No allocation here: the program's name (vmsandbox or
+         * vmsandbox-agent) and a fixed text, written directly. */
+        static const char msg[] = ": out of memory\n";
+        const char *name = program_invocation_short_name;
+        ssize_t r = write(STDERR_FILENO, name, strlen(name));
 
+        r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
         (void)r;
         abort();
 }
