@@ -1,10 +1,18 @@
 /* vmsandbox-agent: PID 1 of a job VM.  It prepares the guest, runs the
  * workflow through the preloaded Docker engine, writes /job/out/result.json
- * and powers the VM off.  Everything it reports is also untrusted by the host. */
+ * and powers the VM off.  Everything it reports is also untrusted by the host.
+ *
+ * The agent follows the host's conventions (src/common): a function that can
+ * fail returns a negative value and fills a vs_error; only main.c reports
+ * errors (into result.json and the progress channel); scope-bound cleanup;
+ * allocations abort on out-of-memory; byte I/O through io.h. */
 #ifndef VS_AGENT_H
 #define VS_AGENT_H
 
+#include "error.h"
+
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -12,40 +20,81 @@
 #define AGENT_LOG_PREFIX "vmsandbox-agent: "
 
 /* channel.c: the progress port to the host */
-int channel_open(void);
+int channel_open(vs_error *err);
+/* Frames of at most VS_FRAME_MAX; after a failed write the channel is
+ * closed (a half-written frame would desynchronise the stream). */
 void channel_send(char type, const void *data, size_t len);
 void channel_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-uint64_t now_ms(void);
-void phase_mark(json_t *phases, const char *name, int start);
+void phase_mark(json_t *phases, const char *name, bool start);
 
 /* system.c: guest set-up and power-off */
 void system_mount_basics(void);
 void system_load_modules(const char *const *mods);
-int system_mount_job(void);
+int system_mount_job(vs_error *err);
 void system_grow_root(void);
-int system_network_up(int nat);
-void system_poweroff(void) __attribute__((noreturn));
+int system_network_up(bool nat, vs_error *err);
+_Noreturn void system_poweroff(void);
 
-/* spawn.c: child processes */
+/* spawn.c: child processes.  Every child gets /dev/null as stdin and the
+ * default signal mask; a failed fork is an error, never a pid. */
 typedef struct {
         char *out;     /* captured stdout (NUL-terminated), or NULL */
         size_t out_len;
-        int status;    /* exit code, or 128+signal */
+        int status;    /* exit code, or 128+signal (vs_exit_code) */
 } spawn_result;
 
-/* Runs argv; stdout captured (bounded) when capture is set, else to the log fd. */
-int spawn_wait(char *const argv[], int capture, int log_fd, spawn_result *ret);
-pid_t spawn_bg(char *const argv[], int log_fd);
-/* Runs argv, streaming stdout/stderr as frames and into the given files. */
-int spawn_stream(char *const argv[], int *ret_status);
+#define SPAWN_CAPTURE_MAX (1u << 20)
 
-/* docker.c */
-int docker_start_engine(int nat, pid_t *ret_pid, char *err, size_t errlen);
+/* Runs argv to its end.  With capture, stdout is kept (the first
+ * SPAWN_CAPTURE_MAX bytes; the rest is read and dropped) and stderr goes to
+ * log_fd; without, both go to log_fd.  0 with *ret filled (free ret->out),
+ * or -1 with err set when the child could not be run or waited for. */
+int spawn_wait(char *const argv[], bool capture, int log_fd, spawn_result *ret, vs_error *err);
+/* Starts argv with stdout and stderr on log_fd; *ret_pid is > 1. */
+int spawn_bg(char *const argv[], int log_fd, pid_t *ret_pid, vs_error *err);
+/* Runs argv, streaming its stdout and stderr to the host as frames. */
+int spawn_stream(char *const argv[], int *ret_status, vs_error *err);
+
+/* docker_cli.c: docker's command lines and answers (pure; unit-tested) */
+#define DOCKER "/usr/bin/docker"
+#define DOCKER_CONTAINER "vmsandbox-job"
+/* More than the host allows (256 env, 1024 args, each --env two words). */
+#define DOCKER_ARGV_MAX 2048
+/* argv of `docker create` for the job spec (a NULL-terminated strv); with
+ * memory_kib > 0 the container is limited to it (no swap). */
+int docker_create_argv(const json_t *spec, unsigned long memory_kib, char ***ret_argv, vs_error *err);
+/* Memory kept out of the workflow container's limit for the kernel, dockerd,
+ * containerd and the agent.  Without a limit, a workflow that allocates past
+ * the VM's RAM drives the guest into reclaim thrashing before the kernel's
+ * OOM killer acts (minutes under TCG); with one, the memory cgroup kills it
+ * at once and the job ends with 137 and a clear error. */
+#define DOCKER_ENGINE_RESERVE_KIB (160ul * 1024)
+#define DOCKER_CONTAINER_MIN_KIB (64ul * 1024)
+/* The container's limit for a guest with total_kib of RAM (0: unknown, no
+ * limit). */
+unsigned long docker_container_memory_kib(unsigned long total_kib);
+#define DOCKER_INSPECT_EXIT "{{.State.ExitCode}} {{.State.OOMKilled}} {{.State.Error}}"
+/* `docker inspect --format DOCKER_INSPECT_EXIT`: the exit code (0..255),
+ * whether the memory cgroup killed it, and the engine's error text (NULL
+ * when empty). */
+int docker_parse_exit(const char *out, int *ret_exit, bool *ret_oom, char **ret_error, vs_error *err);
+/* The first image `docker load -q` names ("Loaded image: X" or "Loaded
+ * image ID: X"), or NULL. */
+char *docker_parse_loaded(const char *out);
+/* The spec's user, "UID" or "UID:GID" (numbers up to 2^31-1, as the host
+ * checks them); UID alone means GID = UID. */
+int docker_parse_user(const char *user, uid_t *ret_uid, gid_t *ret_gid, vs_error *err);
+
+/* docker.c: the engine and the workflow's container */
+int docker_start_engine(bool nat, pid_t *ret_pid, vs_error *err);
 /* Stops dockerd cleanly so its state on disk is complete (preloading). */
-int docker_stop_engine(pid_t pid);
-int docker_load(const char *tar, char *loaded, size_t len, char *err, size_t errlen);
-int docker_run(json_t *spec, int *ret_exit, char *err, size_t errlen);
-int docker_save(const char *ref, const char *dest, char *err, size_t errlen);
+int docker_stop_engine(pid_t pid, vs_error *err);
+/* *ret_loaded: what docker load named (may be NULL). */
+int docker_load(const char *tar, char **ret_loaded, vs_error *err);
+/* *ret_exit: the workflow's exit code; *ret_run_error: the engine's error
+ * text about the run (NULL when none). */
+int docker_run(const json_t *spec, int *ret_exit, char **ret_run_error, vs_error *err);
+int docker_save(const char *ref, const char *dest, vs_error *err);
 void docker_describe(const char *ref, json_t *result);
 
 #endif

@@ -1,5 +1,9 @@
-/* vmsandbox-agent: the init of a job VM (see agent.h). */
+/* vmsandbox-agent: the init of a job VM (see agent.h).  The only file that
+ * reports errors: into result.json and over the progress channel. */
 #include "agent.h"
+#include "alloc.h"
+#include "cleanup.h"
+#include "io.h"
 #include "protocol.h"
 
 #include <errno.h>
@@ -16,39 +20,47 @@
 
 static uid_t chown_uid;
 static gid_t chown_gid;
+static unsigned chown_failed;
 
 static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
         (void)st, (void)flag, (void)ftw;
-        lchown(path, chown_uid, chown_gid);
+        if (lchown(path, chown_uid, chown_gid) < 0)
+                chown_failed++;
         return 0;
 }
 
 /* With --user, the workflow must be able to write its own workspace. */
 static void workspace_chown(const char *user)
 {
-        char *end;
+        vs_error err = { 0 };
 
-        chown_uid = (uid_t)strtoul(user, &end, 10);
-        chown_gid = *end == ':' ? (gid_t)strtoul(end + 1, NULL, 10) : (gid_t)chown_uid;
-        nftw(VS_JOB_MOUNT "/workspace", chown_one, 32, FTW_PHYS);
+        if (docker_parse_user(user, &chown_uid, &chown_gid, &err) < 0) {
+                channel_log("%s; the workspace keeps its owner", err.msg);
+                return;
+        }
+        chown_failed = 0;
+        if (nftw(VS_JOB_MOUNT "/workspace", chown_one, 32, FTW_PHYS) != 0 || chown_failed)
+                channel_log("the workspace could not be handed to %s whole (%u entries failed)", user, chown_failed);
 }
 
 static void write_result(json_t *result)
 {
-        const char *tmp = VS_JOB_MOUNT "/out/result.json.tmp";
+        _cleanup_free_ char *text = json_dumps(result, JSON_INDENT(2));
+        vs_error err = { 0 };
 
-        if (json_dump_file(result, tmp, JSON_INDENT(2)) == 0)
-                rename(tmp, VS_JOB_MOUNT "/out/result.json");
-        else
-                channel_log("cannot write result.json");
+        if (!text)
+                vs_oom(); /* every string in result is valid UTF-8 (jansson checked it on the way in) */
+        if (vs_write_file_atomic(VS_JOB_MOUNT "/out/result.json", text, strlen(text), 0600, &err) < 0)
+                channel_log("%s", err.msg);
 }
 
-static void fail(json_t *result, const char *stage, const char *msg)
+static int fail(json_t *result, const char *stage, const vs_error *err)
 {
-        channel_log("%s: %s", stage, msg);
+        channel_log("%s: %s", stage, err->msg);
         json_object_set_new(result, "state", json_string("error"));
-        json_object_set_new(result, "error", json_sprintf("%s: %s", stage, msg));
+        json_object_set_new(result, "error", json_sprintf("%s: %s", stage, err->msg));
+        return -1;
 }
 
 static void kernel_release(json_t *result)
@@ -59,15 +71,24 @@ static void kernel_release(json_t *result)
                 json_object_set_new(result, "kernel", json_string(u.release));
 }
 
-static int run_job(json_t *spec, json_t *result)
+static bool spec_nat(const json_t *spec)
+{
+        const char *net = json_string_value(json_object_get(spec, "network"));
+
+        return net && strcmp(net, "nat") == 0;
+}
+
+static int run_job(const json_t *spec, json_t *result)
 {
         static const char *const base_mods[] = { "overlay", "virtio_rng", NULL };
         static const char *const net_mods[] = { "virtio_net", "bridge", "br_netfilter", "veth", "nf_nat",
                                                 "xt_MASQUERADE", "xt_addrtype", "xt_conntrack", NULL };
         json_t *phases = json_object_get(result, "phases");
-        int nat = strcmp(json_string_value(json_object_get(spec, "network")) ?: "none", "nat") == 0;
+        bool nat = spec_nat(spec);
         const char *ref = json_string_value(json_object_get(spec, "ref"));
-        char err[1024] = "", loaded[512];
+        const char *user = json_string_value(json_object_get(spec, "user"));
+        _cleanup_free_ char *loaded = NULL, *run_error = NULL;
+        vs_error err = { 0 };
         int exit_code = -1;
         pid_t engine;
 
@@ -75,78 +96,85 @@ static int run_job(json_t *spec, json_t *result)
         if (nat)
                 system_load_modules(net_mods);
         system_grow_root();
-        if (system_network_up(nat) < 0 && nat)
-                return fail(result, "network", "cannot configure the network interface"), -1;
-        if (json_string_value(json_object_get(spec, "user")) && json_is_true(json_object_get(spec, "workspace")))
-                workspace_chown(json_string_value(json_object_get(spec, "user")));
+        if (system_network_up(nat, &err) < 0) {
+                if (nat)
+                        return fail(result, "network", &err);
+                channel_log("network: %s", err.msg); /* loopback only: the job goes on */
+        }
+        if (user && json_is_true(json_object_get(spec, "workspace")))
+                workspace_chown(user);
 
-        phase_mark(phases, "engine-ready", 1);
-        if (docker_start_engine(nat, &engine, err, sizeof(err)) < 0)
-                return fail(result, "engine-ready", err), -1;
-        phase_mark(phases, "engine-ready", 0);
+        phase_mark(phases, "engine-ready", true);
+        if (docker_start_engine(nat, &engine, &err) < 0)
+                return fail(result, "engine-ready", &err);
+        phase_mark(phases, "engine-ready", false);
 
         if (json_is_true(json_object_get(spec, "load"))) {
-                phase_mark(phases, "load", 1);
-                if (docker_load(VS_JOB_MOUNT "/in/image.tar", loaded, sizeof(loaded), err, sizeof(err)) < 0)
-                        return fail(result, "load", err), -1;
-                phase_mark(phases, "load", 0);
+                phase_mark(phases, "load", true);
+                if (docker_load(VS_JOB_MOUNT "/in/image.tar", &loaded, &err) < 0)
+                        return fail(result, "load", &err);
+                phase_mark(phases, "load", false);
         }
         docker_describe(ref, result);
         if (!json_object_get(result, "image_id")) {
-                snprintf(err, sizeof(err), "image %s is neither in the archive nor preloaded in the base image", ref);
-                return fail(result, "load", err), -1;
+                vs_error_set(&err, VS_ERR_INPUT, "image %s is neither in the archive nor preloaded in the base image", ref);
+                return fail(result, "load", &err);
         }
 
-        phase_mark(phases, "run", 1);
-        if (docker_run(spec, &exit_code, err, sizeof(err)) < 0)
-                return fail(result, "run", err), -1;
-        phase_mark(phases, "run", 0);
+        phase_mark(phases, "run", true);
+        if (docker_run(spec, &exit_code, &run_error, &err) < 0)
+                return fail(result, "run", &err);
+        phase_mark(phases, "run", false);
         json_object_set_new(result, "exit_code", json_integer(exit_code));
-        if (err[0])
-                json_object_set_new(result, "run_error", json_string(err));
+        if (run_error)
+                json_object_set_new(result, "run_error", json_string(run_error));
         json_object_set_new(result, "state", json_string("ran"));
 
         if (json_is_true(json_object_get(spec, "export_image"))) {
-                phase_mark(phases, "save", 1);
-                if (docker_save(ref, VS_JOB_MOUNT "/out/image.tar", err, sizeof(err)) < 0)
-                        return fail(result, "save", err), -1;
-                phase_mark(phases, "save", 0);
+                phase_mark(phases, "save", true);
+                if (docker_save(ref, VS_JOB_MOUNT "/out/image.tar", &err) < 0)
+                        return fail(result, "save", &err);
+                phase_mark(phases, "save", false);
         }
         return 0;
 }
 
 /* Admin mode (build-base-image --preload): load archives into the engine of
  * the base image itself, then stop the engine cleanly and power off. */
-static int run_preload(json_t *spec, json_t *result)
+static int run_preload(const json_t *spec, json_t *result)
 {
         static const char *const mods[] = { "overlay", "virtio_rng", NULL };
         json_t *phases = json_object_get(result, "phases");
-        json_t *names = json_object_get(spec, "preload");
-        json_t *name;
-        char err[1024] = "", loaded[512], path[512];
+        const json_t *names = json_object_get(spec, "preload"), *name;
+        vs_error err = { 0 };
         size_t i;
         pid_t engine;
 
         system_load_modules(mods);
         system_grow_root();
-        system_network_up(0);
-        phase_mark(phases, "engine-ready", 1);
-        if (docker_start_engine(0, &engine, err, sizeof(err)) < 0)
-                return fail(result, "engine-ready", err), -1;
-        phase_mark(phases, "engine-ready", 0);
-        phase_mark(phases, "load", 1);
+        if (system_network_up(false, &err) < 0)
+                channel_log("network: %s", err.msg);
+        phase_mark(phases, "engine-ready", true);
+        if (docker_start_engine(false, &engine, &err) < 0)
+                return fail(result, "engine-ready", &err);
+        phase_mark(phases, "engine-ready", false);
+        phase_mark(phases, "load", true);
         json_array_foreach(names, i, name) {
                 const char *n = json_string_value(name);
-                if (!n || strchr(n, '/') || n[0] == '.')
-                        return fail(result, "load", "bad archive name in spec"), -1;
-                snprintf(path, sizeof(path), VS_JOB_MOUNT "/in/%s", n);
-                if (docker_load(path, loaded, sizeof(loaded), err, sizeof(err)) < 0)
-                        return fail(result, "load", err), -1;
-                channel_log("preloaded %s", loaded);
+                _cleanup_free_ char *path = NULL, *loaded = NULL;
+
+                if (!n || strchr(n, '/') || n[0] == '.' || strlen(n) > 255) {
+                        vs_error_set(&err, VS_ERR_INPUT, "bad archive name in spec");
+                        return fail(result, "load", &err);
+                }
+                path = vs_xasprintf(VS_JOB_MOUNT "/in/%s", n);
+                if (docker_load(path, &loaded, &err) < 0)
+                        return fail(result, "load", &err);
+                channel_log("preloaded %s", loaded ? loaded : n);
         }
-        phase_mark(phases, "load", 0);
-        if (docker_stop_engine(engine) < 0)
-                return fail(result, "load", "dockerd did not stop cleanly"), -1;
+        phase_mark(phases, "load", false);
+        if (docker_stop_engine(engine, &err) < 0)
+                return fail(result, "load", &err);
         json_object_set_new(result, "state", json_string("preloaded"));
         return 0;
 }
@@ -155,27 +183,32 @@ static json_t *read_spec(json_t *result)
 {
         json_error_t jerr;
         json_t *spec = json_load_file(VS_JOB_MOUNT "/spec.json", JSON_REJECT_DUPLICATES, &jerr);
+        vs_error err = { 0 };
 
-        if (!spec || (!json_is_string(json_object_get(spec, "ref")) && !json_is_array(json_object_get(spec, "preload")))) {
-                fail(result, "spec", spec ? "no image reference" : jerr.text);
-                json_decref(spec);
-                return NULL;
-        }
-        return spec;
+        if (!spec)
+                vs_error_set(&err, VS_ERR_INPUT, "%s", jerr.text);
+        else if (!json_is_string(json_object_get(spec, "ref")) && !json_is_array(json_object_get(spec, "preload")))
+                vs_error_set(&err, VS_ERR_INPUT, "no image reference");
+        else
+                return spec;
+        fail(result, "spec", &err);
+        json_decref(spec);
+        return NULL;
 }
 
 static int worker(void)
 {
-        json_t *result = json_pack("{s:s, s:{}}", "state", "error", "phases");
-        json_t *spec;
+        _cleanup_json_ json_t *result = vs_xjson(json_pack("{s:s, s:{}}", "state", "error", "phases"));
+        _cleanup_json_ json_t *spec = NULL;
+        vs_error err = { 0 };
         int r = -1;
 
-        if (channel_open() < 0)
-                fprintf(stderr, AGENT_LOG_PREFIX "no progress channel; running without live output\n");
+        if (channel_open(&err) < 0)
+                fprintf(stderr, AGENT_LOG_PREFIX "%s; running without live output\n", err.msg);
         channel_log("guest up");
         kernel_release(result);
-        if (system_mount_job() < 0) {
-                channel_log("cannot mount the job disk");
+        if (system_mount_job(&err) < 0) {
+                channel_log("%s", err.msg);
                 return 1;
         }
         spec = read_spec(result);
@@ -184,21 +217,25 @@ static int worker(void)
         else if (spec)
                 r = run_job(spec, result);
         write_result(result);
-        json_decref(spec);
-        json_decref(result);
         return r < 0 ? 1 : 0;
 }
 
 /* PID 1 reaps every orphan (containerd shims daemonize) while the worker
- * child does the job; when the worker ends, the VM powers off. */
+ * child does the job; when the worker ends, the VM powers off.  Without a
+ * worker (fork failed) nothing can run: the host finds no result.json and
+ * reports that. */
 int main(void)
 {
+        static const char *const early[] = { "virtio_console", NULL };
         pid_t pid;
 
         system_mount_basics();
-        static const char *const early[] = { "virtio_console", NULL };
         system_load_modules(early);
         pid = fork();
+        if (pid < 0) {
+                fprintf(stderr, AGENT_LOG_PREFIX "cannot start the worker: %s; powering off\n", strerror(errno));
+                system_poweroff();
+        }
         if (pid == 0)
                 _exit(worker());
         for (;;) {

@@ -1,4 +1,8 @@
+/* Child processes of the agent: the engine, docker commands, modprobe, ip. */
 #include "agent.h"
+#include "cleanup.h"
+#include "io.h"
+#include "proc.h"
 #include "protocol.h"
 
 #include <errno.h>
@@ -7,95 +11,96 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#define CAPTURE_MAX (1u << 20)
-
-static int exit_code(int status)
+/* In the child, before exec: async-signal-safe calls only.  Sources with a
+ * number below 3 (PID 1 may start with 0-2 closed, and then /dev/null or a
+ * pipe gets one of them) are first lifted above 2, so that no dup2 onto
+ * 0..2 overwrites a source not yet moved; dup2 clears FD_CLOEXEC on the
+ * copy.  Any failure ends the child with 127, as a failed exec does. */
+static _Noreturn void child_exec(char *const argv[], int in_fd, int out_fd, int err_fd)
 {
-        if (WIFEXITED(status))
-                return WEXITSTATUS(status);
-        if (WIFSIGNALED(status))
-                return 128 + WTERMSIG(status);
-        return 255;
-}
+        int fds[3] = { in_fd, out_fd, err_fd };
+        sigset_t none;
 
-static pid_t start(char *const argv[], int in_fd, int out_fd, int err_fd)
-{
-        pid_t pid = fork();
-
-        if (pid != 0)
-                return pid;
-        sigset_t all;
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        if (in_fd >= 0)
-                dup2(in_fd, STDIN_FILENO);
-        dup2(out_fd, STDOUT_FILENO);
-        dup2(err_fd, STDERR_FILENO);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int i = 0; i < 3; i++)
+                if (fds[i] >= 0 && fds[i] < 3 && (fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3)) < 0)
+                        _exit(127);
+        for (int i = 0; i < 3; i++)
+                if (fds[i] >= 0 && dup2(fds[i], i) < 0)
+                        _exit(127);
         execv(argv[0], argv);
         _exit(127);
 }
 
-static int wait_for(pid_t pid)
+static int start(char *const argv[], int out_fd, int err_fd, pid_t *ret_pid, vs_error *err)
 {
-        int status;
-
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return 255;
-        return exit_code(status);
-}
-
-pid_t spawn_bg(char *const argv[], int log_fd)
-{
-        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        pid_t pid = start(argv, null, log_fd, log_fd);
-
-        close(null);
-        return pid;
-}
-
-int spawn_wait(char *const argv[], int capture, int log_fd, spawn_result *ret)
-{
-        int p[2] = { -1, -1 };
+        _cleanup_close_ int null = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
         pid_t pid;
 
-        memset(ret, 0, sizeof(*ret));
-        ret->status = 255;
-        if (capture && pipe2(p, O_CLOEXEC) < 0)
-                return -1;
-        pid = spawn_bg(argv, capture ? p[1] : log_fd);
-        if (capture)
-                close(p[1]);
-        if (pid < 0) {
-                if (capture)
-                        close(p[0]);
-                return -1;
-        }
-        if (capture) {
-                ret->out = malloc(CAPTURE_MAX + 1);
-                for (ssize_t n = 1; n > 0 && ret->out;) {
-                        char sink[4096];
-                        if (ret->out_len < CAPTURE_MAX) {
-                                n = read(p[0], ret->out + ret->out_len, CAPTURE_MAX - ret->out_len);
-                                if (n > 0)
-                                        ret->out_len += (size_t)n;
-                        } else
-                                n = read(p[0], sink, sizeof(sink));
-                        if (n < 0 && errno == EINTR)
-                                n = 1;
-                }
-                if (ret->out)
-                        ret->out[ret->out_len] = '\0';
-                close(p[0]);
-        }
-        ret->status = wait_for(pid);
+        if (null < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot open /dev/null for %s", argv[0]);
+        pid = fork();
+        if (pid < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot start %s", argv[0]);
+        if (pid == 0)
+                child_exec(argv, null, out_fd, err_fd);
+        *ret_pid = pid;
         return 0;
 }
 
-/* Forwards both pipes as frames until both close. */
+static int reap(const char *what, pid_t pid, int *ret_status, vs_error *err)
+{
+        int status;
+
+        if (vs_wait_pid(pid, &status) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "waiting for %s", what);
+        *ret_status = vs_exit_code(status);
+        return 0;
+}
+
+int spawn_bg(char *const argv[], int log_fd, pid_t *ret_pid, vs_error *err)
+{
+        return start(argv, log_fd, log_fd, ret_pid, err);
+}
+
+int spawn_wait(char *const argv[], bool capture, int log_fd, spawn_result *ret, vs_error *err)
+{
+        _cleanup_close_ int rd = -1, wr = -1;
+        _cleanup_free_ char *out = NULL;
+        size_t out_len = 0;
+        int p[2], status, e = 0;
+        pid_t pid;
+
+        if (capture) {
+                if (pipe2(p, O_CLOEXEC) < 0)
+                        return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot start %s", argv[0]);
+                rd = p[0];
+                wr = p[1];
+        }
+        if (start(argv, capture ? wr : log_fd, log_fd, &pid, err) < 0)
+                return -1;
+        if (capture) {
+                wr = vs_safe_close(wr);
+                if (vs_read_all(rd, SPAWN_CAPTURE_MAX, &out, &out_len, NULL) < 0)
+                        e = errno;
+                /* The child is reaped whatever happened to the pipe: closing
+                 * it first makes a child still writing get EPIPE. */
+                rd = vs_safe_close(rd);
+        }
+        if (reap(argv[0], pid, &status, err) < 0)
+                return -1;
+        if (e)
+                return vs_error_errno(err, VS_ERR_SANDBOX, e, "reading the output of %s", argv[0]);
+        *ret = (spawn_result){ .out = TAKE_PTR(out), .out_len = out_len, .status = status };
+        return 0;
+}
+
+/* Forwards both pipes as frames until both close.  Whatever ends the loop,
+ * the pipes are closed on return, so a child still writing gets EPIPE
+ * instead of blocking forever while spawn_stream waits for it. */
 static void pump(int out, int err)
 {
         struct pollfd fds[2] = { { .fd = out, .events = POLLIN }, { .fd = err, .events = POLLIN } };
@@ -106,7 +111,8 @@ static void pump(int out, int err)
                 if (poll(fds, 2, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return;
+                        channel_log("poll on the workflow's output: %s", strerror(errno));
+                        break;
                 }
                 for (int i = 0; i < 2; i++) {
                         ssize_t n;
@@ -125,31 +131,29 @@ static void pump(int out, int err)
                         channel_send(i == 0 ? VS_FRAME_STDOUT : VS_FRAME_STDERR, buf, (size_t)n);
                 }
         }
+        for (int i = 0; i < 2; i++)
+                if (fds[i].fd >= 0)
+                        close(fds[i].fd);
 }
 
-int spawn_stream(char *const argv[], int *ret_status)
+int spawn_stream(char *const argv[], int *ret_status, vs_error *err)
 {
+        _cleanup_close_ int out_rd = -1, out_wr = -1, err_rd = -1, err_wr = -1;
         int po[2], pe[2];
-        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         pid_t pid;
 
         if (pipe2(po, O_CLOEXEC) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot start %s", argv[0]);
+        out_rd = po[0];
+        out_wr = po[1];
+        if (pipe2(pe, O_CLOEXEC) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot start %s", argv[0]);
+        err_rd = pe[0];
+        err_wr = pe[1];
+        if (start(argv, out_wr, err_wr, &pid, err) < 0)
                 return -1;
-        if (pipe2(pe, O_CLOEXEC) < 0) {
-                close(po[0]);
-                close(po[1]);
-                return -1;
-        }
-        pid = start(argv, null, po[1], pe[1]);
-        close(null);
-        close(po[1]);
-        close(pe[1]);
-        if (pid < 0) {
-                close(po[0]);
-                close(pe[0]);
-                return -1;
-        }
-        pump(po[0], pe[0]);
-        *ret_status = wait_for(pid);
-        return 0;
+        out_wr = vs_safe_close(out_wr);
+        err_wr = vs_safe_close(err_wr);
+        pump(TAKE_FD(out_rd), TAKE_FD(err_rd));
+        return reap(argv[0], pid, ret_status, err);
 }

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -214,66 +213,6 @@ int vs_rm_rf(const char *path)
         return vs_rm_rf_at(parent, leaf);
 }
 
-int vs_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode, vs_error *err)
-{
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int fd = -1;
-        const char *p = data;
-
-        if (asprintf(&tmp, "%s.tmp-XXXXXX", path) < 0)
-                return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "writing %s", path);
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot write %s", path);
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        int e = errno;
-                        unlink(tmp);
-                        return vs_error_errno(err, VS_ERR_SANDBOX, e, "cannot write %s", path);
-                }
-                p += n;
-                len -= (size_t)n;
-        }
-        if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
-                int e = errno;
-                unlink(tmp);
-                return vs_error_errno(err, VS_ERR_SANDBOX, e, "cannot write %s", path);
-        }
-        return 0;
-}
-
-int vs_read_file(const char *path, size_t max, char **ret, size_t *ret_len, vs_error *err)
-{
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0;
-        struct stat st;
-
-        if (fd < 0 || fstat(fd, &st) < 0)
-                return vs_error_errno(err, VS_ERR_SETUP, errno, "cannot read %s", path);
-        if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max)
-                return vs_error_set(err, VS_ERR_SETUP, "%s is not a regular file of at most %zu bytes", path, max);
-        buf = malloc((size_t)st.st_size + 1);
-        if (!buf)
-                return vs_error_errno(err, VS_ERR_SETUP, ENOMEM, "reading %s", path);
-        while (len < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return vs_error_errno(err, VS_ERR_SETUP, n < 0 ? errno : EIO, "cannot read %s", path);
-                len += (size_t)n;
-        }
-        buf[len] = '\0';
-        *ret = TAKE_PTR(buf);
-        if (ret_len)
-                *ret_len = len;
-        return 0;
-}
-
 int vs_random_id(char id[13], vs_error *err)
 {
         unsigned char b[6];
@@ -283,22 +222,6 @@ int vs_random_id(char id[13], vs_error *err)
         for (int i = 0; i < 6; i++)
                 snprintf(id + 2 * i, 3, "%02x", b[i]);
         return 0;
-}
-
-uint64_t vs_now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-uint64_t vs_mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Counts below an open directory, fd-relative and without following

@@ -1,8 +1,12 @@
-/* Small file-system helpers for host-side paths the library creates itself. */
+/* Small file-system helpers for host-side paths the library creates itself.
+ * Whole-file reads and atomic writes (io.h) and the clocks (clock.h) are in
+ * src/common, shared with the guest agent; included here for the callers. */
 #ifndef VS_FSUTIL_H
 #define VS_FSUTIL_H
 
+#include "clock.h"
 #include "error.h"
+#include "io.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -16,16 +20,8 @@ int vs_mkdir_p(const char *path, unsigned mode, vs_error *err);
 int vs_rm_rf(const char *path);
 /* The same for the entry name in the directory dirfd. */
 int vs_rm_rf_at(int dirfd, const char *name);
-/* Writes data to path via a temp file in the same directory and rename(2). */
-int vs_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode, vs_error *err);
-/* Reads a whole (small) file, at most max bytes. */
-int vs_read_file(const char *path, size_t max, char **ret, size_t *ret_len, vs_error *err);
 /* 12 random hex digits. */
 int vs_random_id(char id[13], vs_error *err);
-/* Wall-clock milliseconds since the epoch (for records). */
-uint64_t vs_now_ms(void);
-/* Monotonic milliseconds (for deadlines). */
-uint64_t vs_mono_ms(void);
 
 #define VS_TREE_MAX_DEPTH 1024
 /* Sum of regular file sizes below an open directory (nothing followed);

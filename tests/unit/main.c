@@ -8,7 +8,8 @@ int main(void)
                                      suite_result, suite_collect, suite_sha256, suite_workspace, suite_config,
                                      suite_tar, suite_guest_result, suite_text, suite_jsonload,
                                      suite_service, suite_http,
-                                     suite_fsutil, suite_watch, suite_jobdir, suite_inputs, suite_privdrop };
+                                     suite_fsutil, suite_watch, suite_jobdir, suite_inputs, suite_privdrop,
+                                     suite_common, suite_agent };
         SRunner *sr = srunner_create(suites[0]());
         int failed;
 

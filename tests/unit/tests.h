@@ -26,6 +26,8 @@ Suite *suite_watch(void);
 Suite *suite_jobdir(void);
 Suite *suite_inputs(void);
 Suite *suite_privdrop(void);
+Suite *suite_common(void);
+Suite *suite_agent(void);
 
 /* tarwriter.c: builds ustar archives for the archive tests. */
 void tw_file(FILE *f, const char *name, const void *data, size_t len);

@@ -1,4 +1,4 @@
-/* The out-of-memory policy of vmsandbox (host and guest):
+/* The out-of-memory policy of vmsandbox (host and guest agent alike):
  *
  * Every size that an input can drive (a body, an upload, a guest frame, a
  * tar header, a string from a guest) is bounded before anything is

@@ -1,4 +1,4 @@
-/* One error convention for libvmsandbox.
+/* One error convention for libvmsandbox and the guest agent.
  *
  * A function that can fail returns a negative value and fills a vs_error:
  * an errno-like code plus one message made where the failure happened.

@@ -2,6 +2,7 @@
  *
  *   _cleanup_free_ char *s = strdup(x);
  *   _cleanup_close_ int fd = open(...);
+ *   fd = vs_safe_close(fd);  close early (the cleanup then does nothing)
  *   return TAKE_PTR(s);      hand ownership to the caller
  */
 #ifndef VS_CLEANUP_H
@@ -22,13 +23,20 @@ static inline void vs_freep(void *p)
         free(*pp);
 }
 
-static inline void vs_closep(int *fd)
+/* Closes fd if open, keeping errno; returns -1 for "fd = vs_safe_close(fd)". */
+static inline int vs_safe_close(int fd)
 {
-        if (*fd >= 0) {
+        if (fd >= 0) {
                 int saved = errno;
-                close(*fd);
+                close(fd);
                 errno = saved;
         }
+        return -1;
+}
+
+static inline void vs_closep(int *fd)
+{
+        *fd = vs_safe_close(*fd);
 }
 
 static inline void vs_strvfreep(char ***pv)
