@@ -225,12 +225,16 @@ int vs_random_id(char id[13], vs_error *err)
 }
 
 /* Counts below an open directory, fd-relative and without following
- * anything; recursion depth is bounded by max_depth. */
+ * anything; recursion depth is bounded by max_depth.  The directory is
+ * re-opened through "." rather than dup()ed: a dup shares the caller's
+ * file offset, so the walk would start wherever an earlier reader left it
+ * and leave it at the end for the next one (the write-back then listed an
+ * empty workspace and deleted nothing). */
 static int tree_walk(int dir, unsigned depth, uint64_t *bytes, uint64_t *entries, uint64_t max_entries)
 {
         DIR *d;
         struct dirent *e;
-        int fd = dup(dir), r = 0;
+        int fd = openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
 
         if (fd < 0)
                 return -1;

@@ -159,6 +159,43 @@ START_TEST(write_back_into_swapped_dir)
 }
 END_TEST
 
+/* The pipeline measures the workspace through its fd (vs_tree_size_fd) and
+ * later writes back into the same fd.  Directory streams made from dup()s of
+ * one fd share its offset: the size walk left it at the end, and the
+ * write-back's listing of the workspace then saw no entries, so nothing
+ * removed in the guest was removed on the host (run.sh vm_workspace_back). */
+START_TEST(write_back_after_size_walk_deletes)
+{
+        vs_sync_stats st;
+        vs_error err = { 0 };
+        struct stat sb;
+        uint64_t bytes = 0, n = 0;
+        int ws, stage;
+
+        ck_assert_int_eq(mkdir(path("ws"), 0755), 0);
+        ck_assert_int_eq(mkdir(path("stage"), 0755), 0);
+        ws = open(path("ws"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ck_assert_int_ge(ws, 0);
+        put_at(ws, "keep.txt", "k");
+        put_at(ws, "del.txt", "bye");
+        stage = open(path("stage"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        put_at(stage, "keep.txt", "k");
+        ck_assert_int_eq(vs_tree_size_fd(ws, 100, &bytes, &n, &err), 0);
+        ck_assert_uint_eq(bytes, 4);
+        ck_assert_uint_eq(n, 2);
+        /* Measured twice (the service measures too): the same answer. */
+        ck_assert_int_eq(vs_tree_size_fd(ws, 100, &bytes, &n, &err), 0);
+        ck_assert_uint_eq(bytes, 4);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_int_eq(vs_workspace_sync_fd(path("stage"), ws, &st, &err), 0);
+        ck_assert_uint_eq(st.deleted, 1);
+        ck_assert_int_eq(fstatat(ws, "del.txt", &sb, AT_SYMLINK_NOFOLLOW), -1);
+        ck_assert_int_eq(fstatat(ws, "keep.txt", &sb, AT_SYMLINK_NOFOLLOW), 0);
+        close(ws);
+        close(stage);
+}
+END_TEST
+
 START_TEST(mkdir_p_mode_ignores_umask)
 {
         struct stat sb;
@@ -186,6 +223,7 @@ Suite *suite_fsutil(void)
         tcase_add_test(tc, open_beneath_refuses_escapes);
         tcase_add_test(tc, write_back_into_swapped_dir);
         tcase_add_test(tc, mkdir_p_mode_ignores_umask);
+        tcase_add_test(tc, write_back_after_size_walk_deletes);
         suite_add_tcase(s, tc);
         return s;
 }
