@@ -380,7 +380,9 @@ static int write_back(vs_job *job, vs_error *err)
         vs_sync_stats st;
         struct stat now;
 
-        if (job->out_tmp || !job->opts->write_back || job->workspace_fd < 0)
+        /* Nothing to write back when the workflow did not run (the guest
+         * failed before it): the user's directory stays as it was. */
+        if (job->out_tmp || !job->opts->write_back || job->workspace_fd < 0 || !job->ran)
                 return 0;
         /* The fd opened at validation: the same directory, wherever its name
          * points now. */
