@@ -15,6 +15,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sched.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -24,6 +27,8 @@
 
 #define POLL_MS 100
 #define SWEEP_ROUNDS 50
+#define SWEEPER_MS 1000
+#define END_MS 5000
 #define CHILD_MSG_MAX 400
 
 /* Exit codes of a child that could not set itself up (fn never ran). */
@@ -81,7 +86,8 @@ static void wait_pid(pid_t pid, int *ret_status)
 {
         int status = 0;
 
-        /* pid > 0: a child of ours, from a successful fork. */
+        /* pid > 0: a child of ours, from a successful fork, known to have
+         * exited (waitid said so) or not signalable by anyone but root. */
         while (waitpid(pid, &status, 0) < 0)
                 if (errno != EINTR) {
                         status = -1;
@@ -91,32 +97,77 @@ static void wait_pid(pid_t pid, int *ret_status)
                 *ret_status = status;
 }
 
+static void nap_ms(long ms)
+{
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+        nanosleep(&ts, NULL);
+}
+
+/* Reaps pid within ms; a stopped or late pid gets SIGKILL (once) and the
+ * rest of the time.  0: reaped; -1: still there (left unreaped). */
+static int reap_within(pid_t pid, long ms, int *ret_status)
+{
+        uint64_t end = vs_mono_ms() + (uint64_t)ms;
+        bool killed = false;
+
+        for (;;) {
+                int status;
+                pid_t r = waitpid(pid, &status, WNOHANG | WUNTRACED);
+
+                if (r == pid && !WIFSTOPPED(status)) {
+                        if (ret_status)
+                                *ret_status = status;
+                        return 0;
+                }
+                if (r < 0 && errno != EINTR)
+                        return errno == ECHILD ? 0 : -1;
+                if ((r == pid || vs_mono_ms() >= end) && !killed) {
+                        /* Stopped (a process of the uid can signal a sweeper
+                         * of that uid) or late: it goes, the round is redone. */
+                        kill(pid, SIGKILL);
+                        killed = true;
+                        end = vs_mono_ms() + (uint64_t)ms;
+                } else if (vs_mono_ms() >= end)
+                        return -1;
+                nap_ms(2);
+        }
+}
+
 /* kill(-1) from a process of uid reaches every process of that uid, in any
  * process group or session (and not the sender itself); a process that
- * forks while being killed is caught by the next round. */
-void vs_identity_sweep(uid_t uid)
+ * forks while being killed is caught by the next round.  Every wait is
+ * bounded, and the answer is what /proc says at the end. */
+int vs_identity_sweep(uid_t uid)
 {
         if (uid == 0 || geteuid() != 0)
-                return;
-        for (int round = 0; round < SWEEP_ROUNDS && uid_has_processes(uid); round++) {
-                pid_t pid = fork();
+                return 0;
+        for (int round = 0; round < SWEEP_ROUNDS; round++) {
+                pid_t pid;
 
+                if (!uid_has_processes(uid))
+                        return 0;
+                if (round > 0)
+                        nap_ms(10);
+                pid = fork();
                 if (pid < 0)
-                        return;
+                        continue; /* e.g. the task limit: the next round may fork */
                 if (pid == 0) {
-                        /* Only async-signal-safe calls: the parent may have threads. */
+                        /* Only async-signal-safe calls: the parent may have
+                         * threads.  No fd of the parent (other jobs' slot
+                         * locks) goes along into a process the uid can stop. */
+                        if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
+                                for (int fd = 3; fd < 65536; fd++)
+                                        close(fd);
                         if (setgroups(0, NULL) < 0 || setgid((gid_t)uid) < 0 || setuid(uid) < 0)
                                 _exit(1);
                         for (int i = 0; i < 10 && kill(-1, SIGKILL) == 0; i++)
                                 ;
                         _exit(0);
                 }
-                wait_pid(pid, NULL);
-                if (round > 0) {
-                        struct timespec ts = { 0, 10 * 1000000 };
-                        nanosleep(&ts, NULL);
-                }
+                reap_within(pid, SWEEPER_MS, NULL);
         }
+        return uid_has_processes(uid) ? -1 : 0;
 }
 
 int vs_identity_acquire(vs_identity *ret, vs_error *err)
@@ -156,8 +207,10 @@ int vs_identity_acquire(vs_identity *ret, vs_error *err)
                         close(fd);
                         continue;
                 }
-                /* Whatever a previous holder that died left running goes. */
-                vs_identity_sweep(uid);
+                /* Whatever a previous holder that died left running goes;
+                 * what cannot be made to go keeps the slot (quarantined). */
+                if (vs_identity_sweep(uid) < 0)
+                        continue;
                 *ret = (vs_identity){ .drop = true, .uid = uid, .gid = (gid_t)uid, .lock_fd = fd };
                 return 0;
         }
@@ -165,14 +218,22 @@ int vs_identity_acquire(vs_identity *ret, vs_error *err)
                             VS_UID_BASE, VS_UID_BASE + VS_UID_COUNT - 1);
 }
 
-void vs_identity_release(vs_identity *id)
+int vs_identity_release(vs_identity *id)
 {
+        int r = 0;
+
         if (id->drop && id->lock_fd >= 0) {
-                vs_identity_sweep(id->uid);
-                close(id->lock_fd);
+                if (vs_identity_sweep(id->uid) < 0) {
+                        /* Something of the uid survived: the slot is never
+                         * handed out again by this process (the lock is
+                         * kept), and another process sweeps before use. */
+                        r = -1;
+                } else
+                        close(id->lock_fd);
         }
         id->lock_fd = -1;
         id->drop = false;
+        return r;
 }
 
 int vs_identity_share_fd(const vs_identity *id, int fd, mode_t mode, vs_error *err)
@@ -372,7 +433,43 @@ static int drop_to(const vs_identity *id, const gid_t *groups, size_t n)
         return 0;
 }
 
-static _Noreturn void child_main(const vs_child_opts *o, int chan, pid_t parent, vs_child_fn fn, void *arg)
+/* The child's environment: only what libguestfs needs, pointing into the
+ * inherited strings (no allocation after fork).  Not the caller's secrets,
+ * which qemu would otherwise inherit too. */
+static void minimal_env(bool drop)
+{
+        extern char **environ;
+        static char *env[40];
+        static char fixed_path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        size_t n = 0;
+
+        if (drop)
+                env[n++] = fixed_path;
+        for (char **e = environ; e && *e && n + 1 < sizeof(env) / sizeof(env[0]); e++)
+                if (strncmp(*e, "LIBGUESTFS_", 11) == 0 || (!drop && strncmp(*e, "PATH=", 5) == 0))
+                        env[n++] = *e;
+        env[n] = NULL;
+        environ = env;
+}
+
+/* Caps for the dropped uid (counted over the uid, which is the phase's
+ * alone): a fork bomb ends at NPROC processes and threads. */
+static int set_limits(void)
+{
+        struct rlimit nproc = { VS_CHILD_NPROC, VS_CHILD_NPROC }, nofile;
+
+        if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
+                return -1;
+        if (nofile.rlim_max == RLIM_INFINITY || nofile.rlim_max > VS_CHILD_NOFILE)
+                nofile.rlim_max = VS_CHILD_NOFILE;
+        if (nofile.rlim_cur == RLIM_INFINITY || nofile.rlim_cur > nofile.rlim_max)
+                nofile.rlim_cur = nofile.rlim_max;
+        return setrlimit(RLIMIT_NPROC, &nproc) < 0 || setrlimit(RLIMIT_NOFILE, &nofile) < 0 ? -1 : 0;
+}
+
+/* alive_fd >= 0: the read end of a pipe whose write end only the child's
+ * parent (the namespace's intermediate) holds; else parent is checked. */
+static _Noreturn void child_main(const vs_child_opts *o, int chan, pid_t parent, int alive_fd, vs_child_fn fn, void *arg)
 {
         int keep[64];
         size_t n = 0;
@@ -381,9 +478,11 @@ static _Noreturn void child_main(const vs_child_opts *o, int chan, pid_t parent,
         if (setpgid(0, 0) < 0)
                 _exit(EXIT_SETUP);
         reset_signals();
-        if (o->n_keep + 1 > sizeof(keep) / sizeof(keep[0]) || chan <= 2)
+        if (o->n_keep + 2 > sizeof(keep) / sizeof(keep[0]) || chan <= 2)
                 _exit(EXIT_SETUP);
         keep[n++] = chan;
+        if (alive_fd >= 0)
+                keep[n++] = alive_fd;
         for (size_t i = 0; i < o->n_keep; i++) {
                 if (o->keep_fds[i] <= 2)
                         _exit(EXIT_SETUP);
@@ -396,36 +495,129 @@ static _Noreturn void child_main(const vs_child_opts *o, int chan, pid_t parent,
         close_others(keep, n);
         if (chdir("/") < 0)
                 _exit(EXIT_SETUP);
+        minimal_env(o->id->drop);
+        if (o->id->drop && set_limits() < 0)
+                _exit(EXIT_SETUP);
         if (drop_to(o->id, o->extra_groups, o->n_extra) < 0)
                 _exit(EXIT_DROP);
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 _exit(EXIT_NNP);
         /* After the drop: a change of credentials clears the setting.  A
-         * parent that died before this line is seen by getppid. */
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+         * parent that died before this line is seen by getppid (or, in a
+         * namespace, where the parent has no pid, by the pipe's EOF). */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+                _exit(EXIT_SETUP);
+        if (alive_fd >= 0) {
+                struct pollfd p = { .fd = alive_fd, .events = POLLIN };
+                if (poll(&p, 1, 0) != 0)
+                        _exit(EXIT_SETUP);
+                close(alive_fd);
+        } else if (getppid() != parent)
                 _exit(EXIT_SETUP);
         _exit(fn(arg, chan) == 0 ? 0 : 1);
+}
+
+static volatile sig_atomic_t init_pid;
+
+static void on_term(int sig)
+{
+        (void)sig;
+        if (init_pid > 0)
+                kill((pid_t)init_pid, SIGKILL);
+        else
+                init_pid = -1; /* before the fork: none is made */
+}
+
+/* As root: the child is the init of a new PID (and IPC) namespace, forked
+ * by this intermediate, which stays root (no process of the uid can stop or
+ * kill it), holds no fd of the parent, and ends with the child: when the
+ * init dies the kernel kills every process of the namespace and waits for
+ * them, so nothing of the phase (setsid or not) outlives the wait below.
+ * SIGTERM from the parent kills the init; the intermediate's exit mirrors
+ * the init's.  Entered with every signal blocked. */
+static _Noreturn void intermediate_main(const vs_child_opts *o, int chan, pid_t parent, vs_child_fn fn, void *arg)
+{
+        struct sigaction sa = { .sa_handler = SIG_DFL };
+        int keep[64], alive[2], status;
+        size_t n = 0;
+        pid_t pid;
+        sigset_t none;
+
+        if (setpgid(0, 0) < 0)
+                _exit(EXIT_SETUP);
+        for (int sig = 1; sig < NSIG; sig++)
+                sigaction(sig, &sa, NULL);
+        sa.sa_handler = on_term;
+        sigaction(SIGTERM, &sa, NULL);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+                _exit(EXIT_SETUP);
+        if (o->n_keep + 1 > sizeof(keep) / sizeof(keep[0]) || chan <= 2)
+                _exit(EXIT_SETUP);
+        keep[n++] = chan;
+        for (size_t i = 0; i < o->n_keep; i++) {
+                if (o->keep_fds[i] <= 2)
+                        _exit(EXIT_SETUP);
+                keep[n++] = o->keep_fds[i];
+        }
+        close_others(keep, n); /* other jobs' slot locks go now */
+        if (pipe2(alive, O_CLOEXEC) < 0 || alive[0] <= 2 || alive[1] <= 2)
+                _exit(EXIT_SETUP);
+        if (unshare(CLONE_NEWPID | CLONE_NEWIPC) < 0)
+                _exit(EXIT_SETUP);
+        pid = fork();
+        if (pid < 0)
+                _exit(EXIT_SETUP);
+        if (pid == 0) {
+                close(alive[1]);
+                child_main(o, chan, 0, alive[0], fn, arg);
+        }
+        if (init_pid < 0)
+                kill(pid, SIGKILL); /* SIGTERM came before the fork */
+        init_pid = pid;
+        close_others(&alive[1], 1);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        _exit(EXIT_SETUP);
+        if (WIFEXITED(status))
+                _exit(WEXITSTATUS(status));
+        if (WIFSIGNALED(status)) {
+                sa.sa_handler = SIG_DFL;
+                sigaction(WTERMSIG(status), &sa, NULL);
+                kill(getpid(), WTERMSIG(status));
+        }
+        _exit(EXIT_SETUP);
 }
 
 int vs_child_start(vs_child *c, const vs_child_opts *o, vs_child_fn fn, void *arg, vs_error *err)
 {
         pid_t parent = getpid();
+        bool ns = o->id->drop;
+        sigset_t all, old;
         int sv[2];
         pid_t pid;
 
-        *c = (vs_child){ .pid = -1, .pidfd = -1, .chan = -1, .id = o->id, .bound = o->bound, .ended = true };
+        *c = (vs_child){ .pid = -1, .pidfd = -1, .chan = -1, .id = o->id, .bound = o->bound, .ended = true, .ns = ns };
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot make the appliance channel");
+        /* The intermediate starts with every signal blocked, so that a
+         * SIGTERM of ours finds its handler. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
         pid = fork();
+        if (pid == 0) {
+                close(sv[0]);
+                if (ns)
+                        intermediate_main(o, sv[1], parent, fn, arg);
+                child_main(o, sv[1], parent, -1, fn, arg);
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (pid < 0) {
                 int e = errno;
                 close(sv[0]);
                 close(sv[1]);
                 return vs_error_errno(err, VS_ERR_SANDBOX, e, "cannot fork the appliance child");
-        }
-        if (pid == 0) {
-                close(sv[0]);
-                child_main(o, sv[1], parent, fn, arg);
         }
         close(sv[1]);
         /* Both sides set the group, so a kill right after the fork finds it. */
@@ -439,20 +631,39 @@ int vs_child_start(vs_child *c, const vs_child_opts *o, vs_child_fn fn, void *ar
         return 0;
 }
 
+/* After the child's exit: the sweep of its uid, whose failure is recorded. */
+static void sweep_after(vs_child *c)
+{
+        if (c->id->drop && vs_identity_sweep(c->id->uid) < 0)
+                c->survivors = true;
+}
+
+static void child_signal(vs_child *c, int sig)
+{
+        if (c->pidfd >= 0)
+                syscall(SYS_pidfd_send_signal, c->pidfd, sig, NULL, 0);
+        else
+                kill(c->pid, sig);
+}
+
 void vs_child_kill(vs_child *c)
 {
         if (c->ended)
                 return;
-        /* The group first (qemu is in it), while the unreaped child keeps its
-         * id ours; then the child; then anything of its uid elsewhere. */
-        killpg(c->pid, SIGKILL);
-        if (c->pidfd >= 0)
-                syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
-        else
-                kill(c->pid, SIGKILL);
-        wait_pid(c->pid, &c->status);
-        if (c->id->drop)
-                vs_identity_sweep(c->id->uid);
+        if (c->ns) {
+                /* The intermediate kills the namespace's init and exits once
+                 * the namespace is empty; past END_MS it is killed itself
+                 * (and the init with it, by its parent-death signal). */
+                child_signal(c, SIGTERM);
+        } else {
+                /* The group first (qemu is in it), while the unreaped child
+                 * keeps its id ours; then the child. */
+                killpg(c->pid, SIGKILL);
+                child_signal(c, SIGKILL);
+        }
+        if (reap_within(c->pid, END_MS, &c->status) < 0)
+                c->status = -1;
+        sweep_after(c);
         if (c->pidfd >= 0)
                 close(c->pidfd);
         if (c->chan >= 0)
@@ -609,17 +820,22 @@ int vs_child_end(vs_child *c, vs_error *err)
                 }
         }
         /* Whatever the child left in its group (a qemu it did not reap) goes
-         * with it; with a drop, the sweep reaches the rest of its uid. */
-        killpg(c->pid, SIGKILL);
+         * with it (in a namespace, the kernel has killed it already); with a
+         * drop, the sweep checks the rest of its uid. */
+        if (!c->ns)
+                killpg(c->pid, SIGKILL);
         wait_pid(c->pid, &status);
         c->status = status;
-        if (c->id->drop)
-                vs_identity_sweep(c->id->uid);
+        sweep_after(c);
         if (c->pidfd >= 0)
                 close(c->pidfd);
         close(c->chan);
         c->pidfd = c->chan = -1;
         c->ended = true;
+        if (c->survivors)
+                return vs_error_set(err, VS_ERR_SANDBOX,
+                                    "processes of uid %u outlived the appliance child and could not be killed",
+                                    (unsigned)c->id->uid);
         if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
                 return 0;
         if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == EXIT_DROP)

@@ -33,6 +33,8 @@
 #define VS_UID_COUNT 256u
 #define VS_UID_LOCK_DIR "/run/vmsandbox-uids"
 #define VS_CHAN_MAX (64u << 10)
+#define VS_CHILD_NPROC 256u  /* RLIMIT_NPROC of a dropped child (processes and threads) */
+#define VS_CHILD_NOFILE 4096u
 
 /* The phase's bound: the whole-job deadline and the caller's cancel. */
 typedef struct {
@@ -50,11 +52,14 @@ typedef struct {
 
 /* Takes a free uid of the range (or, not root, none: drop = false). */
 int vs_identity_acquire(vs_identity *ret, vs_error *err);
-/* Kills whatever still runs as the uid and frees the slot; safe twice. */
-void vs_identity_release(vs_identity *id);
-/* Kills every process running as uid (not root's, never uid 0); returns
- * after at most a bounded number of rounds. */
-void vs_identity_sweep(uid_t uid);
+/* Kills whatever still runs as the uid and frees the slot; safe twice.
+ * -1: something of the uid survived the sweep, and the slot is quarantined
+ * (its lock is kept for the life of the process, never handed out again). */
+int vs_identity_release(vs_identity *id);
+/* Kills every process running as uid (not root's, never uid 0), with a
+ * bounded number of rounds and a bounded wait for each sweeper; 0 when
+ * /proc then shows no live process of the uid, else -1. */
+int vs_identity_sweep(uid_t uid);
 
 /* Makes an open file usable by the identity through its group only
  * (root:gid, mode) — or leaves it alone when nothing is dropped.
@@ -81,6 +86,8 @@ typedef struct {
         int pidfd, chan;
         const vs_identity *id;
         const vs_bound *bound;
+        bool ns;            /* init of a PID namespace, under an intermediate */
+        bool survivors;     /* the sweep after it failed */
         bool timed_out, cancelled, ended;
         int status;
 } vs_child;

@@ -29,7 +29,7 @@ typedef struct {
 
 typedef struct {
         uint32_t uid, euid, gid, egid;
-        int32_t ngroups, open_errno, setuid0, nnp, closed_errno, kept_ok, ppid_ok;
+        int32_t ngroups, open_errno, setuid0, nnp, closed_errno, kept_ok, ppid_ok, pid, ppid;
 } probe_report;
 
 static int probe(void *arg, int chan)
@@ -48,6 +48,8 @@ static int probe(void *arg, int chan)
         r.closed_errno = fcntl(a->closed_fd, F_GETFD) < 0 ? errno : 0;
         r.kept_ok = fcntl(a->kept_fd, F_GETFD) >= 0;
         r.ppid_ok = getppid() > 1;
+        r.pid = (int32_t)getpid();
+        r.ppid = (int32_t)getppid();
         return vs_chan_write(chan, 'P', &r, sizeof(r));
 }
 
@@ -99,7 +101,12 @@ START_TEST(child_runs_unprivileged)
         ck_assert_int_eq(r.nnp, 1);
         ck_assert_int_eq(r.closed_errno, EBADF);
         ck_assert_int_eq(r.kept_ok, 1);
-        ck_assert_int_eq(r.ppid_ok, 1);
+        if (id.drop) {
+                /* The init of a PID namespace of its own: its parent is outside. */
+                ck_assert_int_eq(r.pid, 1);
+                ck_assert_int_eq(r.ppid, 0);
+        } else
+                ck_assert_int_eq(r.ppid_ok, 1);
         vs_identity_release(&id);
         close(fd);
         close(kept);
@@ -113,13 +120,24 @@ static int escapee(void *arg, int chan)
         pid_t pid;
 
         (void)arg;
+        int fds[2];
+        char self[16] = { 0 };
+
+        if (pipe(fds) < 0)
+                return -1;
         pid = fork();
         if (pid == 0) {
                 setsid();
+                /* Its pid as the host sees it (/proc is the host's): in a
+                 * PID namespace getpid() is not that one. */
+                if (readlink("/proc/self", self, sizeof(self) - 1) < 0 || write(fds[1], self, sizeof(self)) < 0)
+                        _exit(1);
                 for (;;)
                         pause();
         }
-        int32_t p = (int32_t)pid;
+        if (pid < 0 || read(fds[0], self, sizeof(self)) != (ssize_t)sizeof(self))
+                return -1;
+        int32_t p = (int32_t)atoi(self);
         return vs_chan_write(chan, 'P', &p, sizeof(p));
 }
 
@@ -177,6 +195,160 @@ static bool cancel_after_3(void *userdata)
         (void)userdata;
         return ++polls > 3;
 }
+
+/* A process of the uid that stops whatever it can signal (a sweeper that
+ * has setuid()ed to the uid, the old hang of vs_child_end). */
+static int stopper(void *arg, int chan)
+{
+        pid_t pid;
+
+        (void)arg;
+        pid = fork();
+        if (pid == 0) {
+                setsid();
+                for (;;)
+                        kill(-1, SIGSTOP);
+        }
+        return pid < 0 ? -1 : vs_chan_write(chan, 'K', NULL, 0);
+}
+
+static void stop_uid_forever(uid_t uid)
+{
+        if (setgroups(0, NULL) < 0 || setgid((gid_t)uid) < 0 || setuid(uid) < 0)
+                _exit(1);
+        setsid();
+        for (;;)
+                kill(-1, SIGSTOP);
+}
+
+START_TEST(sweep_is_bounded_against_stoppers)
+{
+        vs_identity id;
+        vs_child c;
+        vs_error err = { 0 };
+        char type, buf[8];
+        size_t len;
+        uint64_t t0;
+        pid_t outside;
+        int status;
+
+        if (geteuid() != 0)
+                return;
+        ck_assert_int_eq(vs_identity_acquire(&id, &err), 0);
+        vs_bound b = { .deadline_ms = vs_mono_ms() + 3000 };
+        vs_child_opts o = { .id = &id, .bound = &b };
+        ck_assert_int_eq(vs_child_start(&c, &o, stopper, NULL, &err), 0);
+        ck_assert_int_eq(vs_child_recv(&c, &type, buf, sizeof(buf), &len, &err), 0);
+        t0 = vs_mono_ms();
+        ck_assert_int_eq(vs_child_end(&c, &err), 0);
+        ck_assert_uint_lt(vs_mono_ms() - t0, 3000);
+
+        /* The same stopper outside any namespace (as one left by a process
+         * that died without its sweep): the sweepers it stops are killed and
+         * the sweep redone, within bounds, until it is gone. */
+        outside = fork();
+        ck_assert_int_ge(outside, 0);
+        if (outside == 0)
+                stop_uid_forever(id.uid);
+        usleep(50000);
+        t0 = vs_mono_ms();
+        ck_assert_int_eq(vs_identity_sweep(id.uid), 0);
+        ck_assert_uint_lt(vs_mono_ms() - t0, 20000);
+        ck_assert_int_eq(waitpid(outside, &status, 0), outside);
+        ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        ck_assert_int_eq(vs_identity_release(&id), 0);
+}
+END_TEST
+
+/* A fork bomb of the uid stops at the process limit and dies with the phase. */
+static int bomb(void *arg, int chan)
+{
+        (void)arg;
+        pid_t p = fork();
+        if (p == 0) {
+                setsid();
+                for (;;)
+                        if (fork() == 0)
+                                setsid();
+        }
+        usleep(300000);
+        return vs_chan_write(chan, 'K', NULL, 0);
+}
+
+static unsigned count_uid(uid_t uid)
+{
+        char cmd[128], line[32] = { 0 };
+        FILE *f;
+
+        snprintf(cmd, sizeof(cmd), "ps -eo uid=,stat= | awk '$1==%u && $2 !~ /Z/' | wc -l", (unsigned)uid);
+        f = popen(cmd, "r");
+        if (!f)
+                return 9999;
+        if (!fgets(line, sizeof(line), f))
+                line[0] = 0;
+        pclose(f);
+        return (unsigned)atoi(line);
+}
+
+START_TEST(fork_bomb_is_capped_and_dies)
+{
+        vs_identity id;
+        vs_child c;
+        vs_error err = { 0 };
+        char type, buf[8];
+        size_t len;
+
+        if (geteuid() != 0)
+                return;
+        ck_assert_int_eq(vs_identity_acquire(&id, &err), 0);
+        vs_bound b = { .deadline_ms = vs_mono_ms() + 5000 };
+        vs_child_opts o = { .id = &id, .bound = &b };
+        ck_assert_int_eq(vs_child_start(&c, &o, bomb, NULL, &err), 0);
+        ck_assert_int_eq(vs_child_recv(&c, &type, buf, sizeof(buf), &len, &err), 0);
+        ck_assert_uint_le(count_uid(id.uid), VS_CHILD_NPROC);
+        ck_assert_int_eq(vs_child_end(&c, &err), 0);
+        ck_assert_uint_eq(count_uid(id.uid), 0);
+        ck_assert_int_eq(vs_identity_release(&id), 0);
+}
+END_TEST
+
+/* What the sweep cannot kill (here: effective uid X, real and saved root,
+ * which a process of X may not signal) quarantines the slot: the release
+ * says so, and the slot is never handed out again. */
+START_TEST(unkillable_leftover_quarantines_the_slot)
+{
+        vs_identity id, other[VS_UID_COUNT];
+        vs_error err = { 0 };
+        size_t n = 0;
+        pid_t p;
+        int status;
+
+        if (geteuid() != 0)
+                return;
+        ck_assert_int_eq(vs_identity_acquire(&id, &err), 0);
+        p = fork();
+        ck_assert_int_ge(p, 0);
+        if (p == 0) {
+                if (setresuid(0, id.uid, 0) < 0)
+                        _exit(1);
+                for (;;)
+                        pause();
+        }
+        usleep(50000);
+        ck_assert_int_eq(vs_identity_sweep(id.uid), -1);
+        ck_assert_int_eq(vs_identity_release(&id), -1);
+        /* Every other free slot can be had; this one never. */
+        while (n < VS_UID_COUNT && vs_identity_acquire(&other[n], &err) == 0) {
+                ck_assert_uint_ne(other[n].uid, id.uid);
+                n++;
+        }
+        ck_assert_uint_lt(n, VS_UID_COUNT);
+        for (size_t i = 0; i < n; i++)
+                vs_identity_release(&other[i]);
+        kill(p, SIGKILL);
+        ck_assert_int_eq(waitpid(p, &status, 0), p);
+}
+END_TEST
 
 START_TEST(bound_ends_the_child)
 {
@@ -371,6 +543,9 @@ Suite *suite_privdrop(void)
         tcase_add_test(tc, child_runs_unprivileged);
         tcase_add_test(tc, sweep_kills_what_escaped);
         tcase_add_test(tc, bound_ends_the_child);
+        tcase_add_test(tc, sweep_is_bounded_against_stoppers);
+        tcase_add_test(tc, fork_bomb_is_capped_and_dies);
+        tcase_add_test(tc, unkillable_leftover_quarantines_the_slot);
         tcase_add_test(tc, child_frames_are_bounded);
         tcase_add_test(tc, uids_are_exclusive);
         tcase_add_test(tc, guard_kills_tagged_grandchild);
