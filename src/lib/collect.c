@@ -71,8 +71,13 @@ static int recv_reply(vs_collect_src *s, char *ret_type, size_t *ret_len, vs_err
 {
         if (vs_child_recv(&s->child, ret_type, s->buf, sizeof(s->buf), ret_len, err) < 0)
                 return -1;
-        if (*ret_type == 'X')
-                return vs_child_error(s->buf, *ret_len, err);
+        if (*ret_type == 'X') {
+                /* The collect child reads what the guest wrote: nothing it
+                 * says is the caller's input error. */
+                vs_child_error(s->buf, *ret_len, err);
+                err->kind = VS_ERR_SANDBOX;
+                return -1;
+        }
         return 0;
 }
 
@@ -117,6 +122,12 @@ static int recv_data(vs_collect_src *s, uint64_t size, int fd, char *mem, const 
                         break;
                 if (type != 'd')
                         return unexpected(s, type, err);
+                /* An empty frame moves nothing: a stream of them would be a
+                 * loop without progress. */
+                if (len == 0) {
+                        vs_child_kill(&s->child);
+                        return vs_error_set(err, VS_ERR_SANDBOX, "guest %s: an empty data frame", what);
+                }
                 if (len > size - got) {
                         vs_child_kill(&s->child);
                         return vs_error_set(err, VS_ERR_SANDBOX, "guest %s: more data than its %llu bytes", what,
@@ -211,6 +222,8 @@ int vs_collect_file(vs_collect_src *s, const char *remote, const char *host_path
 
 /* ---- trees ------------------------------------------------------------- */
 
+#define COLLECT_DEPTH_MAX 256
+
 /* Opens the directory that will hold rel's last component, walking from root
  * without following anything. */
 static int open_parent(int root, const char *rel, const char **ret_leaf)
@@ -255,6 +268,15 @@ static int frame_name(vs_collect_src *s, size_t off, size_t len, char *ret, vs_e
                 _cleanup_free_ char *show = shown(ret, n);
                 vs_child_kill(&s->child);
                 return vs_error_set(err, VS_ERR_SANDBOX, "workspace has an unsafe name \"%s\"", show);
+        }
+        /* open_parent walks every component: the depth bounds its work. */
+        size_t depth = 1;
+        for (const char *c = ret; (c = strchr(c, '/')); c++)
+                depth++;
+        if (depth > COLLECT_DEPTH_MAX) {
+                vs_child_kill(&s->child);
+                return vs_error_set(err, VS_ERR_SANDBOX, "workspace has a name deeper than %d levels",
+                                    COLLECT_DEPTH_MAX);
         }
         return 0;
 }

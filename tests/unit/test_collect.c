@@ -40,7 +40,7 @@ static void u64(char *p, uint64_t v)
 
 static void send_dir(int chan, const char *name, uint32_t mode)
 {
-        char f[256];
+        char f[1024];
         size_t n = strlen(name);
 
         u32(f, mode);
@@ -114,6 +114,27 @@ static int fake_serve(void *arg, int chan)
                         vs_chan_write(chan, 'E', NULL, 0);
                 } else if (!strcmp(scenario, "nul")) {
                         vs_chan_write(chan, 'D', "\0\0\0\0a\0b", 7);
+                } else if (!strcmp(scenario, "zeroes")) {
+                        char hdr[13];
+                        u32(hdr, 0100644);
+                        u64(hdr + 4, 5);
+                        hdr[12] = 'x';
+                        vs_chan_write(chan, 'F', hdr, sizeof(hdr));
+                        for (int i = 0; i < 100000 && vs_chan_write(chan, 'd', NULL, 0) == 0; i++)
+                                ;
+                } else if (!strcmp(scenario, "deep")) {
+                        static char n[600];
+                        size_t l = 0;
+                        for (int i = 0; i < 257; i++) {
+                                n[l++] = 'a';
+                                n[l++] = '/';
+                        }
+                        n[l - 1] = '\0';
+                        send_dir(chan, n, 040755);
+                } else if (!strcmp(scenario, "input")) {
+                        char e[] = "?your workspace tar is corrupt: fix it";
+                        e[0] = (char)VS_ERR_INPUT;
+                        vs_chan_write(chan, 'X', e, sizeof(e) - 1);
                 } else if (!strcmp(scenario, "junk")) {
                         vs_chan_write(chan, 'Z', "?", 1);
                 }
@@ -224,6 +245,10 @@ START_TEST(hostile_child_streams)
                 { "huge", "workspace is larger than the 1048576-byte limit" },
                 { "nul", "the collect child sent a bad entry" },
                 { "junk", "the collect child sent an unexpected frame (0x5a)" },
+                { "zeroes", "guest a workspace file: an empty data frame" },
+                { "deep", "workspace has a name deeper than 256 levels" },
+                /* only prepare's child may claim the caller's input is bad */
+                { "input", "your workspace tar is corrupt: fix it" },
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
