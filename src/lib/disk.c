@@ -438,6 +438,24 @@ static int run_prepare_child(vs_disk_phase *p, prepare_arg *a, const vs_bound *b
         return vs_child_end(&c, err);
 }
 
+/* While prepare fills it, the disk is writable by the phase's group, which
+ * may then hard-link it elsewhere on the file system (protected_hardlinks
+ * allows it to a writer): such a link would keep spec.json's secrets past
+ * the job.  Checked through the fd after the phase. */
+int vs_disk_check_links(int fd, const char *path, vs_error *err)
+{
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot stat the job disk %s", path);
+        if (st.st_nlink != 1)
+                return vs_error_set(err, VS_ERR_SANDBOX,
+                                    "the job disk %s has %ju hard links after prepare (a link made by the appliance "
+                                    "child?): refusing the job",
+                                    path, (uintmax_t)st.st_nlink);
+        return 0;
+}
+
 int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs_accel accel, const vs_bound *b,
                     vs_error *err)
 {
@@ -482,6 +500,8 @@ int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs
                 vs_error e2;
                 if (vs_identity_unshare_fd(&p.id, disk, r < 0 ? &e2 : err) < 0)
                         r = -1;
+                if (r == 0)
+                        r = vs_disk_check_links(disk, path, err);
         }
         vs_disk_phase_end(&p);
         return r;

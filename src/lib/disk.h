@@ -36,6 +36,8 @@ typedef struct {
  * system fails here, not in the appliance), makes an ext4 filesystem on it
  * and writes the inputs (see protocol.h for the layout), in an unprivileged
  * child within the bound (may be NULL). */
+/* 0 when the open job disk has exactly one link (checked after prepare). */
+int vs_disk_check_links(int fd, const char *path, vs_error *err);
 int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs_accel accel, const vs_bound *b,
                     vs_error *err);
 

@@ -46,14 +46,14 @@ static char *preload_spec(char *const *archives)
         return text;
 }
 
-static int read_verdict(const vs_jobdir *d, vs_accel accel, vs_error *err)
+static int read_verdict(const vs_jobdir *d, vs_accel accel, const vs_bound *b, vs_error *err)
 {
         _cleanup_collect_ vs_collect_src *g = NULL;
         _cleanup_free_ char *text = NULL;
         json_t *res;
         int ok;
 
-        if (vs_collect_open(d->job_disk, accel, d->id, NULL, &g, err) < 0)
+        if (vs_collect_open(d->job_disk, accel, d->id, b, &g, err) < 0)
                 return -1;
         if (vs_collect_read(g, "/out/result.json", VS_RESULT_MAX, &text, NULL, err) < 0 ||
             vs_collect_close(TAKE_PTR(g), err) < 0)
@@ -81,17 +81,21 @@ static int preload_run(const vs_preload_opts *o, vs_accel accel, vs_jobdir *d,
                               .root_disk = o->root, .job_disk = d->job_disk, .channel = d->channel,
                               .console_log = d->console };
         vs_watch w = { .channel = d->channel, .timeout_ms = o->timeout_ms, .events = o->events };
+        /* The whole preload's bound, the appliance phases included (a hung
+         * appliance child would otherwise block preload for good). */
+        vs_bound bound = { .deadline_ms = o->timeout_ms ? vs_mono_ms() + o->timeout_ms : 0 };
         uint64_t bytes = 0;
         int r;
 
         if (!spec || check_archives(o->archives, &bytes, err) < 0)
                 return -1;
-        if (vs_disk_prepare(d->job_disk, bytes + (256ull << 20), &in, accel, NULL, err) < 0)
+        if (vs_disk_prepare(d->job_disk, bytes + (256ull << 20), &in, accel, &bound, err) < 0)
                 return -1;
         xml = vs_domain_xml(&def, err);
         if (!xml || vs_domain_start(conn, xml, &dom, err) < 0)
                 return -1;
         w.dom = dom;
+        w.deadline_ms = bound.deadline_ms; /* one deadline for the whole preload */
         r = vs_watch_run(&w, err);
         vs_domain_kill(dom);
         if (r < 0)
@@ -103,7 +107,7 @@ static int preload_run(const vs_preload_opts *o, vs_accel accel, vs_jobdir *d,
         if (w.timed_out || w.cancelled)
                 return vs_error_set(err, w.timed_out ? VS_ERR_TIMEOUT : VS_ERR_CANCELLED, "preloading %s",
                                     w.timed_out ? "timed out" : "was cancelled");
-        return read_verdict(d, accel, err);
+        return read_verdict(d, accel, &bound, err);
 }
 
 int vs_preload(const vs_config *cfg, const vs_preload_opts *o, vs_error *err)

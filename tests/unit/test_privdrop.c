@@ -534,6 +534,29 @@ START_TEST(prepare_fails_at_once_on_full_host)
 }
 END_TEST
 
+/* A hard link the appliance child made to the job disk (which it may write
+ * during prepare) fails the job. */
+START_TEST(linked_job_disk_is_refused)
+{
+        char dir[] = "/tmp/vs-links-XXXXXX", disk[64], link_[64];
+        vs_error err = { 0 };
+        int fd;
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(disk, sizeof(disk), "%s/job.img", dir);
+        snprintf(link_, sizeof(link_), "%s/kept", dir);
+        fd = open(disk, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(vs_disk_check_links(fd, disk, &err), 0);
+        ck_assert_int_eq(link(disk, link_), 0);
+        ck_assert_int_eq(vs_disk_check_links(fd, disk, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_SANDBOX);
+        ck_assert_ptr_nonnull(strstr(err.msg, "has 2 hard links after prepare"));
+        close(fd);
+        ck_assert_int_eq(vs_rm_rf(dir), 0);
+}
+END_TEST
+
 Suite *suite_privdrop(void)
 {
         Suite *s = suite_create("privdrop");
@@ -550,6 +573,7 @@ Suite *suite_privdrop(void)
         tcase_add_test(tc, uids_are_exclusive);
         tcase_add_test(tc, guard_kills_tagged_grandchild);
         tcase_add_test(tc, prepare_fails_at_once_on_full_host);
+        tcase_add_test(tc, linked_job_disk_is_refused);
         suite_add_tcase(s, tc);
         return s;
 }
