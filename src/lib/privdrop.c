@@ -170,6 +170,36 @@ int vs_identity_sweep(uid_t uid)
         return uid_has_processes(uid) ? -1 : 0;
 }
 
+int vs_identity_check_subids(const char *path, vs_error *err)
+{
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        char line[512];
+
+        if (!f)
+                return errno == ENOENT ? 0 : vs_error_errno(err, VS_ERR_SETUP, errno, "cannot read %s", path);
+        for (int n = 0; n < 100000 && fgets(line, sizeof(line), f); n++) {
+                char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL, *end;
+                unsigned long long start, count;
+
+                if (!c2)
+                        continue;
+                errno = 0;
+                start = strtoull(c1 + 1, &end, 10);
+                if (errno || end != c2)
+                        continue;
+                count = strtoull(c2 + 1, &end, 10);
+                if (errno)
+                        continue;
+                /* [start, start + count) against the range. */
+                if (count > 0 && start < (unsigned long long)VS_UID_BASE + VS_UID_COUNT &&
+                    start + count > (unsigned long long)VS_UID_BASE)
+                        return vs_error_set(err, VS_ERR_SETUP,
+                                            "%s gives ids %llu-%llu, which overlap vmsandbox's range %u-%u: move them",
+                                            path, start, start + count - 1, VS_UID_BASE, VS_UID_BASE + VS_UID_COUNT - 1);
+        }
+        return 0;
+}
+
 int vs_identity_acquire(vs_identity *ret, vs_error *err)
 {
         _cleanup_close_ int dir = -1;
@@ -189,6 +219,9 @@ int vs_identity_acquire(vs_identity *ret, vs_error *err)
         if (st.st_uid != 0 || (st.st_mode & 022))
                 return vs_error_set(err, VS_ERR_SETUP, "%s must be owned by root and not writable by others",
                                     VS_UID_LOCK_DIR);
+        /* A user namespace of someone's could map these ids: theirs then. */
+        if (vs_identity_check_subids("/etc/subuid", err) < 0 || vs_identity_check_subids("/etc/subgid", err) < 0)
+                return -1;
         start = (unsigned)getpid() + (unsigned)vs_mono_ms();
         for (unsigned i = 0; i < VS_UID_COUNT; i++) {
                 uid_t uid = VS_UID_BASE + (start + i) % VS_UID_COUNT;

@@ -50,6 +50,9 @@ typedef struct {
         int lock_fd;        /* holds the slot; -1 when !drop */
 } vs_identity;
 
+/* Refuses (VS_ERR_SETUP) a subordinate id file (/etc/subuid, /etc/subgid)
+ * whose entries overlap the range; a missing file is fine. */
+int vs_identity_check_subids(const char *path, vs_error *err);
 /* Takes a free uid of the range (or, not root, none: drop = false). */
 int vs_identity_acquire(vs_identity *ret, vs_error *err);
 /* Kills whatever still runs as the uid and frees the slot; safe twice.

@@ -557,6 +557,30 @@ START_TEST(linked_job_disk_is_refused)
 }
 END_TEST
 
+/* Subordinate ids overlapping the range would let a user namespace of
+ * someone's own the phase's uid: refused. */
+START_TEST(subids_overlapping_the_range_are_refused)
+{
+        char path[] = "/tmp/vs-subuid-XXXXXX";
+        vs_error err = { 0 };
+        int fd = mkstemp(path);
+        FILE *f;
+
+        ck_assert_int_ge(fd, 0);
+        f = fdopen(fd, "w");
+        fprintf(f, "alice:100000:65536\n");
+        fflush(f);
+        ck_assert_int_eq(vs_identity_check_subids(path, &err), 0);
+        fprintf(f, "bob:2099999990:11\n");
+        fclose(f);
+        ck_assert_int_eq(vs_identity_check_subids(path, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_SETUP);
+        ck_assert_ptr_nonnull(strstr(err.msg, "gives ids 2099999990-2100000000, which overlap vmsandbox's range"));
+        ck_assert_int_eq(vs_identity_check_subids("/nonexistent/subuid", &err), 0);
+        unlink(path);
+}
+END_TEST
+
 Suite *suite_privdrop(void)
 {
         Suite *s = suite_create("privdrop");
@@ -574,6 +598,7 @@ Suite *suite_privdrop(void)
         tcase_add_test(tc, guard_kills_tagged_grandchild);
         tcase_add_test(tc, prepare_fails_at_once_on_full_host);
         tcase_add_test(tc, linked_job_disk_is_refused);
+        tcase_add_test(tc, subids_overlapping_the_range_are_refused);
         suite_add_tcase(s, tc);
         return s;
 }
