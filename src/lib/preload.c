@@ -123,6 +123,10 @@ int vs_preload(const vs_config *cfg, const vs_preload_opts *o, vs_error *err)
         if (vs_jobdir_create(cfg->state_dir, id, &d, err) < 0)
                 return -1;
         r = preload_run(o, accel, &d, conn, err);
+        /* The deadline may pass in an appliance phase too: say so as the
+         * watch does. */
+        if (r < 0 && err->kind == VS_ERR_TIMEOUT && strncmp(err->msg, "preloading", 10) != 0)
+                vs_error_prefix(err, "preloading timed out");
         vs_jobdir_remove(&d);
         return r;
 }
