@@ -89,11 +89,11 @@ enum MHD_Result respond_error(struct MHD_Connection *c, const vs_error *err)
         return respond_code(c, http_status(err->kind), vs_error_kind_name(err->kind), err->msg);
 }
 
-/* A 413 before the body is read: the connection closes after it, so
- * nothing more of the body is taken in. */
-static enum MHD_Result respond_too_large(struct MHD_Connection *c, const char *msg)
+/* An early error answer with one extra header, before any route runs. */
+static enum MHD_Result respond_early(struct MHD_Connection *c, unsigned status, const char *code, const char *msg,
+                                     const char *header, const char *value)
 {
-        _cleanup_json_ json_t *body = vs_xjson(json_pack("{s:{s:s, s:s}}", "error", "code", "too_large", "message", msg));
+        _cleanup_json_ json_t *body = vs_xjson(json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
         char *text = json_dumps(body, JSON_INDENT(2));
         struct MHD_Response *r;
 
@@ -101,25 +101,23 @@ static enum MHD_Result respond_too_large(struct MHD_Connection *c, const char *m
                 return MHD_NO;
         r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
         MHD_add_response_header(r, "Content-Type", "application/json");
-        MHD_add_response_header(r, "Connection", "close");
-        return queue(c, 413, r);
+        MHD_add_response_header(r, header, value);
+        return queue(c, status, r);
+}
+
+/* A 413 before the body is read: the connection closes after it, so
+ * nothing more of the body is taken in. */
+static enum MHD_Result respond_too_large(struct MHD_Connection *c, const char *msg)
+{
+        return respond_early(c, 413, "too_large", msg, "Connection", "close");
 }
 
 /* 503 to a request that would hold a connection past the headroom. */
 static enum MHD_Result respond_busy(struct MHD_Connection *c)
 {
-        _cleanup_json_ json_t *body = vs_xjson(json_pack(
-                "{s:{s:s, s:s}}", "error", "code", "busy", "message",
-                "too many log follows, waits, uploads and downloads at once; try again later"));
-        char *text = json_dumps(body, JSON_INDENT(2));
-        struct MHD_Response *r;
-
-        if (!text)
-                return MHD_NO;
-        r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        MHD_add_response_header(r, "Content-Type", "application/json");
-        MHD_add_response_header(r, "Retry-After", "10");
-        return queue(c, 503, r);
+        return respond_early(c, 503, "busy",
+                             "too many log follows, waits, uploads and downloads at once; try again later",
+                             "Retry-After", "10");
 }
 
 bool client_gone(struct MHD_Connection *c)
