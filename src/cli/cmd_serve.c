@@ -6,6 +6,7 @@
 #include "strv.h"
 
 #include <getopt.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +14,21 @@
 static void usage(FILE *f)
 {
         fputs("Usage: vmsandbox serve [--listen ADDR:PORT | --socket PATH] --token-file FILE [OPTIONS]\n"
+              "       vmsandbox serve --docker-socket PATH[:TENANT]... [OPTIONS]\n"
               "\n"
               "The HTTP job service (docs/api.md): every job in its own VM, at most\n"
-              "--max-jobs at once, jobs kept under --state-dir across restarts.\n"
+              "--max-jobs at once, jobs kept under --state-dir across restarts; and/or\n"
+              "Docker-compatible sockets (docs/docker-api.md): every container a job.\n"
               "\n"
-              "  --listen ADDR:PORT   TCP address (default 127.0.0.1:8765)\n"
+              "  --listen ADDR:PORT   TCP address of the job API (default 127.0.0.1:8765,\n"
+              "                       unless only --docker-socket is given)\n"
               "  --socket PATH        a unix socket instead of TCP\n"
-              "  --token-file FILE    bearer token clients must send (required)\n"
+              "  --token-file FILE    bearer token clients must send (required with the job API)\n"
+              "  --docker-socket PATH[:TENANT]\n"
+              "                       a Docker Engine API socket (mode 0660); a client on it\n"
+              "                       sees only TENANT's containers and images (default tenant\n"
+              "                       \"default\"; repeatable, one socket per tenant)\n"
+              "  --docker-group GROUP group of the Docker sockets (default: root's)\n"
               "  --max-jobs N         VMs at once (default: one per CPU)\n"
               "  --memory-budget SIZE guest memory at once (default: host memory - 1G)\n"
               "  --max-upload SIZE    largest image or workspace upload (default 16G)\n"
@@ -82,6 +91,21 @@ static int parse_keep(const char *s, uint64_t *ret_ms)
         return 0;
 }
 
+/* PATH[:TENANT]: the tenant is checked when the socket is made. */
+static int parse_docker_socket(char *arg, vs_docker_socket *ret)
+{
+        char *colon = strrchr(arg, ':');
+
+        if (colon) {
+                *colon = '\0';
+                ret->tenant = colon + 1;
+        } else {
+                ret->tenant = NULL;
+        }
+        ret->path = arg;
+        return arg[0] == '/' ? 0 : -1;
+}
+
 int cmd_serve(int argc, char **argv)
 {
         static const struct option options[] = {
@@ -98,9 +122,11 @@ int cmd_serve(int argc, char **argv)
                 { "owner-jobs", required_argument, NULL, 'J' },    { "owner-queued", required_argument, NULL, 'Q' },
                 { "owner-follows", required_argument, NULL, 'F' }, { "job-follows", required_argument, NULL, 'f' },
                 { "expire-created", required_argument, NULL, 'E' },
+                { "docker-socket", required_argument, NULL, 'X' }, { "docker-group", required_argument, NULL, 'G' },
                 { NULL, 0, NULL, 0 },
         };
-        vs_server_opts o = { .listen = "127.0.0.1:8765", .max_body = 1 << 20, .grace_ms = 60000 };
+        vs_server_opts o = { .max_body = 1 << 20, .grace_ms = 60000, .docker_gid = -1 };
+        vs_docker_socket docker[VS_DOCKER_SOCKETS_MAX];
         char **roots = NULL;
         vs_config cfg;
         vs_error err = { 0 };
@@ -190,12 +216,29 @@ int cmd_serve(int argc, char **argv)
                         if (parse_keep(optarg, &o.service.created_ttl_ms) < 0 || o.service.created_ttl_ms == 0)
                                 return bad("--expire-created", optarg);
                         break;
+                case 'X':
+                        if (o.ndocker == VS_DOCKER_SOCKETS_MAX || parse_docker_socket(optarg, &docker[o.ndocker]) < 0)
+                                return bad("--docker-socket", optarg);
+                        o.ndocker++;
+                        break;
+                case 'G': {
+                        struct group *g = getgrnam(optarg);
+                        if (!g) {
+                                fprintf(stderr, "vmsandbox: --docker-group %s: no such group\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        o.docker_gid = (long)g->gr_gid;
+                        break;
+                }
                 case 'h': usage(stdout); return 0;
                 default: return bad(argv[optind - 1], NULL);
                 }
         }
         if (optind < argc)
                 return bad("unexpected argument", argv[optind]);
+        if (!o.listen && !o.socket && o.ndocker == 0)
+                o.listen = "127.0.0.1:8765";
+        o.docker = docker;
         o.service.cfg = &cfg;
         o.service.allowed_roots = roots;
         r = vs_server_run(&o, &err);

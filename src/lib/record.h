@@ -42,7 +42,7 @@ bool vs_job_state_finished(vs_job_state s);
 #define VS_STEP_LINES_MAX 200   /* lines of text kept per step */
 #define VS_LINE_MAX 4096        /* bytes per line (guest output is cut there) */
 #define VS_RECORD_STRING_MAX 4096 /* error messages */
-#define VS_OWNER_MAX 12         /* a client token's id; "" for the admin */
+#define VS_OWNER_MAX 64         /* a client token's id (12), "docker:TENANT"; "" for the admin */
 
 typedef struct {
         vs_step_status status;

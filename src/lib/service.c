@@ -160,11 +160,12 @@ sowner *owner_get_locked(vs_service *s, const char *owner)
 }
 
 /* "client <id>" or "the admin", for messages. */
-const char *owner_label(const char *owner, char buf[32])
+const char *owner_label(const char *owner, char buf[VS_OWNER_LABEL_MAX])
 {
         if (!owner || !*owner)
                 return "the admin";
-        snprintf(buf, 32, "client %s", owner);
+        snprintf(buf, VS_OWNER_LABEL_MAX, strncmp(owner, "docker:", 7) == 0 ? "Docker tenant %s" : "client %s",
+                 strncmp(owner, "docker:", 7) == 0 ? owner + 7 : owner);
         return buf;
 }
 
@@ -248,7 +249,7 @@ void job_account(vs_service *s, sjob *j)
 
 static int over_state(vs_service *s, const sowner *o, uint64_t more, vs_error *err)
 {
-        char a[32], b[32], who[32];
+        char a[32], b[32], who[VS_OWNER_LABEL_MAX];
 
         if (o->bytes + more > s->o.owner_state)
                 return vs_error_set(err, VS_ERR_NO_SPACE, "%s would store %s, over its --owner-state %s",
@@ -264,7 +265,7 @@ static int over_state(vs_service *s, const sowner *o, uint64_t more, vs_error *e
 int quota_create_locked(vs_service *s, const char *owner, vs_error *err)
 {
         sowner *o = owner_get_locked(s, owner);
-        char who[32];
+        char who[VS_OWNER_LABEL_MAX];
 
         if (o->jobs >= s->o.owner_jobs)
                 return vs_error_set(err, VS_ERR_LIMIT, "%s already has %u jobs (--owner-jobs): delete some first",
@@ -303,7 +304,7 @@ int quota_queue_locked(vs_service *s, const char *owner, vs_error *err)
 {
         const char *id = owner ? owner : "";
         unsigned n = 0;
-        char who[32];
+        char who[VS_OWNER_LABEL_MAX];
 
         for (size_t i = 0; i < s->nqueue; i++)
                 n += strcmp(s->queue[i]->rec.owner, id) == 0;

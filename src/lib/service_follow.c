@@ -147,7 +147,7 @@ int vs_service_follow_open(vs_service *s, const char *owner, const char *id, boo
 {
         vs_follow *f;
         sowner *o = NULL;
-        char who[32];
+        char who[VS_OWNER_LABEL_MAX];
         sjob *j;
         int r = 0;
 

@@ -107,7 +107,8 @@ void queue_remove_locked(vs_service *s, sjob *j);
 /* After j left the list (deleting set, unlisted): files gone, references dropped. */
 void job_remove_files(sjob *j);
 /* "client <id>" or "the admin" (NULL or ""), for messages. */
-const char *owner_label(const char *owner, char buf[32]);
+#define VS_OWNER_LABEL_MAX (VS_OWNER_MAX + 24)
+const char *owner_label(const char *owner, char buf[VS_OWNER_LABEL_MAX]);
 /* The account of owner (NULL: the admin's, ""), made when missing. */
 sowner *owner_get_locked(vs_service *s, const char *owner);
 /* Puts a new or loaded job in the list and counts it (and its bytes) for

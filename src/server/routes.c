@@ -56,17 +56,18 @@ static void drop_captures(request *rq)
         }
 }
 
-const route_def *route_match(const route_def *table, const char *method, const char *url, request *rq)
+const route_def *route_match(const route_def *table, route_api api, const char *method, const char *url,
+                             request *rq)
 {
         for (const route_def *r = table; r->method; r++) {
-                if (strcmp(r->method, method) == 0 && match(r->pattern, url, rq))
+                if (r->api == api && strcmp(r->method, method) == 0 && match(r->pattern, url, rq))
                         return r;
                 drop_captures(rq);
         }
         return NULL;
 }
 
-static bool query_true(struct MHD_Connection *c, const char *key)
+bool query_true(struct MHD_Connection *c, const char *key)
 {
         const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
 
@@ -475,26 +476,36 @@ static enum MHD_Result revoke_token(server_ctx *ctx, request *rq)
         return respond_json(rq->c, 200, json_pack("{s:s}", "revoked", rq->capture[0]));
 }
 
+#define JOBS ROUTE_API_JOBS
+#define DOCKER ROUTE_API_DOCKER
+
 /* holds: the request may keep its connection long (counted against the
- * connection headroom, server.c). */
-const route_def job_api_routes[] = {
-        { "GET", "/v1/health", ROUTE_PUBLIC, ROUTE_BODY_NONE, health, NULL, false },
-        { "GET", "/metrics", ROUTE_ADMIN, ROUTE_BODY_NONE, metrics, NULL, false },
-        { "POST", "/v1/tokens", ROUTE_ADMIN, ROUTE_BODY_NONE, create_token, NULL, false },
-        { "GET", "/v1/tokens", ROUTE_ADMIN, ROUTE_BODY_NONE, list_tokens, NULL, false },
-        { "DELETE", "/v1/tokens/{token}", ROUTE_ADMIN, ROUTE_BODY_NONE, revoke_token, NULL, false },
-        { "POST", "/v1/jobs", ROUTE_CLIENT, ROUTE_BODY_JSON, create_job, NULL, false },
-        { "GET", "/v1/jobs", ROUTE_CLIENT, ROUTE_BODY_NONE, list_jobs, NULL, false },
-        { "POST", "/v1/run", ROUTE_CLIENT, ROUTE_BODY_JSON, run_sync, NULL, true },
-        { "GET", "/v1/jobs/{id}", ROUTE_CLIENT, ROUTE_BODY_NONE, get_job, NULL, false },
-        { "DELETE", "/v1/jobs/{id}", ROUTE_CLIENT, ROUTE_BODY_NONE, delete_job, NULL, false },
-        { "POST", "/v1/jobs/{id}/cancel", ROUTE_CLIENT, ROUTE_BODY_NONE, cancel_job, NULL, false },
-        { "POST", "/v1/jobs/{id}/start", ROUTE_CLIENT, ROUTE_BODY_NONE, start_job, NULL, false },
-        { "PUT", "/v1/jobs/{id}/image", ROUTE_CLIENT, ROUTE_BODY_UPLOAD, put_upload, "image", true },
-        { "PUT", "/v1/jobs/{id}/workspace", ROUTE_CLIENT, ROUTE_BODY_UPLOAD, put_upload, "workspace", true },
-        { "GET", "/v1/jobs/{id}/logs", ROUTE_CLIENT, ROUTE_BODY_NONE, get_logs, NULL, true },
-        { "GET", "/v1/jobs/{id}/workspace", ROUTE_CLIENT, ROUTE_BODY_NONE, get_workspace, NULL, true },
-        { "GET", "/v1/jobs/{id}/image", ROUTE_CLIENT, ROUTE_BODY_NONE, get_image, NULL, true },
-        { "GET", "/v1/jobs/{id}/files/{path*}", ROUTE_CLIENT, ROUTE_BODY_NONE, get_file, NULL, true },
-        { NULL, NULL, ROUTE_PUBLIC, ROUTE_BODY_NONE, NULL, NULL, false },
+ * connection headroom, server.c).  The job API's rows, then the Docker
+ * Engine API's (docs/docker-api.md; on the Docker sockets only, after the
+ * /vX.Y prefix; access is the socket's, so ROUTE_PUBLIC). */
+const route_def api_routes[] = {
+        { JOBS, "GET", "/v1/health", ROUTE_PUBLIC, ROUTE_BODY_NONE, health, NULL, false },
+        { JOBS, "GET", "/metrics", ROUTE_ADMIN, ROUTE_BODY_NONE, metrics, NULL, false },
+        { JOBS, "POST", "/v1/tokens", ROUTE_ADMIN, ROUTE_BODY_NONE, create_token, NULL, false },
+        { JOBS, "GET", "/v1/tokens", ROUTE_ADMIN, ROUTE_BODY_NONE, list_tokens, NULL, false },
+        { JOBS, "DELETE", "/v1/tokens/{token}", ROUTE_ADMIN, ROUTE_BODY_NONE, revoke_token, NULL, false },
+        { JOBS, "POST", "/v1/jobs", ROUTE_CLIENT, ROUTE_BODY_JSON, create_job, NULL, false },
+        { JOBS, "GET", "/v1/jobs", ROUTE_CLIENT, ROUTE_BODY_NONE, list_jobs, NULL, false },
+        { JOBS, "POST", "/v1/run", ROUTE_CLIENT, ROUTE_BODY_JSON, run_sync, NULL, true },
+        { JOBS, "GET", "/v1/jobs/{id}", ROUTE_CLIENT, ROUTE_BODY_NONE, get_job, NULL, false },
+        { JOBS, "DELETE", "/v1/jobs/{id}", ROUTE_CLIENT, ROUTE_BODY_NONE, delete_job, NULL, false },
+        { JOBS, "POST", "/v1/jobs/{id}/cancel", ROUTE_CLIENT, ROUTE_BODY_NONE, cancel_job, NULL, false },
+        { JOBS, "POST", "/v1/jobs/{id}/start", ROUTE_CLIENT, ROUTE_BODY_NONE, start_job, NULL, false },
+        { JOBS, "PUT", "/v1/jobs/{id}/image", ROUTE_CLIENT, ROUTE_BODY_UPLOAD, put_upload, "image", true },
+        { JOBS, "PUT", "/v1/jobs/{id}/workspace", ROUTE_CLIENT, ROUTE_BODY_UPLOAD, put_upload, "workspace", true },
+        { JOBS, "GET", "/v1/jobs/{id}/logs", ROUTE_CLIENT, ROUTE_BODY_NONE, get_logs, NULL, true },
+        { JOBS, "GET", "/v1/jobs/{id}/workspace", ROUTE_CLIENT, ROUTE_BODY_NONE, get_workspace, NULL, true },
+        { JOBS, "GET", "/v1/jobs/{id}/image", ROUTE_CLIENT, ROUTE_BODY_NONE, get_image, NULL, true },
+        { JOBS, "GET", "/v1/jobs/{id}/files/{path*}", ROUTE_CLIENT, ROUTE_BODY_NONE, get_file, NULL, true },
+
+        { DOCKER, "GET", "/_ping", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_ping, NULL, false },
+        { DOCKER, "HEAD", "/_ping", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_ping, NULL, false },
+        { DOCKER, "GET", "/version", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_version, NULL, false },
+        { DOCKER, "GET", "/info", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_info, NULL, false },
+        { JOBS, NULL, NULL, ROUTE_PUBLIC, ROUTE_BODY_NONE, NULL, NULL, false },
 };

@@ -19,8 +19,8 @@
 
 struct vs_server {
         server_ctx ctx;
-        struct MHD_Daemon *d;
-        char *socket;
+        listener *l;          /* the job API's first (when served), then one per Docker socket */
+        size_t nl;
 };
 
 unsigned http_status(vs_error_kind kind)
@@ -107,9 +107,22 @@ static enum MHD_Result respond_early(struct MHD_Connection *c, unsigned status, 
 
 /* A 413 before the body is read: the connection closes after it, so
  * nothing more of the body is taken in. */
-static enum MHD_Result respond_too_large(struct MHD_Connection *c, const char *msg)
+static enum MHD_Result respond_too_large(const request *rq, const char *msg)
 {
-        return respond_early(c, 413, "too_large", msg, "Connection", "close");
+        _cleanup_json_ json_t *body = NULL;
+        struct MHD_Response *r;
+        char *text;
+
+        if (rq->l->api != ROUTE_API_DOCKER)
+                return respond_early(rq->c, 413, "too_large", msg, "Connection", "close");
+        body = vs_xjson(json_pack("{s:s}", "message", msg));
+        text = json_dumps(body, JSON_COMPACT);
+        if (!text)
+                return MHD_NO;
+        r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        MHD_add_response_header(r, "Connection", "close");
+        return docker_respond(rq->c, 413, r);
 }
 
 /* 503 to a request that would hold a connection past the headroom. */
@@ -239,6 +252,8 @@ static void request_free(request *rq)
         hold_release(&rq->ctx->holds, rq);
         for (size_t i = 0; i < ROUTE_CAPTURES_MAX; i++)
                 free(rq->capture[i]);
+        if (rq->body_fd >= 0)
+                close(rq->body_fd);
         free(rq->body);
         free(rq);
 }
@@ -277,6 +292,24 @@ static int take_upload(server_ctx *ctx, request *rq, const char *data, size_t le
         return 0;
 }
 
+/* A piece of a ROUTE_BODY_FILE body: -1 past max_upload or when it cannot
+ * be stored (reading stops; the answer is 413 or 507). */
+static int take_file(server_ctx *ctx, request *rq, const char *data, size_t len)
+{
+        if (rq->body_fd_len + len > ctx->max_upload) {
+                rq->too_large = true;
+                return -1;
+        }
+        if (vs_write_full(rq->body_fd, data, len) < 0) {
+                vs_error_errno(&rq->upload_err, errno == ENOSPC || errno == EDQUOT ? VS_ERR_NO_SPACE : VS_ERR_SANDBOX,
+                               errno, "cannot store the request body");
+                rq->upload_failed = true;
+                return -1;
+        }
+        rq->body_fd_len += len;
+        return 0;
+}
+
 /* The Content-Length the client announced; 0 when none (chunked). */
 static uint64_t declared_length(struct MHD_Connection *c)
 {
@@ -297,38 +330,32 @@ static bool declared_too_large(struct MHD_Connection *c, uint64_t max)
         return declared_length(c) > max;
 }
 
-static enum MHD_Result start_request(server_ctx *ctx, struct MHD_Connection *c, const char *method, const char *url,
-                                     void **req_cls)
+/* The body kinds that need something before the first byte arrives. */
+static enum MHD_Result start_body(server_ctx *ctx, request *rq)
 {
-        request *rq = vs_xcalloc(1, sizeof(*rq));
-        bool identified;
+        struct MHD_Connection *c = rq->c;
         vs_error err = { 0 };
         char msg[96];
 
-        rq->ctx = ctx;
-        rq->c = c;
-        *req_cls = rq;
-        identified = identify(ctx, rq);
-        rq->route = route_match(ctx->routes, method, url, rq);
-        if (rq->route && rq->route->access == ROUTE_PUBLIC)
-                return MHD_YES;
-        if (!identified)
-                return respond_code(c, 401, "unauthorized", "a valid bearer token is required");
-        if (!rq->route)
-                return respond_code(c, 404, "not_found", "no such route");
-        if (rq->route->access == ROUTE_ADMIN && !rq->admin)
-                return respond_code(c, 403, "forbidden", "this route needs the admin token");
-        if (rq->route->holds && !hold_take(&ctx->holds, rq))
-                return respond_busy(c);
         switch (rq->route->body) {
         case ROUTE_BODY_JSON:
                 if (declared_too_large(c, ctx->max_body))
-                        return respond_too_large(c, "request body over the limit");
+                        return respond_too_large(rq, "request body over the limit");
                 break;
         case ROUTE_BODY_UPLOAD:
+        case ROUTE_BODY_FILE:
                 snprintf(msg, sizeof(msg), "upload larger than the %llu-byte limit", (unsigned long long)ctx->max_upload);
                 if (declared_too_large(c, ctx->max_upload))
-                        return respond_too_large(c, msg);
+                        return respond_too_large(rq, msg);
+                if (rq->route->body == ROUTE_BODY_FILE) {
+                        rq->body_fd = open(ctx->tmp_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+                        if (rq->body_fd < 0) {
+                                vs_error_errno(&err, VS_ERR_SANDBOX, errno, "cannot store the request body");
+                                return rq->l->api == ROUTE_API_DOCKER ? docker_respond_error(c, &err)
+                                                                      : respond_error(c, &err);
+                        }
+                        break;
+                }
                 /* A declared length over a quota: 507 before the body is read. */
                 if (vs_service_upload_begin(ctx->svc, rq->owner, rq->capture[0], rq->route->arg, declared_length(c),
                                             &rq->upload, &err) < 0)
@@ -341,30 +368,93 @@ static enum MHD_Result start_request(server_ctx *ctx, struct MHD_Connection *c, 
         return MHD_YES;
 }
 
+/* A Docker socket: no token; who connects is the socket's tenant (its file
+ * mode and group are the access control). */
+static enum MHD_Result start_docker(server_ctx *ctx, request *rq, const char *url)
+{
+        if (docker_strip_version(url, &rq->path, &rq->api_version) < 0)
+                return docker_respond_message(rq->c, 400, "malformed API version in %.64s", url);
+        if (rq->api_version && rq->api_version > DOCKER_API_NUM)
+                return docker_respond_message(rq->c, 400,
+                                              "client version %u.%u is too new. Maximum supported API version is "
+                                              DOCKER_API_VERSION, rq->api_version / 100, rq->api_version % 100);
+        if (rq->api_version && rq->api_version < DOCKER_API_MIN_NUM)
+                return docker_respond_message(rq->c, 400,
+                                              "client version %u.%u is too old. Minimum supported API version is "
+                                              DOCKER_API_MIN_VERSION ", please upgrade your client to a newer version",
+                                              rq->api_version / 100, rq->api_version % 100);
+        rq->owner = rq->l->owner;
+        rq->route = route_match(ctx->routes, ROUTE_API_DOCKER, rq->method, rq->path, rq);
+        if (!rq->route)
+                return docker_unmatched(rq);
+        if (rq->route->holds && !hold_take(&ctx->holds, rq))
+                return docker_respond_message(rq->c, 503, "too many streams, waits, uploads and downloads at once; "
+                                                          "try again later");
+        return start_body(ctx, rq);
+}
+
+static enum MHD_Result start_request(const listener *l, struct MHD_Connection *c, const char *method,
+                                     const char *url, void **req_cls)
+{
+        server_ctx *ctx = l->ctx;
+        request *rq = vs_xcalloc(1, sizeof(*rq));
+        bool identified;
+
+        rq->ctx = ctx;
+        rq->l = l;
+        rq->c = c;
+        rq->method = method;
+        rq->path = url;
+        rq->body_fd = -1;
+        *req_cls = rq;
+        if (l->api == ROUTE_API_DOCKER)
+                return start_docker(ctx, rq, url);
+        identified = identify(ctx, rq);
+        rq->route = route_match(ctx->routes, ROUTE_API_JOBS, method, url, rq);
+        if (rq->route && rq->route->access == ROUTE_PUBLIC)
+                return MHD_YES;
+        if (!identified)
+                return respond_code(c, 401, "unauthorized", "a valid bearer token is required");
+        if (!rq->route)
+                return respond_code(c, 404, "not_found", "no such route");
+        if (rq->route->access == ROUTE_ADMIN && !rq->admin)
+                return respond_code(c, 403, "forbidden", "this route needs the admin token");
+        if (rq->route->holds && !hold_take(&ctx->holds, rq))
+                return respond_busy(c);
+        return start_body(ctx, rq);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **req_cls)
 {
-        server_ctx *ctx = cls;
+        const listener *l = cls;
+        server_ctx *ctx = l->ctx;
         request *rq = *req_cls;
 
         (void)version;
         if (!rq)
-                return start_request(ctx, c, method, url, req_cls);
+                return start_request(l, c, method, url, req_cls);
         if (*upload_data_size > 0) {
                 /* A chunked upload past a limit or quota: stop reading, close. */
                 if (rq->upload && take_upload(ctx, rq, upload_data, *upload_data_size) < 0)
                         return MHD_NO;
+                if (rq->body_fd >= 0 && take_file(ctx, rq, upload_data, *upload_data_size) < 0)
+                        return MHD_NO;
                 /* A chunked body past the limit: stop reading, close. */
-                if (!rq->upload && (take_body(ctx, rq, upload_data, *upload_data_size), rq->too_large))
+                if (!rq->upload && rq->body_fd < 0 &&
+                    (take_body(ctx, rq, upload_data, *upload_data_size), rq->too_large))
                         return MHD_NO;
                 *upload_data_size = 0;
                 return MHD_YES;
         }
         if (rq->too_large)
-                return respond_too_large(c, "request body over the limit");
+                return respond_too_large(rq, "request body over the limit");
         if (rq->upload_failed)
-                return respond_error(c, &rq->upload_err);
+                return l->api == ROUTE_API_DOCKER ? docker_respond_error(c, &rq->upload_err)
+                                                  : respond_error(c, &rq->upload_err);
+        if (rq->body_fd >= 0 && lseek(rq->body_fd, 0, SEEK_SET) < 0)
+                return MHD_NO;
         return rq->route->fn(ctx, rq);
 }
 
@@ -388,20 +478,29 @@ static int read_token(const char *path, server_ctx *ctx, vs_error *err)
         return 0;
 }
 
-static int listen_unix(const char *path, vs_error *err)
+/* A unix socket at path, mode 0660 and group gid (-1: unchanged).  It is
+ * bound under a umask that lets only root in, and its group and mode are set
+ * before listen(): nobody else can connect in between. */
+static int listen_unix(const char *flag, const char *path, long gid, vs_error *err)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd;
+        mode_t old;
+        int fd, r;
 
         if (strlen(path) >= sizeof(sa.sun_path))
-                return vs_error_set(err, VS_ERR_USAGE, "--socket path is too long");
+                return vs_error_set(err, VS_ERR_USAGE, "%s %s: path is too long", flag, path);
         strcpy(sa.sun_path, path);
         unlink(path);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0660) < 0 || listen(fd, 64) < 0) {
+        if (fd < 0)
+                return vs_error_errno(err, VS_ERR_SETUP, errno, "cannot listen on %s", path);
+        old = umask(0177);
+        r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old);
+        if (r < 0 || (gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) < 0) || chmod(path, 0660) < 0 ||
+            listen(fd, 64) < 0) {
                 int e = errno;
-                if (fd >= 0)
-                        close(fd);
+                close(fd);
                 return vs_error_errno(err, VS_ERR_SETUP, e, "cannot listen on %s", path);
         }
         return fd;
@@ -428,34 +527,92 @@ static int parse_listen(const char *spec, struct sockaddr_in *sa, vs_error *err)
 
 /* Bounds on clients: connections at once (in all and per address) and an
  * idle timeout.  A log follow or /v1/run that waits inside a handler is not
- * idle: MHD counts the timeout only while it waits for the client. */
-static struct MHD_Daemon *start_daemon(const vs_server_opts *o, server_ctx *ctx, unsigned limit, unsigned per_ip,
-                                       unsigned idle, vs_error *err)
+ * idle: MHD counts the timeout only while it waits for the client.  Docker
+ * sockets may upgrade a connection (attach's hijack). */
+static int start_daemon(listener *l, int fd, const struct sockaddr_in *sa, unsigned limit, unsigned per_ip,
+                        unsigned idle, vs_error *err)
 {
-        const unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
-        struct sockaddr_in sa = { 0 };
-        struct MHD_Daemon *d;
+        unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
 
-        if (o->socket) {
-                int fd = listen_unix(o->socket, err);
-                if (fd < 0)
-                        return NULL;
-                d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, ctx, MHD_OPTION_LISTEN_SOCKET, fd,
-                                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-                                     idle, MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_END);
-                if (!d)
+        if (l->api == ROUTE_API_DOCKER)
+                flags |= MHD_ALLOW_UPGRADE;
+        if (fd >= 0)
+                l->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, fd,
+                                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                                        MHD_OPTION_CONNECTION_TIMEOUT, idle, MHD_OPTION_CONNECTION_LIMIT, limit,
+                                        MHD_OPTION_END);
+        else
+                l->d = MHD_start_daemon(flags, ntohs(sa->sin_port), NULL, NULL, on_request, l, MHD_OPTION_SOCK_ADDR,
+                                        sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                                        MHD_OPTION_CONNECTION_TIMEOUT, idle, MHD_OPTION_CONNECTION_LIMIT, limit,
+                                        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_END);
+        if (!l->d) {
+                if (fd >= 0)
                         close(fd);
-        } else {
-                if (parse_listen(o->listen, &sa, err) < 0)
-                        return NULL;
-                d = MHD_start_daemon(flags, ntohs(sa.sin_port), NULL, NULL, on_request, ctx, MHD_OPTION_SOCK_ADDR, &sa,
-                                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-                                     idle, MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                                     per_ip, MHD_OPTION_END);
+                return vs_error_set(err, VS_ERR_SETUP, "cannot listen on %s (in use?)", l->path ? l->path : "TCP");
         }
-        if (!d)
-                vs_error_set(err, VS_ERR_SETUP, "cannot listen on %s (in use?)", o->socket ? o->socket : o->listen);
-        return d;
+        return 0;
+}
+
+/* The job API's listener (TCP or unix socket) and one per Docker socket. */
+static int start_listeners(vs_server *srv, const vs_server_opts *o, unsigned limit, unsigned per_ip, unsigned idle,
+                           vs_error *err)
+{
+        bool jobs = o->listen || o->socket;
+
+        srv->l = vs_xcalloc(o->ndocker + 1, sizeof(*srv->l));
+        for (size_t i = 0; i < o->ndocker + 1; i++) {
+                listener *l = &srv->l[srv->nl];
+                struct sockaddr_in sa = { 0 };
+                int fd = -1;
+
+                if (i == 0 && !jobs)
+                        continue;
+                l->ctx = &srv->ctx;
+                if (i == 0) {
+                        l->api = ROUTE_API_JOBS;
+                        if (o->socket && (fd = listen_unix("--socket", o->socket, -1, err)) < 0)
+                                return -1;
+                        if (!o->socket && parse_listen(o->listen, &sa, err) < 0)
+                                return -1;
+                        l->path = o->socket ? vs_xstrdup(o->socket) : NULL;
+                } else {
+                        const vs_docker_socket *ds = &o->docker[i - 1];
+                        l->api = ROUTE_API_DOCKER;
+                        if (docker_owner(ds->tenant ? ds->tenant : "default", l->owner, err) < 0 ||
+                            (fd = listen_unix("--docker-socket", ds->path, o->docker_gid, err)) < 0)
+                                return -1;
+                        l->path = vs_xstrdup(ds->path);
+                }
+                if (start_daemon(l, fd, &sa, limit, per_ip, idle, err) < 0) {
+                        free(l->path); /* not bound by us any more: nothing to unlink */
+                        l->path = NULL;
+                        return -1;
+                }
+                srv->nl++;
+        }
+        return 0;
+}
+
+static void stop_listeners(vs_server *srv, bool quiesce)
+{
+        for (size_t i = 0; i < srv->nl; i++)
+                if (quiesce)
+                        MHD_quiesce_daemon(srv->l[i].d);
+                else
+                        MHD_stop_daemon(srv->l[i].d);
+}
+
+static void free_listeners(vs_server *srv)
+{
+        for (size_t i = 0; i < srv->nl; i++) {
+                if (srv->l[i].path)
+                        unlink(srv->l[i].path);
+                free(srv->l[i].path);
+        }
+        free(srv->l);
+        srv->l = NULL;
+        srv->nl = 0;
 }
 
 /* journald reads "<N>" priority prefixes on stderr lines. */
@@ -465,6 +622,23 @@ static void log_stderr(void *userdata, int priority, const char *msg)
         fprintf(stderr, "<%d>vmsandbox: %s\n", priority, msg);
 }
 
+static void server_free(vs_server *srv)
+{
+        if (srv->ctx.svc)
+                vs_service_free(srv->ctx.svc);
+        vs_tokens_free(srv->ctx.tokens);
+        hold_free(&srv->ctx.holds);
+        free(srv->ctx.tmp_dir);
+        free(srv);
+}
+
+/* A private directory for request bodies (unnamed files in it). */
+static int make_tmp_dir(server_ctx *ctx, const char *state_dir, vs_error *err)
+{
+        ctx->tmp_dir = vs_xasprintf("%s/server/tmp", state_dir);
+        return vs_mkdir_p(ctx->tmp_dir, 0700, err);
+}
+
 int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
 {
         vs_server *srv = vs_xcalloc(1, sizeof(*srv));
@@ -472,36 +646,37 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
         unsigned limit = o->max_connections ? o->max_connections : 256;
         unsigned per_ip = o->max_per_ip ? o->max_per_ip : 64;
         unsigned idle = o->idle_timeout_s ? o->idle_timeout_s : 60;
+        bool jobs = o->listen || o->socket;
 
         srv->ctx.max_body = o->max_body;
         srv->ctx.max_upload = o->service.max_upload;
         srv->ctx.idle_timeout_s = idle;
-        srv->ctx.routes = job_api_routes;
+        srv->ctx.routes = api_routes;
+        /* A TCP listener counts per address; the unix sockets do not. */
+        hold_init(&srv->ctx.holds, limit, per_ip, jobs && !o->socket);
         if (!so.log)
                 so.log = log_stderr;
         /* A follow of a job nobody starts ends as an idle connection would. */
         if (!so.follow_created_ms)
                 so.follow_created_ms = (uint64_t)idle * 1000;
-        if (read_token(o->token_file, &srv->ctx, err) < 0 ||
-            vs_tokens_open(o->service.cfg->state_dir, &srv->ctx.tokens, err) < 0) {
-                free(srv);
+        if (!jobs && o->ndocker == 0) {
+                vs_error_set(err, VS_ERR_USAGE, "nothing to serve: give --listen, --socket or --docker-socket");
+                server_free(srv);
                 return -1;
         }
-        if (vs_service_open(&so, &srv->ctx.svc, err) < 0) {
-                vs_tokens_free(srv->ctx.tokens);
-                free(srv);
+        if ((jobs && read_token(o->token_file, &srv->ctx, err) < 0) ||
+            vs_tokens_open(o->service.cfg->state_dir, &srv->ctx.tokens, err) < 0 ||
+            make_tmp_dir(&srv->ctx, o->service.cfg->state_dir, err) < 0 ||
+            vs_service_open(&so, &srv->ctx.svc, err) < 0) {
+                server_free(srv);
                 return -1;
         }
-        hold_init(&srv->ctx.holds, limit, per_ip, !o->socket);
-        srv->d = start_daemon(o, &srv->ctx, limit, per_ip, idle, err);
-        if (!srv->d) {
-                hold_free(&srv->ctx.holds);
-                vs_service_free(srv->ctx.svc);
-                vs_tokens_free(srv->ctx.tokens);
-                free(srv);
+        if (start_listeners(srv, o, limit, per_ip, idle, err) < 0) {
+                stop_listeners(srv, false);
+                free_listeners(srv);
+                server_free(srv);
                 return -1;
         }
-        srv->socket = o->socket ? vs_xstrdup(o->socket) : NULL;
         *ret = srv;
         return 0;
 }
@@ -511,16 +686,11 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
  * cancelled); so MHD_stop_daemon finds every handler returning. */
 void vs_server_stop(vs_server *srv, uint64_t grace_ms)
 {
-        MHD_quiesce_daemon(srv->d);
+        stop_listeners(srv, true);
         vs_service_drain(srv->ctx.svc, grace_ms);
-        MHD_stop_daemon(srv->d);
-        hold_free(&srv->ctx.holds);
-        vs_service_free(srv->ctx.svc);
-        vs_tokens_free(srv->ctx.tokens);
-        if (srv->socket)
-                unlink(srv->socket);
-        free(srv->socket);
-        free(srv);
+        stop_listeners(srv, false);
+        free_listeners(srv);
+        server_free(srv);
 }
 
 vs_service *vs_server_service(vs_server *srv)
@@ -530,9 +700,13 @@ vs_service *vs_server_service(vs_server *srv)
 
 unsigned vs_server_connections(vs_server *srv)
 {
-        const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        unsigned n = 0;
 
-        return di ? di->num_connections : 0;
+        for (size_t i = 0; i < srv->nl; i++) {
+                const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->l[i].d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+                n += di ? di->num_connections : 0;
+        }
+        return n;
 }
 
 int vs_server_run(const vs_server_opts *o, vs_error *err)
@@ -548,8 +722,12 @@ int vs_server_run(const vs_server_opts *o, vs_error *err)
         signal(SIGPIPE, SIG_IGN);
         if (vs_server_start(o, &srv, err) < 0)
                 return -1;
-        fprintf(stderr, "<6>vmsandbox: serving on %s (max %u VMs, %llu MiB guest memory)\n",
-                o->socket ? o->socket : o->listen, o->service.max_jobs,
+        if (o->socket || o->listen)
+                fprintf(stderr, "<6>vmsandbox: job API on %s\n", o->socket ? o->socket : o->listen);
+        for (size_t i = 0; i < o->ndocker; i++)
+                fprintf(stderr, "<6>vmsandbox: Docker API on %s (tenant %s)\n", o->docker[i].path,
+                        o->docker[i].tenant ? o->docker[i].tenant : "default");
+        fprintf(stderr, "<6>vmsandbox: serving (max %u VMs, %llu MiB guest memory)\n", o->service.max_jobs,
                 (unsigned long long)(o->service.memory_budget >> 20));
         sigwait(&set, &sig);
         fprintf(stderr, "<6>vmsandbox: %s: draining (running jobs get %llu s)\n", strsignal(sig),

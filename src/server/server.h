@@ -12,10 +12,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A Docker-compatible socket (docs/docker-api.md): who connects acts as
+ * the tenant's owner "docker:TENANT". */
 typedef struct {
-        const char *listen;        /* "127.0.0.1:8765" */
+        const char *path;
+        const char *tenant;        /* [A-Za-z0-9_.-]{1,48}; NULL: "default" */
+} vs_docker_socket;
+
+#define VS_DOCKER_SOCKETS_MAX 64
+#define VS_TENANT_MAX 48
+
+typedef struct {
+        const char *listen;        /* "127.0.0.1:8765"; NULL with socket NULL: no job API */
         const char *socket;        /* unix socket path instead */
-        const char *token_file;    /* the admin token */
+        const char *token_file;    /* the admin token (required with the job API) */
+        const vs_docker_socket *docker; /* Docker-compatible sockets */
+        size_t ndocker;
+        long docker_gid;           /* group of the docker sockets (mode 0660); -1: unchanged */
         uint64_t max_body;         /* JSON bodies */
         uint64_t grace_ms;         /* SIGTERM: time running jobs get to finish */
         unsigned max_connections;  /* at once; 0: 256 */
@@ -49,9 +62,17 @@ typedef enum {
 typedef enum {
         ROUTE_BODY_NONE,
         ROUTE_BODY_JSON,   /* kept in memory, at most max_body */
-        ROUTE_BODY_UPLOAD, /* streamed to a file, at most max_upload */
+        ROUTE_BODY_UPLOAD, /* a job's upload: streamed to its file, at most max_upload */
+        ROUTE_BODY_FILE,   /* streamed to an unnamed private file (rq->body_fd), at most max_upload */
         ROUTE_BODY_LAST
 } route_body;
+
+/* Which listener a route answers on. */
+typedef enum {
+        ROUTE_API_JOBS,    /* the job API (--listen/--socket, bearer tokens) */
+        ROUTE_API_DOCKER,  /* the Docker-compatible sockets (the socket's tenant) */
+        ROUTE_API_LAST
+} route_api;
 
 #define ROUTE_CAPTURES_MAX 4
 
@@ -61,6 +82,7 @@ typedef enum MHD_Result (*route_fn)(server_ctx *ctx, request *rq);
 
 /* One row per route: a new API (the Docker socket) is new rows. */
 typedef struct {
+        route_api api;       /* the listener it answers on */
         const char *method;
         const char *pattern; /* "/v1/jobs/{id}/files/{path*}": {x} one segment, {x*} the rest */
         route_access access;
@@ -81,6 +103,15 @@ typedef struct {
         size_t nslots;                /* --max-connections: no more addresses can hold at once */
 } hold_table;
 
+/* One listening daemon: the job API, or one Docker socket and its tenant. */
+typedef struct {
+        server_ctx *ctx;
+        route_api api;
+        char owner[VS_OWNER_MAX + 1];   /* ROUTE_API_DOCKER: "docker:TENANT" */
+        char *path;                     /* unix socket to unlink at the end, or NULL */
+        struct MHD_Daemon *d;
+} listener;
+
 struct server_ctx {
         vs_service *svc;
         vs_tokens *tokens;
@@ -91,15 +122,20 @@ struct server_ctx {
         const route_def *routes;  /* NULL-method terminated */
         unsigned idle_timeout_s;
         hold_table holds;
+        char *tmp_dir;            /* state_dir/server/tmp: ROUTE_BODY_FILE bodies (unnamed) */
 };
 
 struct request {
         server_ctx *ctx;
+        const listener *l;
         struct MHD_Connection *c;
+        const char *method;
+        const char *path;         /* the URL path, after a Docker /vX.Y prefix */
+        unsigned api_version;     /* Docker: 100 * major + minor asked for (141); 0: none given */
         const route_def *route;   /* NULL: none matched */
         char *capture[ROUTE_CAPTURES_MAX];
         bool admin;
-        char owner_buf[13];
+        char owner_buf[VS_OWNER_MAX + 1];
         const char *owner;        /* NULL for the admin: every job */
 
         char *body;               /* JSON body, bounded */
@@ -108,6 +144,8 @@ struct request {
         vs_upload *upload;        /* PUT uploads stream here */
         bool upload_failed;
         vs_error upload_err;
+        int body_fd;              /* ROUTE_BODY_FILE: the body, at offset 0 when the route runs; -1 */
+        uint64_t body_fd_len;
         bool held;                /* counted in ctx->holds */
         bool held_addr;
         uint32_t addr;
@@ -123,8 +161,37 @@ bool client_gone(struct MHD_Connection *c);
 /* A request's JSON body, bounded in size and depth. */
 json_t *parse_body(const request *rq, vs_error *err);
 
-/* routes.c: the job API's table; match fills rq->capture. */
-extern const route_def job_api_routes[];
-const route_def *route_match(const route_def *table, const char *method, const char *url, request *rq);
+/* routes.c: the one route table (both APIs); match fills rq->capture. */
+extern const route_def api_routes[];
+const route_def *route_match(const route_def *table, route_api api, const char *method, const char *url,
+                             request *rq);
+bool query_true(struct MHD_Connection *c, const char *key);
+
+/* docker.c: the Docker Engine API's common parts.  Every answer on a Docker
+ * socket carries Api-Version, Docker-Experimental, OSType and Server. */
+#define DOCKER_API_VERSION "1.41"
+#define DOCKER_API_MIN_VERSION "1.25"
+#define DOCKER_API_NUM 141u
+#define DOCKER_API_MIN_NUM 125u
+void docker_headers(struct MHD_Response *r);
+/* Queues r (destroyed here) with the Docker headers. */
+enum MHD_Result docker_respond(struct MHD_Connection *c, unsigned status, struct MHD_Response *r);
+enum MHD_Result docker_respond_json(struct MHD_Connection *c, unsigned status, json_t *body);
+/* {"message": msg}: how the Engine API answers errors. */
+enum MHD_Result docker_respond_message(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+enum MHD_Result docker_respond_error(struct MHD_Connection *c, const vs_error *err);
+/* Parses a "/v1.41/..." prefix: the rest of the path in *ret_rest and the
+ * version (141) in *ret_version; no prefix: the path and 0.  -1 for a
+ * malformed version. */
+int docker_strip_version(const char *url, const char **ret_rest, unsigned *ret_version);
+/* The answer to a request no row matches: 501 naming it, or 404 for a
+ * known path with another method. */
+enum MHD_Result docker_unmatched(request *rq);
+/* The tenant's owner string: "docker:TENANT". */
+int docker_owner(const char *tenant, char ret[VS_OWNER_MAX + 1], vs_error *err);
+enum MHD_Result docker_ping(server_ctx *ctx, request *rq);
+enum MHD_Result docker_version(server_ctx *ctx, request *rq);
+enum MHD_Result docker_info(server_ctx *ctx, request *rq);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #define FAKE_MAX 256
@@ -158,12 +159,17 @@ static void phase(const vs_run_opts *opts, json_t *result, vs_phase p, bool star
                 ev->phase(ev->userdata, vs_phase_name(p), false, start);
 }
 
-static void output(const vs_run_opts *opts, const char *data, size_t len)
+static void output_to(const vs_run_opts *opts, int stream, const char *data, size_t len)
 {
         const vs_events *ev = opts->events;
 
         if (ev && ev->output)
-                ev->output(ev->userdata, 1, data, len);
+                ev->output(ev->userdata, stream, data, len);
+}
+
+static void output(const vs_run_opts *opts, const char *data, size_t len)
+{
+        output_to(opts, 1, data, len);
 }
 
 static void repeat(const vs_run_opts *opts, const char *arg)
@@ -190,6 +196,10 @@ static bool run_ops(const vs_spec *spec, const vs_run_opts *opts, int *exit_code
                         *guest_error = *a + 12;
                 if (strncmp(*a, "out:", 4) == 0)
                         output(opts, *a + 4, strlen(*a + 4));
+                else if (strncmp(*a, "err:", 4) == 0)
+                        output_to(opts, 2, *a + 4, strlen(*a + 4));
+                else if (strncmp(*a, "sleep:", 6) == 0)
+                        usleep((useconds_t)strtoul(*a + 6, NULL, 10) * 1000);
                 else if (strncmp(*a, "rep:", 4) == 0)
                         repeat(opts, *a + 4);
                 else if (strcmp(*a, "block") == 0 && !block(opts, label(spec)))

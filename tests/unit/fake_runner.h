@@ -2,6 +2,8 @@
  *
  *   cmd = ["fake", OP, ...] with OP one of
  *     out:TEXT        output TEXT (stdout)
+ *     err:TEXT        output TEXT on stderr
+ *     sleep:MS        wait MS milliseconds
  *     rep:N:HEX       output the bytes HEX, N times
  *     block           wait until fake_release(NAME) or the job is cancelled
  *     exit:N          the verdict: exit code N (default 0)

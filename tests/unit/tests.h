@@ -28,6 +28,7 @@ Suite *suite_inputs(void);
 Suite *suite_privdrop(void);
 Suite *suite_common(void);
 Suite *suite_agent(void);
+Suite *suite_docker(void);
 
 /* tarwriter.c: builds ustar archives for the archive tests. */
 void tw_file(FILE *f, const char *name, const void *data, size_t len);

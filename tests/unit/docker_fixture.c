@@ -1,0 +1,201 @@
+#include "docker_fixture.h"
+#include "fake_runner.h"
+#include "fsutil.h"
+#include "tests.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+const char *dfx_docker_cli(void)
+{
+        const char *p = getenv("VS_DOCKER_CLI");
+
+        return p && *p ? p : "/usr/local/bin/docker";
+}
+
+void dfx_start(docker_fx *fx)
+{
+        static vs_docker_socket socks[2];
+        vs_server_opts o = { .max_body = 1 << 20, .docker_gid = -1 };
+        vs_error err = { 0 };
+
+        memset(fx, 0, sizeof(*fx));
+        snprintf(fx->dir, sizeof(fx->dir), "/tmp/vs-docker-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(fx->dir));
+        snprintf(fx->roots, sizeof(fx->roots), "%s/roots", fx->dir);
+        ck_assert_int_eq(mkdir(fx->roots, 0700), 0);
+        snprintf(fx->sock_a, sizeof(fx->sock_a), "%s/a.sock", fx->dir);
+        snprintf(fx->sock_b, sizeof(fx->sock_b), "%s/b.sock", fx->dir);
+        socks[0] = (vs_docker_socket){ fx->sock_a, "a" };
+        socks[1] = (vs_docker_socket){ fx->sock_b, "b" };
+        fx->cfg = (vs_config){ .state_dir = fx->dir };
+        fake_reset();
+        o.docker = socks;
+        o.ndocker = 2;
+        o.service.cfg = &fx->cfg;
+        o.service.max_jobs = 2;
+        o.service.memory_budget = 64ull << 30;
+        o.service.max_upload = 64 << 20;
+        o.service.run = fake_run;
+        {
+                static char *roots[2];
+                roots[0] = fx->roots;
+                o.service.allowed_roots = roots;
+        }
+        ck_assert_msg(vs_server_start(&o, &fx->srv, &err) == 0, "%s", err.msg);
+}
+
+void dfx_stop(docker_fx *fx)
+{
+        fake_release("*");
+        vs_server_stop(fx->srv, 1000);
+        fx->srv = NULL;
+        vs_rm_rf(fx->dir);
+}
+
+static char *slurp(const char *path)
+{
+        FILE *f = fopen(path, "r");
+        char *buf = NULL;
+        size_t len = 0, n;
+        char chunk[4096];
+
+        ck_assert_ptr_nonnull(f);
+        while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+                buf = realloc(buf, len + n + 1);
+                memcpy(buf + len, chunk, n);
+                len += n;
+        }
+        fclose(f);
+        if (!buf)
+                buf = calloc(1, 1);
+        buf[len] = '\0';
+        return buf;
+}
+
+int dfx_cli(const docker_fx *fx, const char *sock, char **ret_out, char **ret_err, ...)
+{
+        char host[128], config[128], out[128], errp[128];
+        char *argv[64], *envp[8];
+        posix_spawn_file_actions_t fa;
+        size_t n = 0;
+        pid_t pid;
+        int status = 0;
+        va_list ap;
+        struct timespec t0, t;
+
+        snprintf(host, sizeof(host), "DOCKER_HOST=unix://%s", sock);
+        snprintf(config, sizeof(config), "DOCKER_CONFIG=%s/docker-config", fx->dir);
+        snprintf(out, sizeof(out), "%s/cli.out", fx->dir);
+        snprintf(errp, sizeof(errp), "%s/cli.err", fx->dir);
+        envp[0] = host;
+        envp[1] = config;
+        envp[2] = (char *)"PATH=/usr/local/bin:/usr/bin:/bin";
+        envp[3] = (char *)"HOME=/nonexistent";
+        envp[4] = (char *)"DOCKER_CLI_HINTS=false";
+        envp[5] = NULL;
+        argv[n++] = (char *)dfx_docker_cli();
+        va_start(ap, ret_err);
+        for (const char *a; (a = va_arg(ap, const char *)) && n < 63;)
+                argv[n++] = (char *)a;
+        va_end(ap);
+        argv[n] = NULL;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        posix_spawn_file_actions_addopen(&fa, 2, errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        ck_assert_msg(posix_spawn(&pid, argv[0], &fa, NULL, argv, envp) == 0, "cannot run %s", argv[0]);
+        posix_spawn_file_actions_destroy(&fa);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (;;) {
+                pid_t r = waitpid(pid, &status, WNOHANG);
+                if (r == pid)
+                        break;
+                clock_gettime(CLOCK_MONOTONIC, &t);
+                if (t.tv_sec - t0.tv_sec > 60) {
+                        kill(pid, SIGKILL);
+                        waitpid(pid, &status, 0);
+                        status = -1;
+                        break;
+                }
+                usleep(10000);
+        }
+        if (ret_out)
+                *ret_out = slurp(out);
+        if (ret_err)
+                *ret_err = slurp(errp);
+        if (status == -1)
+                return -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+typedef struct {
+        char *buf;
+        size_t len;
+} sink;
+
+static size_t on_data(char *p, size_t size, size_t n, void *userdata)
+{
+        sink *s = userdata;
+
+        s->buf = realloc(s->buf, s->len + size * n + 1);
+        memcpy(s->buf + s->len, p, size * n);
+        s->len += size * n;
+        s->buf[s->len] = '\0';
+        return size * n;
+}
+
+long dfx_http(const char *sock, const char *method, const char *path, const char *body, size_t body_len,
+              char **ret_body, char **ret_headers)
+{
+        CURL *c = curl_easy_init();
+        struct curl_slist *h = NULL;
+        char url[1024];
+        sink b = { calloc(1, 1), 0 }, hd = { calloc(1, 1), 0 };
+        long code = 0;
+
+        snprintf(url, sizeof(url), "http://docker%s", path);
+        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        if (strcmp(method, "HEAD") == 0)
+                curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+        else
+                curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+        h = curl_slist_append(h, "Expect:");
+        if (body) {
+                h = curl_slist_append(h, "Content-Type: application/json");
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
+        }
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &hd);
+        if (curl_easy_perform(c) == CURLE_OK)
+                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        if (ret_body)
+                *ret_body = b.buf;
+        else
+                free(b.buf);
+        if (ret_headers)
+                *ret_headers = hd.buf;
+        else
+                free(hd.buf);
+        return code;
+}

@@ -1,0 +1,35 @@
+/* The Docker-compatible socket in-process, for unit tests: vs_server_start
+ * with the fake runner (fake_runner.h) and two Docker sockets (tenants "a"
+ * and "b"), driven by the real docker CLI and by raw HTTP (libcurl). */
+#ifndef VS_DOCKER_FIXTURE_H
+#define VS_DOCKER_FIXTURE_H
+
+#include "server.h"
+
+#include <stddef.h>
+
+typedef struct {
+        char dir[64];          /* state dir; allowed root: dir/roots */
+        char roots[96];
+        char sock_a[96], sock_b[96];
+        vs_config cfg;
+        vs_server *srv;
+} docker_fx;
+
+/* The docker CLI the tests run: $VS_DOCKER_CLI or /usr/local/bin/docker. */
+const char *dfx_docker_cli(void);
+
+void dfx_start(docker_fx *fx);
+void dfx_stop(docker_fx *fx);
+
+/* Runs the docker CLI against sock with args (NULL-terminated); returns its
+ * exit status (-1: killed after 60 s); *ret_out and *ret_err (may be NULL)
+ * get its stdout and stderr (malloc'd). */
+int dfx_cli(const docker_fx *fx, const char *sock, char **ret_out, char **ret_err, ...)
+        __attribute__((sentinel));
+/* One HTTP request on sock; returns the status, the body in *ret_body and
+ * the header block in *ret_headers (both malloc'd, may be NULL). */
+long dfx_http(const char *sock, const char *method, const char *path, const char *body, size_t body_len,
+              char **ret_body, char **ret_headers);
+
+#endif

@@ -1,0 +1,209 @@
+/* The Docker socket's common parts: listeners and tenants, the version
+ * prefix, headers, errors, and the system endpoints, with the real docker
+ * CLI (docker_fixture.h). */
+#include "docker_fixture.h"
+#include "tests.h"
+
+#include <jansson.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static docker_fx fx;
+
+static void setup(void)
+{
+        dfx_start(&fx);
+}
+
+static void teardown(void)
+{
+        dfx_stop(&fx);
+}
+
+START_TEST(version_prefix_parsed)
+{
+        const char *rest;
+        unsigned v;
+
+        ck_assert_int_eq(docker_strip_version("/v1.41/containers/json", &rest, &v), 0);
+        ck_assert_str_eq(rest, "/containers/json");
+        ck_assert_uint_eq(v, 141);
+        ck_assert_int_eq(docker_strip_version("/v1.25", &rest, &v), 0);
+        ck_assert_str_eq(rest, "/");
+        ck_assert_uint_eq(v, 125);
+        ck_assert_int_eq(docker_strip_version("/_ping", &rest, &v), 0);
+        ck_assert_str_eq(rest, "/_ping");
+        ck_assert_uint_eq(v, 0);
+        ck_assert_int_eq(docker_strip_version("/version", &rest, &v), 0); /* "v" then a letter: no prefix */
+        ck_assert_str_eq(rest, "/version");
+        ck_assert_int_eq(docker_strip_version("/v1/x", &rest, &v), 0);
+        ck_assert_uint_eq(v, 100);
+        ck_assert_int_eq(docker_strip_version("/v1.x/ping", &rest, &v), -1);
+        ck_assert_int_eq(docker_strip_version("/v1.412/ping", &rest, &v), -1);
+        ck_assert_int_eq(docker_strip_version("/v123.1/ping", &rest, &v), -1);
+        ck_assert_int_eq(docker_strip_version("/v1.41x", &rest, &v), -1);
+}
+END_TEST
+
+START_TEST(tenant_names_checked)
+{
+        char owner[VS_OWNER_MAX + 1];
+        vs_error err = { 0 };
+
+        ck_assert_int_eq(docker_owner("pod-1.a_b", owner, &err), 0);
+        ck_assert_str_eq(owner, "docker:pod-1.a_b");
+        ck_assert_int_eq(docker_owner("", owner, &err), -1);
+        ck_assert_int_eq(docker_owner("a/b", owner, &err), -1);
+        ck_assert_int_eq(docker_owner("a:b", owner, &err), -1);
+        ck_assert_int_eq(docker_owner("0123456789012345678901234567890123456789012345678", owner, &err), -1);
+        ck_assert_ptr_nonnull(strstr(err.msg, "tenant"));
+}
+END_TEST
+
+/* Both sockets exist, 0660, and answer _ping with Docker's headers. */
+START_TEST(ping_headers)
+{
+        char *body, *headers;
+        struct stat st;
+
+        ck_assert_int_eq(stat(fx.sock_a, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0660);
+        ck_assert(S_ISSOCK(st.st_mode));
+        ck_assert_int_eq(dfx_http(fx.sock_b, "GET", "/_ping", NULL, 0, &body, &headers), 200);
+        ck_assert_str_eq(body, "OK");
+        ck_assert_ptr_nonnull(strstr(headers, "Api-Version: 1.41\r\n"));
+        ck_assert_ptr_nonnull(strstr(headers, "Docker-Experimental: false\r\n"));
+        ck_assert_ptr_nonnull(strstr(headers, "OSType: linux\r\n"));
+        ck_assert_ptr_nonnull(strstr(headers, "Server: vmsandbox/"));
+        free(body);
+        free(headers);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "HEAD", "/v1.30/_ping", NULL, 0, &body, &headers), 200);
+        ck_assert_str_eq(body, "");
+        ck_assert_ptr_nonnull(strstr(headers, "Api-Version: 1.41\r\n"));
+        free(body);
+        free(headers);
+}
+END_TEST
+
+/* The job API's routes are not on a Docker socket, and the reverse. */
+START_TEST(apis_apart)
+{
+        char *body;
+        json_t *j;
+
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1/health", NULL, 0, &body, NULL), 400);
+        ck_assert_ptr_nonnull(strstr(body, "too old"));
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.41/v1/jobs", NULL, 0, &body, NULL), 501);
+        j = json_loads(body, 0, NULL);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "message")),
+                         "vmsandbox does not implement GET /v1/jobs");
+        json_decref(j);
+        free(body);
+}
+END_TEST
+
+START_TEST(unknown_route_is_501)
+{
+        char *body, *headers;
+        json_t *j;
+
+        ck_assert_int_eq(dfx_http(fx.sock_a, "POST", "/v1.41/containers/x/exec", "{}", 2, &body, &headers), 501);
+        ck_assert_ptr_nonnull(strstr(headers, "Api-Version: 1.41\r\n"));
+        j = json_loads(body, 0, NULL);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "message")),
+                         "vmsandbox does not implement POST /containers/x/exec");
+        json_decref(j);
+        free(body);
+        free(headers);
+        /* A path of invalid UTF-8 still gets an answer (made valid). */
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.41/x%ff%fe", NULL, 0, &body, NULL), 501);
+        j = json_loads(body, 0, NULL);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(j, "message")), "\xef\xbf\xbd"));
+        json_decref(j);
+        free(body);
+}
+END_TEST
+
+START_TEST(api_version_bounds)
+{
+        char *body;
+        json_t *j;
+
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.99/version", NULL, 0, &body, NULL), 400);
+        j = json_loads(body, 0, NULL);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "message")),
+                         "client version 1.99 is too new. Maximum supported API version is 1.41");
+        json_decref(j);
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.24/version", NULL, 0, &body, NULL), 400);
+        ck_assert_ptr_nonnull(strstr(body, "Minimum supported API version is 1.25"));
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.25/version", NULL, 0, &body, NULL), 200);
+        free(body);
+}
+END_TEST
+
+/* What o2r-muncher reads from /version. */
+START_TEST(version_fields)
+{
+        char *body;
+        json_t *j;
+
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.41/version", NULL, 0, &body, NULL), 200);
+        j = json_loads(body, 0, NULL);
+        ck_assert_ptr_nonnull(j);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "ApiVersion")), "1.41");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "MinAPIVersion")), "1.25");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "Version")), VS_VERSION);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "Os")), "linux");
+        ck_assert_str_eq(json_string_value(json_object_get(j, "Arch")), "amd64");
+        ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_object_get(j, "Platform"), "Name")),
+                                     "vmsandbox"));
+        json_decref(j);
+        free(body);
+}
+END_TEST
+
+/* The real CLI negotiates the version and prints the server's. */
+START_TEST(cli_version)
+{
+        char *out, *err;
+
+        ck_assert_int_eq(dfx_cli(&fx, fx.sock_a, &out, &err, "version", "--format",
+                                 "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.Os}}/{{.Server.Arch}}", NULL),
+                         0);
+        ck_assert_str_eq(out, VS_VERSION " 1.41 linux/amd64\n");
+        free(out);
+        free(err);
+        ck_assert_int_eq(dfx_cli(&fx, fx.sock_b, &out, &err, "info", "--format",
+                                 "{{.Containers}} {{.OSType}} {{.Driver}}", NULL),
+                         0);
+        ck_assert_str_eq(out, "0 linux vmsandbox\n");
+        free(out);
+        free(err);
+}
+END_TEST
+
+Suite *suite_docker(void)
+{
+        Suite *s = suite_create("docker");
+        TCase *t = tcase_create("pure");
+        TCase *n = tcase_create("server");
+
+        tcase_add_test(t, version_prefix_parsed);
+        tcase_add_test(t, tenant_names_checked);
+        suite_add_tcase(s, t);
+        tcase_add_checked_fixture(n, setup, teardown);
+        tcase_set_timeout(n, 120);
+        tcase_add_test(n, ping_headers);
+        tcase_add_test(n, apis_apart);
+        tcase_add_test(n, unknown_route_is_501);
+        tcase_add_test(n, api_version_bounds);
+        tcase_add_test(n, version_fields);
+        tcase_add_test(n, cli_version);
+        suite_add_tcase(s, n);
+        return s;
+}
