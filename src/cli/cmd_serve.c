@@ -1,5 +1,6 @@
 /* vmsandbox serve: flags -> vs_server_run. */
 #include "cli.h"
+#include "alloc.h"
 #include "config.h"
 #include "parse.h"
 #include "server.h"
@@ -91,18 +92,14 @@ static int parse_keep(const char *s, uint64_t *ret_ms)
         return 0;
 }
 
-/* PATH[:TENANT]: the tenant is checked when the socket is made. */
-static int parse_docker_socket(char *arg, vs_docker_socket *ret)
+/* PATH[:TENANT] (copied: argv stays as given, for ps); the tenant is
+ * checked when the socket is made. */
+static int parse_docker_socket(const char *arg, vs_docker_socket *ret)
 {
-        char *colon = strrchr(arg, ':');
+        const char *colon = strrchr(arg, ':');
 
-        if (colon) {
-                *colon = '\0';
-                ret->tenant = colon + 1;
-        } else {
-                ret->tenant = NULL;
-        }
-        ret->path = arg;
+        ret->path = colon ? vs_xstrndup(arg, (size_t)(colon - arg)) : vs_xstrdup(arg);
+        ret->tenant = colon ? vs_xstrdup(colon + 1) : NULL;
         return arg[0] == '/' ? 0 : -1;
 }
 
