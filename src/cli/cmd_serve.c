@@ -30,6 +30,9 @@ static void usage(FILE *f)
               "                       sees only TENANT's containers and images (default tenant\n"
               "                       \"default\"; repeatable, one socket per tenant)\n"
               "  --docker-group GROUP group of the Docker sockets (default: root's)\n"
+              "  --docker-socket-dir DIR\n"
+              "                       the admin may add tenants' sockets DIR/TENANT.sock at run\n"
+              "                       time (POST /v1/docker-sockets); they survive restarts\n"
               "  --max-jobs N         VMs at once (default: one per CPU)\n"
               "  --memory-budget SIZE guest memory at once (default: host memory - 1G)\n"
               "  --max-upload SIZE    largest image or workspace upload (default 16G)\n"
@@ -120,6 +123,7 @@ int cmd_serve(int argc, char **argv)
                 { "owner-follows", required_argument, NULL, 'F' }, { "job-follows", required_argument, NULL, 'f' },
                 { "expire-created", required_argument, NULL, 'E' },
                 { "docker-socket", required_argument, NULL, 'X' }, { "docker-group", required_argument, NULL, 'G' },
+                { "docker-socket-dir", required_argument, NULL, 'K' },
                 { NULL, 0, NULL, 0 },
         };
         vs_server_opts o = { .max_body = 1 << 20, .grace_ms = 60000, .docker_gid = -1 };
@@ -217,6 +221,11 @@ int cmd_serve(int argc, char **argv)
                         if (o.ndocker == VS_DOCKER_SOCKETS_MAX || parse_docker_socket(optarg, &docker[o.ndocker]) < 0)
                                 return bad("--docker-socket", optarg);
                         o.ndocker++;
+                        break;
+                case 'K':
+                        if (optarg[0] != '/')
+                                return bad("--docker-socket-dir", optarg);
+                        o.docker_socket_dir = optarg;
                         break;
                 case 'G': {
                         struct group *g = getgrnam(optarg);

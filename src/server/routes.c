@@ -476,6 +476,39 @@ static enum MHD_Result revoke_token(server_ctx *ctx, request *rq)
         return respond_json(rq->c, 200, json_pack("{s:s}", "revoked", rq->capture[0]));
 }
 
+/* The admin's tenant sockets (docs/docker-api.md). */
+static enum MHD_Result add_docker_socket(server_ctx *ctx, request *rq)
+{
+        _cleanup_json_ json_t *body = NULL;
+        _cleanup_free_ char *path = NULL;
+        vs_error err = { 0 };
+        const char *tenant;
+
+        body = parse_body(rq, &err);
+        if (!body)
+                return respond_error(rq->c, &err);
+        tenant = json_string_value(json_object_get(body, "tenant"));
+        if (!json_is_object(body) || !tenant || json_object_size(body) != 1)
+                return respond_code(rq->c, 400, "usage", "expected {\"tenant\": NAME}");
+        if (listeners_add_docker(ctx, tenant, &path, &err) < 0)
+                return respond_error(rq->c, &err);
+        return respond_json(rq->c, 201, json_pack("{s:s, s:s}", "tenant", tenant, "path", path));
+}
+
+static enum MHD_Result list_docker_sockets(server_ctx *ctx, request *rq)
+{
+        return respond_json(rq->c, 200, json_pack("{s:o}", "sockets", listeners_docker_json(ctx)));
+}
+
+static enum MHD_Result remove_docker_socket(server_ctx *ctx, request *rq)
+{
+        vs_error err = { 0 };
+
+        if (listeners_remove_tenant(ctx, rq->capture[0], &err) < 0)
+                return respond_error(rq->c, &err);
+        return respond_json(rq->c, 200, json_pack("{s:s}", "removed", rq->capture[0]));
+}
+
 #define JOBS ROUTE_API_JOBS
 #define DOCKER ROUTE_API_DOCKER
 
@@ -489,6 +522,9 @@ const route_def api_routes[] = {
         { JOBS, "POST", "/v1/tokens", ROUTE_ADMIN, ROUTE_BODY_NONE, create_token, NULL, false },
         { JOBS, "GET", "/v1/tokens", ROUTE_ADMIN, ROUTE_BODY_NONE, list_tokens, NULL, false },
         { JOBS, "DELETE", "/v1/tokens/{token}", ROUTE_ADMIN, ROUTE_BODY_NONE, revoke_token, NULL, false },
+        { JOBS, "POST", "/v1/docker-sockets", ROUTE_ADMIN, ROUTE_BODY_JSON, add_docker_socket, NULL, false },
+        { JOBS, "GET", "/v1/docker-sockets", ROUTE_ADMIN, ROUTE_BODY_NONE, list_docker_sockets, NULL, false },
+        { JOBS, "DELETE", "/v1/docker-sockets/{tenant}", ROUTE_ADMIN, ROUTE_BODY_NONE, remove_docker_socket, NULL, false },
         { JOBS, "POST", "/v1/jobs", ROUTE_CLIENT, ROUTE_BODY_JSON, create_job, NULL, false },
         { JOBS, "GET", "/v1/jobs", ROUTE_CLIENT, ROUTE_BODY_NONE, list_jobs, NULL, false },
         { JOBS, "POST", "/v1/run", ROUTE_CLIENT, ROUTE_BODY_JSON, run_sync, NULL, true },

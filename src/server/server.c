@@ -19,8 +19,6 @@
 
 struct vs_server {
         server_ctx ctx;
-        listener *l;          /* the job API's first (when served), then one per Docker socket */
-        size_t nl;
 };
 
 unsigned http_status(vs_error_kind kind)
@@ -258,7 +256,7 @@ static void request_free(request *rq)
         free(rq);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe)
+void server_on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe)
 {
         (void)cls, (void)c, (void)toe;
         if (*req_cls)
@@ -424,7 +422,7 @@ static enum MHD_Result start_request(const listener *l, struct MHD_Connection *c
         return start_body(ctx, rq);
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+enum MHD_Result server_on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **req_cls)
 {
@@ -478,143 +476,6 @@ static int read_token(const char *path, server_ctx *ctx, vs_error *err)
         return 0;
 }
 
-/* A unix socket at path, mode 0660 and group gid (-1: unchanged).  It is
- * bound under a umask that lets only root in, and its group and mode are set
- * before listen(): nobody else can connect in between. */
-static int listen_unix(const char *flag, const char *path, long gid, vs_error *err)
-{
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        mode_t old;
-        int fd, r;
-
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return vs_error_set(err, VS_ERR_USAGE, "%s %s: path is too long", flag, path);
-        strcpy(sa.sun_path, path);
-        unlink(path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return vs_error_errno(err, VS_ERR_SETUP, errno, "cannot listen on %s", path);
-        old = umask(0177);
-        r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-        umask(old);
-        if (r < 0 || (gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) < 0) || chmod(path, 0660) < 0 ||
-            listen(fd, 64) < 0) {
-                int e = errno;
-                close(fd);
-                return vs_error_errno(err, VS_ERR_SETUP, e, "cannot listen on %s", path);
-        }
-        return fd;
-}
-
-static int parse_listen(const char *spec, struct sockaddr_in *sa, vs_error *err)
-{
-        char host[64];
-        const char *colon = strrchr(spec, ':');
-        char *end;
-        unsigned long port;
-
-        if (!colon || (size_t)(colon - spec) >= sizeof(host))
-                return vs_error_set(err, VS_ERR_USAGE, "--listen %s: expected ADDRESS:PORT", spec);
-        memcpy(host, spec, (size_t)(colon - spec));
-        host[colon - spec] = '\0';
-        port = strtoul(colon + 1, &end, 10);
-        if (*end || port == 0 || port > 65535 || inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-                return vs_error_set(err, VS_ERR_USAGE, "--listen %s: expected an IPv4 ADDRESS:PORT", spec);
-        sa->sin_family = AF_INET;
-        sa->sin_port = htons((uint16_t)port);
-        return 0;
-}
-
-/* Bounds on clients: connections at once (in all and per address) and an
- * idle timeout.  A log follow or /v1/run that waits inside a handler is not
- * idle: MHD counts the timeout only while it waits for the client.  Docker
- * sockets may upgrade a connection (attach's hijack). */
-static int start_daemon(listener *l, int fd, const struct sockaddr_in *sa, unsigned limit, unsigned per_ip,
-                        unsigned idle, vs_error *err)
-{
-        unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
-
-        if (l->api == ROUTE_API_DOCKER)
-                flags |= MHD_ALLOW_UPGRADE;
-        if (fd >= 0)
-                l->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, fd,
-                                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                                        MHD_OPTION_CONNECTION_TIMEOUT, idle, MHD_OPTION_CONNECTION_LIMIT, limit,
-                                        MHD_OPTION_END);
-        else
-                l->d = MHD_start_daemon(flags, ntohs(sa->sin_port), NULL, NULL, on_request, l, MHD_OPTION_SOCK_ADDR,
-                                        sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                                        MHD_OPTION_CONNECTION_TIMEOUT, idle, MHD_OPTION_CONNECTION_LIMIT, limit,
-                                        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_END);
-        if (!l->d) {
-                if (fd >= 0)
-                        close(fd);
-                return vs_error_set(err, VS_ERR_SETUP, "cannot listen on %s (in use?)", l->path ? l->path : "TCP");
-        }
-        return 0;
-}
-
-/* The job API's listener (TCP or unix socket) and one per Docker socket. */
-static int start_listeners(vs_server *srv, const vs_server_opts *o, unsigned limit, unsigned per_ip, unsigned idle,
-                           vs_error *err)
-{
-        bool jobs = o->listen || o->socket;
-
-        srv->l = vs_xcalloc(o->ndocker + 1, sizeof(*srv->l));
-        for (size_t i = 0; i < o->ndocker + 1; i++) {
-                listener *l = &srv->l[srv->nl];
-                struct sockaddr_in sa = { 0 };
-                int fd = -1;
-
-                if (i == 0 && !jobs)
-                        continue;
-                l->ctx = &srv->ctx;
-                if (i == 0) {
-                        l->api = ROUTE_API_JOBS;
-                        if (o->socket && (fd = listen_unix("--socket", o->socket, -1, err)) < 0)
-                                return -1;
-                        if (!o->socket && parse_listen(o->listen, &sa, err) < 0)
-                                return -1;
-                        l->path = o->socket ? vs_xstrdup(o->socket) : NULL;
-                } else {
-                        const vs_docker_socket *ds = &o->docker[i - 1];
-                        l->api = ROUTE_API_DOCKER;
-                        if (docker_owner(ds->tenant ? ds->tenant : "default", l->owner, err) < 0 ||
-                            (fd = listen_unix("--docker-socket", ds->path, o->docker_gid, err)) < 0)
-                                return -1;
-                        l->path = vs_xstrdup(ds->path);
-                }
-                if (start_daemon(l, fd, &sa, limit, per_ip, idle, err) < 0) {
-                        free(l->path); /* not bound by us any more: nothing to unlink */
-                        l->path = NULL;
-                        return -1;
-                }
-                srv->nl++;
-        }
-        return 0;
-}
-
-static void stop_listeners(vs_server *srv, bool quiesce)
-{
-        for (size_t i = 0; i < srv->nl; i++)
-                if (quiesce)
-                        MHD_quiesce_daemon(srv->l[i].d);
-                else
-                        MHD_stop_daemon(srv->l[i].d);
-}
-
-static void free_listeners(vs_server *srv)
-{
-        for (size_t i = 0; i < srv->nl; i++) {
-                if (srv->l[i].path)
-                        unlink(srv->l[i].path);
-                free(srv->l[i].path);
-        }
-        free(srv->l);
-        srv->l = NULL;
-        srv->nl = 0;
-}
-
 /* journald reads "<N>" priority prefixes on stderr lines. */
 static void log_stderr(void *userdata, int priority, const char *msg)
 {
@@ -631,6 +492,7 @@ static void server_free(vs_server *srv)
         free(srv->ctx.tmp_dir);
         free(srv);
 }
+
 
 /* A private directory for request bodies (unnamed files in it). */
 static int make_tmp_dir(server_ctx *ctx, const char *state_dir, vs_error *err)
@@ -671,9 +533,8 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
                 server_free(srv);
                 return -1;
         }
-        if (start_listeners(srv, o, limit, per_ip, idle, err) < 0) {
-                stop_listeners(srv, false);
-                free_listeners(srv);
+        if (listeners_start(&srv->ctx, o, limit, per_ip, idle, err) < 0) {
+                listeners_stop(&srv->ctx);
                 server_free(srv);
                 return -1;
         }
@@ -686,10 +547,9 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
  * cancelled); so MHD_stop_daemon finds every handler returning. */
 void vs_server_stop(vs_server *srv, uint64_t grace_ms)
 {
-        stop_listeners(srv, true);
+        listeners_quiesce(&srv->ctx);
         vs_service_drain(srv->ctx.svc, grace_ms);
-        stop_listeners(srv, false);
-        free_listeners(srv);
+        listeners_stop(&srv->ctx);
         server_free(srv);
 }
 
@@ -700,13 +560,7 @@ vs_service *vs_server_service(vs_server *srv)
 
 unsigned vs_server_connections(vs_server *srv)
 {
-        unsigned n = 0;
-
-        for (size_t i = 0; i < srv->nl; i++) {
-                const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->l[i].d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-                n += di ? di->num_connections : 0;
-        }
-        return n;
+        return listeners_connections(&srv->ctx);
 }
 
 int vs_server_run(const vs_server_opts *o, vs_error *err)

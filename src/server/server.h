@@ -29,6 +29,7 @@ typedef struct {
         const vs_docker_socket *docker; /* Docker-compatible sockets */
         size_t ndocker;
         long docker_gid;           /* group of the docker sockets (mode 0660); -1: unchanged */
+        const char *docker_socket_dir; /* where the admin may add tenants' sockets at run time; NULL: nowhere */
         uint64_t max_body;         /* JSON bodies */
         uint64_t grace_ms;         /* SIGTERM: time running jobs get to finish */
         unsigned max_connections;  /* at once; 0: 256 */
@@ -107,10 +108,26 @@ typedef struct {
 typedef struct {
         server_ctx *ctx;
         route_api api;
+        char *tenant;                   /* ROUTE_API_DOCKER */
         char owner[VS_OWNER_MAX + 1];   /* ROUTE_API_DOCKER: "docker:TENANT" */
         char *path;                     /* unix socket to unlink at the end, or NULL */
+        bool runtime;                   /* added through the job API */
         struct MHD_Daemon *d;
 } listener;
+
+#define LISTENERS_MAX (VS_DOCKER_SOCKETS_MAX + 1)
+
+/* listeners.c: every daemon; pointers stay valid until listeners_stop (a
+ * removed one is stopped first). */
+typedef struct {
+        pthread_mutex_t lock;
+        listener *l[LISTENERS_MAX];
+        size_t n;
+        unsigned limit, per_ip, idle;
+        long docker_gid;
+        char *socket_dir;
+        char *runtime_file;
+} listener_table;
 
 struct server_ctx {
         vs_service *svc;
@@ -123,6 +140,7 @@ struct server_ctx {
         unsigned idle_timeout_s;
         hold_table holds;
         char *tmp_dir;            /* state_dir/server/tmp: ROUTE_BODY_FILE bodies (unnamed) */
+        listener_table listeners;
 };
 
 struct request {
@@ -160,6 +178,24 @@ bool client_gone(struct MHD_Connection *c);
 
 /* A request's JSON body, bounded in size and depth. */
 json_t *parse_body(const request *rq, vs_error *err);
+
+/* server.c: MHD's callbacks (cls: the listener). */
+enum MHD_Result server_on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls);
+void server_on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe);
+
+/* listeners.c */
+int listeners_start(server_ctx *ctx, const vs_server_opts *o, unsigned limit, unsigned per_ip, unsigned idle,
+                    vs_error *err);
+void listeners_quiesce(server_ctx *ctx);
+void listeners_stop(server_ctx *ctx);
+unsigned listeners_connections(server_ctx *ctx);
+/* The admin's: a socket DIR/TENANT.sock (*ret_path, malloc'd) for tenant;
+ * CONFLICT without --docker-socket-dir or when it is served already. */
+int listeners_add_docker(server_ctx *ctx, const char *tenant, char **ret_path, vs_error *err);
+int listeners_remove_tenant(server_ctx *ctx, const char *tenant, vs_error *err);
+json_t *listeners_docker_json(server_ctx *ctx);
 
 /* routes.c: the one route table (both APIs); match fills rq->capture. */
 extern const route_def api_routes[];

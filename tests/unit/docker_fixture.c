@@ -157,8 +157,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *userdata)
         return size * n;
 }
 
-long dfx_http(const char *sock, const char *method, const char *path, const char *body, size_t body_len,
-              char **ret_body, char **ret_headers)
+static long http_request(const char *sock, const char *method, const char *path, const char *body, size_t body_len,
+                    const char *authorization, char **ret_body, char **ret_headers)
 {
         CURL *c = curl_easy_init();
         struct curl_slist *h = NULL;
@@ -175,6 +175,11 @@ long dfx_http(const char *sock, const char *method, const char *path, const char
                 curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
         h = curl_slist_append(h, "Expect:");
+        if (authorization) {
+                char line[300];
+                snprintf(line, sizeof(line), "Authorization: %s", authorization);
+                h = curl_slist_append(h, line);
+        }
         if (body) {
                 h = curl_slist_append(h, "Content-Type: application/json");
                 curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -198,4 +203,16 @@ long dfx_http(const char *sock, const char *method, const char *path, const char
         else
                 free(hd.buf);
         return code;
+}
+
+long dfx_http(const char *sock, const char *method, const char *path, const char *body, size_t body_len,
+              char **ret_body, char **ret_headers)
+{
+        return http_request(sock, method, path, body, body_len, NULL, ret_body, ret_headers);
+}
+
+long dfx_http_auth(const char *sock, const char *method, const char *path, const char *body, size_t body_len,
+                   const char *authorization, char **ret_body)
+{
+        return http_request(sock, method, path, body, body_len, authorization, ret_body, NULL);
 }

@@ -32,4 +32,8 @@ int dfx_cli(const docker_fx *fx, const char *sock, char **ret_out, char **ret_er
 long dfx_http(const char *sock, const char *method, const char *path, const char *body, size_t body_len,
               char **ret_body, char **ret_headers);
 
+/* The same with an Authorization header (NULL: none). */
+long dfx_http_auth(const char *sock, const char *method, const char *path, const char *body, size_t body_len,
+                   const char *authorization, char **ret_body);
+
 #endif

@@ -2,8 +2,12 @@
  * prefix, headers, errors, and the system endpoints, with the real docker
  * CLI (docker_fixture.h). */
 #include "docker_fixture.h"
+#include "fake_runner.h"
+#include "fsutil.h"
 #include "tests.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -187,11 +191,126 @@ START_TEST(cli_version)
 }
 END_TEST
 
+/* ---- sockets added at run time ------------------------------------------------ */
+
+#define ADMIN "admin-token-0123456789abcdef"
+
+static char rdir[64];
+
+static vs_server *runtime_server(bool with_dir)
+{
+        static char jobs_sock[96], tokfile[96], sockdir[96];
+        static vs_config rcfg;
+        vs_server_opts o = { .max_body = 1 << 20, .docker_gid = -1 };
+        vs_server *srv = NULL;
+        vs_error err = { 0 };
+        FILE *f;
+
+        snprintf(jobs_sock, sizeof(jobs_sock), "%s/jobs.sock", rdir);
+        snprintf(tokfile, sizeof(tokfile), "%s/token", rdir);
+        snprintf(sockdir, sizeof(sockdir), "%s/socks", rdir);
+        mkdir(sockdir, 0755);
+        f = fopen(tokfile, "w");
+        fputs(ADMIN "\n", f);
+        fclose(f);
+        rcfg = (vs_config){ .state_dir = rdir };
+        o.socket = jobs_sock;
+        o.token_file = tokfile;
+        o.docker_socket_dir = with_dir ? sockdir : NULL;
+        o.service.cfg = &rcfg;
+        o.service.max_jobs = 1;
+        o.service.memory_budget = 8ull << 30;
+        o.service.max_upload = 1 << 20;
+        o.service.run = fake_run;
+        ck_assert_msg(vs_server_start(&o, &srv, &err) == 0, "%s", err.msg);
+        return srv;
+}
+
+/* The job API over its unix socket, with the admin token. */
+static long admin_http(const char *method, const char *path, const char *body, char **ret)
+{
+        char sockp[96];
+
+        snprintf(sockp, sizeof(sockp), "%s/jobs.sock", rdir);
+        return dfx_http_auth(sockp, method, path, body, body ? strlen(body) : 0, "Bearer " ADMIN, ret);
+}
+
+START_TEST(runtime_sockets)
+{
+        vs_server *srv;
+        char path[128], file[128], *body;
+        struct stat st;
+        json_t *j;
+        int fd;
+
+        snprintf(rdir, sizeof(rdir), "/tmp/vs-dsock-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(rdir));
+        srv = runtime_server(true);
+        ck_assert_int_eq(admin_http("POST", "/v1/docker-sockets", "{\"tenant\": \"pod1\"}", &body), 201);
+        j = json_loads(body, 0, NULL);
+        snprintf(path, sizeof(path), "%s/socks/pod1.sock", rdir);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "path")), path);
+        json_decref(j);
+        free(body);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0660);
+        ck_assert_int_eq(dfx_http(path, "GET", "/_ping", NULL, 0, &body, NULL), 200);
+        free(body);
+        /* Again: conflict; a bad name: 400; without the token: 401. */
+        ck_assert_int_eq(admin_http("POST", "/v1/docker-sockets", "{\"tenant\": \"pod1\"}", &body), 409);
+        free(body);
+        ck_assert_int_eq(admin_http("POST", "/v1/docker-sockets", "{\"tenant\": \"../x\"}", &body), 400);
+        free(body);
+        snprintf(file, sizeof(file), "%s/jobs.sock", rdir);
+        ck_assert_int_eq(dfx_http(file, "POST", "/v1/docker-sockets", "{\"tenant\": \"p\"}", 15, &body, NULL), 401);
+        free(body);
+        /* Something that is not a socket is never replaced. */
+        snprintf(file, sizeof(file), "%s/socks/pod2.sock", rdir);
+        fd = open(file, O_CREAT | O_WRONLY, 0600);
+        ck_assert_int_eq(write(fd, "keep", 4), 4);
+        close(fd);
+        ck_assert_int_eq(admin_http("POST", "/v1/docker-sockets", "{\"tenant\": \"pod2\"}", &body), 400);
+        ck_assert_ptr_nonnull(strstr(body, "is not a socket"));
+        free(body);
+        ck_assert_int_eq(stat(file, &st), 0);
+        ck_assert(S_ISREG(st.st_mode));
+        ck_assert_int_eq(admin_http("GET", "/v1/docker-sockets", NULL, &body), 200);
+        j = json_loads(body, 0, NULL);
+        ck_assert_uint_eq(json_array_size(json_object_get(j, "sockets")), 1);
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(j, "sockets"), 0), "tenant")),
+                         "pod1");
+        json_decref(j);
+        free(body);
+
+        /* A restart brings it back. */
+        vs_server_stop(srv, 1000);
+        ck_assert_int_ne(stat(path, &st), 0);
+        srv = runtime_server(true);
+        ck_assert_int_eq(dfx_http(path, "GET", "/_ping", NULL, 0, &body, NULL), 200);
+        free(body);
+        ck_assert_int_eq(admin_http("DELETE", "/v1/docker-sockets/pod1", NULL, &body), 200);
+        free(body);
+        ck_assert_int_ne(stat(path, &st), 0);
+        ck_assert_int_eq(admin_http("DELETE", "/v1/docker-sockets/pod1", NULL, &body), 404);
+        free(body);
+        vs_server_stop(srv, 1000);
+        /* Removed for good: not back after a restart; without the dir, refused. */
+        srv = runtime_server(false);
+        ck_assert_int_ne(stat(path, &st), 0);
+        ck_assert_int_eq(admin_http("POST", "/v1/docker-sockets", "{\"tenant\": \"pod3\"}", &body), 409);
+        ck_assert_ptr_nonnull(strstr(body, "--docker-socket-dir"));
+        free(body);
+        vs_server_stop(srv, 1000);
+        vs_rm_rf(rdir);
+}
+END_TEST
+
 Suite *suite_docker(void)
 {
         Suite *s = suite_create("docker");
         TCase *t = tcase_create("pure");
         TCase *n = tcase_create("server");
+        TCase *r;
 
         tcase_add_test(t, version_prefix_parsed);
         tcase_add_test(t, tenant_names_checked);
@@ -205,5 +324,9 @@ Suite *suite_docker(void)
         tcase_add_test(n, version_fields);
         tcase_add_test(n, cli_version);
         suite_add_tcase(s, n);
+        r = tcase_create("runtime");
+        tcase_set_timeout(r, 60);
+        tcase_add_test(r, runtime_sockets);
+        suite_add_tcase(s, r);
         return s;
 }
