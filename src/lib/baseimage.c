@@ -1,9 +1,11 @@
 #include "baseimage.h"
+#include "alloc.h"
 #include "cleanup.h"
 #include "fsutil.h"
 #include "sha256.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,63 @@ static char *join(const char *dir, const char *name)
         char *p = NULL;
 
         return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
+}
+
+static bool id_ok(const char *id)
+{
+        return id && strlen(id) == 71 && strncmp(id, "sha256:", 7) == 0 &&
+               strspn(id + 7, "0123456789abcdef") == 64;
+}
+
+/* "preloaded": [{"file", "sha256", "images": [{"id", "tags": [...]}]}];
+ * manifests written before images were recorded have none. */
+static int read_preloaded(vs_base_image *img, const char *path, vs_error *err)
+{
+        json_t *list = json_object_get(img->manifest, "preloaded"), *archive, *images, *e, *tags, *t;
+        size_t i, k, m, n;
+
+        if (!list)
+                return 0;
+        if (!json_is_array(list))
+                return vs_error_set(err, VS_ERR_SETUP, "%s: \"preloaded\" is not a list", path);
+        json_array_foreach(list, i, archive) {
+                images = json_object_get(archive, "images");
+                json_array_foreach(images, k, e) {
+                        const char *id = json_string_value(json_object_get(e, "id"));
+                        vs_preloaded_image *p;
+
+                        tags = json_object_get(e, "tags");
+                        if (!id_ok(id) || !json_is_array(tags) || json_array_size(tags) > 256)
+                                return vs_error_set(err, VS_ERR_SETUP, "%s: a malformed preloaded image", path);
+                        if (img->n_preloaded == VS_PRELOADED_MAX)
+                                return vs_error_set(err, VS_ERR_SETUP, "%s: more than %d preloaded images", path,
+                                                    VS_PRELOADED_MAX);
+                        img->preloaded = vs_xrealloc(img->preloaded, (img->n_preloaded + 1) * sizeof(*img->preloaded));
+                        p = &img->preloaded[img->n_preloaded++];
+                        snprintf(p->id, sizeof(p->id), "%s", id);
+                        p->tags = vs_xcalloc(json_array_size(tags) + 1, sizeof(char *));
+                        n = 0;
+                        json_array_foreach(tags, m, t) {
+                                const char *tag = json_string_value(t);
+                                if (!tag || strlen(tag) == 0 || strlen(tag) > 255)
+                                        return vs_error_set(err, VS_ERR_SETUP, "%s: a malformed preloaded tag", path);
+                                p->tags[n++] = vs_xstrdup(tag);
+                        }
+                }
+        }
+        return 0;
+}
+
+const vs_preloaded_image *vs_base_image_preloaded(const vs_base_image *img, const char *name)
+{
+        for (size_t i = 0; i < img->n_preloaded; i++) {
+                if (strcmp(img->preloaded[i].id, name) == 0)
+                        return &img->preloaded[i];
+                for (char **t = img->preloaded[i].tags; *t; t++)
+                        if (strcmp(*t, name) == 0)
+                                return &img->preloaded[i];
+        }
+        return NULL;
 }
 
 static int read_manifest(vs_base_image *img, vs_error *err)
@@ -46,7 +105,9 @@ static int read_manifest(vs_base_image *img, vs_error *err)
         img->root_bytes = (uint64_t)mib << 20;
         if (json_is_string(json_object_get(img->manifest, "kernel_release")))
                 img->kernel_release = strdup(json_string_value(json_object_get(img->manifest, "kernel_release")));
-        return img->cmdline ? 0 : vs_error_errno(err, VS_ERR_SETUP, ENOMEM, "base image");
+        if (!img->cmdline)
+                return vs_error_errno(err, VS_ERR_SETUP, ENOMEM, "base image");
+        return read_preloaded(img, path, err);
 }
 
 int vs_base_image_open(const char *path, vs_base_image *ret, vs_error *err)
@@ -111,5 +172,11 @@ void vs_base_image_clear(vs_base_image *img)
         free(img->cmdline);
         free(img->kernel_release);
         json_decref(img->manifest);
+        for (size_t i = 0; i < img->n_preloaded; i++) {
+                for (char **t = img->preloaded[i].tags; t && *t; t++)
+                        free(*t);
+                free(img->preloaded[i].tags);
+        }
+        free(img->preloaded);
         *img = (vs_base_image){ 0 };
 }
