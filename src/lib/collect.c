@@ -220,6 +220,47 @@ int vs_collect_file(vs_collect_src *s, const char *remote, const char *host_path
         return 0;
 }
 
+/* A log: its last max bytes at most, after a one-line note when the guest's
+ * file was longer (the end is where a failure shows). */
+int vs_collect_file_tail(vs_collect_src *s, const char *remote, const char *host_path, uint64_t max,
+                         uint64_t *ret_total, vs_error *err)
+{
+        _cleanup_close_ int fd = -1;
+        char type, note[160];
+        uint64_t total, kept;
+        size_t len;
+        int n;
+
+        *ret_total = 0;
+        if (request(s, 'H', max, remote, err) < 0 || recv_reply(s, &type, &len, err) < 0)
+                return -1;
+        if (type == 'N')
+                return 0;
+        if (type != 'S' || len != 8)
+                return unexpected(s, type, err);
+        total = get_u64(s->buf);
+        kept = total > max ? max : total;
+        fd = open(host_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                int e = errno;
+                vs_child_kill(&s->child); /* its data would desynchronise the channel */
+                return vs_error_errno(err, VS_ERR_SANDBOX, e, "cannot create %s", host_path);
+        }
+        if (total > max) {
+                n = snprintf(note, sizeof(note), "[vmsandbox: the guest's log was %llu bytes; its last %llu follow]\n",
+                             (unsigned long long)total, (unsigned long long)kept);
+                if (write(fd, note, (size_t)n) != n) {
+                        int e = errno;
+                        vs_child_kill(&s->child);
+                        return vs_error_errno(err, VS_ERR_SANDBOX, e, "cannot write %s", host_path);
+                }
+        }
+        if (recv_data(s, kept, fd, NULL, remote, err) < 0)
+                return -1;
+        *ret_total = total;
+        return 0;
+}
+
 /* ---- trees ------------------------------------------------------------- */
 
 #define COLLECT_DEPTH_MAX 256

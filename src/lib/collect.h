@@ -50,6 +50,12 @@ int vs_collect_read(vs_collect_src *s, const char *remote, size_t max, char **re
 int vs_collect_file(vs_collect_src *s, const char *remote, const char *host_path, uint64_t max, bool *ret_present,
                     vs_error *err);
 
+/* Copies the last max bytes (at most) of a guest log to host_path (created,
+ * must not exist), after a one-line note when the log was longer.
+ * *ret_total: the guest file's size, 0 when it does not exist. */
+int vs_collect_file_tail(vs_collect_src *s, const char *remote, const char *host_path, uint64_t max,
+                         uint64_t *ret_total, vs_error *err);
+
 /* Copies the tree below remote_dir into host_dir (which must exist, empty). */
 int vs_collect_tree(vs_collect_src *s, const char *remote_dir, const char *host_dir, const vs_collect_limits *lim,
                     vs_collect_stats *ret_stats, vs_error *err);

@@ -54,12 +54,12 @@ static int fail(int chan, guestfs_h *g, const char *what)
         return send_error(chan, &err);
 }
 
-/* size bytes of remote as 'd' frames, then 'E'; -1 only when the channel
- * broke. */
-static int stream(int chan, guestfs_h *g, const char *remote, uint64_t size)
+/* size bytes of remote from offset from as 'd' frames, then 'E'; -1 only
+ * when the channel broke. */
+static int stream(int chan, guestfs_h *g, const char *remote, uint64_t from, uint64_t size)
 {
-        for (uint64_t off = 0; off < size;) {
-                size_t want = size - off < PREAD_CHUNK ? (size_t)(size - off) : PREAD_CHUNK;
+        for (uint64_t off = from; off < from + size;) {
+                size_t want = from + size - off < PREAD_CHUNK ? (size_t)(from + size - off) : PREAD_CHUNK;
                 _cleanup_free_ char *data = NULL;
                 size_t got = 0;
 
@@ -81,7 +81,10 @@ static int stream(int chan, guestfs_h *g, const char *remote, uint64_t size)
         return vs_chan_write(chan, 'E', NULL, 0);
 }
 
-static int serve_get(int chan, guestfs_h *g, uint64_t max, const char *remote)
+/* 'G': the whole file when it is at most max bytes, else an error.  'H'
+ * (tail): the file's size, then its last max bytes at most: a log over its
+ * cap keeps its end, where the failure is. */
+static int serve_get(int chan, guestfs_h *g, uint64_t max, const char *remote, bool tail)
 {
         _cleanup_(statns_free) struct guestfs_statns *st = NULL;
         char size[8];
@@ -96,7 +99,7 @@ static int serve_get(int chan, guestfs_h *g, uint64_t max, const char *remote)
                 vs_error_set(&err, VS_ERR_SANDBOX, "guest %s is not a regular file", remote);
                 return send_error(chan, &err);
         }
-        if ((uint64_t)st->st_size > max) {
+        if (!tail && (uint64_t)st->st_size > max) {
                 vs_error_set(&err, VS_ERR_SANDBOX, "guest %s is %lld bytes, over the %llu-byte limit", remote,
                              (long long)st->st_size, (unsigned long long)max);
                 return send_error(chan, &err);
@@ -104,7 +107,9 @@ static int serve_get(int chan, guestfs_h *g, uint64_t max, const char *remote)
         put_u64(size, (uint64_t)st->st_size);
         if (vs_chan_write(chan, 'S', size, sizeof(size)) < 0)
                 return -1;
-        return stream(chan, g, remote, (uint64_t)st->st_size);
+        if (tail && (uint64_t)st->st_size > max)
+                return stream(chan, g, remote, (uint64_t)st->st_size - max, max);
+        return stream(chan, g, remote, 0, (uint64_t)st->st_size);
 }
 
 /* One entry of a tree; 1 when an error was reported (the tree ends). */
@@ -127,7 +132,7 @@ static int serve_entry(int chan, guestfs_h *g, const char *remote, const char *r
                 memcpy(frame + 12, rel, rlen);
                 if (vs_chan_write(chan, 'F', frame, 12 + rlen) < 0)
                         return -1;
-                return stream(chan, g, remote, st->st_size < 0 ? 0 : (uint64_t)st->st_size);
+                return stream(chan, g, remote, 0, st->st_size < 0 ? 0 : (uint64_t)st->st_size);
         }
         if (S_ISLNK(st->st_mode)) {
                 _cleanup_free_ char *target = guestfs_readlink(g, remote);
@@ -208,8 +213,8 @@ int vs_collect_serve(void *arg, int chan)
                 uint64_t n = 0;
                 for (int i = 0; i < 8; i++)
                         n = n << 8 | (unsigned char)req[i];
-                if (type == 'G')
-                        r = serve_get(chan, g, n, req + 8);
+                if (type == 'G' || type == 'H')
+                        r = serve_get(chan, g, n, req + 8, type == 'H');
                 else if (type == 'T')
                         r = serve_tree(chan, g, n, req + 8);
                 else

@@ -404,12 +404,14 @@ static int collect_outputs(vs_job *job, vs_collect_src *g, vs_error *err)
         vs_collect_limits lim = { .max_bytes = job->spec->disk, .max_entries = WORKSPACE_MAX_ENTRIES };
         vs_collect_stats stats;
         bool present;
+        uint64_t log_bytes;
 
         if (job->out_tmp) {
                 _cleanup_free_ char *log = path_join(job->out_tmp, "dockerd.log");
                 _cleanup_free_ char *img = path_join(job->out_tmp, "image.tar");
 
-                if (vs_collect_file(g, "/out/dockerd.log", log, DOCKERD_LOG_MAX, &present, err) < 0)
+                /* A chatty engine does not fail the job: its log keeps its end. */
+                if (vs_collect_file_tail(g, "/out/dockerd.log", log, DOCKERD_LOG_MAX, &log_bytes, err) < 0)
                         return -1;
                 if (job->spec->export_image && job->ran) {
                         if (vs_collect_file(g, "/out/image.tar", img, job->spec->disk, &present, err) < 0)
@@ -507,7 +509,7 @@ static char *timeout_message(vs_job *job)
                 if (gp)
                         snprintf(where, sizeof(where), "while the guest was in %s (%s)", gp, guest_doing(gp));
                 else
-                        snprintf(where, sizeof(where), "before the guest reported a phase (booting: see console.log)");
+                        snprintf(where, sizeof(where), "before the guest reported a phase (booting: see console_tail)");
                 break;
         case VS_PHASE_COLLECT:
                 snprintf(where, sizeof(where), "while collecting the outputs from the job disk");
@@ -519,6 +521,26 @@ static char *timeout_message(vs_job *job)
                 break;
         }
         return vs_xasprintf("the job ran past --timeout %s %s; raise --timeout", t, where);
+}
+
+#define CONSOLE_TAIL_MAX 4096
+
+/* The last 4 KiB of the VM's console into the result: the console log itself
+ * goes with the job directory at cleanup. */
+static void record_console_tail(vs_job *job)
+{
+        _cleanup_close_ int fd = job->dir.console ? open(job->dir.console, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+        char buf[CONSOLE_TAIL_MAX];
+        off_t end, from;
+        ssize_t n;
+
+        if (fd < 0)
+                return;
+        end = lseek(fd, 0, SEEK_END);
+        from = end > CONSOLE_TAIL_MAX ? end - CONSOLE_TAIL_MAX : 0;
+        n = end > 0 ? pread(fd, buf, sizeof(buf), from) : 0;
+        if (n > 0)
+                json_object_set_new(job->result, "console_tail", vs_json_text(buf, (size_t)n, CONSOLE_TAIL_MAX));
 }
 
 static int job_verdict(vs_job *job, vs_error *err)
@@ -539,11 +561,10 @@ static int job_verdict(vs_job *job, vs_error *err)
                                      job->exit_code, NULL);
                 return 0;
         }
+        record_console_tail(job);
         return vs_error_set(err, VS_ERR_SANDBOX, "the workflow did not run: %s",
-                            guest_err ? guest_err : "the guest powered off without a result (see console.log)");
+                            guest_err ? guest_err : "the guest powered off without a result (see console_tail)");
 }
-
-#define CONSOLE_TAIL_MAX 4096
 
 /* After a timeout or cancel nothing is read from the job disk: what the
  * guest reported live (its phases, the one it was in) and the tail of the
@@ -554,7 +575,6 @@ static void record_live_guest(vs_job *job)
         json_t *guest = json_object_get(job->result, "guest");
         json_t *phases = json_object();
         const char *cur = vs_guest_phase_name(job->watch.guest_current);
-        _cleanup_close_ int fd = -1;
 
         for (int i = 0; i < VS_GUEST_PHASE_COUNT; i++) {
                 const vs_guest_phase_seen *p = &job->watch.guest[i];
@@ -572,16 +592,7 @@ static void record_live_guest(vs_job *job)
         json_object_set_new(guest, "phases", phases);
         json_object_set_new(guest, "phase", cur ? json_string(cur) : json_null());
         json_object_set_new(guest, "source", json_string("live"));
-        fd = job->dir.console ? open(job->dir.console, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
-        if (fd >= 0) {
-                char buf[CONSOLE_TAIL_MAX];
-                off_t end = lseek(fd, 0, SEEK_END);
-                off_t from = end > CONSOLE_TAIL_MAX ? end - CONSOLE_TAIL_MAX : 0;
-                ssize_t n = end > 0 ? pread(fd, buf, sizeof(buf), from) : 0;
-
-                if (n > 0)
-                        json_object_set_new(job->result, "console_tail", vs_json_text(buf, (size_t)n, CONSOLE_TAIL_MAX));
-        }
+        record_console_tail(job);
 }
 
 static void record_provenance(vs_job *job)

@@ -84,6 +84,24 @@ static int fake_serve(void *arg, int chan)
         while (vs_chan_read(chan, &type, req, sizeof(req), &len) == 0) {
                 if (type == 'Q')
                         return vs_chan_write(chan, 'K', NULL, 0);
+                if (type == 'H') {
+                        /* a 20-byte log: its last max bytes ("tailbad": one too many) */
+                        static const char log[] = "0123456789abcdefghij";
+                        uint64_t max = 0;
+                        char size[8];
+
+                        for (int i = 0; i < 8; i++)
+                                max = max << 8 | (unsigned char)req[i];
+                        if (max > 20)
+                                max = 20;
+                        u64(size, 20);
+                        vs_chan_write(chan, 'S', size, sizeof(size));
+                        if (!strcmp(scenario, "tailbad") && max < 20)
+                                max++;
+                        vs_chan_write(chan, 'd', log + 20 - max, (size_t)max);
+                        vs_chan_write(chan, 'E', NULL, 0);
+                        continue;
+                }
                 if (type == 'G') {
                         char size[8];
                         /* claims 2 MiB whatever the limit */
@@ -295,6 +313,46 @@ START_TEST(declared_size_over_limit)
 }
 END_TEST
 
+/* A log over its cap keeps its end after a note; one within it comes whole;
+ * a child that sends more than the kept part fails the collect. */
+static void tail_case(const char *scenario, uint64_t max, int want_r, const char *want_text, const char *want_err)
+{
+        tree_fixture f;
+        vs_collect_src *s = NULL;
+        vs_error err = { 0 };
+        char path[128], data[256] = { 0 };
+        uint64_t total = 99;
+        FILE *in;
+
+        fixture(&f);
+        snprintf(path, sizeof(path), "%s/dockerd.log", f.out);
+        ck_assert_int_eq(vs_collect_open_with(fake_serve, (void *)scenario, NULL, &s, &err), 0);
+        ck_assert_int_eq(vs_collect_file_tail(s, "/out/dockerd.log", path, max, &total, &err), want_r);
+        if (want_r == 0) {
+                ck_assert_uint_eq(total, 20);
+                ck_assert_int_eq(vs_collect_close(s, &err), 0);
+                in = fopen(path, "re");
+                ck_assert_ptr_nonnull(in);
+                ck_assert_uint_eq(fread(data, 1, sizeof(data) - 1, in), strlen(want_text));
+                fclose(in);
+                ck_assert_str_eq(data, want_text);
+        } else {
+                ck_assert_str_eq(err.msg, want_err);
+                ck_assert_int_eq(err.kind, VS_ERR_SANDBOX);
+                vs_collect_free(s);
+        }
+        vs_rm_rf(f.dir);
+}
+
+START_TEST(log_tail)
+{
+        tail_case("good", 8, 0, "[vmsandbox: the guest's log was 20 bytes; its last 8 follow]\ncdefghij", NULL);
+        tail_case("good", 20, 0, "0123456789abcdefghij", NULL);
+        tail_case("good", 1u << 20, 0, "0123456789abcdefghij", NULL);
+        tail_case("tailbad", 8, -1, NULL, "guest /out/dockerd.log: more data than its 8 bytes");
+}
+END_TEST
+
 Suite *suite_collect(void)
 {
         Suite *s = suite_create("collect");
@@ -304,6 +362,7 @@ Suite *suite_collect(void)
         tcase_add_test(tc, tree_from_child);
         tcase_add_test(tc, hostile_child_streams);
         tcase_add_test(tc, declared_size_over_limit);
+        tcase_add_test(tc, log_tail);
         suite_add_tcase(s, tc);
         return s;
 }
