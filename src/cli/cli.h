@@ -37,6 +37,7 @@ typedef struct {
         bool json;
         const char *server, *token_file;
         bool follow;
+        const char *host_flag;  /* --accel or --base-image given: the host's choice, not a job's */
         void (*help)(FILE *f);
 } run_args;
 int cli_parse_run_args(int argc, char **argv, run_args *a, vs_error *err);

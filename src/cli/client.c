@@ -53,9 +53,11 @@ static int client_init(client *c, const char *server, const char *token_file, vs
 }
 
 typedef struct {
-        FILE *out;      /* body goes here, or into buf */
+        FILE *out;      /* a 2xx body goes here, or into buf; any other answer into buf */
         char *buf;
         size_t len;
+        CURL *h;        /* set by http(): the status is known before the first byte */
+        bool checked;
 } sink;
 
 static size_t on_data(char *data, size_t size, size_t n, void *userdata)
@@ -64,6 +66,16 @@ static size_t on_data(char *data, size_t size, size_t n, void *userdata)
         size_t len = size * n;
         char *nb;
 
+        /* An error answer is the server's JSON: it goes to the message, never
+         * into the user's file or onto stdout. */
+        if (s->out && !s->checked) {
+                long status = 0;
+
+                s->checked = true;
+                curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
+                if (status < 200 || status >= 300)
+                        s->out = NULL;
+        }
         if (s->out)
                 return fwrite(data, 1, len, s->out) == len ? len : 0;
         if (s->len + len > (16u << 20))
@@ -96,6 +108,8 @@ static long http(client *c, const char *method, const char *path, const char *js
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+        out->h = h;
+        out->checked = false;
         if (c->unix_path[0])
                 curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_path);
         if (json) {
@@ -114,6 +128,7 @@ static long http(client *c, const char *method, const char *path, const char *js
                 curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         curl_slist_free_all(hdr);
         curl_easy_cleanup(h);
+        out->h = NULL;
         return rc == CURLE_OK ? status : -1;
 }
 
@@ -311,6 +326,11 @@ int cmd_submit(int argc, char **argv)
                 r = cli_fail(&err);
         else if (a.out || a.json)
                 r = cli_fail(&(vs_error){ .kind = VS_ERR_USAGE, .msg = "--out and --json belong to run; use fetch and status" });
+        else if (a.host_flag) {
+                vs_error_set(&err, VS_ERR_USAGE, "%s belongs to run: the service chooses the acceleration and the base image",
+                             a.host_flag);
+                r = cli_fail(&err);
+        }
         else if ((r = submit(&a, &err)) < 0)
                 r = cli_fail(&err);
         vs_spec_clear(&a.spec);
@@ -327,27 +347,28 @@ static int save_to(client *c, const char *path, const char *dir, const char *nam
 
         if (asprintf(&file, "%s/%s", dir, name) < 0 || !(s.out = fopen(file, "wxe")))
                 return vs_error_errno(err, VS_ERR_USAGE, errno, "cannot create %s", file ? file : name);
+        FILE *f = s.out;
         st = http(c, "GET", path, NULL, NULL, &s, err);
-        fclose(s.out);
-        s.out = NULL;
+        if (fclose(f) != 0 && st >= 200 && st < 300) {
+                free(s.buf);
+                return vs_error_errno(err, VS_ERR_USAGE, errno, "cannot write %s", file);
+        }
         if (optional && (st == 404 || st == 409)) {
+                free(s.buf);
                 unlink(file);
                 return 0;
         }
-        r = st >= 200 && st < 300 ? 0 : vs_error_set(err, VS_ERR_SANDBOX, "GET %s answered %ld", path, st);
+        r = check(st, &s, err); /* a failed connection keeps http()'s error */
+        free(s.buf);
         if (r < 0)
                 unlink(file);
         return r;
 }
 
-static int fetch(client *c, const char *id, const char *out, vs_error *err)
+static int fetch_into(client *c, const char *id, const char *out, vs_error *err)
 {
         char path[128];
 
-        if (!out)
-                return vs_error_set(err, VS_ERR_USAGE, "fetch needs --out DIR");
-        if (mkdir(out, 0755) < 0)
-                return vs_error_errno(err, VS_ERR_USAGE, errno, "--out %s", out);
         snprintf(path, sizeof(path), "/v1/jobs/%s", id);
         if (save_to(c, path, out, "job.json", false, err) < 0)
                 return -1;
@@ -359,6 +380,21 @@ static int fetch(client *c, const char *id, const char *out, vs_error *err)
                 return -1;
         snprintf(path, sizeof(path), "/v1/jobs/%s/image", id);
         return save_to(c, path, out, "image.tar", true, err);
+}
+
+/* --out is made here (it must not exist) and removed again when the fetch
+ * fails: nothing half-fetched is left behind. */
+static int fetch(client *c, const char *id, const char *out, vs_error *err)
+{
+        if (!out)
+                return vs_error_set(err, VS_ERR_USAGE, "fetch needs --out DIR");
+        if (mkdir(out, 0700) < 0)
+                return vs_error_errno(err, VS_ERR_USAGE, errno, "--out %s", out);
+        if (fetch_into(c, id, out, err) < 0) {
+                vs_rm_rf(out);
+                return -1;
+        }
+        return 0;
 }
 
 static void client_usage(FILE *f)

@@ -146,8 +146,10 @@ static int parse_option(run_args *a, int opt, const char *v, vs_error *err)
                 a->json = true;
                 return 0;
         case OPT_ACCEL:
+                a->host_flag = "--accel";
                 return vs_config_set(&a->cfg, "accel", v, err);
         case OPT_BASE:
+                a->host_flag = "--base-image";
                 return vs_config_set(&a->cfg, "image", v, err);
         case OPT_SERVER:
                 a->server = v;

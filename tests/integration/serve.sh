@@ -16,6 +16,7 @@ it_expect token_too_short health no_token wrong_token malformed_json unknown_fie
     create_201 list_bad_status list_status_filter start_without_image outputs_before_end upload_not_tar \
     upload_unsafe_workspace upload_too_large upload_leaves_nothing cancel_created cancel_finished delete deleted_gone \
     client_no_server client_bad_url client_no_token client_env_server \
+    client_fetch_refused client_fetch_unknown client_logs_unknown client_submit_accel client_submit_base client_submit_out \
     upload_ok start start_twice upload_after_start logs_follow job_success user_dir_untouched fetch_workspace \
     fetch_file file_escape file_absolute file_symlink fetch_image \
     run_sync run_sync_exit_code run_sync_error \
@@ -135,6 +136,24 @@ expect client_no_token 2 "a token is required" -- "$vms" status 0123456789ab --s
 expect client_env_server 2 "" -- env VMSANDBOX_SERVER="$base" VMSANDBOX_TOKEN="$token" "$vms" status 0123456789ab
 if grep -qE -- "--server URL is required|token is required" "$work/client_env_server.err"; then
     fail client_env_server "environment not used: $(excerpt "$work/client_env_server.err")"; fi
+# docs/cli.md: a failed connection and a 4xx answer exit 2 with one line;
+# fetch leaves no --out behind; logs never prints the server's error JSON.
+noport=$(free_port)
+expect client_fetch_refused 2 "Couldn't connect to server" -- \
+    "$vms" fetch 0123456789ab --server "http://127.0.0.1:$noport" --token-file "$work/token" --out "$work/fetch-refused" &&
+    { [ ! -e "$work/fetch-refused" ] || fail client_fetch_refused "left $work/fetch-refused: $(ls -A "$work/fetch-refused")"; }
+expect client_fetch_unknown 2 "server answered 404: no job 0123456789ab" -- \
+    "$vms" fetch 0123456789ab --server "$base" --token-file "$work/token" --out "$work/fetch-unknown" &&
+    { [ ! -e "$work/fetch-unknown" ] || fail client_fetch_unknown "left $work/fetch-unknown: $(ls -A "$work/fetch-unknown")"; }
+expect client_logs_unknown 2 "server answered 404: no job 0123456789ab" -- \
+    "$vms" logs 0123456789ab --server "$base" --token-file "$work/token" &&
+    { [ ! -s "$work/client_logs_unknown.out" ] || fail client_logs_unknown "stdout: $(excerpt "$work/client_logs_unknown.out")"; }
+expect client_submit_accel 2 "--accel belongs to run" -- \
+    "$vms" submit --server "$base" --token-file "$work/token" --tag x:y --accel tcg
+expect client_submit_base 2 "--base-image belongs to run" -- \
+    "$vms" submit --server "$base" --token-file "$work/token" --tag x:y --base-image /nonexistent
+expect client_submit_out 2 "--out and --json belong to run" -- \
+    "$vms" submit --server "$base" --token-file "$work/token" --tag x:y --out "$work/submit-out"
 
 # --memory-budget without a VM (tests9): a second server with a 1 GiB budget
 # and its own state dir.  A job asking for more than the whole budget is
