@@ -34,7 +34,7 @@ static void check_libvirt(const vs_config *cfg)
         unsigned long ver = 0;
 
         if (vs_libvirt_connect(cfg->uri, &conn, &err) < 0) {
-                report(false, "libvirt", err.msg, "sudo virtlogd -d && sudo libvirtd -d (or: systemctl start libvirtd)");
+                report(false, "libvirt", err.msg, "systemctl start libvirtd (without systemd: virtlogd -d && libvirtd -d)");
                 return;
         }
         virConnectGetVersion(conn, &ver);
@@ -58,11 +58,11 @@ static void check_base_image(const vs_config *cfg)
         char detail[1024];
 
         if (vs_base_image_open(cfg->image, &img, &err) < 0) {
-                report(false, "base image", err.msg, "sudo scripts/build-base-image");
+                report(false, "base image", err.msg, "scripts/build-base-image (as root, in the vmsandbox source tree)");
                 return;
         }
         if (vs_base_image_verify(&img, &err) < 0)
-                report(false, "base image", err.msg, "sudo scripts/build-base-image --force");
+                report(false, "base image", err.msg, "scripts/build-base-image --force (as root, in the vmsandbox source tree)");
         else {
                 snprintf(detail, sizeof(detail), "%s intact (built %s, kernel %s)", img.dir,
                          json_string_value(json_object_get(img.manifest, "built_at")) ?: "?",
@@ -94,7 +94,7 @@ static void check_space(const vs_config *cfg)
 
         if (statvfs(cfg->state_dir, &st) < 0) {
                 snprintf(detail, sizeof(detail), "cannot stat %s", cfg->state_dir);
-                report(false, "disk space", detail, "create it: sudo mkdir -p /var/lib/vmsandbox");
+                report(false, "disk space", detail, "create it: mkdir -p -m 0711 /var/lib/vmsandbox (or run scripts/install-service)");
                 return;
         }
         avail = (uint64_t)st.f_bavail * st.f_frsize;

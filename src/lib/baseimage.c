@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #define MANIFEST_MAX (1u << 20)
-#define BUILD_HINT "build it with: sudo scripts/build-base-image"
+#define BUILD_HINT "build it with: scripts/build-base-image (as root, in the vmsandbox source tree)"
 
 static char *join(const char *dir, const char *name)
 {

@@ -46,7 +46,7 @@ int vs_libvirt_connect(const char *uri, virConnectPtr *ret, vs_error *err)
         c = virConnectOpen(uri);
         if (!c)
                 return vs_error_set(err, VS_ERR_SETUP,
-                                    "cannot connect to libvirt at %s (%s); start it with: sudo virtlogd -d && sudo libvirtd -d",
+                                    "cannot connect to libvirt at %s (%s); start it with: systemctl start libvirtd (without systemd: virtlogd -d && libvirtd -d)",
                                     uri, last_error());
         *ret = c;
         return 0;

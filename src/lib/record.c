@@ -233,7 +233,8 @@ json_t *vs_record_to_json(const vs_job_record *r, int64_t queue_position)
 
 json_t *vs_record_summary_json(const vs_job_record *r)
 {
-        return vs_xjson(json_pack("{s:s, s:s, s:I, s:o, s:o}", "id", r->id, "status", vs_job_state_to_string(r->state),
+        return vs_xjson(json_pack("{s:s, s:s, s:s, s:I, s:o, s:o}", "id", r->id, "owner", r->owner, "status",
+                                  vs_job_state_to_string(r->state),
                                   "created_ms", (json_int_t)r->created_ms, "exit_code",
                                   r->exit_code < 0 ? json_null() : json_integer(r->exit_code), "error",
                                   opt_string(r->error)));

@@ -85,7 +85,7 @@ mkdir -p "$work/out-full" && echo keep > "$work/out-full/mine.txt"
 before=$(snapshot "$work/out-full")
 expect out_not_empty 2 "exists and is not empty" -- "$vms" run --image "$work/hello.tar" --out "$work/out-full"
 check out_not_empty_untouched "out-full changed: $(snapshot "$work/out-full")" [ "$(snapshot "$work/out-full")" = "$before" ]
-expect base_image_missing 2 "build it with: sudo scripts/build-base-image" -- \
+expect base_image_missing 2 "build it with: scripts/build-base-image (as root, in the vmsandbox source tree)" -- \
     "$vms" run --image "$work/hello.tar" --base-image "$work/no-such-image"
 expect libvirt_down 2 "start it with" -- \
     env VMSANDBOX_URI='qemu+unix:///system?socket=/nonexistent/sock' "$vms" run --image "$work/hello.tar"

@@ -13,7 +13,7 @@ sock=$work/serve.sock
 
 it_expect token_too_short health no_token wrong_token malformed_json unknown_field wrong_type negative_limit \
     huge_limit deep_json body_too_large path_outside_roots path_escape symlink_escape unknown_job bad_route \
-    create_201 list_bad_status list_status_filter start_without_image outputs_before_end upload_not_tar \
+    create_201 list_bad_status list_status_filter list_summary_shape start_without_image outputs_before_end upload_not_tar \
     upload_unsafe_workspace upload_too_large upload_leaves_nothing cancel_created cancel_finished delete deleted_gone \
     client_no_server client_bad_url client_no_token client_env_server \
     client_fetch_refused client_fetch_unknown client_logs_unknown client_submit_accel client_submit_base client_submit_out \
@@ -117,6 +117,10 @@ code=$(api GET '/v1/jobs?status=created')
 check list_status_filter "HTTP $code: $(excerpt "$work/body")" \
     [ "$code" = 200 -a "$(jq -c '[.. | objects | select(has("id") and has("status")) | .status] | unique' "$work/body")" = '["created"]' \
       -a "$(jq -r --arg id "$bad" '[.. | objects | select(.id? == $id)] | length' "$work/body")" -ge 1 ]
+# docs/api.md: GET /v1/jobs lists summaries, with the owner ("" for the admin's jobs)
+check list_summary_shape "$(excerpt "$work/body")" \
+    [ "$(jq -c --arg id "$bad" '.jobs[] | select(.id == $id) | [keys, .owner, .status]' "$work/body")" = \
+      '[["created_ms","error","exit_code","id","owner","status"],"","created"]' ]
 expect_code start_without_image 409 "$(api POST "/v1/jobs/$bad/start")" conflict
 expect_code outputs_before_end 409 "$(api GET "/v1/jobs/$bad/workspace")" conflict
 expect_code upload_not_tar 400 "$(api PUT "/v1/jobs/$bad/image" --data-binary @"$work/notatar")" bad_input
