@@ -23,7 +23,8 @@ static void usage(FILE *f)
               "\n"
               "  --listen ADDR:PORT   TCP address of the job API (default 127.0.0.1:8765,\n"
               "                       unless only --docker-socket is given)\n"
-              "  --socket PATH        a unix socket instead of TCP\n"
+              "  --socket PATH        a unix socket instead of TCP (mode 0660)\n"
+              "  --socket-group GROUP group of that socket: who may connect (default: root's)\n"
               "  --token-file FILE    bearer token clients must send (required with the job API)\n"
               "  --docker-socket PATH[:TENANT]\n"
               "                       a Docker Engine API socket (mode 0660); a client on it\n"
@@ -124,6 +125,7 @@ int cmd_serve(int argc, char **argv)
                 { "expire-created", required_argument, NULL, 'E' },
                 { "docker-socket", required_argument, NULL, 'X' }, { "docker-group", required_argument, NULL, 'G' },
                 { "docker-socket-dir", required_argument, NULL, 'K' },
+                { "socket-group", required_argument, NULL, 'g' + 256 },
                 { NULL, 0, NULL, 0 },
         };
         vs_server_opts o = { .max_body = 1 << 20, .grace_ms = 60000, .docker_gid = -1 };
@@ -236,12 +238,17 @@ int cmd_serve(int argc, char **argv)
                         o.docker_gid = (long)g->gr_gid;
                         break;
                 }
+                case 'g' + 256: o.socket_group = optarg; break;
                 case 'h': usage(stdout); return 0;
                 default: return bad(argv[optind - 1], NULL);
                 }
         }
         if (optind < argc)
                 return bad("unexpected argument", argv[optind]);
+        if (o.socket_group && !o.socket) {
+                fprintf(stderr, "vmsandbox: --socket-group needs --socket\n");
+                return EXIT_USAGE;
+        }
         if (!o.listen && !o.socket && o.ndocker == 0)
                 o.listen = "127.0.0.1:8765";
         o.docker = docker;

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <grp.h>
 #include <unistd.h>
 
 #define RUNTIME_FILE_MAX (64u << 10)
@@ -245,7 +246,17 @@ int listeners_start(server_ctx *ctx, const vs_server_opts *o, unsigned limit, un
 
                 l->ctx = ctx;
                 l->api = ROUTE_API_JOBS;
-                if ((o->socket && (fd = listen_unix("--socket", o->socket, -1, err)) < 0) ||
+                long gid = -1;
+
+                if (o->socket && o->socket_group) {
+                        struct group *g = getgrnam(o->socket_group);
+                        if (!g) {
+                                listener_free(l);
+                                return vs_error_set(err, VS_ERR_USAGE, "--socket-group %s: no such group", o->socket_group);
+                        }
+                        gid = (long)g->gr_gid;
+                }
+                if ((o->socket && (fd = listen_unix("--socket", o->socket, gid, err)) < 0) ||
                     (!o->socket && parse_listen(o->listen, &sa, err) < 0)) {
                         listener_free(l);
                         return -1;

@@ -25,6 +25,7 @@ typedef struct {
 typedef struct {
         const char *listen;        /* "127.0.0.1:8765"; NULL with socket NULL: no job API */
         const char *socket;        /* unix socket path instead */
+        const char *socket_group;  /* group of that socket (mode 0660); NULL: unchanged */
         const char *token_file;    /* the admin token (required with the job API) */
         const vs_docker_socket *docker; /* Docker-compatible sockets */
         size_t ndocker;
