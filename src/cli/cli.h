@@ -42,6 +42,19 @@ typedef struct {
 } run_args;
 int cli_parse_run_args(int argc, char **argv, run_args *a, vs_error *err);
 
+/* The flags of `serve` (cmd_serve.c), also read by `doctor serve FLAGS`. */
+#include "server.h"
+typedef struct {
+        vs_server_opts o;
+        vs_docker_socket docker[VS_DOCKER_SOCKETS_MAX];
+        char **roots;
+        vs_config cfg;
+} cli_serve_args;
+/* 0; -1 when --help was printed; else the exit status, the error printed.
+ * On 0, cli_serve_args_clear frees what it holds. */
+int cli_parse_serve_args(int argc, char **argv, cli_serve_args *a);
+void cli_serve_args_clear(cli_serve_args *a);
+
 /* Maps a library error to the exit code and prints "vmsandbox: <msg>". */
 int cli_fail(const vs_error *err);
 

@@ -8,9 +8,14 @@
 #include "qemuaccess.h"
 #include "strv.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #define SPACE_WANTED (10ull << 30)
 
@@ -93,8 +98,10 @@ static void check_space(const vs_config *cfg)
         uint64_t avail;
 
         if (statvfs(cfg->state_dir, &st) < 0) {
+                char fix[600];
                 snprintf(detail, sizeof(detail), "cannot stat %s", cfg->state_dir);
-                report(false, "disk space", detail, "create it: mkdir -p -m 0711 /var/lib/vmsandbox (or run scripts/install-service)");
+                snprintf(fix, sizeof(fix), "create it: install -d -m 0711 %s (or run scripts/install-service)", cfg->state_dir);
+                report(false, "disk space", detail, fix);
                 return;
         }
         avail = (uint64_t)st.f_bavail * st.f_frsize;
@@ -102,35 +109,135 @@ static void check_space(const vs_config *cfg)
         report(avail >= SPACE_WANTED, "disk space", detail, "free space: each job needs its --disk (default 4G) plus its inputs");
 }
 
+/* ---- the service's configuration (doctor serve FLAGS) -------------------- */
+
+/* The admin token: a regular file of ours, nobody else may read or write
+ * it, at least 16 characters on its first line (what serve insists on). */
+static void check_token(const char *path)
+{
+        char detail[1024], fix[1024], buf[300];
+        struct stat st;
+        int fd;
+        ssize_t n;
+
+        if (!path) {
+                report(false, "token", "no --token-file", "give --token-file FILE (scripts/install-service makes /etc/vmsandbox/token)");
+                return;
+        }
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                snprintf(detail, sizeof(detail), "--token-file %s: %s", path, fd < 0 ? strerror(errno) : "not a regular file");
+                snprintf(fix, sizeof(fix), "(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > %s)", path);
+                report(false, "token", detail, fix);
+                if (fd >= 0)
+                        close(fd);
+                return;
+        }
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        buf[strcspn(buf, "\r\n")] = '\0';
+        if (st.st_uid != geteuid() || (st.st_mode & 077)) {
+                snprintf(detail, sizeof(detail), "--token-file %s is mode %04o, owner %u: others may read or change the admin token",
+                         path, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
+                snprintf(fix, sizeof(fix), "chown %u %s && chmod 0600 %s", (unsigned)geteuid(), path, path);
+                report(false, "token", detail, fix);
+        } else if (strlen(buf) < 16) {
+                snprintf(detail, sizeof(detail), "--token-file %s: its first line is shorter than 16 characters", path);
+                report(false, "token", detail, "write a longer token: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'");
+        } else {
+                snprintf(detail, sizeof(detail), "%s mode %04o, owner %u", path, (unsigned)(st.st_mode & 07777),
+                         (unsigned)st.st_uid);
+                report(true, "token", detail, NULL);
+        }
+}
+
+static void check_dir(const char *what, const char *path, const char *fix)
+{
+        char detail[1024];
+        struct stat st;
+        bool ok;
+
+        errno = 0;
+        ok = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+
+        snprintf(detail, sizeof(detail), "%s %s %s", what, path, ok ? "exists" : errno == ENOENT ? "does not exist" : "is not a directory");
+        report(ok, what + 2, detail, fix);
+}
+
+static void check_service(const cli_serve_args *a)
+{
+        char fix[1024];
+
+        if (a->o.listen || a->o.socket)
+                check_token(a->o.token_file);
+        snprintf(fix, sizeof(fix), "install -d -m 0711 %s (or run scripts/install-service)", a->cfg.state_dir);
+        check_dir("--state-dir", a->cfg.state_dir, fix);
+        for (size_t i = 0; a->roots && a->roots[i]; i++) {
+                snprintf(fix, sizeof(fix), "install -d -m 0755 %s, or drop the --allow-root", a->roots[i]);
+                check_dir("--allow-root", a->roots[i], fix);
+        }
+        if (a->o.socket && a->o.socket_group) {
+                char detail[512];
+                bool ok = getgrnam(a->o.socket_group) != NULL;
+                snprintf(detail, sizeof(detail), "--socket-group %s %s", a->o.socket_group, ok ? "exists" : "does not exist");
+                snprintf(fix, sizeof(fix), "groupadd --system %s", a->o.socket_group);
+                report(ok, "socket group", detail, fix);
+        }
+}
+
+static void doctor_usage(FILE *f)
+{
+        fputs("Usage: vmsandbox doctor [serve SERVE-FLAGS...]\n"
+              "\n"
+              "Checks libvirt, acceleration, the base image, libguestfs, QEMU's access to the\n"
+              "state directory and the base image, and disk space.  With `serve` and the\n"
+              "service's flags (as in its unit's ExecStart), also the service's configuration:\n"
+              "the token file (0600, ours, >= 16 characters), --state-dir, every --allow-root,\n"
+              "the --socket-group; the state directory checked is the service's.\n"
+              "Exit status 0 when every check passes, 1 otherwise, 2 for bad flags.\n",
+              f);
+}
+
 int cmd_doctor(int argc, char **argv)
 {
-        vs_config cfg;
+        cli_serve_args sa;
+        bool service = false;
+        vs_config cfg, *c = &cfg;
         vs_error err = { 0 };
         char why[256], detail[512];
         vs_accel accel;
 
-        if (argc > 1) {
+        if (argc > 1 && strcmp(argv[1], "serve") == 0) {
+                int r = cli_parse_serve_args(argc - 1, argv + 1, &sa);
+                if (r != 0)
+                        return r < 0 ? 0 : r;
+                service = true;
+                c = &sa.cfg;
+        } else if (argc > 1) {
                 bool help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
-                fputs("Usage: vmsandbox doctor\n\nChecks libvirt, acceleration, the base image, libguestfs and disk space.\n"
-                      "Exit status 0 when every check passes, 1 otherwise.\n",
-                      help ? stdout : stderr);
+                doctor_usage(help ? stdout : stderr);
                 return help ? 0 : EXIT_USAGE;
-        }
-        if (vs_config_load(&cfg, &err) < 0)
+        } else if (vs_config_load(&cfg, &err) < 0)
                 return cli_fail(&err);
         setvbuf(stdout, NULL, _IOLBF, 0); /* each verdict as soon as it is known */
-        check_libvirt(&cfg);
-        accel = vs_accel_resolve(cfg.accel, why, sizeof(why));
+        check_libvirt(c);
+        accel = vs_accel_resolve(c->accel, why, sizeof(why));
         snprintf(detail, sizeof(detail), "%s: %s", vs_accel_name(accel), why);
         report(true, "accel", detail, NULL);
-        check_base_image(&cfg);
+        check_base_image(c);
         if (vs_disk_selftest(accel, &err) < 0)
                 report(false, "libguestfs", err.msg, "apt-get install libguestfs-tools linux-image-amd64; run libguestfs-test-tool");
         else
                 report(true, "libguestfs", "appliance starts", NULL);
-        check_qemu_access(&cfg);
-        check_space(&cfg);
-        vs_config_clear(&cfg);
+        if (service)
+                check_service(&sa);
+        check_qemu_access(c);
+        check_space(c);
+        if (service)
+                cli_serve_args_clear(&sa);
+        else
+                vs_config_clear(&cfg);
         printf("%s\n", failures ? "some checks failed" : "all checks passed");
         return failures ? 1 : 0;
 }

@@ -107,7 +107,9 @@ static int parse_docker_socket(const char *arg, vs_docker_socket *ret)
         return arg[0] == '/' ? 0 : -1;
 }
 
-int cmd_serve(int argc, char **argv)
+/* The flags of serve into a->o (also for `vmsandbox doctor serve FLAGS`):
+ * 0, or an exit status after the message (-1: --help was printed). */
+int cli_parse_serve_args(int argc, char **argv, cli_serve_args *a)
 {
         static const struct option options[] = {
                 { "listen", required_argument, NULL, 'l' },        { "socket", required_argument, NULL, 's' },
@@ -128,106 +130,104 @@ int cmd_serve(int argc, char **argv)
                 { "socket-group", required_argument, NULL, 'g' + 256 },
                 { NULL, 0, NULL, 0 },
         };
-        vs_server_opts o = { .max_body = 1 << 20, .grace_ms = 60000, .docker_gid = -1 };
-        vs_docker_socket docker[VS_DOCKER_SOCKETS_MAX];
-        char **roots = NULL;
-        vs_config cfg;
         vs_error err = { 0 };
         char *end;
-        int opt, r;
+        int opt;
 
-        if (vs_config_load(&cfg, &err) < 0)
+        a->o = (vs_server_opts){ .max_body = 1 << 20, .grace_ms = 60000, .docker_gid = -1 };
+        a->roots = NULL;
+        if (vs_config_load(&a->cfg, &err) < 0)
                 return cli_fail(&err);
-        vs_service_defaults(&o.service.max_jobs, &o.service.memory_budget);
-        o.service.max_upload = 16ull << 30;
-        o.service.max_disk = 64ull << 30;
-        o.service.created_ttl_ms = VS_CREATED_TTL_DEFAULT_MS; /* the other limits: 0 is the service's default */
+        vs_service_defaults(&a->o.service.max_jobs, &a->o.service.memory_budget);
+        a->o.service.max_upload = 16ull << 30;
+        a->o.service.max_disk = 64ull << 30;
+        a->o.service.created_ttl_ms = VS_CREATED_TTL_DEFAULT_MS; /* the other limits: 0 is the service's default */
         opterr = 0;
         while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
                 switch (opt) {
-                case 'l': o.listen = optarg; break;
-                case 's': o.socket = optarg; break;
-                case 't': o.token_file = optarg; break;
+                case 'l': a->o.listen = optarg; break;
+                case 's': a->o.socket = optarg; break;
+                case 't': a->o.token_file = optarg; break;
                 case 'j':
-                        o.service.max_jobs = (unsigned)strtoul(optarg, &end, 10);
-                        if (*end || o.service.max_jobs == 0 || o.service.max_jobs > 256)
+                        a->o.service.max_jobs = (unsigned)strtoul(optarg, &end, 10);
+                        if (*end || a->o.service.max_jobs == 0 || a->o.service.max_jobs > 256)
                                 return bad("--max-jobs", optarg);
                         break;
                 case 'm':
-                        if (vs_parse_size(optarg, &o.service.memory_budget) < 0)
+                        if (vs_parse_size(optarg, &a->o.service.memory_budget) < 0)
                                 return bad("--memory-budget", optarg);
                         break;
                 case 'u':
-                        if (vs_parse_size(optarg, &o.service.max_upload) < 0)
+                        if (vs_parse_size(optarg, &a->o.service.max_upload) < 0)
                                 return bad("--max-upload", optarg);
                         break;
-                case 'a': vs_strv_push(&roots, optarg); break;
-                case 'N': o.service.allow_network = true; break;
-                case 'd': vs_config_set(&cfg, "state_dir", optarg, &err); break;
+                case 'a': vs_strv_push(&a->roots, optarg); break;
+                case 'N': a->o.service.allow_network = true; break;
+                case 'd': vs_config_set(&a->cfg, "state_dir", optarg, &err); break;
                 case 'g':
-                        if (vs_parse_duration(optarg, &o.grace_ms) < 0)
+                        if (vs_parse_duration(optarg, &a->o.grace_ms) < 0)
                                 return bad("--grace", optarg);
                         break;
                 case 'D':
-                        if (vs_parse_size(optarg, &o.service.max_disk) < 0 || o.service.max_disk == 0)
+                        if (vs_parse_size(optarg, &a->o.service.max_disk) < 0 || a->o.service.max_disk == 0)
                                 return bad("--max-disk", optarg);
                         break;
                 case 'k':
-                        if (parse_keep(optarg, &o.service.keep_ms) < 0 || o.service.keep_ms == 0)
+                        if (parse_keep(optarg, &a->o.service.keep_ms) < 0 || a->o.service.keep_ms == 0)
                                 return bad("--keep", optarg);
                         break;
                 case 'C':
-                        if (parse_count(optarg, 100000, &o.max_connections) < 0)
+                        if (parse_count(optarg, 100000, &a->o.max_connections) < 0)
                                 return bad("--max-connections", optarg);
                         break;
                 case 'P':
-                        if (parse_count(optarg, 100000, &o.max_per_ip) < 0)
+                        if (parse_count(optarg, 100000, &a->o.max_per_ip) < 0)
                                 return bad("--max-per-ip", optarg);
                         break;
                 case 'I': {
                         uint64_t ms;
                         if (vs_parse_duration(optarg, &ms) < 0 || ms < 1000 || ms > 24ull * 3600 * 1000)
                                 return bad("--idle-timeout", optarg);
-                        o.idle_timeout_s = (unsigned)(ms / 1000);
+                        a->o.idle_timeout_s = (unsigned)(ms / 1000);
                         break;
                 }
                 case 'S':
-                        if (vs_parse_size(optarg, &o.service.max_state) < 0 || o.service.max_state == 0)
+                        if (vs_parse_size(optarg, &a->o.service.max_state) < 0 || a->o.service.max_state == 0)
                                 return bad("--max-state", optarg);
                         break;
                 case 'O':
-                        if (vs_parse_size(optarg, &o.service.owner_state) < 0 || o.service.owner_state == 0)
+                        if (vs_parse_size(optarg, &a->o.service.owner_state) < 0 || a->o.service.owner_state == 0)
                                 return bad("--owner-state", optarg);
                         break;
                 case 'J':
-                        if (parse_count(optarg, 10000, &o.service.owner_jobs) < 0)
+                        if (parse_count(optarg, 10000, &a->o.service.owner_jobs) < 0)
                                 return bad("--owner-jobs", optarg);
                         break;
                 case 'Q':
-                        if (parse_count(optarg, 10000, &o.service.owner_queued) < 0)
+                        if (parse_count(optarg, 10000, &a->o.service.owner_queued) < 0)
                                 return bad("--owner-queued", optarg);
                         break;
                 case 'F':
-                        if (parse_count(optarg, 100000, &o.service.owner_follows) < 0)
+                        if (parse_count(optarg, 100000, &a->o.service.owner_follows) < 0)
                                 return bad("--owner-follows", optarg);
                         break;
                 case 'f':
-                        if (parse_count(optarg, 100000, &o.service.job_follows) < 0)
+                        if (parse_count(optarg, 100000, &a->o.service.job_follows) < 0)
                                 return bad("--job-follows", optarg);
                         break;
                 case 'E':
-                        if (parse_keep(optarg, &o.service.created_ttl_ms) < 0 || o.service.created_ttl_ms == 0)
+                        if (parse_keep(optarg, &a->o.service.created_ttl_ms) < 0 || a->o.service.created_ttl_ms == 0)
                                 return bad("--expire-created", optarg);
                         break;
                 case 'X':
-                        if (o.ndocker == VS_DOCKER_SOCKETS_MAX || parse_docker_socket(optarg, &docker[o.ndocker]) < 0)
+                        if (a->o.ndocker == VS_DOCKER_SOCKETS_MAX || parse_docker_socket(optarg, &a->docker[a->o.ndocker]) < 0)
                                 return bad("--docker-socket", optarg);
-                        o.ndocker++;
+                        a->o.ndocker++;
                         break;
                 case 'K':
                         if (optarg[0] != '/')
                                 return bad("--docker-socket-dir", optarg);
-                        o.docker_socket_dir = optarg;
+                        a->o.docker_socket_dir = optarg;
                         break;
                 case 'G': {
                         struct group *g = getgrnam(optarg);
@@ -235,27 +235,44 @@ int cmd_serve(int argc, char **argv)
                                 fprintf(stderr, "vmsandbox: --docker-group %s: no such group\n", optarg);
                                 return EXIT_USAGE;
                         }
-                        o.docker_gid = (long)g->gr_gid;
+                        a->o.docker_gid = (long)g->gr_gid;
                         break;
                 }
-                case 'g' + 256: o.socket_group = optarg; break;
-                case 'h': usage(stdout); return 0;
+                case 'g' + 256: a->o.socket_group = optarg; break;
+                case 'h': usage(stdout); return -1;
                 default: return bad(argv[optind - 1], NULL);
                 }
         }
         if (optind < argc)
                 return bad("unexpected argument", argv[optind]);
-        if (o.socket_group && !o.socket) {
+        if (a->o.socket_group && !a->o.socket) {
                 fprintf(stderr, "vmsandbox: --socket-group needs --socket\n");
                 return EXIT_USAGE;
         }
-        if (!o.listen && !o.socket && o.ndocker == 0)
-                o.listen = "127.0.0.1:8765";
-        o.docker = docker;
-        o.service.cfg = &cfg;
-        o.service.allowed_roots = roots;
-        r = vs_server_run(&o, &err);
-        vs_strv_free(roots);
-        vs_config_clear(&cfg);
+        if (!a->o.listen && !a->o.socket && a->o.ndocker == 0)
+                a->o.listen = "127.0.0.1:8765";
+        a->o.docker = a->docker;
+        a->o.service.cfg = &a->cfg;
+        a->o.service.allowed_roots = a->roots;
+        return 0;
+}
+
+void cli_serve_args_clear(cli_serve_args *a)
+{
+        vs_strv_free(a->roots);
+        a->roots = NULL;
+        vs_config_clear(&a->cfg);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+        cli_serve_args a;
+        vs_error err = { 0 };
+        int r = cli_parse_serve_args(argc, argv, &a);
+
+        if (r != 0)
+                return r < 0 ? 0 : r;
+        r = vs_server_run(&a.o, &err);
+        cli_serve_args_clear(&a);
         return r < 0 ? cli_fail(&err) : 0;
 }
