@@ -1,0 +1,159 @@
+#!/bin/bash
+# The first-time administrator's path (issue 10), end to end: install-service
+# -> the service started as it says (by hand: no systemd as PID 1 here) -> one
+# job through its unix socket by a non-root member of its group, with a client
+# token made with the installed admin token -> `vmsandbox doctor serve` on the
+# installed flags -> uninstall, and nothing left behind (files, group,
+# processes, domains).
+#
+# Every root comes from the VMSANDBOX_* variables of install-service: this
+# suite installs below its own work dir and a group of its own, so it never
+# touches /usr/local, /etc/vmsandbox or /var/lib/vmsandbox of this host.  The
+# base image is the host's (VMSANDBOX_IMAGE_DIR, default
+# /var/lib/vmsandbox/images/default): it is outside the private state dir,
+# so uninstall leaves it.
+#   tests/integration/admin.sh [BUILD_DIR]      (run it under the VM lock)
+. "$(dirname "$0")/lib.sh"
+it_init admin "$(cd "${1:-$(dirname "$0")/../../build}" && pwd)"
+unset VMSANDBOX_SERVER VMSANDBOX_TOKEN VMSANDBOX_CONFIG VMSANDBOX_ACCEL VMSANDBOX_STATE_DIR
+[ "$(id -u)" = 0 ] || { echo "admin.sh: run as root (it installs a service)"; exit 2; }
+
+it_expect no_sudo dry_run_changes_nothing install install_files install_modes install_group install_unit \
+    install_conf install_manual_start install_again_keeps_token service_started socket_group \
+    client_outside_group_refused job_through_socket doctor_service doctor_token_mode \
+    uninstall_refused_while_running service_stopped uninstall uninstall_packages nothing_left
+
+root=$work/root
+grp=vmsandbox-it$$
+export VMSANDBOX_PREFIX=$root/usr/local VMSANDBOX_ETC=$root/etc/vmsandbox VMSANDBOX_STATE=$root/var/lib/vmsandbox \
+    VMSANDBOX_ALLOW_ROOT=$root/srv/vmsandbox VMSANDBOX_RUN=$root/run/vmsandbox VMSANDBOX_UNIT_DIR=$root/etc/systemd/system \
+    VMSANDBOX_GROUP=$grp VMSANDBOX_UIDS_DIR=$root/run/vmsandbox-uids VMSANDBOX_BUILD=$build VMSANDBOX_IMAGE_DIR=${VMSANDBOX_IMAGE_DIR:-/var/lib/vmsandbox/images/default}
+bin=$VMSANDBOX_PREFIX/bin/vmsandbox
+sock=$VMSANDBOX_RUN/api.sock
+pstate=$VMSANDBOX_STATE
+[ -e "$VMSANDBOX_IMAGE_DIR/manifest.json" ] || { echo "no base image in $VMSANDBOX_IMAGE_DIR: run scripts/setup-host"; exit 2; }
+getent group "$grp" >/dev/null && { echo "group $grp exists already"; exit 2; }
+# A fresh Debian's directories (QEMU, libvirt-qemu, traverses them down to
+# the state dir): what is there before install must be all that is left.
+mkdir -m 0711 "$root"
+for d in usr/local/bin usr/local/libexec usr/local/share/doc etc/systemd/system var/lib srv run; do
+    mkdir -p -m 0755 "$root/$d"
+done
+# gone PID: exited (a zombie not yet reaped counts).
+gone() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) || return 0; [[ $s == Z* ]]; }
+skeleton() { find "$root" -mindepth 1 -printf '%P %y %m\n' | LC_ALL=C sort; }
+skeleton > "$work/skeleton"
+server=""
+cleanup() {   # a failed run must not leave a server or the group behind
+    [ -n "$server" ] && kill -0 "$server" 2>/dev/null && { kill -TERM "$server"; wait "$server"; }
+    getent group "$grp" >/dev/null && groupdel "$grp"
+}
+trap cleanup EXIT
+
+# ---- 1. no sudo in what the admin reads or is told ---------------------------
+{ grep -n sudo "$here/README.md" "$here"/docs/*.md "$here/src/lib/domain.c" "$here/src/lib/baseimage.c" \
+    "$here/src/cli/cmd_doctor.c"; strings "$build/vmsandbox" | grep sudo; } > "$work/sudo.txt" 2>&1
+check no_sudo "$(excerpt "$work/sudo.txt")" [ ! -s "$work/sudo.txt" ]
+
+# ---- install ----------------------------------------------------------------
+"$here/scripts/install-service" --dry-run > "$work/dry.out" 2>&1; code=$?
+if [ $code = 0 ] && has_line "$work/dry.out" "create the system group $grp" && has_line "$work/dry.out" 'nothing changed' &&
+   [ "$(skeleton)" = "$(cat "$work/skeleton")" ] && ! getent group "$grp" >/dev/null; then pass dry_run_changes_nothing
+else fail dry_run_changes_nothing "exit $code: $(excerpt "$work/dry.out") $(skeleton | head -3)"; fi
+
+"$here/scripts/install-service" > "$work/install.out" 2>&1; code=$?
+check install "exit $code: $(excerpt "$work/install.out" 600)" [ $code = 0 ]
+files_ok=1
+for f in "$bin" "$VMSANDBOX_PREFIX/libexec/vmsandbox/vmsandbox-agent" "$VMSANDBOX_PREFIX/share/doc/vmsandbox/api.md" \
+         "$VMSANDBOX_PREFIX/share/doc/vmsandbox/admin.md" "$VMSANDBOX_PREFIX/share/doc/vmsandbox/README.md" \
+         "$VMSANDBOX_UNIT_DIR/vmsandbox.service" "$VMSANDBOX_ETC/token" "$VMSANDBOX_ETC/vmsandbox.conf"; do
+    [ -f "$f" ] || { files_ok=0; echo "missing $f" >> "$work/missing"; }
+done
+cmp -s "$bin" "$build/vmsandbox" || { files_ok=0; echo "$bin differs from the build" >> "$work/missing"; }
+check install_files "$(excerpt "$work/missing")" [ $files_ok = 1 ]
+modes=$(stat -c '%n %a %U' "$bin" "$VMSANDBOX_ETC" "$VMSANDBOX_ETC/token" "$VMSANDBOX_ETC/vmsandbox.conf" "$pstate" \
+    "$VMSANDBOX_ALLOW_ROOT" "$VMSANDBOX_UNIT_DIR/vmsandbox.service" | sed "s|$root||")
+want="/usr/local/bin/vmsandbox 755 root
+/etc/vmsandbox 700 root
+/etc/vmsandbox/token 600 root
+/etc/vmsandbox/vmsandbox.conf 600 root
+/var/lib/vmsandbox 711 root
+/srv/vmsandbox 755 root
+/etc/systemd/system/vmsandbox.service 644 root"
+check install_modes "$(echo $modes)" [ "$modes" = "$want" -a "$(tr -d '\n' < "$VMSANDBOX_ETC/token" | wc -c)" = 64 ]
+check install_group "no group $grp" getent group "$grp" >/dev/null
+# The unit's ExecStart is the template's with this installation's paths.
+sed -n '/^ExecStart=/,/[^\\]$/p' "$VMSANDBOX_UNIT_DIR/vmsandbox.service" | tr -d '\\\n' | tr -s ' ' > "$work/exec"
+wantexec="ExecStart=$bin serve --socket $sock --socket-group $grp --docker-group $grp --token-file $VMSANDBOX_ETC/token --state-dir $pstate --allow-root $VMSANDBOX_ALLOW_ROOT"
+check install_unit "$(cat "$work/exec") vs $wantexec" [ "$(cat "$work/exec")" = "$wantexec" ] &&
+    { has_line "$VMSANDBOX_UNIT_DIR/vmsandbox.service" "^Environment=VMSANDBOX_CONFIG=$VMSANDBOX_ETC/vmsandbox.conf\$" ||
+      fail install_unit "no Environment=VMSANDBOX_CONFIG line"; }
+check install_conf "$(excerpt "$VMSANDBOX_ETC/vmsandbox.conf")" \
+    [ "$(grep -v '^#' "$VMSANDBOX_ETC/vmsandbox.conf")" = "image = $VMSANDBOX_IMAGE_DIR
+state_dir = $pstate" ]
+# No systemd here: it says how to start the service by hand (the two lines run below).
+sed -n '/^No systemd as PID 1/,/^and stop it/p' "$work/install.out" | sed '1d;$d;s/^    //' > "$work/start.sh"
+check install_manual_start "$(excerpt "$work/install.out" 600)" [ "$(wc -l < "$work/start.sh")" = 2 ]
+tok=$(cat "$VMSANDBOX_ETC/token")
+"$here/scripts/install-service" > "$work/install2.out" 2>&1; code=$?
+check install_again_keeps_token "exit $code: $(excerpt "$work/install2.out")" [ $code = 0 -a "$(cat "$VMSANDBOX_ETC/token")" = "$tok" ]
+
+# ---- the service, started as install-service said ----------------------------
+eval "$(sed -n 1p "$work/start.sh")"
+eval "$(sed -n 2p "$work/start.sh")"; server=$!
+if wait_for 30 healthy http://localhost "$server" "$sock"; then pass service_started
+else fail service_started "$(excerpt "$pstate/serve.log")"; fi
+check socket_group "$(stat -c '%a %G' "$sock" 2>&1)" [ "$(stat -c '%a %G' "$sock" 2>&1)" = "660 $grp" ]
+
+# A client token, made with the installed admin token; the client runs as
+# nobody (no root, no libvirt), a member of the group.
+curl -s --unix-socket "$sock" -o "$work/tok.json" -X POST -H "Authorization: Bearer $tok" http://localhost/v1/tokens
+jq -r .token "$work/tok.json" > "$work/client-token"
+chmod 0644 "$work/client-token"
+"$here/scripts/make-test-image" --out "$work/hello.tar"
+chmod 0644 "$work/hello.tar"
+gid=$(getent group "$grp" | cut -d: -f3)
+expect client_outside_group_refused 2 "Couldn't connect to server" -- \
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$bin" status 0123456789ab --server "unix:$sock" --token-file "$work/client-token"
+setpriv --reuid=65534 --regid=65534 --groups="$gid" "$bin" submit --server "unix:$sock" --token-file "$work/client-token" \
+    --image "$work/hello.tar" --follow -- sh -c 'echo via-installed-service' > "$work/job.out" 2> "$work/job.err"; code=$?
+if [ $code = 0 ] && has_line "$work/job.out" '^via-installed-service$'; then pass job_through_socket
+else fail job_through_socket "exit $code: $(excerpt "$work/job.err") $(excerpt "$pstate/serve.log")"; fi
+
+# ---- doctor, on the service's own flags ---------------------------------------
+read -ra flags <<< "$(sed -n 's/^ExecStart=[^ ]* serve //p' "$work/exec")"
+VMSANDBOX_CONFIG=$VMSANDBOX_ETC/vmsandbox.conf "$bin" doctor serve "${flags[@]}" > "$work/doctor.out" 2>&1; code=$?
+if [ $code = 0 ] && has_line "$work/doctor.out" "^ok +token +$VMSANDBOX_ETC/token mode 0600" &&
+   has_line "$work/doctor.out" "^ok +state-dir" && has_line "$work/doctor.out" "^ok +allow-root" &&
+   has_line "$work/doctor.out" "^ok +socket group" && has_line "$work/doctor.out" "^ok +qemu access +$pstate and" &&
+   has_line "$work/doctor.out" '^all checks passed$'; then pass doctor_service
+else fail doctor_service "exit $code: $(excerpt "$work/doctor.out" 800)"; fi
+chmod 0644 "$VMSANDBOX_ETC/token"
+VMSANDBOX_CONFIG=$VMSANDBOX_ETC/vmsandbox.conf "$bin" doctor serve "${flags[@]}" > "$work/doctor2.out" 2>&1; code=$?
+chmod 0600 "$VMSANDBOX_ETC/token"
+check doctor_token_mode "exit $code: $(excerpt "$work/doctor2.out" 600)" \
+    [ $code = 1 ] && has_line "$work/doctor2.out" "^FAIL +token +--token-file $VMSANDBOX_ETC/token is mode 0644"
+
+# ---- uninstall --------------------------------------------------------------
+"$here/scripts/uninstall" > "$work/un1.out" 2>&1; code=$?
+check uninstall_refused_while_running "exit $code: $(excerpt "$work/un1.out")" \
+    [ $code = 1 -a -f "$bin" -a -d "$pstate" ] && has_line "$work/un1.out" "still runs on $pstate \\(pid $server\\)"
+kill -TERM "$server"
+if wait_for 60 gone "$server"; then wait "$server"; code=$?; check service_stopped "exit $code" [ $code = 0 ]
+else kill -KILL "$server"; wait "$server"; fail service_stopped "still running 60 s after SIGTERM"; fi
+server=""
+printf 'jq\ncurl\njq\n' > "$pstate/setup-host.packages"   # as setup-host leaves it
+"$here/scripts/uninstall" > "$work/un2.out" 2>&1; code=$?
+check uninstall "exit $code: $(excerpt "$work/un2.out" 600)" [ $code = 0 ]
+check uninstall_packages "$(excerpt "$work/un2.out")" has_line "$work/un2.out" '^  apt-get purge curl jq$'
+left=$(diff <(skeleton) "$work/skeleton" 2>&1)
+getent group "$grp" > "$work/group-left"
+pgrep -f -- "$pstate" > "$work/procs-left"
+doms=$(our_domains; state=$pstate our_domains) || doms="virsh failed"
+if [ -z "$left" ] && [ ! -s "$work/group-left" ] && [ ! -s "$work/procs-left" ] && [ -z "$doms" ] &&
+   [ -e "$VMSANDBOX_IMAGE_DIR/manifest.json" ]; then pass nothing_left
+else fail nothing_left "files [$(echo $left | cut -c1-300)] group [$(cat "$work/group-left")] procs [$(cat "$work/procs-left")] domains [$doms]"; fi
+trap - EXIT
+cleanup
+rm -rf "$root"
+it_summary
