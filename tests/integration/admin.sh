@@ -81,7 +81,8 @@ want="/usr/local/bin/vmsandbox 755 root
 /srv/vmsandbox 755 root
 /etc/systemd/system/vmsandbox.service 644 root"
 check install_modes "$(echo $modes)" [ "$modes" = "$want" -a "$(tr -d '\n' < "$VMSANDBOX_ETC/token" | wc -c)" = 64 ]
-check install_group "no group $grp" getent group "$grp" >/dev/null
+has_group() { getent group "$1" >/dev/null; }
+check install_group "no group $grp" has_group "$grp"
 # The unit's ExecStart is the template's with this installation's paths.
 sed -n '/^ExecStart=/,/[^\\]$/p' "$VMSANDBOX_UNIT_DIR/vmsandbox.service" | tr -d '\\\n' | tr -s ' ' > "$work/exec"
 wantexec="ExecStart=$bin serve --socket $sock --socket-group $grp --docker-group $grp --token-file $VMSANDBOX_ETC/token --state-dir $pstate --allow-root $VMSANDBOX_ALLOW_ROOT"
