@@ -12,7 +12,7 @@ export VMSANDBOX_STATE_DIR=$state
 unset VMSANDBOX_ACCEL VMSANDBOX_CONFIG VMSANDBOX_URI VMSANDBOX_SERVER VMSANDBOX_TOKEN
 base_image=$(readlink -f "${VMSANDBOX_IMAGE:-/var/lib/vmsandbox/images/default}")
 
-it_expect help_command help_flag run_help no_command unknown_command version \
+it_expect help_command help_flag run_help run_help_rules json_refused_prints_nothing no_command unknown_command version \
     usage_no_image missing_image not_a_tar no_manifest missing_layer unsafe_layer tag_not_found tags_ambiguous \
     workspace_not_dir image_fifo error_text_safe memory_range memory_unparsable cpus_range cpus_tcg disk_range timeout_unparsable timeout_range \
     network_bad export_needs_out out_not_empty out_not_empty_untouched base_image_missing libvirt_down unknown_option \
@@ -48,6 +48,14 @@ expect help_flag 0 "" -- "$vms" --help
 cmp -s "$work/help_command.out" "$work/help_flag.out" || fail help_flag "--help differs from help"
 expect run_help 0 "" -- "$vms" run --help
 has_line "$work/run_help.out" '--image' || fail run_help "run --help lacks --image"
+# run --help names the ranges, dockerd.log, the --out rule, the units and preload (issue 10)
+missing_help=""
+for needle in '256M-256G' '1-64' '256M-2T' '1s-7 days' 'dockerd.log (its last' 'must not exist or be empty' \
+              'at most 200000 entries' 'twice the workspace' '(needs --out)' 'a number of bytes' 'a number of seconds' \
+              'vmsandbox preload --help' 'nothing when the job is refused'; do
+    grep -qF -- "$needle" "$work/run_help.out" || missing_help="$missing_help [$needle]"
+done
+check run_help_rules "run --help lacks$missing_help" [ -z "$missing_help" ]
 "$vms" >/dev/null 2>"$work/no_command.err"; code=$?
 if [ $code = 2 ] && has_line "$work/no_command.err" '^Usage: vmsandbox COMMAND'; then pass no_command
 else fail no_command "exit $code: $(excerpt "$work/no_command.err")"; fi
@@ -81,6 +89,9 @@ expect timeout_unparsable 2 "--timeout soon" -- "$vms" run --image "$work/hello.
 expect timeout_range 2 "--timeout must be between" -- "$vms" run --image "$work/hello.tar" --timeout 0s
 expect network_bad 2 "--network host" -- "$vms" run --image "$work/hello.tar" --network host
 expect export_needs_out 2 "--export-image needs --out" -- "$vms" run --image "$work/hello.tar" --export-image
+# --json: a job refused before it started prints nothing on stdout (docs/cli.md)
+expect json_refused_prints_nothing 2 "--export-image needs --out" -- "$vms" run --json --image "$work/hello.tar" --export-image &&
+    { [ ! -s "$work/json_refused_prints_nothing.out" ] || fail json_refused_prints_nothing "stdout: $(excerpt "$work/json_refused_prints_nothing.out")"; }
 mkdir -p "$work/out-full" && echo keep > "$work/out-full/mine.txt"
 before=$(snapshot "$work/out-full")
 expect out_not_empty 2 "exists and is not empty" -- "$vms" run --image "$work/hello.tar" --out "$work/out-full"
