@@ -20,7 +20,7 @@ it_expect help_command help_flag run_help run_help_rules json_refused_prints_not
     doctor_fails doctor_ok \
     vm_hello vm_out_files vm_export_image vm_command_not_found vm_not_executable \
     vm_cancel_sigterm vm_cancel_untouched vm_cancel_out_whole vm_network_nat vm_log_cap \
-    vm_exit_code vm_env_user vm_stderr vm_no_network vm_workspace_back vm_writeback_symlink vm_writeback_owner \
+    vm_dockerd_log_tail vm_exit_code vm_env_user vm_stderr vm_no_network vm_workspace_back vm_writeback_symlink vm_writeback_owner \
     vm_timeout vm_timeout_untouched \
     vm_limits_run vm_memory vm_cpus vm_disk vm_mount_at_workdir vm_env_long vm_user_uid vm_json vm_accel_flag \
     vm_preload vm_tag_not_preloaded vm_error_untouched vm_nothing_left \
@@ -365,9 +365,27 @@ vm_preload_timeout() {
         [ -d "$st/jobs" -a -z "$(ls -A "$st/jobs" 2>/dev/null)" ]
 }
 
+# A dockerd.log over its 8 MiB cap does not fail the job: collect keeps its
+# last 8 MiB after a one-line note, through the real libguestfs child (a job
+# disk made here, raw ext4 as the job's; no VM, one appliance).
+vm_dockerd_log_tail() {
+    local d=$work/logtail got
+    mkdir -m 0711 "$d" && mkdir -p "$d/tree/out"
+    seq 1 1200000 > "$d/tree/out/dockerd.log"           # 8488896 bytes
+    mkfs.ext4 -q -d "$d/tree" "$d/disk.img" 32M >"$d/mkfs.err" 2>&1 && chmod 0600 "$d/disk.img" ||
+        { fail vm_dockerd_log_tail "mkfs.ext4: $(excerpt "$d/mkfs.err")"; return; }
+    got=$("$build/tests/collect-tail" "$d/disk.img" "$d/got.log" $((8 << 20)) 2>"$d/err")
+    tail -c $((8 << 20)) "$d/tree/out/dockerd.log" > "$d/want.tail"
+    tail -n +2 "$d/got.log" > "$d/got.tail" 2>/dev/null
+    if [ "$got" = 8488896 ] && [ "$(head -n 1 "$d/got.log")" = "[vmsandbox: the guest's log was 8488896 bytes; its last 8388608 follow]" ] &&
+       cmp -s "$d/got.tail" "$d/want.tail"; then pass vm_dockerd_log_tail
+    else fail vm_dockerd_log_tail "size '$got': $(excerpt "$d/err") $(head -c 100 "$d/got.log" 2>&1)"; fi
+    rm -rf "$d"
+}
+
 # IT_NO_VM=1: only the checks above (for working on them; the VM tests then count as failed).
 [ -n "${IT_NO_VM:-}" ] && { it_summary; exit; }
-( vm_hello_export; vm_not_found; vm_cancel; vm_network_nat; vm_doctor; vm_oci_layout ) &
+( vm_hello_export; vm_not_found; vm_cancel; vm_network_nat; vm_doctor; vm_dockerd_log_tail; vm_oci_layout ) &
 g1=$!
 ( vm_workspace; vm_timeout; vm_limits; vm_preload; vm_preload_timeout ) &
 g2=$!
