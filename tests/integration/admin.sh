@@ -117,7 +117,8 @@ chmod 0644 "$work/hello.tar"
 gid=$(getent group "$grp" | cut -d: -f3)
 expect client_outside_group_refused 2 "Couldn't connect to server" -- \
     setpriv --reuid=65534 --regid=65534 --clear-groups "$bin" status 0123456789ab --server "unix:$sock" --token-file "$work/client-token"
-setpriv --reuid=65534 --regid=65534 --groups="$gid" "$bin" submit --server "unix:$sock" --token-file "$work/client-token" \
+# The installed config is root's alone (0700 dir): a client must not need it.
+setpriv --reuid=65534 --regid=65534 --groups="$gid" env VMSANDBOX_CONFIG="$VMSANDBOX_ETC/vmsandbox.conf" "$bin" submit --server "unix:$sock" --token-file "$work/client-token" \
     --image "$work/hello.tar" --follow -- sh -c 'echo via-installed-service' > "$work/job.out" 2> "$work/job.err"; code=$?
 if [ $code = 0 ] && has_line "$work/job.out" '^via-installed-service$'; then pass job_through_socket
 else fail job_through_socket "exit $code: $(excerpt "$work/job.err") $(excerpt "$pstate/serve.log")"; fi
