@@ -361,9 +361,36 @@ static int check_tags(json_t *tags, vs_archive_info *info, const char *id, size_
         return 0;
 }
 
-static int check_manifest_entry(int fd, const member_list *members, json_t *entry, vs_archive_info *info,
-                                size_t *layer_refs, vs_error *err)
+static vs_archive_member layout_member(const member *m)
 {
+        return (vs_archive_member){ .name = vs_xstrdup(m->name), .offset = m->offset, .size = m->size };
+}
+
+/* Records what check_manifest_entry resolved (layout may be NULL). */
+static void layout_add(vs_archive_layout *layout, const member *cfg, json_t *tags, member **layers, size_t n)
+{
+        vs_archive_entry *e;
+        json_t *v;
+        size_t i, k = 0;
+
+        if (!layout)
+                return;
+        layout->entries = vs_xrealloc(layout->entries, (layout->n_entries + 1) * sizeof(*layout->entries));
+        e = &layout->entries[layout->n_entries++];
+        *e = (vs_archive_entry){ .config = layout_member(cfg), .n_layers = n };
+        snprintf(e->id, sizeof(e->id), "%s", cfg->id);
+        e->tags = vs_xcalloc(json_array_size(tags) + 1, sizeof(*e->tags));
+        json_array_foreach(tags, i, v)
+                e->tags[k++] = vs_xstrdup(json_string_value(v));
+        e->layers = vs_xcalloc(n ? n : 1, sizeof(*e->layers));
+        for (i = 0; i < n; i++)
+                e->layers[i] = layout_member(layers[i]);
+}
+
+static int check_manifest_entry(int fd, const member_list *members, json_t *entry, vs_archive_info *info,
+                                size_t *layer_refs, vs_archive_layout *layout, vs_error *err)
+{
+        _cleanup_free_ member **resolved = NULL;
         json_t *layers = json_object_get(entry, "Layers");
         const char *config = plain_string(json_object_get(entry, "Config"));
         member *cfg;
@@ -374,6 +401,7 @@ static int check_manifest_entry(int fd, const member_list *members, json_t *entr
                 return vs_error_set(err, VS_ERR_INPUT, "manifest.json entry lacks Config or Layers");
         if (!(cfg = member_resolve(members, "config", config, err)) || config_id(fd, cfg, err) < 0)
                 return -1;
+        resolved = vs_xcalloc(json_array_size(layers) + 1, sizeof(*resolved));
         json_array_foreach(layers, i, v) {
                 const char *name = plain_string(v);
                 member *m;
@@ -384,11 +412,17 @@ static int check_manifest_entry(int fd, const member_list *members, json_t *entr
                         return vs_error_set(err, VS_ERR_INPUT, "manifest.json names more than %d layers", MAX_LAYER_REFS);
                 if (!(m = member_resolve(members, "layer", name, err)) || check_layer(fd, m, err) < 0)
                         return -1;
+                resolved[i] = m;
         }
-        return check_tags(json_object_get(entry, "RepoTags"), info, cfg->id, json_array_size(layers), err);
+        if (check_tags(json_object_get(entry, "RepoTags"), info, cfg->id, json_array_size(layers), err) < 0)
+                return -1;
+        layout_add(layout, cfg, json_is_array(json_object_get(entry, "RepoTags")) ? json_object_get(entry, "RepoTags") : NULL,
+                   resolved, json_array_size(layers));
+        return 0;
 }
 
-static int check_manifest(int fd, const member_list *members, vs_archive_info *info, vs_error *err)
+static int check_manifest(int fd, const member_list *members, vs_archive_info *info, vs_archive_layout *layout,
+                          vs_error *err)
 {
         const member *m = member_find(members, "manifest.json");
         _cleanup_free_ char *text = NULL;
@@ -414,7 +448,7 @@ static int check_manifest(int fd, const member_list *members, vs_archive_info *i
         json_array_foreach(root, i, entry) {
                 if (!json_is_object(entry))
                         return vs_error_set(err, VS_ERR_INPUT, "manifest.json entry %zu is not an object", i);
-                if (check_manifest_entry(fd, members, entry, info, &layer_refs, err) < 0)
+                if (check_manifest_entry(fd, members, entry, info, &layer_refs, layout, err) < 0)
                         return -1;
         }
         return 0;
@@ -467,10 +501,12 @@ static int hash_fd(int fd, uint64_t size, char hex[65], vs_error *err)
         return 0;
 }
 
-int vs_archive_inspect_fd(int fd, const char *label, vs_archive_info *ret, vs_error *err)
+int vs_archive_inspect_layout_fd(int fd, const char *label, vs_archive_info *ret, vs_archive_layout *ret_layout,
+                                 vs_error *err)
 {
         member_list members = { 0 };
         vs_archive_info info = { 0 };
+        vs_archive_layout layout = { 0 };
         struct stat st;
         int r;
 
@@ -483,17 +519,43 @@ int vs_archive_inspect_fd(int fd, const char *label, vs_archive_info *ret, vs_er
         if (r == 0 && members.n == 0)
                 r = vs_error_set(err, VS_ERR_INPUT, "image archive is empty");
         if (r == 0)
-                r = check_manifest(fd, &members, &info, err);
+                r = check_manifest(fd, &members, &info, ret_layout ? &layout : NULL, err);
         if (r == 0)
                 r = hash_fd(fd, info.size, info.sha256, err);
         member_list_clear(&members);
         if (r < 0) {
                 vs_error_prefix(err, "image %s", label);
                 vs_archive_info_clear(&info);
+                vs_archive_layout_clear(&layout);
                 return -1;
         }
         *ret = info;
+        if (ret_layout)
+                *ret_layout = layout;
         return 0;
+}
+
+int vs_archive_inspect_fd(int fd, const char *label, vs_archive_info *ret, vs_error *err)
+{
+        return vs_archive_inspect_layout_fd(fd, label, ret, NULL, err);
+}
+
+void vs_archive_layout_clear(vs_archive_layout *l)
+{
+        for (size_t i = 0; i < l->n_entries; i++) {
+                vs_archive_entry *e = &l->entries[i];
+
+                for (char **t = e->tags; t && *t; t++)
+                        free(*t);
+                free(e->tags);
+                free(e->config.name);
+                for (size_t k = 0; k < e->n_layers; k++)
+                        free(e->layers[k].name);
+                free(e->layers);
+        }
+        free(l->entries);
+        l->entries = NULL;
+        l->n_entries = 0;
 }
 
 int vs_archive_inspect(const char *path, vs_archive_info *ret, vs_error *err)
@@ -528,6 +590,7 @@ static int list_tags(const vs_archive_info *info, char *buf, size_t len)
 int vs_archive_pick(const vs_archive_info *info, const char *want, char **ret_ref, char **ret_id, vs_error *err)
 {
         const vs_archive_image *pick = NULL;
+        bool by_id = false;
         char tags[768];
 
         list_tags(info, tags, sizeof(tags));
@@ -535,6 +598,12 @@ int vs_archive_pick(const vs_archive_info *info, const char *want, char **ret_re
                 for (size_t i = 0; i < info->n_images && !pick; i++)
                         if (info->images[i].ref && strcmp(info->images[i].ref, want) == 0)
                                 pick = &info->images[i];
+                /* An image id (a container of the Docker socket runs its image by id). */
+                for (size_t i = 0; i < info->n_images && !pick && strncmp(want, "sha256:", 7) == 0; i++)
+                        if (strcmp(info->images[i].id, want) == 0) {
+                                pick = &info->images[i];
+                                by_id = true;
+                        }
                 if (!pick)
                         return vs_error_set(err, VS_ERR_INPUT, "tag %s is not in the image archive (it has: %s)", want,
                                             tags);
@@ -545,7 +614,7 @@ int vs_archive_pick(const vs_archive_info *info, const char *want, char **ret_re
                                             info->n_images, tags);
                 pick = &info->images[0];
         }
-        *ret_ref = vs_xstrdup(pick->ref ? pick->ref : pick->id);
+        *ret_ref = vs_xstrdup(pick->ref && !by_id ? pick->ref : pick->id);
         *ret_id = vs_xstrdup(pick->id);
         return 0;
 }

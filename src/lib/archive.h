@@ -32,8 +32,34 @@ int vs_archive_inspect(const char *path, vs_archive_info *ret, vs_error *err);
 int vs_archive_inspect_fd(int fd, const char *label, vs_archive_info *ret, vs_error *err);
 void vs_archive_info_clear(vs_archive_info *info);
 
-/* Chooses what to run: the requested tag (must be in the archive), else the
- * only image.  *ret_ref is "repo:tag" or the image id; *ret_id the image id. */
+/* Where an image's config and layers are in a checked archive: the
+ * regular-file members that manifest.json names (links followed). */
+typedef struct {
+        char *name;
+        uint64_t offset, size;
+} vs_archive_member;
+
+typedef struct {
+        char id[72];               /* "sha256:<hex of config json>" */
+        char **tags;               /* RepoTags as written, NULL-terminated (empty when untagged) */
+        vs_archive_member config;
+        vs_archive_member *layers; /* in manifest order */
+        size_t n_layers;
+} vs_archive_entry;
+
+typedef struct {
+        vs_archive_entry *entries; /* one per manifest.json entry */
+        size_t n_entries;
+} vs_archive_layout;
+
+/* vs_archive_inspect_fd, also returning the layout it checked (the image
+ * store copies members from it without walking the archive again). */
+int vs_archive_inspect_layout_fd(int fd, const char *label, vs_archive_info *ret, vs_archive_layout *ret_layout,
+                                 vs_error *err);
+void vs_archive_layout_clear(vs_archive_layout *l);
+
+/* Chooses what to run: the requested tag or image id "sha256:<hex>" (must
+ * be in the archive), else the only image.  *ret_ref is "repo:tag" or the image id; *ret_id the image id. */
 int vs_archive_pick(const vs_archive_info *info, const char *want, char **ret_ref, char **ret_id,
                     vs_error *err);
 

@@ -803,6 +803,42 @@ START_TEST(real_archives_accepted)
 }
 END_TEST
 
+/* A container of the Docker socket runs its image by id; the layout names
+ * the members that manifest.json resolves to. */
+START_TEST(real_pick_by_id_and_layout)
+{
+        const real_archive *a = &reals[_i];
+        char *p = fixture(a->file), *ref = NULL, *id = NULL;
+        vs_archive_info info;
+        vs_archive_layout lay;
+        vs_error err = { 0 };
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_msg(vs_archive_inspect_layout_fd(fd, p, &info, &lay, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(vs_archive_pick(&info, a->id, &ref, &id, &err), 0);
+        ck_assert_str_eq(ref, a->id);
+        ck_assert_str_eq(id, a->id);
+        free(ref);
+        free(id);
+        ck_assert_int_eq(vs_archive_pick(&info, "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                                         &ref, &id, &err), -1);
+        ck_assert_ptr_nonnull(strstr(err.msg, "is not in the image archive"));
+        ck_assert_uint_eq(lay.n_entries, 1);
+        ck_assert_str_eq(lay.entries[0].id, a->id);
+        ck_assert_str_eq(lay.entries[0].tags[0], a->ref);
+        ck_assert_ptr_null(lay.entries[0].tags[1]);
+        ck_assert_uint_eq(lay.entries[0].config.size, 313);
+        ck_assert_uint_eq(lay.entries[0].n_layers, 1);
+        ck_assert_str_eq(lay.entries[0].layers[0].name, a->layer);
+        ck_assert_uint_eq(lay.entries[0].layers[0].size, a->compressed ? 556 : 10240);
+        vs_archive_layout_clear(&lay);
+        vs_archive_info_clear(&info);
+        close(fd);
+        free(p);
+}
+END_TEST
+
 /* The real layers are walked: one byte of the layer's first header changed
  * (its checksum no longer matches) makes the archive fail, naming the layer;
  * the gzip layer is not walked, so the same change passes. */
@@ -894,6 +930,7 @@ Suite *suite_archive(void)
         tc = tcase_create("real");
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_loop_test(tc, real_archives_accepted, 0, sizeof(reals) / sizeof(reals[0]));
+tcase_add_loop_test(tc, real_pick_by_id_and_layout, 0, sizeof(reals) / sizeof(reals[0]));
         tcase_add_loop_test(tc, real_layers_walked, 0, sizeof(reals) / sizeof(reals[0]));
         tcase_add_test(tc, real_oci_without_manifest_refused);
         suite_add_tcase(s, tc);
