@@ -522,26 +522,39 @@ static json_t *config_json(const vs_image_config *c)
                                   strv_json(c->diff_ids)));
 }
 
-static char *index_text(const entry *v, size_t n)
+static json_t *image_json(const char *tenant, const vs_image *im)
 {
-        _cleanup_json_ json_t *images = vs_xjson(json_array()), *root = NULL;
-        char *text;
+        return vs_xjson(json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:o}", "tenant", tenant, "id", im->id, "blob", im->blob,
+                                  "tags", strv_json(im->tags), "loaded", (json_int_t)im->loaded, "size",
+                                  (json_int_t)im->size, "config", config_json(&im->config)));
+}
 
-        for (size_t i = 0; i < n; i++) {
-                const vs_image *im = &v[i].im;
+static char *index_dump(json_t *images)
+{
+        _cleanup_json_ json_t *root = vs_xjson(json_pack("{s:i, s:o}", "version", INDEX_VERSION, "images", images));
+        char *text = json_dumps(root, JSON_COMPACT);
 
-                json_array_append_new(images, vs_xjson(json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:o}", "tenant",
-                                                                 v[i].tenant, "id", im->id, "blob", im->blob, "tags",
-                                                                 strv_json(im->tags), "loaded",
-                                                                 (json_int_t)im->loaded, "size",
-                                                                 (json_int_t)im->size, "config",
-                                                                 config_json(&im->config))));
-        }
-        root = vs_xjson(json_pack("{s:i, s:O}", "version", INDEX_VERSION, "images", images));
-        text = json_dumps(root, JSON_COMPACT);
         if (!text)
                 vs_oom();
         return text;
+}
+
+static char *index_text(const entry *v, size_t n)
+{
+        json_t *images = vs_xjson(json_array());
+
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(images, image_json(v[i].tenant, &v[i].im));
+        return index_dump(images);
+}
+
+char *vs_imgstore_index_format(const vs_image *v, char *const *tenants, size_t n)
+{
+        json_t *images = vs_xjson(json_array());
+
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(images, image_json(tenants[i], &v[i]));
+        return index_dump(images);
 }
 
 static int only_keys(ctx_t *c, json_t *obj, const char *const *keys)

@@ -150,5 +150,7 @@ int vs_imgstore_normalize(const char *name, char ret[VS_IMAGE_NAME_MAX + 1], boo
  * everything bounded and checked.  INPUT with one line on anything else. */
 int vs_imgstore_index_parse(const char *text, size_t len, vs_image **ret, char ***ret_tenants, size_t *ret_n,
                             vs_error *err);
+/* The other way (malloc'd): what vs_imgstore_open reads back. */
+char *vs_imgstore_index_format(const vs_image *v, char *const *tenants, size_t n);
 
 #endif

@@ -7,6 +7,8 @@
  * with nested layer tars.  scripts/fuzz adds an archive made by
  * scripts/make-test-image. */
 #include "archive.h"
+#include "fsutil.h"
+#include "imagestore.h"
 #include "tar.h"
 #include "tarwriter.h"
 #include "tests.h"
@@ -62,6 +64,21 @@ static void verify(const char *harness, const char *name, const char *path)
                         exit(1);
                 }
                 vs_archive_info_clear(&info);
+        } else if (strcmp(harness, "imgindex") == 0) {
+                char *text = NULL, **tenants = NULL;
+                size_t len = 0, n = 0;
+                vs_image *v = NULL;
+
+                if (vs_read_file(path, 1 << 20, &text, &len, &err) < 0 ||
+                    vs_imgstore_index_parse(text, len, &v, &tenants, &n, &err) < 0) {
+                        fprintf(stderr, "fuzz-seeds: imgindex seed %s refused: %s\n", name, err.msg);
+                        exit(1);
+                }
+                vs_image_list_free(v, n);
+                for (size_t i = 0; i < n; i++)
+                        free(tenants[i]);
+                free(tenants);
+                free(text);
         }
 }
 
@@ -280,7 +297,26 @@ static void json_seeds(void)
                 T("\x00\x20" "\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80\xe2\x82"),
         };
 #undef T
+        static const char *const indexes[] = { /* the image store's index.json */
+                "{\"version\":1,\"images\":[{\"tenant\":\"docker:a\",\"id\":\"sha256:"
+                "c732da56c260e5906dfe7641ccf58531957b5fa521395ae360b19fb0a7637f77\",\"blob\":\""
+                "d8abbb204ae8f4e69862528f378a5f8281f198c867f702f07628ae8f4d89abfb\",\"tags\":[\"a/b:1\","
+                "\"quay.io/x/y:2\"],\"loaded\":1700000000,\"size\":10240,\"config\":{\"Architecture\":"
+                "\"amd64\",\"Os\":\"linux\",\"Created\":\"1970-01-01T00:00:00Z\",\"User\":null,"
+                "\"WorkingDir\":\"/\",\"Cmd\":[\"/hello\"],\"Entrypoint\":null,\"Env\":[\"A=1\"],"
+                "\"Labels\":{\"k\":\"v\"},\"ExposedPorts\":[\"80/tcp\"],\"DiffIds\":[\"sha256:"
+                "50e53b0fbde54bb5b6e6d3ebf9c4d8f7d00cb740d48fa6c567a0b1b5c0bd5ff0\"]}},{\"tenant\":\"docker:b\","
+                "\"id\":\"sha256:c732da56c260e5906dfe7641ccf58531957b5fa521395ae360b19fb0a7637f77\",\"blob\":"
+                "\"d8abbb204ae8f4e69862528f378a5f8281f198c867f702f07628ae8f4d89abfb\",\"tags\":[],\"loaded\":0,"
+                "\"size\":0,\"config\":{}}]}",
+                "{\"version\":1,\"images\":[]}",
+        };
         char name[32];
+
+        for (size_t i = 0; i < sizeof(indexes) / sizeof(indexes[0]); i++) {
+                snprintf(name, sizeof(name), "index-%zu", i);
+                save("imgindex", name, indexes[i], strlen(indexes[i]));
+        }
 
         for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++) {
                 snprintf(name, sizeof(name), "result-%zu", i);
