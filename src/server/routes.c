@@ -543,5 +543,14 @@ const route_def api_routes[] = {
         { DOCKER, "HEAD", "/_ping", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_ping, NULL, false },
         { DOCKER, "GET", "/version", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_version, NULL, false },
         { DOCKER, "GET", "/info", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_info, NULL, false },
+        /* images (docker_images.c): the fixed paths first, then a name that
+         * may have '/'s ({name*}, its last segment the verb) */
+        { DOCKER, "GET", "/images/json", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_images_list, NULL, false },
+        { DOCKER, "GET", "/images/get", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_images_get, NULL, true },
+        { DOCKER, "POST", "/images/load", ROUTE_PUBLIC, ROUTE_BODY_FILE, docker_image_load, NULL, true },
+        { DOCKER, "POST", "/images/create", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_image_create, NULL, false },
+        { DOCKER, "GET", "/images/{name*}", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_image_get, NULL, true },
+        { DOCKER, "POST", "/images/{name*}", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_image_post, NULL, false },
+        { DOCKER, "DELETE", "/images/{name*}", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_image_delete, NULL, false },
         { JOBS, NULL, NULL, ROUTE_PUBLIC, ROUTE_BODY_NONE, NULL, NULL, false },
 };

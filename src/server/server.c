@@ -489,6 +489,7 @@ static void server_free(vs_server *srv)
                 vs_service_free(srv->ctx.svc);
         vs_tokens_free(srv->ctx.tokens);
         hold_free(&srv->ctx.holds);
+        vs_imgstore_free(srv->ctx.images);
         free(srv->ctx.tmp_dir);
         free(srv);
 }
@@ -499,6 +500,15 @@ static int make_tmp_dir(server_ctx *ctx, const char *state_dir, vs_error *err)
 {
         ctx->tmp_dir = vs_xasprintf("%s/server/tmp", state_dir);
         return vs_mkdir_p(ctx->tmp_dir, 0700, err);
+}
+
+/* The Docker sockets' image store, next to the jobs (uploads are linked in
+ * from tmp_dir: the same filesystem). */
+static int open_images(server_ctx *ctx, const char *state_dir, vs_error *err)
+{
+        _cleanup_free_ char *dir = vs_xasprintf("%s/images", state_dir);
+
+        return vs_imgstore_open(dir, &ctx->images, err);
 }
 
 int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
@@ -529,6 +539,7 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
         if ((jobs && read_token(o->token_file, &srv->ctx, err) < 0) ||
             vs_tokens_open(o->service.cfg->state_dir, &srv->ctx.tokens, err) < 0 ||
             make_tmp_dir(&srv->ctx, o->service.cfg->state_dir, err) < 0 ||
+            open_images(&srv->ctx, o->service.cfg->state_dir, err) < 0 ||
             vs_service_open(&so, &srv->ctx.svc, err) < 0) {
                 server_free(srv);
                 return -1;

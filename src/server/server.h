@@ -4,6 +4,7 @@
 #define VS_SERVER_H
 
 #include "error.h"
+#include "imagestore.h"
 #include "service.h"
 #include "tokens.h"
 
@@ -142,6 +143,10 @@ struct server_ctx {
         hold_table holds;
         char *tmp_dir;            /* state_dir/server/tmp: ROUTE_BODY_FILE bodies (unnamed) */
         listener_table listeners;
+        vs_imgstore *images;      /* state_dir/images: the Docker sockets' images */
+        /* Whether a container uses an image (DELETE /images); NULL: none does. */
+        vs_imgstore_in_use_fn image_in_use;
+        void *image_in_use_userdata;
 };
 
 struct request {
@@ -230,5 +235,13 @@ int docker_owner(const char *tenant, char ret[VS_OWNER_MAX + 1], vs_error *err);
 enum MHD_Result docker_ping(server_ctx *ctx, request *rq);
 enum MHD_Result docker_version(server_ctx *ctx, request *rq);
 enum MHD_Result docker_info(server_ctx *ctx, request *rq);
+/* docker_images.c: the image endpoints over ctx->images. */
+enum MHD_Result docker_image_load(server_ctx *ctx, request *rq);
+enum MHD_Result docker_images_get(server_ctx *ctx, request *rq);
+enum MHD_Result docker_images_list(server_ctx *ctx, request *rq);
+enum MHD_Result docker_image_create(server_ctx *ctx, request *rq);
+enum MHD_Result docker_image_get(server_ctx *ctx, request *rq);    /* /images/{name*}/json and /get */
+enum MHD_Result docker_image_post(server_ctx *ctx, request *rq);   /* /images/{name*}/tag */
+enum MHD_Result docker_image_delete(server_ctx *ctx, request *rq);
 
 #endif

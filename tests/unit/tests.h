@@ -31,6 +31,7 @@ Suite *suite_agent(void);
 Suite *suite_docker(void);
 Suite *suite_baseimage(void);
 Suite *suite_imagestore(void);
+Suite *suite_docker_images(void);
 
 /* tarwriter.c: builds ustar archives for the archive tests. */
 void tw_file(FILE *f, const char *name, const void *data, size_t len);

@@ -1,0 +1,296 @@
+/* The Docker socket's image endpoints (docker_images.c) with the real docker
+ * CLI and raw HTTP against the in-process server (docker_fixture.h):
+ * load, images, inspect, tag, save, rmi, create, tenancy, bad names. */
+#include "archive.h"
+#include "docker_fixture.h"
+#include "fsutil.h"
+#include "tests.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define ID_2010 "sha256:c732da56c260e5906dfe7641ccf58531957b5fa521395ae360b19fb0a7637f77"
+#define ID_OCI "sha256:72cbb8094008ea35d34f9daf7b9cd7c0246cbffe6dec846e6e7bb26f90536139"
+#define TAG_2010 "vmsandbox-fixture/hello:20.10"
+#define TAG_OCI "vmsandbox-fixture/hello:oci"
+#define FIX(f) VS_FIXTURES_DIR "/" f
+
+static docker_fx fx;
+
+static void setup(void)
+{
+        dfx_start(&fx);
+}
+
+static void teardown(void)
+{
+        dfx_stop(&fx);
+}
+
+/* The docker CLI's exit code, its stdout in *out (freed by the caller). */
+#define CLI(sock, out, err, ...) dfx_cli(&fx, sock, out, err, __VA_ARGS__, (char *)NULL)
+
+static void cli_ok(const char *sock, const char *want_out, ...) __attribute__((sentinel));
+/* Runs the CLI with the NULL-terminated args after want_out; exit 0 and
+ * stdout exactly want_out (NULL: not checked). */
+static void cli_ok(const char *sock, const char *want_out, ...)
+{
+        const char *a[16] = { 0 };
+        char *out = NULL, *errs = NULL;
+        size_t n = 0;
+        va_list ap;
+        int rc;
+
+        va_start(ap, want_out);
+        for (const char *s; (s = va_arg(ap, const char *)) && n < 15;)
+                a[n++] = s;
+        va_end(ap);
+        rc = dfx_cli(&fx, sock, &out, &errs, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
+                     a[12], a[13], a[14], (char *)NULL);
+        ck_assert_msg(rc == 0, "docker %s %s: exit %d: %s", a[0], a[1] ? a[1] : "", rc, errs);
+        if (want_out)
+                ck_assert_str_eq(out, want_out);
+        free(out);
+        free(errs);
+}
+
+static void load_fixture(const char *sock, const char *file, const char *line)
+{
+        cli_ok(sock, line, "load", "-i", file, NULL);
+}
+
+START_TEST(cli_load_images_inspect)
+{
+        char *body = NULL;
+
+        load_fixture(fx.sock_a, FIX("docker-20.10.tar"), "Loaded image: " TAG_2010 "\n");
+        cli_ok(fx.sock_a, TAG_2010 " c732da56c260\n", "images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", NULL);
+        cli_ok(fx.sock_a, ID_2010 " linux amd64 [\"/hello\"] /\n", "image", "inspect", "--format",
+               "{{.Id}} {{.Os}} {{.Architecture}} {{json .Config.Cmd}} {{.Config.WorkingDir}}", TAG_2010, NULL);
+        cli_ok(fx.sock_a, ID_2010 "\n", "image", "inspect", "--format", "{{.Id}}", "c732da56", NULL);
+        /* the raw answer of a quiet load: Docker's JSON line */
+        {
+                char *data = NULL;
+                size_t len = 0;
+                vs_error err = { 0 };
+
+                ck_assert_int_eq(vs_read_file(FIX("oci-layout.tar"), 1 << 20, &data, &len, &err), 0);
+                ck_assert_int_eq(dfx_http(fx.sock_a, "POST", "/v1.41/images/load?quiet=1", data, len, &body, NULL), 200);
+                ck_assert_str_eq(body, "{\"stream\":\"Loaded image: " TAG_OCI "\\n\"}\r\n");
+                free(body);
+                free(data);
+        }
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.41/images/json", NULL, 0, &body, NULL), 200);
+        {
+                json_error_t je;
+                json_t *j = json_loads(body, 0, &je), *first;
+
+                ck_assert_ptr_nonnull(j);
+                ck_assert_uint_eq(json_array_size(j), 2);
+                first = json_array_get(j, 0);
+                ck_assert_str_eq(json_string_value(json_object_get(first, "Id")), ID_OCI);
+                ck_assert_str_eq(json_string_value(json_array_get(json_object_get(first, "RepoTags"), 0)), TAG_OCI);
+                ck_assert_int_eq(json_integer_value(json_object_get(first, "Size")), 10240);
+                ck_assert_int_eq(json_integer_value(json_object_get(first, "Created")), 0);
+                json_decref(j);
+        }
+        free(body);
+        /* a reference filter, as `docker images REPO:TAG` sends it */
+        cli_ok(fx.sock_a, TAG_OCI "\n", "images", "--format", "{{.Repository}}:{{.Tag}}", "vmsandbox-fixture/hello:oci", NULL);
+}
+END_TEST
+
+START_TEST(cli_tag_save_rmi)
+{
+        char *out = NULL, *errs = NULL, path[160], cmd[256];
+        vs_archive_info info;
+        vs_error err = { 0 };
+
+        load_fixture(fx.sock_a, FIX("oci-layout.tar"), "Loaded image: " TAG_OCI "\n");
+        cli_ok(fx.sock_a, "", "tag", TAG_OCI, "erc:job1", NULL);
+        cli_ok(fx.sock_a, TAG_OCI "\nerc:job1\n", "images", "--format", "{{.Repository}}:{{.Tag}}", NULL);
+        snprintf(path, sizeof(path), "%s/saved.tar", fx.dir);
+        cli_ok(fx.sock_a, "", "save", "-o", path, "erc:job1", NULL);
+        snprintf(cmd, sizeof(cmd), "tar -tf %s > %s/saved.list", path, fx.dir);
+        ck_assert_int_eq(system(cmd), 0);
+        ck_assert_int_eq(vs_archive_inspect(path, &info, &err), 0);
+        ck_assert_uint_eq(info.n_images, 1);
+        ck_assert_str_eq(info.images[0].ref, "erc:job1");
+        ck_assert_str_eq(info.images[0].id, ID_OCI);
+        vs_archive_info_clear(&info);
+        /* saved by id: no tags */
+        cli_ok(fx.sock_a, "", "save", "-o", path, ID_OCI, NULL);
+        ck_assert_int_eq(vs_archive_inspect(path, &info, &err), 0);
+        ck_assert_ptr_null(info.images[0].ref);
+        vs_archive_info_clear(&info);
+        /* an image named twice is saved once: docker save of both tags */
+        cli_ok(fx.sock_a, "", "save", "-o", path, "erc:job1", TAG_OCI, NULL);
+        ck_assert_int_eq(vs_archive_inspect(path, &info, &err), 0);
+        ck_assert_uint_eq(info.n_images, 2);
+        vs_archive_info_clear(&info);
+
+        cli_ok(fx.sock_a, "Untagged: erc:job1\n", "rmi", "erc:job1", NULL);
+        cli_ok(fx.sock_a, "Untagged: " TAG_OCI "\nDeleted: " ID_OCI "\n", "rmi", TAG_OCI, NULL);
+        cli_ok(fx.sock_a, "", "images", "-q", NULL);
+        ck_assert_int_eq(CLI(fx.sock_a, &out, &errs, "rmi", TAG_OCI), 1);
+        ck_assert_str_eq(errs, "Error response from daemon: No such image: " TAG_OCI "\n");
+        free(out);
+        free(errs);
+}
+END_TEST
+
+/* Docker's messages and statuses for what is not there or not a name. */
+START_TEST(errors_as_docker)
+{
+        char *body = NULL, *out = NULL, *errs = NULL;
+
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.41/images/nothere/json", NULL, 0, &body, NULL), 404);
+        ck_assert_str_eq(body, "{\"message\":\"No such image: nothere:latest\"}\n");
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.41/images/..%2F..%2Fetc/json", NULL, 0, &body, NULL), 400);
+        ck_assert_str_eq(body, "{\"message\":\"invalid reference format\"}\n");
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "DELETE", "/v1.41/images/Upper", NULL, 0, &body, NULL), 400);
+        ck_assert_str_eq(body, "{\"message\":\"invalid reference format: repository name must be lowercase\"}\n");
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.41/images/x/history", NULL, 0, &body, NULL), 501);
+        ck_assert_str_eq(body, "{\"message\":\"vmsandbox does not implement GET /images/x/history\"}\n");
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "POST", "/v1.41/images/load", "not a tar", 9, &body, NULL), 400);
+        ck_assert_ptr_nonnull(strstr(body, "image upload"));
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.41/images/get", NULL, 0, &body, NULL), 400);
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.41/images/json?filters=%7B%22x%22%3A%7B%7D%7D", NULL, 0, &body,
+                                  NULL), 400);
+        ck_assert_str_eq(body, "{\"message\":\"invalid filter 'x'\"}\n");
+        free(body);
+        ck_assert_int_eq(CLI(fx.sock_a, &out, &errs, "image", "inspect", "nothere:1"), 1);
+        ck_assert_ptr_nonnull(strstr(errs, "No such image: nothere:1"));
+        free(out);
+        free(errs);
+        ck_assert_int_eq(CLI(fx.sock_a, &out, &errs, "tag", "nothere:1", "x:1"), 1);
+        ck_assert_str_eq(errs, "Error response from daemon: No such image: nothere:1\n");
+        free(out);
+        free(errs);
+}
+END_TEST
+
+/* No pulls: a clear 4xx, and an image the tenant has is "up to date". */
+START_TEST(create_without_pulls)
+{
+        char *body = NULL, *out = NULL, *errs = NULL;
+
+        ck_assert_int_eq(dfx_http(fx.sock_a, "POST", "/v1.41/images/create?fromImage=busybox&tag=1.36", NULL, 0, &body,
+                                  NULL), 403);
+        ck_assert_str_eq(body, "{\"message\":\"vmsandbox does not pull images: pulls are not enabled on this socket; "
+                               "load busybox:1.36 with `docker load` (POST /images/load)\"}\n");
+        free(body);
+        load_fixture(fx.sock_a, FIX("docker-20.10.tar"), "Loaded image: " TAG_2010 "\n");
+        ck_assert_int_eq(dfx_http(fx.sock_a, "POST", "/v1.41/images/create?fromImage=vmsandbox-fixture/hello&tag=20.10",
+                                  NULL, 0, &body, NULL), 200);
+        ck_assert_str_eq(body, "{\"status\":\"Status: Image is up to date for " TAG_2010 "\"}\r\n");
+        free(body);
+        ck_assert_int_eq(CLI(fx.sock_a, &out, &errs, "pull", "busybox"), 1);
+        ck_assert_ptr_nonnull(strstr(errs, "pulls are not enabled"));
+        free(out);
+        free(errs);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "POST", "/v1.41/images/create?fromSrc=-", NULL, 0, &body, NULL), 501);
+        free(body);
+}
+END_TEST
+
+/* One tenant's images are not another's: absent from lists, 404 by tag,
+ * id and prefix, not taggable, savable or removable. */
+START_TEST(tenants_apart)
+{
+        char *body = NULL, *out = NULL, *errs = NULL, path[160];
+
+        load_fixture(fx.sock_a, FIX("docker-20.10.tar"), "Loaded image: " TAG_2010 "\n");
+        cli_ok(fx.sock_b, "", "images", "-q", NULL);
+        ck_assert_int_eq(dfx_http(fx.sock_b, "GET", "/v1.41/images/" ID_2010 "/json", NULL, 0, &body, NULL), 404);
+        ck_assert_str_eq(body, "{\"message\":\"No such image: " ID_2010 "\"}\n");
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_b, "GET", "/v1.41/images/c732/json", NULL, 0, &body, NULL), 404);
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_b, "POST", "/v1.41/images/" TAG_2010 "/tag?repo=mine&tag=1", NULL, 0, &body,
+                                  NULL), 404);
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_b, "DELETE", "/v1.41/images/" ID_2010 "?force=1", NULL, 0, &body, NULL), 404);
+        free(body);
+        snprintf(path, sizeof(path), "%s/b.tar", fx.dir);
+        ck_assert_int_eq(CLI(fx.sock_b, &out, &errs, "save", "-o", path, TAG_2010), 1);
+        ck_assert_ptr_nonnull(strstr(errs, "No such image: " TAG_2010));
+        free(out);
+        free(errs);
+        cli_ok(fx.sock_a, TAG_2010 "\n", "images", "--format", "{{.Repository}}:{{.Tag}}", NULL);
+}
+END_TEST
+
+/* A name with '/' as several segments or URL-encoded; the tag endpoint's
+ * repo and tag; the single-image save endpoint; GET /images/get with two
+ * names. */
+START_TEST(names_with_slashes)
+{
+        char *body = NULL;
+        vs_archive_info info;
+        vs_error err = { 0 };
+        char path[160];
+
+        load_fixture(fx.sock_a, FIX("docker-20.10.tar"), "Loaded image: " TAG_2010 "\n");
+        load_fixture(fx.sock_a, FIX("oci-layout.tar"), "Loaded image: " TAG_OCI "\n");
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.41/images/vmsandbox-fixture%2Fhello:20.10/json", NULL, 0, &body,
+                                  NULL), 200);
+        ck_assert_ptr_nonnull(strstr(body, "\"Id\":\"" ID_2010 "\""));
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "POST", "/v1.41/images/vmsandbox-fixture/hello:20.10/tag?repo=o2r/erc:x&tag=y",
+                                  NULL, 0, &body, NULL), 201);
+        ck_assert_str_eq(body, "");
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.41/images/o2r/erc:y/json", NULL, 0, &body, NULL), 200);
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "POST", "/v1.41/images/o2r/erc:y/tag", NULL, 0, &body, NULL), 400);
+        free(body);
+        /* the first member of the archive is the config, <id>.json */
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.41/images/o2r/erc:y/get", NULL, 0, &body, NULL), 200);
+        ck_assert_str_eq(body, "c732da56c260e5906dfe7641ccf58531957b5fa521395ae360b19fb0a7637f77.json");
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.41/images/get?names=o2r/erc:y&names=" TAG_OCI, NULL, 0, &body,
+                                  NULL), 200);
+        free(body);
+        /* the CLI writes the archive to a file: two images */
+        snprintf(path, sizeof(path), "%s/two.tar", fx.dir);
+        cli_ok(fx.sock_a, "", "save", "-o", path, "o2r/erc:y", TAG_OCI, NULL);
+        ck_assert_int_eq(vs_archive_inspect(path, &info, &err), 0);
+        ck_assert_uint_eq(info.n_images, 2);
+        ck_assert_str_eq(info.images[0].ref, "o2r/erc:y");
+        ck_assert_str_eq(info.images[0].id, ID_2010);
+        ck_assert_str_eq(info.images[1].ref, TAG_OCI);
+        vs_archive_info_clear(&info);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "DELETE", "/v1.41/images/o2r/erc:y", NULL, 0, &body, NULL), 200);
+        ck_assert_str_eq(body, "[{\"Untagged\":\"o2r/erc:y\"}]\n");
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "DELETE", "/v1.41/images/c732da56c260", NULL, 0, &body, NULL), 200);
+        ck_assert_str_eq(body, "[{\"Untagged\":\"" TAG_2010 "\"},{\"Deleted\":\"" ID_2010 "\"}]\n");
+        free(body);
+}
+END_TEST
+
+Suite *suite_docker_images(void)
+{
+        Suite *s = suite_create("docker_images");
+        TCase *tc = tcase_create("docker_images");
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, cli_load_images_inspect);
+        tcase_add_test(tc, cli_tag_save_rmi);
+        tcase_add_test(tc, errors_as_docker);
+        tcase_add_test(tc, create_without_pulls);
+        tcase_add_test(tc, tenants_apart);
+        tcase_add_test(tc, names_with_slashes);
+        suite_add_tcase(s, tc);
+        return s;
+}
