@@ -4,6 +4,7 @@
  * tenant (rq->owner); JSON only here, at the edge. */
 #include "server.h"
 #include "alloc.h"
+#include "baseimage.h"
 #include "cleanup.h"
 #include "imagestore.h"
 #include "jsonload.h"
@@ -451,16 +452,40 @@ enum MHD_Result docker_image_delete(server_ctx *ctx, request *rq)
         return docker_respond_json(rq->c, 200, out);
 }
 
+/* An image preloaded into the base image (by its recorded "repo:tag" or
+ * id): every job's engine has it already. */
+static bool preloaded(server_ctx *ctx, const char *norm, const char *name)
+{
+        vs_base_image img;
+        vs_error err = { 0 };
+        bool found;
+
+        if (!ctx->cfg || !ctx->cfg->image || vs_base_image_open(ctx->cfg->image, &img, &err) < 0)
+                return false;
+        found = vs_base_image_preloaded(&img, norm) || vs_base_image_preloaded(&img, name);
+        vs_base_image_clear(&img);
+        return found;
+}
+
+static enum MHD_Result up_to_date(request *rq, const char *ref)
+{
+        _cleanup_free_ char *line = vs_xasprintf("Status: Image is up to date for %s", ref);
+        char *buf = NULL;
+        size_t len = 0;
+
+        add_line(&buf, &len, vs_xjson(json_pack("{s:s}", "status", line)));
+        return respond_lines(rq, buf, len);
+}
+
 /* POST /images/create: vmsandbox pulls nothing.  An image already in the
- * tenant's store is answered as Docker answers a pull of what it has. */
+ * tenant's store, or preloaded into the base image, is answered as Docker
+ * answers a pull of what it has. */
 enum MHD_Result docker_image_create(server_ctx *ctx, request *rq)
 {
         const char *from = query(rq, "fromImage"), *tag = query(rq, "tag");
         _cleanup_free_ char *name = NULL;
         char norm[VS_IMAGE_NAME_MAX + 1];
         vs_error err = { 0 };
-        char *buf = NULL;
-        size_t len = 0;
         vs_image im;
 
         if (query(rq, "fromSrc"))
@@ -470,19 +495,17 @@ enum MHD_Result docker_image_create(server_ctx *ctx, request *rq)
         name = tag && *tag ? vs_xasprintf(strncmp(tag, "sha256:", 7) == 0 ? "%s@%s" : "%s:%s", from, tag)
                            : vs_xstrdup(from);
         if (vs_imgstore_lookup(ctx->images, rq->owner, name, &im, &err) == 0) {
-                _cleanup_free_ char *line = NULL;
-
                 if (vs_imgstore_normalize(name, norm, NULL, &err) < 0)
                         snprintf(norm, sizeof(norm), "%s", im.id);
-                line = vs_xasprintf("Status: Image is up to date for %s", norm);
                 vs_image_clear(&im);
-                add_line(&buf, &len, vs_xjson(json_pack("{s:s}", "status", line)));
-                return respond_lines(rq, buf, len);
+                return up_to_date(rq, norm);
         }
         if (err.kind == VS_ERR_INPUT)
                 return docker_respond_error(rq->c, &err);
         if (vs_imgstore_normalize(name, norm, NULL, &err) < 0)
                 snprintf(norm, sizeof(norm), "%.200s", name);
+        if (preloaded(ctx, norm, name))
+                return up_to_date(rq, norm);
         return docker_respond_message(rq->c, 403,
                                       "vmsandbox does not pull images: pulls are not enabled on this socket; "
                                       "load %s with `docker load` (POST /images/load)", norm);

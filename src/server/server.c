@@ -524,6 +524,7 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
         srv->ctx.max_upload = o->service.max_upload;
         srv->ctx.idle_timeout_s = idle;
         srv->ctx.routes = api_routes;
+        srv->ctx.cfg = o->service.cfg;
         /* A TCP listener counts per address; the unix sockets do not. */
         hold_init(&srv->ctx.holds, limit, per_ip, jobs && !o->socket);
         if (!so.log)

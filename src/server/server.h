@@ -143,6 +143,7 @@ struct server_ctx {
         hold_table holds;
         char *tmp_dir;            /* state_dir/server/tmp: ROUTE_BODY_FILE bodies (unnamed) */
         listener_table listeners;
+        const vs_config *cfg;     /* the service's (the base image: its preloaded images) */
         vs_imgstore *images;      /* state_dir/images: the Docker sockets' images */
         /* Whether a container uses an image (DELETE /images); NULL: none does. */
         vs_imgstore_in_use_fn image_in_use;

@@ -206,6 +206,46 @@ START_TEST(create_without_pulls)
 }
 END_TEST
 
+static void put(const char *dir, const char *name, const char *text)
+{
+        char path[256];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs(text, f);
+        fclose(f);
+}
+
+/* An image preloaded into the base image counts as present (by the tag
+ * manifest.json records, in any spelling, or by id); others still 403. */
+START_TEST(create_preloaded_present)
+{
+        char base[160], *body = NULL;
+
+        snprintf(base, sizeof(base), "%s/base", fx.dir);
+        ck_assert_int_eq(mkdir(base, 0700), 0);
+        put(base, "root.qcow2", "");
+        put(base, "vmlinuz", "");
+        put(base, "initrd.img", "");
+        put(base, "manifest.json", "{\"cmdline\": \"x\", \"root_fs_mib\": 10, \"preloaded\": [{\"file\": \"r.tar\", "
+                                   "\"images\": [{\"id\": \"" ID_OCI "\", \"tags\": [\"rocker/r-ver:4\"]}]}]}");
+        fx.cfg.image = base;
+        ck_assert_int_eq(dfx_http(fx.sock_b, "POST", "/v1.41/images/create?fromImage=docker.io/rocker/r-ver&tag=4", NULL, 0,
+                                  &body, NULL), 200);
+        ck_assert_str_eq(body, "{\"status\":\"Status: Image is up to date for rocker/r-ver:4\"}\r\n");
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_b, "POST", "/v1.41/images/create?fromImage=" ID_OCI, NULL, 0, &body, NULL), 200);
+        ck_assert_str_eq(body, "{\"status\":\"Status: Image is up to date for " ID_OCI "\"}\r\n");
+        free(body);
+        ck_assert_int_eq(dfx_http(fx.sock_b, "POST", "/v1.41/images/create?fromImage=rocker/r-ver&tag=3", NULL, 0, &body,
+                                  NULL), 403);
+        free(body);
+        fx.cfg.image = NULL;
+}
+END_TEST
+
 /* One tenant's images are not another's: absent from lists, 404 by tag,
  * id and prefix, not taggable, savable or removable. */
 START_TEST(tenants_apart)
@@ -293,6 +333,7 @@ Suite *suite_docker_images(void)
         tcase_add_test(tc, cli_tag_save_rmi);
         tcase_add_test(tc, errors_as_docker);
         tcase_add_test(tc, create_without_pulls);
+        tcase_add_test(tc, create_preloaded_present);
         tcase_add_test(tc, tenants_apart);
         tcase_add_test(tc, names_with_slashes);
         suite_add_tcase(s, tc);
