@@ -930,7 +930,7 @@ Suite *suite_archive(void)
         tc = tcase_create("real");
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_loop_test(tc, real_archives_accepted, 0, sizeof(reals) / sizeof(reals[0]));
-tcase_add_loop_test(tc, real_pick_by_id_and_layout, 0, sizeof(reals) / sizeof(reals[0]));
+        tcase_add_loop_test(tc, real_pick_by_id_and_layout, 0, sizeof(reals) / sizeof(reals[0]));
         tcase_add_loop_test(tc, real_layers_walked, 0, sizeof(reals) / sizeof(reals[0]));
         tcase_add_test(tc, real_oci_without_manifest_refused);
         suite_add_tcase(s, tc);
