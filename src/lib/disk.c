@@ -315,6 +315,23 @@ static int feed(guestfs_h *g, int src, const char *remote, bool untar, vs_error 
         return 0;
 }
 
+/* A build's context and FROM images go in as they are: the guest's engine
+ * reads them (the host checked the context's names, the store the images). */
+static int build_in(guestfs_h *g, const vs_build_inputs *b, vs_error *err)
+{
+        if (feed(g, b->context_fd, "/in/context.tar", false, err) < 0)
+                return -1;
+        if (guestfs_mkdir(g, "/in/images") < 0)
+                return vs_disk_error(g, err, "writing the build's images");
+        for (size_t i = 0; i < b->n_images; i++) {
+                char remote[64];
+                snprintf(remote, sizeof(remote), "/in/images/%zu.tar", i);
+                if (feed(g, b->image_fds[i], remote, false, err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
 static int prepare_in_appliance(const prepare_arg *a, vs_error *err)
 {
         _cleanup_guestfs_ guestfs_h *g = NULL;
@@ -344,6 +361,8 @@ static int prepare_in_appliance(const prepare_arg *a, vs_error *err)
                 if (guestfs_mkdir(g, "/workspace") < 0 || guestfs_tar_in(g, from, "/workspace") < 0)
                         return vs_disk_error(g, err, "copying the workspace in");
         }
+        if (in->build && build_in(g, in->build, err) < 0)
+                return -1;
         /* An uploaded tar is unpacked by the appliance, never on the host. */
         if (in->workspace_tar_fd >= 0 && feed(g, in->workspace_tar_fd, "/workspace", true, err) < 0)
                 return -1;
@@ -408,7 +427,7 @@ static int open_preloads(char *const *paths, prepare_arg *a, vs_error *err)
 /* Runs the child that fills the disk; 0 when it said so and exited 0. */
 static int run_prepare_child(vs_disk_phase *p, prepare_arg *a, const vs_bound *b, vs_error *err)
 {
-        int keep[VS_PRELOAD_MAX + 3];
+        int keep[2 * VS_PRELOAD_MAX + 4];
         size_t n = 0;
         vs_child c;
         char type, msg[1100];
@@ -423,6 +442,11 @@ static int run_prepare_child(vs_disk_phase *p, prepare_arg *a, const vs_bound *b
                 keep[n++] = a->ws_pipe;
         for (size_t i = 0; i < a->n_preloads; i++)
                 keep[n++] = a->preload_fds[i];
+        if (a->in->build) {
+                keep[n++] = a->in->build->context_fd;
+                for (size_t i = 0; i < a->in->build->n_images; i++)
+                        keep[n++] = a->in->build->image_fds[i];
+        }
         vs_child_opts o = vs_disk_phase_child_opts(p, b, keep, n);
         if (vs_child_start(&c, &o, prepare_child, a, err) < 0)
                 return -1;
@@ -466,6 +490,8 @@ int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs
         pid_t tar = -1;
         int r, status;
 
+        if (in->build && in->build->n_images > VS_PRELOAD_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "a build takes at most %d images", VS_PRELOAD_MAX);
         if (vs_disk_phase_begin(&p, dirname(copy), accel, err) < 0)
                 return -1;
         vs_disk_phase_appliance(&p, accel, in->job_id, &a.app);

@@ -23,6 +23,14 @@
 /* A qcow2 overlay of size bytes on the read-only qcow2 base. */
 int vs_disk_create_overlay(const char *path, const char *base, uint64_t size, vs_error *err);
 
+/* A build's inputs: the context tar -> /in/context.tar, the FROM images
+ * -> /in/images/N.tar (at most VS_PRELOAD_MAX). */
+typedef struct {
+        int context_fd;
+        const int *image_fds;
+        size_t n_images;
+} vs_build_inputs;
+
 typedef struct {
         const char *job_id;      /* tags the appliance (its kernel command line); may be NULL */
         const char *spec_json;   /* text of /spec.json */
@@ -30,6 +38,7 @@ typedef struct {
         char *const *preloads;   /* archive paths -> /in/preload-N.tar, or NULL */
         int workspace_fd;        /* an open host directory -> /workspace, or -1 */
         int workspace_tar_fd;    /* or an open tar, unpacked inside the appliance into /workspace, or -1 */
+        const vs_build_inputs *build; /* NULL: not a build */
 } vs_job_inputs;
 
 /* Creates the raw job disk of size bytes (allocated: a full host file

@@ -4,6 +4,7 @@
 
 #include "archive.h"
 #include "baseimage.h"
+#include "build.h"
 #include "domain.h"
 #include "guard.h"
 #include "jobdir.h"
@@ -29,6 +30,11 @@ typedef struct {
         int workspace_tar_fd;    /* opts->workspace_tar; -1 for none */
         int image_fd;            /* spec->image; -1 for none */
         char image_path[32], workspace_tar_path[32];
+        int context_fd;          /* a build's opts->build_context; -1 for none */
+        uint64_t context_bytes;
+        int image_fds[VS_BUILD_IMAGES_MAX]; /* a build's FROM images, n_images of them */
+        size_t n_images;
+        uint64_t images_bytes;
         bool has_workspace;      /* a directory or a tar was given */
         uint64_t workspace_bytes;
         vs_base_image base;

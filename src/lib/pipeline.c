@@ -9,6 +9,7 @@
 #include "parse.h"
 #include "qemuaccess.h"
 #include "strv.h"
+#include "tar.h"
 #include "text.h"
 #include "workspace.h"
 
@@ -141,6 +142,50 @@ static int open_image(vs_job *job, vs_error *err)
         return 0;
 }
 
+/* A build's inputs, opened once like the others: the context (a tar with
+ * safe names: vs_tar_check, as the service checked it at upload) and the
+ * FROM images' archives (the host store's blobs). */
+static int open_regular(const char *path, const char *what, uint64_t *ret_size, vs_error *err)
+{
+        struct stat st;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+
+        if (fd < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "cannot open the build's %s", what);
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                close(fd);
+                return vs_error_set(err, VS_ERR_INPUT, "the build's %s is not a regular file", what);
+        }
+        *ret_size = (uint64_t)st.st_size;
+        return fd;
+}
+
+static int open_build(vs_job *job, vs_error *err)
+{
+        char *const *images = job->opts->build_images;
+        uint64_t size;
+
+        if (!job->opts->build_context)
+                return vs_error_set(err, VS_ERR_USAGE, "a build needs its context");
+        if (vs_strv_length(images) > VS_BUILD_IMAGES_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "a build takes at most %d FROM images", VS_BUILD_IMAGES_MAX);
+        job->context_fd = open_regular(job->opts->build_context, "context", &job->context_bytes, err);
+        if (job->context_fd < 0)
+                return -1;
+        if (vs_tar_check(job->context_fd, 0, job->context_bytes, err) < 0) {
+                vs_error_prefix(err, "build context");
+                return -1;
+        }
+        for (size_t i = 0; images && images[i]; i++) {
+                int fd = open_regular(images[i], "FROM image", &size, err);
+                if (fd < 0)
+                        return -1;
+                job->image_fds[job->n_images++] = fd;
+                job->images_bytes += size;
+        }
+        return 0;
+}
+
 /* The job disk holds the archive, the workspace and what comes back (the
  * workspace again, an exported image): all of it must fit in --disk. */
 static int check_disk_budget(vs_job *job, vs_error *err)
@@ -150,6 +195,9 @@ static int check_disk_budget(vs_job *job, vs_error *err)
 
         if (job->spec->export_image)
                 need += job->archive.size;
+        /* A build: the context, the images as archives and loaded; what it
+         * builds must fit in the rest. */
+        need += job->context_bytes + 2 * job->images_bytes;
         if (need > job->spec->disk)
                 return vs_error_set(err, VS_ERR_USAGE, "--disk %s is too small for this job: it needs at least %s",
                                     vs_format_size(job->spec->disk, a, sizeof(a)), vs_format_size(need, b, sizeof(b)));
@@ -164,8 +212,9 @@ static int check_out_dir(vs_job *job, vs_error *err)
         int entries = 0;
 
         if (!out) {
-                if (job->spec->export_image)
-                        return vs_error_set(err, VS_ERR_USAGE, "--export-image needs --out DIR");
+                if (job->spec->export_image || job->spec->build)
+                        return vs_error_set(err, VS_ERR_USAGE, "%s needs --out DIR",
+                                            job->spec->build ? "a build" : "--export-image");
                 return 0;
         }
         d = opendir(out);
@@ -193,7 +242,10 @@ static int job_validate(vs_job *job, vs_error *err)
                                     s->cpus, job->accel_why);
         if (check_out_dir(job, err) < 0 || check_workspace(job, err) < 0)
                 return -1;
-        if (!s->image) {
+        if (s->build) {
+                if (open_build(job, err) < 0)
+                        return -1;
+        } else if (!s->image) {
                 /* A preloaded image: the guest engine already has it. */
                 job->ref = strdup(s->tag);
                 if (!job->ref)
@@ -267,6 +319,8 @@ static int job_prepare(vs_job *job, vs_error *err)
 {
         _cleanup_free_ char *spec_text = NULL;
         vs_bound bound = job_bound(job);
+        vs_build_inputs build = { .context_fd = job->context_fd, .image_fds = job->image_fds,
+                                  .n_images = job->n_images };
         json_t *guest;
         vs_job_inputs in;
 
@@ -277,6 +331,8 @@ static int job_prepare(vs_job *job, vs_error *err)
         guest = vs_spec_guest_json(job->spec, job->ref);
         json_object_set_new(guest, "workspace", json_boolean(job->has_workspace));
         json_object_set_new(guest, "load", json_boolean(job->spec->image != NULL));
+        if (job->spec->build)
+                json_object_set_new(guest, "images", json_integer((json_int_t)job->n_images));
         spec_text = json_dumps(guest, JSON_COMPACT);
         json_decref(guest);
         if (!spec_text)
@@ -285,7 +341,8 @@ static int job_prepare(vs_job *job, vs_error *err)
                               .spec_json = spec_text,
                               .image_fd = job->image_fd,
                               .workspace_fd = job->workspace_fd,
-                              .workspace_tar_fd = job->workspace_tar_fd };
+                              .workspace_tar_fd = job->workspace_tar_fd,
+                              .build = job->spec->build ? &build : NULL };
         return vs_disk_prepare(job->dir.job_disk, job->spec->disk, &in, job->accel, &bound, err);
 }
 
@@ -413,7 +470,7 @@ static int collect_outputs(vs_job *job, vs_collect_src *g, vs_error *err)
                 /* A chatty engine does not fail the job: its log keeps its end. */
                 if (vs_collect_file_tail(g, "/out/dockerd.log", log, DOCKERD_LOG_MAX, &log_bytes, err) < 0)
                         return -1;
-                if (job->spec->export_image && job->ran) {
+                if ((job->spec->export_image || job->spec->build) && job->ran) {
                         if (vs_collect_file(g, "/out/image.tar", img, job->spec->disk, &present, err) < 0)
                                 return -1;
                         if (present)
@@ -603,10 +660,23 @@ static void record_provenance(vs_job *job)
         for (size_t i = 0; s->env && s->env[i]; i++)
                 json_array_append_new(env_names, json_stringn(s->env[i], strcspn(s->env[i], "=")));
         json_object_set_new(job->result, "image",
-                            json_pack("{s:s?, s:s?, s:I, s:s, s:s?, s:b}", "archive", s->image, "archive_sha256",
+                            json_pack("{s:s?, s:s?, s:I, s:s?, s:s?, s:b}", "archive", s->image, "archive_sha256",
                                       s->image ? job->archive.sha256 : NULL, "archive_bytes",
                                       (json_int_t)job->archive.size, "ref", job->ref, "id", job->image_id,
-                                      "preloaded", s->image == NULL));
+                                      "preloaded", s->image == NULL && !s->build));
+        if (s->build) {
+                json_t *b = vs_build_to_json(s->build);
+                /* Build argument values may be secrets: their names only. */
+                json_t *names = vs_xjson(json_array());
+                const char *k;
+                json_t *v;
+                json_object_foreach(json_object_get(b, "buildargs"), k, v)
+                        json_array_append_new(names, vs_xjson(json_string(k)));
+                json_object_set_new(b, "buildargs", names);
+                json_object_set_new(b, "context_bytes", json_integer((json_int_t)job->context_bytes));
+                json_object_set_new(b, "from_images", json_integer((json_int_t)job->n_images));
+                json_object_set_new(job->result, "build", b);
+        }
         json_object_set_new(job->result, "base_image",
                             json_pack("{s:s, s:s, s:O*}", "dir", job->base.dir, "manifest_sha256",
                                       job->base.manifest_sha256, "packages",
@@ -674,6 +744,9 @@ static void job_free(vs_job *job)
         close_fd(&job->workspace_fd);
         close_fd(&job->workspace_tar_fd);
         close_fd(&job->image_fd);
+        close_fd(&job->context_fd);
+        for (size_t i = 0; i < job->n_images; i++)
+                close_fd(&job->image_fds[i]);
         free(job->ref);
         free(job->image_id);
         vs_archive_info_clear(&job->archive);
@@ -711,7 +784,7 @@ static int bounded_phase(vs_job *job, vs_phase p, int (*fn)(vs_job *, vs_error *
 int vs_job_run(const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opts, json_t **ret_result, vs_error *err)
 {
         vs_job job = { .cfg = cfg, .spec = spec, .opts = opts, .dir = { .lock_fd = -1 }, .exit_code = -1,
-                       .workspace_fd = -1, .workspace_tar_fd = -1, .image_fd = -1 };
+                       .workspace_fd = -1, .workspace_tar_fd = -1, .image_fd = -1, .context_fd = -1 };
         int r;
 
         job.watch.guest_current = -1;

@@ -39,6 +39,10 @@ typedef struct {
         /* The same for spec->image (NULL for an upload in the service's own
          * job directory). */
         const char *image_root;
+        /* A build (spec->build): its context tar (checked again here) and the
+         * docker-archives of its FROM images (NULL-terminated, may be NULL). */
+        const char *build_context;
+        char *const *build_images;
         uint64_t log_limit;      /* bytes kept per output stream in out_dir */
         const vs_events *events; /* may be NULL */
 } vs_run_opts;

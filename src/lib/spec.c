@@ -29,6 +29,7 @@ void vs_spec_clear(vs_spec *s)
         free(s->workdir);
         vs_strv_free(s->env);
         vs_strv_free(s->cmd);
+        vs_build_free(s->build);
         vs_spec_init(s);
 }
 
@@ -128,7 +129,11 @@ int vs_spec_validate(const vs_spec *s, vs_error *err)
 {
         char a[32], b[32];
 
-        if (!s->image && !s->tag)
+        if (s->build && (s->image || s->tag || s->cmd || s->workspace))
+                return vs_error_set(err, VS_ERR_USAGE, "a build takes no image, tag, command or workspace");
+        if (s->build && vs_build_validate(s->build, err) < 0)
+                return -1;
+        if (!s->build && !s->image && !s->tag)
                 return vs_error_set(err, VS_ERR_USAGE, "--image FILE.tar is required (or --tag of an image preloaded in the base image)");
         if (s->memory < VS_MEMORY_MIN || s->memory > VS_MEMORY_MAX)
                 return vs_error_set(err, VS_ERR_USAGE, "--memory must be between %s and %s",
@@ -165,6 +170,9 @@ static json_t *strv_json(char *const *v)
 
 json_t *vs_spec_guest_json(const vs_spec *s, const char *ref)
 {
+        if (s->build)
+                return json_pack("{s:o, s:s, s:b}", "build", vs_build_guest_json(s->build), "network",
+                                 vs_network_name(s->network), "export_image", true);
         return json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:b}",
                          "ref", ref,
                          "cmd", s->cmd ? strv_json(s->cmd) : json_null(),

@@ -2,6 +2,7 @@
 #ifndef VS_SPEC_H
 #define VS_SPEC_H
 
+#include "build.h"
 #include "error.h"
 
 #include <jansson.h>
@@ -44,6 +45,7 @@ typedef struct {
         char *workdir;        /* NULL: the image's own */
         bool export_image;
         char **cmd;           /* NULL: the image's own entrypoint/cmd */
+        vs_build *build;      /* an image build (build.h): no image, tag or cmd; NULL: a run */
 } vs_spec;
 
 void vs_spec_init(vs_spec *s);

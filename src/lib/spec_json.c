@@ -148,6 +148,14 @@ static int f_cmd(vs_spec *s, const char *name, json_t *v, vs_error *err)
         return 0;
 }
 
+static int f_build(vs_spec *s, const char *name, json_t *v, vs_error *err)
+{
+        (void)name;
+        vs_build_free(s->build);
+        s->build = NULL;
+        return vs_build_from_json(v, &s->build, err);
+}
+
 static const struct {
         const char *name;
         field_fn fn;
@@ -156,7 +164,7 @@ static const struct {
         { "mount_at", f_mount_at }, { "memory", f_memory },   { "cpus", f_cpus },
         { "disk", f_disk },         { "timeout", f_timeout }, { "network", f_network },
         { "env", f_env },           { "user", f_user },       { "workdir", f_workdir },
-        { "export_image", f_export }, { "cmd", f_cmd },
+        { "export_image", f_export }, { "cmd", f_cmd },         { "build", f_build },
 };
 
 int vs_spec_from_json(json_t *obj, vs_spec *ret, vs_error *err)
@@ -219,5 +227,7 @@ json_t *vs_spec_to_json(const vs_spec *s)
                 json_object_set_new(j, "workdir", json_string(s->workdir));
         if (s->cmd)
                 json_object_set_new(j, "cmd", strv_array(s->cmd));
+        if (s->build)
+                json_object_set_new(j, "build", vs_build_to_json(s->build));
         return j;
 }
