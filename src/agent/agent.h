@@ -54,6 +54,10 @@ int spawn_wait(char *const argv[], bool capture, int log_fd, spawn_result *ret, 
 int spawn_bg(char *const argv[], int log_fd, pid_t *ret_pid, vs_error *err);
 /* Runs argv, streaming its stdout and stderr to the host as frames. */
 int spawn_stream(char *const argv[], int *ret_status, vs_error *err);
+/* The same with stdin from in_fd, stdout streamed and stderr kept instead:
+ * its last SPAWN_TAIL_MAX bytes in *ret_tail (NUL-terminated, malloc'd). */
+#define SPAWN_TAIL_MAX 4096u
+int spawn_stream_keep_err(char *const argv[], int in_fd, int *ret_status, char **ret_tail, vs_error *err);
 
 /* docker_cli.c: docker's command lines and answers (pure; unit-tested) */
 #define DOCKER "/usr/bin/docker"
@@ -81,6 +85,18 @@ int docker_parse_exit(const char *out, int *ret_exit, bool *ret_oom, char **ret_
 /* The first image `docker load -q` names ("Loaded image: X" or "Loaded
  * image ID: X"), or NULL. */
 char *docker_parse_loaded(const char *out);
+/* argv of the classic builder (`docker build`) for the spec's "build"
+ * object, the context on stdin ("-"); nat: the build's RUN steps have the
+ * VM's network, else none.  The image id goes to iidfile. */
+#define DOCKER_BUILD_IIDFILE VS_JOB_MOUNT "/out/image.id"
+int docker_build_argv(const json_t *build, bool nat, const char *iidfile, char ***ret_argv, vs_error *err);
+/* The image id an --iidfile holds: "sha256:" and 64 lower-case hex digits
+ * (a trailing newline allowed), or NULL. */
+char *docker_parse_iid(const char *text);
+/* Guest text (docker's stderr) as one JSON-safe message: trailing
+ * newlines dropped, control bytes but \n and \t and bytes that are not
+ * UTF-8 become '?' (malloc'd). */
+char *docker_clean_text(const char *s, size_t len);
 /* The spec's user, "UID" or "UID:GID" (numbers up to 2^31-1, as the host
  * checks them); UID alone means GID = UID. */
 int docker_parse_user(const char *user, uid_t *ret_uid, gid_t *ret_gid, vs_error *err);
@@ -95,6 +111,10 @@ int docker_load(const char *tar, char **ret_loaded, vs_error *err);
  * text about the run (NULL when none). */
 int docker_run(const json_t *spec, int *ret_exit, char **ret_run_error, vs_error *err);
 int docker_save(const char *ref, const char *dest, vs_error *err);
+/* Builds the spec's "build" from /job/in/context.tar: *ret_exit is the
+ * builder's status, *ret_id the built image ("sha256:...") when it is 0,
+ * *ret_build_error docker's error text when not (NULL when none). */
+int docker_build(const json_t *spec, bool nat, int *ret_exit, char **ret_id, char **ret_build_error, vs_error *err);
 void docker_describe(const char *ref, json_t *result);
 
 #endif

@@ -194,6 +194,41 @@ int docker_save(const char *ref, const char *dest, vs_error *err)
         return docker_cmd(argv, NULL, err);
 }
 
+/* DOCKER_BUILDKIT=0: the classic builder, whose output the host turns back
+ * into the Engine API's JSON lines (docs/docker-api.md).  The context is
+ * the uploaded tar on stdin; the image id comes from --iidfile. */
+int docker_build(const json_t *spec, bool nat, int *ret_exit, char **ret_id, char **ret_build_error, vs_error *err)
+{
+        _cleanup_strv_ char **argv = NULL;
+        _cleanup_free_ char *tail = NULL, *iid = NULL;
+        _cleanup_close_ int ctx = -1;
+        size_t iid_len = 0;
+        int status;
+
+        if (docker_build_argv(json_object_get(spec, "build"), nat, DOCKER_BUILD_IIDFILE, &argv, err) < 0)
+                return -1;
+        ctx = open(VS_JOB_MOUNT "/in/context.tar", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (ctx < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "the build context");
+        unlink(DOCKER_BUILD_IIDFILE);
+        setenv("DOCKER_BUILDKIT", "0", 1);
+        if (spawn_stream_keep_err(argv, ctx, &status, &tail, err) < 0)
+                return -1;
+        *ret_exit = status;
+        *ret_id = NULL;
+        *ret_build_error = tail[0] ? docker_clean_text(tail, strlen(tail)) : NULL;
+        if (status != 0)
+                return 0;
+        if (vs_read_file(DOCKER_BUILD_IIDFILE, 256, &iid, &iid_len, err) < 0) {
+                vs_error_prefix(err, "the built image's id");
+                return -1;
+        }
+        *ret_id = docker_parse_iid(iid);
+        if (!*ret_id)
+                return vs_error_set(err, VS_ERR_SANDBOX, "docker build wrote no image id");
+        return 0;
+}
+
 /* The first line of argv's stdout, or NULL when it fails (an image that is
  * not there is an answer, not an error: the caller reports it). */
 static char *first_line(char *const argv[])

@@ -197,3 +197,88 @@ int docker_parse_user(const char *user, uid_t *ret_uid, gid_t *ret_gid, vs_error
         *ret_gid = colon ? (gid_t)gid : (gid_t)uid;
         return 0;
 }
+
+int docker_build_argv(const json_t *build, bool nat, const char *iidfile, char ***ret_argv, vs_error *err)
+{
+        _cleanup_strv_ char **v = vs_xcalloc(DOCKER_ARGV_MAX, sizeof(*v));
+        argv_builder b = { .v = v };
+        const char *dockerfile;
+
+        if (!json_is_object(build))
+                return vs_error_set(err, VS_ERR_INPUT, "spec.json: build is not an object");
+        if (opt_string(build, "dockerfile", &dockerfile, err) < 0)
+                return -1;
+        if (!dockerfile || !*dockerfile)
+                return vs_error_set(err, VS_ERR_INPUT, "spec.json: build.dockerfile is missing");
+        if (push2(&b, DOCKER, "build", err) < 0 || push2(&b, "--file", dockerfile, err) < 0 ||
+            push2(&b, "--iidfile", iidfile, err) < 0 || push(&b, "--force-rm", err) < 0)
+                return -1;
+        /* With nat the RUN steps get the engine's default bridge. */
+        if (!nat && push(&b, "--network=none", err) < 0)
+                return -1;
+        if (json_is_true(json_object_get(build, "nocache")) && push(&b, "--no-cache", err) < 0)
+                return -1;
+        if (json_is_true(json_object_get(build, "pull")) && push(&b, "--pull", err) < 0)
+                return -1;
+        if (push_array(&b, build, "buildargs", "--build-arg", err) < 0)
+                return -1;
+        if (push(&b, "-", err) < 0)
+                return -1;
+        *ret_argv = TAKE_PTR(v);
+        return 0;
+}
+
+char *docker_parse_iid(const char *text)
+{
+        size_t n = strlen(text);
+
+        if (n && text[n - 1] == '\n')
+                n--;
+        if (n != 71 || strncmp(text, "sha256:", 7))
+                return NULL;
+        for (size_t i = 7; i < n; i++)
+                if (!isdigit((unsigned char)text[i]) && !(text[i] >= 'a' && text[i] <= 'f'))
+                        return NULL;
+        return vs_xstrndup(text, n);
+}
+
+/* The length of the UTF-8 sequence at s (at most len bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t len)
+{
+        size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
+
+        if (n == 0 || n > len)
+                return 0;
+        for (size_t i = 1; i < n; i++)
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+        /* overlong 3/4-byte forms, surrogates, past U+10FFFF */
+        if ((n == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (n == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
+            (n == 4 && s[0] == 0xf0 && s[1] < 0x90) || (n == 4 && s[0] == 0xf4 && s[1] >= 0x90))
+                return 0;
+        return n;
+}
+
+char *docker_clean_text(const char *s, size_t len)
+{
+        const unsigned char *u = (const unsigned char *)s;
+        char *out = vs_xmalloc(len + 1);
+        size_t o = 0;
+
+        while (len && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+                len--;
+        for (size_t i = 0; i < len;) {
+                size_t n = u[i] >= 0x80 ? utf8_len(u + i, len - i) : 1;
+
+                if (u[i] >= 0x80 && n) {
+                        memcpy(out + o, s + i, n);
+                        o += n;
+                        i += n;
+                        continue;
+                }
+                out[o++] = (u[i] < 0x20 && u[i] != '\n' && u[i] != '\t') || u[i] >= 0x7f ? '?' : s[i];
+                i++;
+        }
+        out[o] = '\0';
+        return out;
+}

@@ -139,6 +139,75 @@ static int run_job(const json_t *spec, json_t *result)
         return 0;
 }
 
+/* A build (the Docker socket's POST /build): the FROM images the host
+ * injected are loaded, the classic builder runs on the context, and the
+ * image it built is saved for the host's store. */
+#define BUILD_IMAGES_MAX 32
+
+static int run_build(const json_t *spec, json_t *result)
+{
+        static const char *const base_mods[] = { "overlay", "virtio_rng", NULL };
+        static const char *const net_mods[] = { "virtio_net", "bridge", "br_netfilter", "veth", "nf_nat",
+                                                "xt_MASQUERADE", "xt_addrtype", "xt_conntrack", NULL };
+        json_t *phases = json_object_get(result, "phases");
+        json_t *nimages = json_object_get(spec, "images");
+        bool nat = spec_nat(spec);
+        _cleanup_free_ char *id = NULL, *build_error = NULL;
+        vs_error err = { 0 };
+        int exit_code = -1;
+        pid_t engine;
+
+        if (!json_is_integer(nimages) || json_integer_value(nimages) < 0 ||
+            json_integer_value(nimages) > BUILD_IMAGES_MAX) {
+                vs_error_set(&err, VS_ERR_INPUT, "images is not a count from 0 to %d", BUILD_IMAGES_MAX);
+                return fail(result, "spec", &err);
+        }
+        system_load_modules(base_mods);
+        if (nat)
+                system_load_modules(net_mods);
+        system_grow_root();
+        if (system_network_up(nat, &err) < 0) {
+                if (nat)
+                        return fail(result, "network", &err);
+                channel_log("network: %s", err.msg);
+        }
+        phase_mark(phases, "engine-ready", true);
+        if (docker_start_engine(nat, &engine, &err) < 0)
+                return fail(result, "engine-ready", &err);
+        phase_mark(phases, "engine-ready", false);
+
+        phase_mark(phases, "load", true);
+        for (json_int_t i = 0; i < json_integer_value(nimages); i++) {
+                _cleanup_free_ char *path = vs_xasprintf(VS_JOB_MOUNT "/in/images/%d.tar", (int)i);
+                _cleanup_free_ char *loaded = NULL;
+
+                if (docker_load(path, &loaded, &err) < 0)
+                        return fail(result, "load", &err);
+                channel_log("loaded %s", loaded ? loaded : path);
+        }
+        phase_mark(phases, "load", false);
+
+        phase_mark(phases, "run", true);
+        if (docker_build(spec, nat, &exit_code, &id, &build_error, &err) < 0)
+                return fail(result, "run", &err);
+        phase_mark(phases, "run", false);
+        json_object_set_new(result, "exit_code", json_integer(exit_code));
+        if (build_error && exit_code != 0)
+                json_object_set_new(result, "run_error", vs_xjson(json_string(build_error)));
+        else if (build_error)
+                channel_log("docker build: %s", build_error);
+        if (id)
+                json_object_set_new(result, "image_id", vs_xjson(json_string(id)));
+        json_object_set_new(result, "state", json_string("ran"));
+        if (!id)
+                return 0;
+        phase_mark(phases, "save", true);
+        if (docker_save(id, VS_JOB_MOUNT "/out/image.tar", &err) < 0)
+                return fail(result, "save", &err);
+        phase_mark(phases, "save", false);
+        return 0;
+}
+
 /* Admin mode (build-base-image --preload): load archives into the engine of
  * the base image itself, then stop the engine cleanly and power off. */
 static int run_preload(const json_t *spec, json_t *result)
@@ -187,7 +256,8 @@ static json_t *read_spec(json_t *result)
 
         if (!spec)
                 vs_error_set(&err, VS_ERR_INPUT, "%s", jerr.text);
-        else if (!json_is_string(json_object_get(spec, "ref")) && !json_is_array(json_object_get(spec, "preload")))
+        else if (!json_is_string(json_object_get(spec, "ref")) && !json_is_array(json_object_get(spec, "preload")) &&
+                 !json_is_object(json_object_get(spec, "build")))
                 vs_error_set(&err, VS_ERR_INPUT, "no image reference");
         else
                 return spec;
@@ -214,6 +284,8 @@ static int worker(void)
         spec = read_spec(result);
         if (spec && json_is_array(json_object_get(spec, "preload")))
                 r = run_preload(spec, result);
+        else if (spec && json_is_object(json_object_get(spec, "build")))
+                r = run_build(spec, result);
         else if (spec)
                 r = run_job(spec, result);
         write_result(result);

@@ -1,5 +1,6 @@
 /* Child processes of the agent: the engine, docker commands, modprobe, ip. */
 #include "agent.h"
+#include "alloc.h"
 #include "cleanup.h"
 #include "io.h"
 #include "proc.h"
@@ -35,20 +36,26 @@ static _Noreturn void child_exec(char *const argv[], int in_fd, int out_fd, int 
         _exit(127);
 }
 
-static int start(char *const argv[], int out_fd, int err_fd, pid_t *ret_pid, vs_error *err)
+/* stdin is in_fd, or /dev/null for -1. */
+static int start_in(char *const argv[], int in_fd, int out_fd, int err_fd, pid_t *ret_pid, vs_error *err)
 {
-        _cleanup_close_ int null = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        _cleanup_close_ int null = in_fd >= 0 ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
         pid_t pid;
 
-        if (null < 0)
+        if (in_fd < 0 && null < 0)
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot open /dev/null for %s", argv[0]);
         pid = fork();
         if (pid < 0)
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot start %s", argv[0]);
         if (pid == 0)
-                child_exec(argv, null, out_fd, err_fd);
+                child_exec(argv, in_fd >= 0 ? in_fd : null, out_fd, err_fd);
         *ret_pid = pid;
         return 0;
+}
+
+static int start(char *const argv[], int out_fd, int err_fd, pid_t *ret_pid, vs_error *err)
+{
+        return start_in(argv, -1, out_fd, err_fd, ret_pid, err);
 }
 
 static int reap(const char *what, pid_t pid, int *ret_status, vs_error *err)
@@ -98,10 +105,33 @@ int spawn_wait(char *const argv[], bool capture, int log_fd, spawn_result *ret, 
         return 0;
 }
 
-/* Forwards both pipes as frames until both close.  Whatever ends the loop,
- * the pipes are closed on return, so a child still writing gets EPIPE
- * instead of blocking forever while spawn_stream waits for it. */
-static void pump(int out, int err)
+/* The last SPAWN_TAIL_MAX bytes written to it. */
+typedef struct {
+        char buf[SPAWN_TAIL_MAX];
+        size_t len;
+} tail_buf;
+
+static void tail_add(tail_buf *t, const char *data, size_t n)
+{
+        if (n >= SPAWN_TAIL_MAX) {
+                memcpy(t->buf, data + n - SPAWN_TAIL_MAX, SPAWN_TAIL_MAX);
+                t->len = SPAWN_TAIL_MAX;
+                return;
+        }
+        if (t->len + n > SPAWN_TAIL_MAX) {
+                size_t drop = t->len + n - SPAWN_TAIL_MAX;
+                memmove(t->buf, t->buf + drop, t->len - drop);
+                t->len -= drop;
+        }
+        memcpy(t->buf + t->len, data, n);
+        t->len += n;
+}
+
+/* Forwards both pipes as frames until both close (stderr into keep instead
+ * when it is given).  Whatever ends the loop, the pipes are closed on
+ * return, so a child still writing gets EPIPE instead of blocking forever
+ * while spawn_stream waits for it. */
+static void pump(int out, int err, tail_buf *keep)
 {
         struct pollfd fds[2] = { { .fd = out, .events = POLLIN }, { .fd = err, .events = POLLIN } };
         char buf[16384];
@@ -128,7 +158,10 @@ static void pump(int out, int err)
                                 open_fds--;
                                 continue;
                         }
-                        channel_send(i == 0 ? VS_FRAME_STDOUT : VS_FRAME_STDERR, buf, (size_t)n);
+                        if (i == 1 && keep)
+                                tail_add(keep, buf, (size_t)n);
+                        else
+                                channel_send(i == 0 ? VS_FRAME_STDOUT : VS_FRAME_STDERR, buf, (size_t)n);
                 }
         }
         for (int i = 0; i < 2; i++)
@@ -136,7 +169,7 @@ static void pump(int out, int err)
                         close(fds[i].fd);
 }
 
-int spawn_stream(char *const argv[], int *ret_status, vs_error *err)
+static int stream(char *const argv[], int in_fd, int *ret_status, tail_buf *keep, vs_error *err)
 {
         _cleanup_close_ int out_rd = -1, out_wr = -1, err_rd = -1, err_wr = -1;
         int po[2], pe[2];
@@ -150,10 +183,29 @@ int spawn_stream(char *const argv[], int *ret_status, vs_error *err)
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot start %s", argv[0]);
         err_rd = pe[0];
         err_wr = pe[1];
-        if (start(argv, out_wr, err_wr, &pid, err) < 0)
+        if (start_in(argv, in_fd, out_wr, err_wr, &pid, err) < 0)
                 return -1;
         out_wr = vs_safe_close(out_wr);
         err_wr = vs_safe_close(err_wr);
-        pump(TAKE_FD(out_rd), TAKE_FD(err_rd));
+        pump(TAKE_FD(out_rd), TAKE_FD(err_rd), keep);
         return reap(argv[0], pid, ret_status, err);
+}
+
+int spawn_stream(char *const argv[], int *ret_status, vs_error *err)
+{
+        return stream(argv, -1, ret_status, NULL, err);
+}
+
+int spawn_stream_keep_err(char *const argv[], int in_fd, int *ret_status, char **ret_tail, vs_error *err)
+{
+        tail_buf *t = vs_xcalloc(1, sizeof(*t));
+        int r = stream(argv, in_fd, ret_status, t, err);
+
+        if (r == 0) {
+                *ret_tail = vs_xmalloc(t->len + 1);
+                memcpy(*ret_tail, t->buf, t->len);
+                (*ret_tail)[t->len] = '\0';
+        }
+        free(t);
+        return r;
 }
