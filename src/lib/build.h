@@ -77,13 +77,4 @@ int vs_dockerfile_images(const char *text, size_t len, char *const *buildargs, c
 int vs_build_context_dockerfile(int fd, uint64_t len, const char *path, char **ret_text, size_t *ret_len,
                                 vs_error *err);
 
-/* Does the base image's manifest list ref as preloaded?  Entries of its
- * "preloaded" array carry the archive's "tags" (scripts/build-base-image);
- * "busybox" matches "busybox:latest" and "docker.io/library/busybox:latest". */
-bool vs_build_preloaded(const json_t *manifest, const char *ref);
-/* The canonical form of a short reference for comparisons: a missing tag is
- * ":latest", "docker.io/library/" and "docker.io/" prefixes dropped
- * (malloc'd). */
-char *vs_build_ref_normal(const char *ref);
-
 #endif

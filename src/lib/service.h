@@ -90,6 +90,18 @@ int vs_service_upload_write(vs_service *s, vs_upload *u, const char *data, size_
 uint64_t vs_service_upload_bytes(const vs_upload *u);
 int vs_service_upload_end(vs_service *s, vs_upload *u, vs_error *err);
 void vs_service_upload_abort(vs_service *s, vs_upload *u);
+/* A created build job's inputs (service_build.c): the context from fd
+ * (hard-linked when it is an unnamed O_TMPFILE on the state dir's file
+ * system, else copied; NO_SPACE past the quotas), and the path where the
+ * i-th FROM image's archive goes (the caller links the store's blob there,
+ * in order from 0). */
+int vs_service_build_context(vs_service *s, const char *owner, const char *id, int fd, vs_error *err);
+int vs_service_build_image_path(vs_service *s, const char *owner, const char *id, size_t i, char **ret_path,
+                                vs_error *err);
+/* What a build needs to know of the service: its configuration (the base
+ * image) and whether jobs may have network (--allow-network). */
+const vs_config *vs_service_config(const vs_service *s);
+bool vs_service_allow_network(const vs_service *s);
 int vs_service_start(vs_service *s, const char *owner, const char *id, vs_error *err);
 /* The job record (docs/api.md); NULL with err (not found). */
 json_t *vs_service_get(vs_service *s, const char *owner, const char *id, vs_error *err);

@@ -144,6 +144,8 @@ vs_upload *upload_new(sjob *j, int kind, char *tmp, int fd);
 void upload_settle(vs_service *s, vs_upload *u);
 
 void *svc_worker(void *arg);
+/* A build job's inputs for the pipeline (paths malloc'd into the two). */
+void svc_build_opts(sjob *j, vs_run_opts *opts, char **ret_context, char ***ret_images);
 
 /* The longest allowed root that path (absolute) names by its letters, or NULL. */
 const char *vs_service_root_for(const vs_service *s, const char *path);

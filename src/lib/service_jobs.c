@@ -76,7 +76,7 @@ static int check_spec(vs_service *s, json_t *spec, uint64_t *ret_memory, vs_erro
 
         if (vs_spec_from_json(spec, &sp, err) < 0)
                 return -1;
-        placeholder = !sp.image && !sp.tag;
+        placeholder = !sp.image && !sp.tag && !sp.build;
         if (placeholder)
                 sp.image = vs_xstrdup("(upload)");
         r = vs_spec_validate(&sp, err);
@@ -245,7 +245,8 @@ static int start_check(vs_service *s, sjob *j, vs_error *err)
 
         if (rec->state != VS_JOB_CREATED)
                 return vs_error_set(err, VS_ERR_CONFLICT, "job %s is already %s", j->id, vs_job_state_to_string(rec->state));
-        if (!rec->upload_image && !json_object_get(rec->spec, "image") && !json_object_get(rec->spec, "tag"))
+        if (!rec->upload_image && !json_object_get(rec->spec, "image") && !json_object_get(rec->spec, "tag") &&
+            !json_object_get(rec->spec, "build"))
                 return vs_error_set(err, VS_ERR_CONFLICT, "job %s has no image: upload one or name it in the spec", j->id);
         if (j->memory > s->o.memory_budget)
                 return vs_error_set(err, VS_ERR_CONFLICT, "job %s asks for more memory than the service may use", j->id);

@@ -85,6 +85,8 @@ static void run_one(vs_service *s, sjob *j)
         _cleanup_free_ char *out = job_path(j, "out"), *ws = job_path(j, "workspace.tar"),
                             *img = job_path(j, "image.tar");
         _cleanup_json_ json_t *specj = NULL;
+        _cleanup_free_ char *build_context = NULL;
+        _cleanup_strv_ char **build_images = NULL;
         json_t *result = NULL;
         run_ctx ctx = { s, j };
         vs_events ev = { ev_phase, ev_output, ev_message, ev_cancelled, &ctx };
@@ -104,6 +106,8 @@ static void run_one(vs_service *s, sjob *j)
                 opts.workspace_root = vs_service_root_for(s, json_string_value(json_object_get(specj, "workspace")));
         if (!has_img)
                 opts.image_root = vs_service_root_for(s, json_string_value(json_object_get(specj, "image")));
+        if (json_object_get(specj, "build"))
+                svc_build_opts(j, &opts, &build_context, &build_images);
         vs_rm_rf(out); /* a run the previous process lost */
         r = vs_spec_from_json(specj, &spec, &err);
         if (r == 0) {

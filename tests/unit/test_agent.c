@@ -3,6 +3,8 @@
  * (spawn.c): capture bounds, exit codes, a failed fork, closed std fds. */
 #include "agent.h"
 #include "cleanup.h"
+#include "protocol.h"
+#include "tarwriter.h"
 #include "tests.h"
 
 #include <errno.h>
@@ -388,6 +390,105 @@ START_TEST(spawn_stream_drains_without_channel)
 }
 END_TEST
 
+
+START_TEST(build_argv_exact)
+{
+        _cleanup_json_ json_t *b = spec_of("{\"dockerfile\":\"sub/Dockerfile.x\",\"buildargs\":[\"A=1\",\"B=two words\"],"
+                                           "\"nocache\":true,\"pull\":true}");
+        _cleanup_json_ json_t *plain = spec_of("{\"dockerfile\":\"Dockerfile\",\"buildargs\":[],\"nocache\":false,"
+                                               "\"pull\":false}");
+        _cleanup_strv_ char **argv = NULL, **argv2 = NULL;
+        _cleanup_free_ char *s = NULL, *s2 = NULL;
+        vs_error err = { 0 };
+
+        ck_assert_int_eq(docker_build_argv(b, false, DOCKER_BUILD_IIDFILE, &argv, &err), 0);
+        s = joined(argv);
+        ck_assert_str_eq(s, "[/usr/bin/docker] [build] [--file] [sub/Dockerfile.x] [--iidfile] [/job/out/image.id] "
+                            "[--force-rm] [--network=none] [--no-cache] [--pull] [--build-arg] [A=1] [--build-arg] "
+                            "[B=two words] [-]");
+        ck_assert_int_eq(docker_build_argv(plain, true, "/x/iid", &argv2, &err), 0);
+        s2 = joined(argv2);
+        ck_assert_str_eq(s2, "[/usr/bin/docker] [build] [--file] [Dockerfile] [--iidfile] [/x/iid] [--force-rm] [-]");
+}
+END_TEST
+
+START_TEST(build_argv_refuses_what_it_cannot_pass)
+{
+        static const struct {
+                const char *json, *msg;
+        } bad[] = {
+                { "[]", "spec.json: build is not an object" },
+                { "{}", "spec.json: build.dockerfile is missing" },
+                { "{\"dockerfile\":\"\"}", "spec.json: build.dockerfile is missing" },
+                { "{\"dockerfile\":1}", "spec.json: dockerfile is not a string" },
+                { "{\"dockerfile\":\"D\",\"buildargs\":{\"A\":\"1\"}}", "spec.json: buildargs is not an array" },
+                { "{\"dockerfile\":\"D\",\"buildargs\":[1]}", "spec.json: buildargs[0] is not a string" },
+        };
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                _cleanup_json_ json_t *b = spec_of(bad[i].json);
+                char **argv = NULL;
+                vs_error err = { 0 };
+
+                ck_assert_int_eq(docker_build_argv(b, false, "/i", &argv, &err), -1);
+                ck_assert_str_eq(err.msg, bad[i].msg);
+                ck_assert_ptr_null(argv);
+        }
+}
+END_TEST
+
+START_TEST(parse_iid)
+{
+        const char *id = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        _cleanup_free_ char *a = docker_parse_iid(id);
+        _cleanup_free_ char *nl = NULL;
+        char buf[80];
+
+        ck_assert_str_eq(a, id);
+        snprintf(buf, sizeof(buf), "%s\n", id);
+        nl = docker_parse_iid(buf);
+        ck_assert_str_eq(nl, id);
+        ck_assert_ptr_null(docker_parse_iid(""));
+        ck_assert_ptr_null(docker_parse_iid("sha256:0123"));
+        ck_assert_ptr_null(docker_parse_iid("sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"));
+        ck_assert_ptr_null(docker_parse_iid("sha512:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+        snprintf(buf, sizeof(buf), "%s\n\n", id);
+        ck_assert_ptr_null(docker_parse_iid(buf));
+}
+END_TEST
+
+START_TEST(clean_text)
+{
+        const char *msg = "The command '/bin/sh -c exit 3' returned a non-zero code: 3\n\n";
+        _cleanup_free_ char *a = docker_clean_text(msg, strlen(msg));
+        _cleanup_free_ char *b = docker_clean_text("caf\xc3\xa9 \xff\x01x\ty\r\nz\xe2\x82", 16);
+        _cleanup_free_ char *c = docker_clean_text("\xed\xa0\x80|\xe0\x80\x80", 7);
+
+        ck_assert_str_eq(a, "The command '/bin/sh -c exit 3' returned a non-zero code: 3");
+        ck_assert_str_eq(b, "caf\xc3\xa9 ??x\ty?\nz??");
+        ck_assert_str_eq(c, "???|???");
+}
+END_TEST
+
+/* The builder's stdin is the context; its stdout is streamed and its
+ * stderr kept (the last SPAWN_TAIL_MAX bytes), not streamed. */
+START_TEST(spawn_keep_err_tail)
+{
+        char *argv[] = { "/bin/sh", "-c", "head -c 3 >&2; head -c 100000 /dev/zero | tr '\\0' e >&2; echo END >&2; exit 3",
+                         NULL };
+        _cleanup_close_ int in = tw_memfd("abcdef", 6);
+        _cleanup_free_ char *tail = NULL;
+        int status = -1;
+        vs_error err = { 0 };
+
+        ck_assert_int_eq(spawn_stream_keep_err(argv, in, &status, &tail, &err), 0);
+        ck_assert_int_eq(status, 3);
+        ck_assert_uint_eq(strlen(tail), SPAWN_TAIL_MAX);
+        ck_assert_str_eq(tail + SPAWN_TAIL_MAX - 5, "eEND\n");
+        ck_assert_int_eq(tail[0], 'e');
+}
+END_TEST
+
 Suite *suite_agent(void)
 {
         Suite *s = suite_create("agent");
@@ -402,6 +503,10 @@ Suite *suite_agent(void)
         tcase_add_test(cli, container_memory);
         tcase_add_test(cli, parse_loaded);
         tcase_add_test(cli, parse_user);
+        tcase_add_test(cli, build_argv_exact);
+        tcase_add_test(cli, build_argv_refuses_what_it_cannot_pass);
+        tcase_add_test(cli, parse_iid);
+        tcase_add_test(cli, clean_text);
         suite_add_tcase(s, cli);
         tcase_add_checked_fixture(sp, log_setup, log_teardown);
         tcase_set_timeout(sp, 60);
@@ -411,6 +516,7 @@ Suite *suite_agent(void)
         tcase_add_test(sp, spawn_fork_failure_is_an_error);
         tcase_add_test(sp, spawn_with_std_fds_closed);
         tcase_add_test(sp, spawn_stream_drains_without_channel);
+        tcase_add_test(sp, spawn_keep_err_tail);
         suite_add_tcase(s, sp);
         return s;
 }
