@@ -243,10 +243,15 @@ static void emit_stream(build_stream *bs, const char *s, size_t len)
         emit(bs, vs_xjson(json_pack("{s:o}", "stream", vs_json_text(s, len, BUILD_LINE_MAX + 1))));
 }
 
-static void emit_error(build_stream *bs, const char *msg)
+/* code: the builder's exit status when it failed (the docker CLI exits
+ * with it, as with a RUN step's code from Docker), 0 for none. */
+static void emit_error(build_stream *bs, const char *msg, int code)
 {
-        emit(bs, vs_xjson(json_pack("{s:{s:o}, s:o}", "errorDetail", "message",
-                                    vs_json_text(msg, strlen(msg), VS_RECORD_STRING_MAX), "error",
+        json_t *detail = vs_xjson(json_pack("{s:o}", "message", vs_json_text(msg, strlen(msg), VS_RECORD_STRING_MAX)));
+
+        if (code > 0)
+                json_object_set_new(detail, "code", json_integer(code));
+        emit(bs, vs_xjson(json_pack("{s:o, s:o}", "errorDetail", detail, "error",
                                     vs_json_text(msg, strlen(msg), VS_RECORD_STRING_MAX))));
 }
 
@@ -340,6 +345,7 @@ static void finish(build_stream *bs)
         _cleanup_json_ json_t *rec = NULL;
         char(*tags)[VS_IMAGE_NAME_MAX + 1] = vs_xcalloc(VS_BUILD_TAGS_MAX, sizeof(*tags));
         const char *state, *image_id, *msg;
+        json_int_t code;
         char shortid[13];
         vs_error err = { 0 };
 
@@ -347,15 +353,15 @@ static void finish(build_stream *bs)
                 take_line(bs, bs->line, bs->line_len);
         bs->line_len = 0;
         rec = vs_service_get(bs->ctx->svc, bs->owner, bs->id, &err);
-        state = json_string_value(json_object_get(rec, "state"));
+        state = json_string_value(json_object_get(rec, "status"));
         image_id = guest_string(rec, "image_id");
         if (!rec) {
                 flush_held(bs);
-                emit_error(bs, err.msg);
+                emit_error(bs, err.msg, 0);
         } else if (state && !strcmp(state, "success") && image_id && strlen(image_id) == VS_IMAGE_ID_LEN) {
                 if (store_image(bs, image_id, tags, &err) < 0) {
                         flush_held(bs);
-                        emit_error(bs, err.msg);
+                        emit_error(bs, err.msg, 0);
                 } else {
                         snprintf(shortid, sizeof(shortid), "%.12s", image_id + 7);
                         if (bs->held && strncmp(bs->held + 19, shortid, 12) == 0) {
@@ -385,7 +391,8 @@ static void finish(build_stream *bs)
                         msg = json_string_value(json_object_get(rec, "error"));
                 if (!msg)
                         msg = state && !strcmp(state, "success") ? "the build reported no image id" : "the build failed";
-                emit_error(bs, msg);
+                code = json_integer_value(json_object_get(rec, "exit_code"));
+                emit_error(bs, msg, state && !strcmp(state, "failure") && code > 0 && code < 256 ? (int)code : 0);
         }
         free(tags);
         bs->finished = true;

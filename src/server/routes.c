@@ -552,5 +552,6 @@ const route_def api_routes[] = {
         { DOCKER, "GET", "/images/{name*}", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_image_get, NULL, true },
         { DOCKER, "POST", "/images/{name*}", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_image_post, NULL, false },
         { DOCKER, "DELETE", "/images/{name*}", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_image_delete, NULL, false },
+        { DOCKER, "POST", "/build", ROUTE_PUBLIC, ROUTE_BODY_FILE, docker_build, NULL, true },
         { JOBS, NULL, NULL, ROUTE_PUBLIC, ROUTE_BODY_NONE, NULL, NULL, false },
 };

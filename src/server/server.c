@@ -570,6 +570,11 @@ vs_service *vs_server_service(vs_server *srv)
         return srv->ctx.svc;
 }
 
+vs_imgstore *vs_server_images(vs_server *srv)
+{
+        return srv->ctx.images;
+}
+
 unsigned vs_server_connections(vs_server *srv)
 {
         return listeners_connections(&srv->ctx);

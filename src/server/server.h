@@ -51,6 +51,7 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err);
 /* Drains the service for grace_ms, stops the daemon, frees everything. */
 void vs_server_stop(vs_server *srv, uint64_t grace_ms);
 vs_service *vs_server_service(vs_server *srv);
+vs_imgstore *vs_server_images(vs_server *srv);
 unsigned vs_server_connections(vs_server *srv);
 
 /* ---- private to src/server ---- */
@@ -244,5 +245,7 @@ enum MHD_Result docker_image_create(server_ctx *ctx, request *rq);
 enum MHD_Result docker_image_get(server_ctx *ctx, request *rq);    /* /images/{name*}/json and /get */
 enum MHD_Result docker_image_post(server_ctx *ctx, request *rq);   /* /images/{name*}/tag */
 enum MHD_Result docker_image_delete(server_ctx *ctx, request *rq);
+/* docker_build.c: POST /build (docs/docker-api.md "Builds"). */
+enum MHD_Result docker_build(server_ctx *ctx, request *rq);
 
 #endif

@@ -105,7 +105,10 @@ int dfx_cli(const docker_fx *fx, const char *sock, char **ret_out, char **ret_er
         envp[2] = (char *)"PATH=/usr/local/bin:/usr/bin:/bin";
         envp[3] = (char *)"HOME=/nonexistent";
         envp[4] = (char *)"DOCKER_CLI_HINTS=false";
-        envp[5] = NULL;
+        /* As a user of the CLI 28 without buildx does: docker build takes
+         * the classic builder's POST /build (else it asks for buildx). */
+        envp[5] = (char *)"DOCKER_BUILDKIT=0";
+        envp[6] = NULL;
         argv[n++] = (char *)dfx_docker_cli();
         va_start(ap, ret_err);
         for (const char *a; (a = va_arg(ap, const char *)) && n < 63;)

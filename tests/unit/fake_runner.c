@@ -1,6 +1,8 @@
 #include "fake_runner.h"
 #include "alloc.h"
+#include "archive.h"
 #include "result.h"
+#include "strv.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #define FAKE_MAX 256
 
@@ -189,9 +192,10 @@ static void repeat(const vs_run_opts *opts, const char *arg)
 }
 
 /* Runs the ops; returns false when the job was cancelled. */
-static bool run_ops(const vs_spec *spec, const vs_run_opts *opts, int *exit_code, bool *fail, const char **guest_error)
+static bool run_ops(const vs_spec *spec, char **ops, const vs_run_opts *opts, int *exit_code, bool *fail,
+                    const char **guest_error)
 {
-        for (char **a = spec->cmd ? spec->cmd + 1 : NULL; a && *a; a++) {
+        for (char **a = ops; a && *a; a++) {
                 if (strncmp(*a, "guest_error:", 12) == 0)
                         *guest_error = *a + 12;
                 if (strncmp(*a, "out:", 4) == 0)
@@ -224,6 +228,50 @@ const char *fake_last_workspace_root(void)
         return last_workspace_root;
 }
 
+/* A build's ops: its build argument FAKE, split at '|'. */
+static char **build_ops(const vs_spec *spec)
+{
+        char **ops = NULL;
+
+        for (char **a = spec->build->buildargs; a && *a; a++)
+                if (strncmp(*a, "FAKE=", 5) == 0) {
+                        char *copy = vs_xstrdup(*a + 5), *save = NULL;
+                        for (char *t = strtok_r(copy, "|", &save); t; t = strtok_r(NULL, "|", &save))
+                                vs_strv_push(&ops, t);
+                        free(copy);
+                }
+        return ops;
+}
+
+/* What a build saw, then the builder's last line; the built image is the
+ * first FROM image's archive (copied to out/image.tar). */
+static void fake_build(const vs_run_opts *opts, json_t *result, bool ok)
+{
+        size_t n = vs_strv_length(opts->build_images);
+        struct stat st;
+        char line[256];
+        vs_archive_info info;
+        vs_error e = { 0 };
+
+        snprintf(line, sizeof(line), "context %lld bytes, %zu images\n",
+                 stat(opts->build_context, &st) == 0 ? (long long)st.st_size : -1LL, n);
+        output(opts, line, strlen(line));
+        if (!ok || n == 0 || vs_archive_inspect(opts->build_images[0], &info, &e) < 0)
+                return;
+        if (opts->out_dir && mkdir(opts->out_dir, 0700) == 0) {
+                char *dest = vs_xasprintf("%s/image.tar", opts->out_dir), *cmd = NULL;
+                cmd = vs_xasprintf("cp '%s' '%s'", opts->build_images[0], dest);
+                if (system(cmd) == 0)
+                        json_object_set_new(json_object_get(result, "guest"), "image_id",
+                                            json_string(info.images[0].id));
+                free(cmd);
+                free(dest);
+        }
+        snprintf(line, sizeof(line), "Successfully built %.12s\n", info.images[0].id + 7);
+        output(opts, line, strlen(line));
+        vs_archive_info_clear(&info);
+}
+
 int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opts, json_t **ret_result,
              vs_error *err)
 {
@@ -231,6 +279,7 @@ int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs
         int exit_code = 0;
         bool fail = false, ok;
         const char *guest_error = NULL;
+        char **ops = NULL;
 
         (void)userdata, (void)cfg;
         pthread_mutex_lock(&lock);
@@ -249,7 +298,10 @@ int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs
                 phase(opts, result, p, false);
         }
         phase(opts, result, VS_PHASE_WAIT, true);
-        ok = run_ops(spec, opts, &exit_code, &fail, &guest_error);
+        ops = spec->build ? build_ops(spec) : NULL;
+        ok = run_ops(spec, spec->build ? ops : spec->cmd ? spec->cmd + 1 : NULL, opts, &exit_code, &fail, &guest_error);
+        if (spec->build)
+                fake_build(opts, result, ok && !fail && exit_code == 0);
         phase(opts, result, VS_PHASE_WAIT, false);
         if (ok && !fail) {
                 phase(opts, result, VS_PHASE_COLLECT, true);
@@ -270,6 +322,7 @@ int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs
         running--;
         pthread_cond_broadcast(&changed);
         pthread_mutex_unlock(&lock);
+        vs_strv_free(ops);
         *ret_result = result;
         if (fail)
                 return vs_error_set(err, VS_ERR_SANDBOX, "fake sandbox failure");

@@ -9,7 +9,12 @@
  *     exit:N          the verdict: exit code N (default 0)
  *     error           fail as a sandbox error would
  *     guest_error:TEXT  the guest's run_error in the result (e.g. out of memory)
- *   env NAME=label names the job for fake_started(). */
+ *   env NAME=label names the job for fake_started().
+ * A build (spec->build) takes its ops from the build argument FAKE
+ * ("out:Step 1/2 : FROM x\n|exit:1"), prints "context N bytes, M images",
+ * and, when it succeeds with a FROM image, "exports" that image (its archive
+ * as out/image.tar, its id as the guest's image_id) and prints
+ * "Successfully built <id>" as the classic builder does. */
 #ifndef VS_FAKE_RUNNER_H
 #define VS_FAKE_RUNNER_H
 

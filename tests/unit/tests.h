@@ -30,6 +30,7 @@ Suite *suite_common(void);
 Suite *suite_agent(void);
 Suite *suite_docker(void);
 Suite *suite_build(void);
+Suite *suite_docker_build(void);
 Suite *suite_baseimage(void);
 Suite *suite_imagestore(void);
 Suite *suite_docker_images(void);
