@@ -265,11 +265,15 @@ static void flush_held(build_stream *bs)
 }
 
 /* One line of the builder's (with its \n): the classic builder's own
- * "Successfully built" comes again, from the store's id, at the end. */
+ * "Successfully built" comes again, from the store's id, at the end; the
+ * guest CLI's "Sending build context" is its own, not the engine's (the
+ * client prints its own). */
 static void take_line(build_stream *bs, const char *s, size_t len)
 {
-        static const char built[] = "Successfully built ";
+        static const char built[] = "Successfully built ", sending[] = "Sending build context to Docker daemon";
 
+        if (len >= sizeof(sending) - 1 && !strncmp(s, sending, sizeof(sending) - 1))
+                return;
         flush_held(bs);
         if (bs->quiet)
                 return;
@@ -459,6 +463,8 @@ enum MHD_Result docker_build(server_ctx *ctx, request *rq)
         vs_follow *f;
         char id[13];
 
+        if (!ctx->images)
+                return docker_respond_message(rq->c, 503, "this service has no image store (no Docker socket at start)");
         if (parse_query(ctx, rq, &b, &nat, &quiet, &err) < 0)
                 return docker_respond_error(rq->c, &err);
         if (rq->body_fd < 0 || rq->body_fd_len == 0)

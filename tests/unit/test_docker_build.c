@@ -145,7 +145,8 @@ START_TEST(build_streams_json_lines)
 {
         size_t len;
         _cleanup_free_ char *ctx = context(&len, "Dockerfile", "FROM " FIXTURE_REF "\nCOPY x /x\n", "x", "x\n", NULL);
-        _cleanup_free_ char *args = escaped("{\"FAKE\":\"out:Step 1/2 : FROM " FIXTURE_REF "\\n|out: ---> c732da56c260\\n\"}");
+        _cleanup_free_ char *args = escaped("{\"FAKE\":\"out:Sending build context to Docker daemon  3.072kB\\r\\r\\n|"
+                                            "out:Step 1/2 : FROM " FIXTURE_REF "\\n|out: ---> c732da56c260\\n\"}");
         _cleanup_free_ char *query = NULL, *body = NULL;
 
         ck_assert_int_gt(asprintf(&query, "t=built:1&t=other&buildargs=%s&rm=1&forcerm=1", args), 0);
