@@ -20,6 +20,7 @@ it_expect socket_mode cli_version cli_load cli_images cli_inspect tenant_images_
     tenant_containers_apart cli_rm_created \
     cli_run_exit_code cli_run_stdout cli_run_stderr cli_run_env_user_workdir cli_run_write_back cli_run_removed \
     cli_run_detached cli_logs_follow cli_wait cli_logs_streams cli_ps cli_rm_f \
+    build_not_a_tar build_missing_from cli_build cli_build_stored \
     cli_save cli_rmi \
     dockerode_ping dockerode_version dockerode_load dockerode_inspect dockerode_tag dockerode_run \
     dockerode_autoremove dockerode_build dockerode_save dockerode_remove_image \
@@ -132,6 +133,30 @@ check cli_ps "docker ps: $(excerpt "$work/ps.out")" has_line "$work/ps.out" '^bg
 dk "$sock_a" rm -f bg > "$work/rmf.out" 2>&1
 dk "$sock_a" ps -a -q > "$work/ps-rmf.out" 2>&1
 check cli_rm_f "docker rm -f: $(excerpt "$work/rmf.out") left $(excerpt "$work/ps-rmf.out")" test ! -s "$work/ps-rmf.out"
+
+# ---- builds: two refused before any VM, then one VM: FROM a stored image -------
+# The CLI 28 without buildx needs DOCKER_BUILDKIT=0 for the classic builder.
+printf 'FROM busybox\nthis Dockerfile was sent alone' > "$work/not-a-tar"
+code=$(dcurl "$sock_a" POST "/v1.41/build?t=x" -H 'Content-Type: application/x-tar' --data-binary @"$work/not-a-tar")
+check build_not_a_tar "HTTP $code: $(excerpt "$work/body")" eval '[ "$code" = 400 ] && message_has "is not a usable tar"'
+mkdir -p "$work/ctx-missing" "$work/ctx"
+printf 'FROM absent/base:1\nRUN true\n' > "$work/ctx-missing/Dockerfile"
+DOCKER_BUILDKIT=0 dk "$sock_a" build "$work/ctx-missing" > "$work/build-missing.out" 2>&1; code=$?
+check build_missing_from "exit $code: $(excerpt "$work/build-missing.out")" eval '[ "$code" != 0 ] &&
+    has_line "$work/build-missing.out" "FROM absent/base:1: no such image in the store and pulls need serve --allow-network"'
+printf 'FROM %s\nCOPY note.txt /note.txt\nRUN cat /note.txt && echo ran > /ran.txt\n' "$img" > "$work/ctx/Dockerfile"
+echo "built in a VM" > "$work/ctx/note.txt"
+t0=$(date +%s)
+DOCKER_BUILDKIT=0 dk "$sock_a" build -t built:1 "$work/ctx" > "$work/build.out" 2>"$work/build.err"; code=$?
+echo "docker build (one VM): $(( $(date +%s) - t0 )) s"
+built=$(sed -n 's/^Successfully built \([0-9a-f]\{12\}\)$/\1/p' "$work/build.out")
+check cli_build "exit $code: $(excerpt "$work/build.out") $(excerpt "$work/build.err")" eval '[ "$code" = 0 ] &&
+    has_line "$work/build.out" "^Step 3/3 : RUN cat /note.txt" && has_line "$work/build.out" "^built in a VM\$" &&
+    [ -n "$built" ] && has_line "$work/build.out" "^Successfully tagged built:1\$"'
+dk "$sock_a" image inspect --format '{{.Id}}' built:1 > "$work/built.id" 2>&1
+check cli_build_stored "built:1 is $(excerpt "$work/built.id"), the build said ${built:-nothing}" \
+    has_line "$work/built.id" "^sha256:${built:-none}[0-9a-f]{52}\$"
+dk "$sock_a" rmi built:1 > /dev/null 2>&1
 
 # ---- save and rmi (no VM) -----------------------------------------------------
 dk "$sock_a" save -o "$work/saved.tar" "$img" > "$work/save.out" 2>&1
