@@ -454,6 +454,8 @@ START_TEST(parse_iid)
         ck_assert_ptr_null(docker_parse_iid("sha512:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
         snprintf(buf, sizeof(buf), "%s\n\n", id);
         ck_assert_ptr_null(docker_parse_iid(buf));
+        snprintf(buf, sizeof(buf), "%sa", id); /* 65 hex digits */
+        ck_assert_ptr_null(docker_parse_iid(buf));
 }
 END_TEST
 
