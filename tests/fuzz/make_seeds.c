@@ -285,6 +285,14 @@ static void json_seeds(void)
                 "{\"memory\":1073741824,\"timeout\":30,\"network\":\"none\",\"env\":[]}",
                 "{\"image\":\"x\",\"image\":\"y\"}",
                 "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+                ("{\"build\":{\"dockerfile\":\"sub/D\",\"tags\":[\"a/b:1\"],\"buildargs\":{\"K\":\"v\",\"N\":null},"
+                 "\"nocache\":true,\"pull\":false},\"network\":\"none\"}"),
+        };
+        static const char *const dockerfiles[] = {
+                ("# syntax=docker/dockerfile:1\nARG BASE=alpine\nARG TAG\nFROM --platform=linux/amd64 ${BASE}:${TAG:-3} AS b\n"
+                 "RUN echo \\\n  hi\nFROM scratch\nCOPY --from=b /x /x\nFROM b\nFROM $BASE${EMPTY:+-x}\n"),
+                "# escape=`\nFROM a `\n AS s\nFROM s\nFROM host:5000/x/y@sha256:00\n",
+                "ARG A=\"q\" B='r'\nFROM $A/$B\nFROM a\\$B\n",
         };
 #define T(x) { x, sizeof(x) - 1 }
         static const struct {
@@ -325,6 +333,10 @@ static void json_seeds(void)
         for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
                 snprintf(name, sizeof(name), "spec-%zu", i);
                 save("api_body", name, specs[i], strlen(specs[i]));
+        }
+        for (size_t i = 0; i < sizeof(dockerfiles) / sizeof(dockerfiles[0]); i++) {
+                snprintf(name, sizeof(name), "dockerfile-%zu", i);
+                save("dockerfile", name, dockerfiles[i], strlen(dockerfiles[i]));
         }
         for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
                 snprintf(name, sizeof(name), "text-%zu", i);
