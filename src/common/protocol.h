@@ -3,9 +3,12 @@
  * The job disk (second virtio disk, ext4, no partition table) holds:
  *   /spec.json            what to run (written by the host)
  *   /in/image.tar         the docker-archive
+ *   /in/context.tar       a build's context (spec.json has "build" then)
+ *   /in/images/N.tar      a build's FROM images, N < spec.json's "images"
  *   /workspace/           the workspace, read-write in the container
  *   /out/result.json      the guest's record (written by the agent)
- *   /out/image.tar        the exported image, if asked for
+ *   /out/image.tar        the exported image, if asked for (a build's, always)
+ *   /out/image.id         a build's image id (docker build --iidfile)
  *
  * The progress channel is a virtio-serial port named VS_CHANNEL_NAME.
  * The agent sends frames: one type byte, a 4-byte big-endian length, then
