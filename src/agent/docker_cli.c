@@ -66,6 +66,32 @@ static int push_array(argv_builder *b, const json_t *spec, const char *name, con
         return 0;
 }
 
+/* The image reference, after the entrypoint's first word as --entrypoint
+ * and before the rest of it: how the docker CLI maps an entrypoint array
+ * (an --entrypoint also drops the image's cmd, as the Engine API does for
+ * a container created with an Entrypoint).  An empty array resets the
+ * image's entrypoint: --entrypoint "". */
+static int push_entrypoint(argv_builder *b, const json_t *spec, const char *ref, vs_error *err)
+{
+        const json_t *a = json_object_get(spec, "entrypoint"), *v;
+        size_t i;
+
+        if (!a || json_is_null(a))
+                return push2(b, "--", ref, err);
+        if (!json_is_array(a))
+                return vs_error_set(err, VS_ERR_INPUT, "spec.json: entrypoint is not an array");
+        json_array_foreach(a, i, v)
+                if (!json_is_string(v))
+                        return vs_error_set(err, VS_ERR_INPUT, "spec.json: entrypoint[%zu] is not a string", i);
+        if (push2(b, "--entrypoint", json_array_size(a) ? json_string_value(json_array_get(a, 0)) : "", err) < 0 ||
+            push2(b, "--", ref, err) < 0)
+                return -1;
+        for (i = 1; i < json_array_size(a); i++)
+                if (push(b, json_string_value(json_array_get(a, i)), err) < 0)
+                        return -1;
+        return 0;
+}
+
 /* docker create, then start -a (docker.c): the split tells "the engine could
  * not create the container" (an error) from "the workflow exited 125". */
 unsigned long docker_container_memory_kib(unsigned long total_kib)
@@ -112,7 +138,7 @@ int docker_create_argv(const json_t *spec, unsigned long memory_kib, char ***ret
                 if (push2(&b, "--mount", mount, err) < 0)
                         return -1;
         }
-        if (push2(&b, "--", ref, err) < 0 || push_array(&b, spec, "cmd", NULL, err) < 0)
+        if (push_entrypoint(&b, spec, ref, err) < 0 || push_array(&b, spec, "cmd", NULL, err) < 0)
                 return -1;
         *ret_argv = TAKE_PTR(v);
         return 0;

@@ -30,6 +30,7 @@ void vs_spec_clear(vs_spec *s)
         vs_strv_free(s->env);
         vs_strv_free(s->cmd);
         vs_build_free(s->build);
+        vs_strv_free(s->entrypoint);
         vs_spec_init(s);
 }
 
@@ -91,6 +92,28 @@ int vs_spec_add_arg(vs_spec *s, const char *arg, vs_error *err)
                 return vs_error_set(err, VS_ERR_USAGE, "more than %d command arguments", VS_ARGS_MAX);
         if (vs_strv_push(&s->cmd, arg) < 0)
                 return vs_error_errno(err, VS_ERR_USAGE, errno, "command");
+        return 0;
+}
+
+int vs_spec_set_entrypoint(vs_spec *s, char *const *words, size_t n, vs_error *err)
+{
+        char **v;
+
+        if (n > VS_ARGS_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "entrypoint: more than %d words", VS_ARGS_MAX);
+        for (size_t i = 0; i < n; i++)
+                if (strlen(words[i]) > VS_STRING_MAX)
+                        return vs_error_set(err, VS_ERR_USAGE, "entrypoint word longer than %d bytes", VS_STRING_MAX);
+        v = calloc(n + 1, sizeof(*v));
+        if (!v)
+                return vs_error_errno(err, VS_ERR_USAGE, ENOMEM, "entrypoint");
+        for (size_t i = 0; i < n; i++)
+                if (!(v[i] = strdup(words[i]))) {
+                        vs_strv_free(v);
+                        return vs_error_errno(err, VS_ERR_USAGE, ENOMEM, "entrypoint");
+                }
+        vs_strv_free(s->entrypoint);
+        s->entrypoint = v;
         return 0;
 }
 
@@ -173,9 +196,10 @@ json_t *vs_spec_guest_json(const vs_spec *s, const char *ref)
         if (s->build)
                 return json_pack("{s:o, s:s, s:b}", "build", vs_build_guest_json(s->build), "network",
                                  vs_network_name(s->network), "export_image", true);
-        return json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:b}",
+        return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:b}",
                          "ref", ref,
                          "cmd", s->cmd ? strv_json(s->cmd) : json_null(),
+                         "entrypoint", s->entrypoint ? strv_json(s->entrypoint) : json_null(),
                          "env", strv_json(s->env),
                          "user", s->user ? json_string(s->user) : json_null(),
                          "workdir", s->workdir ? json_string(s->workdir) : json_null(),

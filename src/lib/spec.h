@@ -46,6 +46,11 @@ typedef struct {
         bool export_image;
         char **cmd;           /* NULL: the image's own entrypoint/cmd */
         vs_build *build;      /* an image build (build.h): no image, tag or cmd; NULL: a run */
+        /* NULL: the image's own entrypoint; an empty vector (a lone NULL)
+         * resets it (Docker's `--entrypoint ""`).  Set, it replaces the
+         * image's entrypoint and its cmd (as Docker does): the container
+         * runs entrypoint + cmd. */
+        char **entrypoint;
 } vs_spec;
 
 void vs_spec_init(vs_spec *s);
@@ -57,6 +62,9 @@ int vs_spec_validate(const vs_spec *s, vs_error *err);
 /* Adds one "KEY=VALUE" (validated) / one command argument. */
 int vs_spec_add_env(vs_spec *s, const char *kv, vs_error *err);
 int vs_spec_add_arg(vs_spec *s, const char *arg, vs_error *err);
+/* Sets the entrypoint (empty: reset); at most VS_ARGS_MAX words of
+ * VS_STRING_MAX bytes. */
+int vs_spec_set_entrypoint(vs_spec *s, char *const *words, size_t n, vs_error *err);
 
 const char *vs_network_name(vs_network n);
 int vs_network_parse(const char *s, vs_network *ret);

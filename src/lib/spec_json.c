@@ -156,6 +156,30 @@ static int f_build(vs_spec *s, const char *name, json_t *v, vs_error *err)
         return vs_build_from_json(v, &s->build, err);
 }
 
+/* null: the image's; [] (or [""]): reset; otherwise the words. */
+static int f_entrypoint(vs_spec *s, const char *name, json_t *v, vs_error *err)
+{
+        char *words[VS_ARGS_MAX];
+        json_t *w;
+        size_t i;
+
+        if (json_is_null(v)) {
+                vs_strv_free(s->entrypoint);
+                s->entrypoint = NULL;
+                return 0;
+        }
+        if (!json_is_array(v))
+                return type_error(name, "an array of strings or null", err);
+        if (json_array_size(v) > VS_ARGS_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "field \"%s\" has more than %d words", name, VS_ARGS_MAX);
+        json_array_foreach(v, i, w) {
+                if (!json_is_string(w) || strlen(json_string_value(w)) != json_string_length(w))
+                        return type_error(name, "an array of strings without NUL bytes", err);
+                words[i] = (char *)json_string_value(w);
+        }
+        return vs_spec_set_entrypoint(s, words, json_array_size(v), err);
+}
+
 static const struct {
         const char *name;
         field_fn fn;
@@ -165,6 +189,7 @@ static const struct {
         { "disk", f_disk },         { "timeout", f_timeout }, { "network", f_network },
         { "env", f_env },           { "user", f_user },       { "workdir", f_workdir },
         { "export_image", f_export }, { "cmd", f_cmd },         { "build", f_build },
+        { "entrypoint", f_entrypoint },
 };
 
 int vs_spec_from_json(json_t *obj, vs_spec *ret, vs_error *err)
@@ -229,5 +254,7 @@ json_t *vs_spec_to_json(const vs_spec *s)
                 json_object_set_new(j, "cmd", strv_array(s->cmd));
         if (s->build)
                 json_object_set_new(j, "build", vs_build_to_json(s->build));
+        if (s->entrypoint)
+                json_object_set_new(j, "entrypoint", strv_array(s->entrypoint));
         return j;
 }

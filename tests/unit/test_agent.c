@@ -75,6 +75,44 @@ START_TEST(create_argv_minimal_nat)
 }
 END_TEST
 
+/* Docker's CLI mapping of an entrypoint array: --entrypoint FIRST, then
+ * the rest before the cmd; an empty one (and [""]) is --entrypoint "". */
+START_TEST(create_argv_entrypoint)
+{
+        static const struct {
+                const char *entrypoint, *argv;
+        } cases[] = {
+                { "null", "[/usr/bin/docker] [create] [--name=vmsandbox-job] [--network=none] [--] [x:1] [a] [b]" },
+                { "[\"/bin/sh\"]", "[/usr/bin/docker] [create] [--name=vmsandbox-job] [--network=none] [--entrypoint] "
+                                  "[/bin/sh] [--] [x:1] [a] [b]" },
+                { "[\"/bin/sh\", \"-c\", \"echo $0 $1\"]",
+                  "[/usr/bin/docker] [create] [--name=vmsandbox-job] [--network=none] [--entrypoint] [/bin/sh] [--] "
+                  "[x:1] [-c] [echo $0 $1] [a] [b]" },
+                { "[]", "[/usr/bin/docker] [create] [--name=vmsandbox-job] [--network=none] [--entrypoint] [] [--] [x:1] "
+                        "[a] [b]" },
+                { "[\"\"]", "[/usr/bin/docker] [create] [--name=vmsandbox-job] [--network=none] [--entrypoint] [] [--] "
+                            "[x:1] [a] [b]" },
+                { "[\"--help\"]", "[/usr/bin/docker] [create] [--name=vmsandbox-job] [--network=none] [--entrypoint] "
+                                 "[--help] [--] [x:1] [a] [b]" },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char text[256];
+                _cleanup_json_ json_t *spec = NULL;
+                _cleanup_strv_ char **argv = NULL;
+                _cleanup_free_ char *s = NULL;
+                vs_error err = { 0 };
+
+                snprintf(text, sizeof(text), "{\"ref\":\"x:1\",\"cmd\":[\"a\",\"b\"],\"entrypoint\":%s}",
+                         cases[i].entrypoint);
+                spec = spec_of(text);
+                ck_assert_int_eq(docker_create_argv(spec, 0, &argv, &err), 0);
+                s = joined(argv);
+                ck_assert_str_eq(s, cases[i].argv);
+        }
+}
+END_TEST
+
 /* A word that is not a string used to end argv early (a NULL in the
  * middle): the container then ran a shorter command than asked. */
 START_TEST(create_argv_refuses_what_it_cannot_pass)
@@ -91,6 +129,8 @@ START_TEST(create_argv_refuses_what_it_cannot_pass)
                 { "{\"ref\":\"x:1\",\"workspace\":true,\"mount_at\":\"/erc,source=/\"}",
                   "spec.json: mount_at is not an absolute path without ','" },
                 { "{\"ref\":\"x:1\",\"workspace\":true}", "spec.json: mount_at is not an absolute path without ','" },
+                { "{\"ref\":\"x:1\",\"entrypoint\":\"sh\"}", "spec.json: entrypoint is not an array" },
+                { "{\"ref\":\"x:1\",\"entrypoint\":[\"sh\",null]}", "spec.json: entrypoint[1] is not a string" },
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -499,6 +539,7 @@ Suite *suite_agent(void)
 
         tcase_add_test(cli, create_argv_exact);
         tcase_add_test(cli, create_argv_minimal_nat);
+        tcase_add_test(cli, create_argv_entrypoint);
         tcase_add_test(cli, create_argv_refuses_what_it_cannot_pass);
         tcase_add_test(cli, create_argv_bound);
         tcase_add_test(cli, parse_exit);

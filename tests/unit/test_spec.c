@@ -1,4 +1,5 @@
 #include "spec.h"
+#include "strv.h"
 #include "tests.h"
 
 #include <string.h>
@@ -207,6 +208,86 @@ START_TEST(guest_json)
 }
 END_TEST
 
+/* The entrypoint: null is the image's, [] a reset, words as given; in the
+ * guest's JSON, the API's JSON and back. */
+START_TEST(entrypoint_json)
+{
+        static const struct {
+                const char *json;
+                int words; /* -1: NULL */
+                const char *first;
+                const char *guest;
+        } cases[] = {
+                { "{\"entrypoint\": null}", -1, NULL, "null" },
+                { "{}", -1, NULL, "null" },
+                { "{\"entrypoint\": []}", 0, NULL, "[]" },
+                { "{\"entrypoint\": [\"\"]}", 1, "", "[\"\"]" },
+                { "{\"entrypoint\": [\"/bin/sh\", \"-c\"]}", 2, "/bin/sh", "[\"/bin/sh\", \"-c\"]" },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                json_t *in = json_loads(cases[i].json, 0, NULL), *g, *api, *want = json_loads(cases[i].guest, JSON_DECODE_ANY, NULL);
+                vs_spec s, back;
+                vs_error err = { 0 };
+
+                ck_assert_int_eq(vs_spec_from_json(in, &s, &err), 0);
+                if (cases[i].words < 0) {
+                        ck_assert_ptr_null(s.entrypoint);
+                } else {
+                        ck_assert_uint_eq(vs_strv_length(s.entrypoint), (size_t)cases[i].words);
+                        if (cases[i].first)
+                                ck_assert_str_eq(s.entrypoint[0], cases[i].first);
+                }
+                g = vs_spec_guest_json(&s, "x:1");
+                ck_assert_msg(json_equal(json_object_get(g, "entrypoint"), want), "case %zu", i);
+                api = vs_spec_to_json(&s);
+                ck_assert_int_eq(vs_spec_from_json(api, &back, &err), 0);
+                ck_assert_uint_eq(back.entrypoint == NULL, s.entrypoint == NULL);
+                ck_assert_uint_eq(vs_strv_length(back.entrypoint), vs_strv_length(s.entrypoint));
+                for (size_t k = 0; s.entrypoint && s.entrypoint[k]; k++)
+                        ck_assert_str_eq(back.entrypoint[k], s.entrypoint[k]);
+                vs_spec_clear(&s);
+                vs_spec_clear(&back);
+                json_decref(in);
+                json_decref(g);
+                json_decref(api);
+                json_decref(want);
+        }
+}
+END_TEST
+
+START_TEST(entrypoint_rejects)
+{
+        static const struct {
+                const char *json, *msg;
+        } cases[] = {
+                { "{\"entrypoint\": \"/bin/sh\"}", "field \"entrypoint\" must be an array of strings or null" },
+                { "{\"entrypoint\": [\"sh\", 1]}", "field \"entrypoint\" must be an array of strings without NUL bytes" },
+                { "{\"entrypoint\": [\"a\\u0000b\"]}", "field \"entrypoint\" must be an array of strings without NUL bytes" },
+        };
+        json_t *big = json_pack("{s:[]}", "entrypoint");
+        vs_spec s;
+        vs_error err = { 0 };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                json_t *in = json_loads(cases[i].json, JSON_ALLOW_NUL, NULL);
+                ck_assert_ptr_nonnull(in);
+                ck_assert_int_eq(vs_spec_from_json(in, &s, &err), -1);
+                ck_assert_str_eq(err.msg, cases[i].msg);
+                json_decref(in);
+        }
+        for (int i = 0; i < VS_ARGS_MAX; i++)
+                json_array_append_new(json_object_get(big, "entrypoint"), json_string("w"));
+        ck_assert_int_eq(vs_spec_from_json(big, &s, &err), 0);
+        ck_assert_uint_eq(vs_strv_length(s.entrypoint), VS_ARGS_MAX);
+        vs_spec_clear(&s);
+        json_array_append_new(json_object_get(big, "entrypoint"), json_string("w"));
+        ck_assert_int_eq(vs_spec_from_json(big, &s, &err), -1);
+        ck_assert_str_eq(err.msg, "field \"entrypoint\" has more than 1024 words");
+        json_decref(big);
+}
+END_TEST
+
 START_TEST(network_names)
 {
         vs_network n;
@@ -395,6 +476,8 @@ Suite *suite_spec(void)
         tcase_add_test(tc, bounds_exact);
         tcase_add_test(tc, env_and_args);
         tcase_add_test(tc, guest_json);
+        tcase_add_test(tc, entrypoint_json);
+        tcase_add_test(tc, entrypoint_rejects);
         tcase_add_test(tc, network_names);
         tcase_add_test(tc, from_json);
         tcase_add_test(tc, from_json_units);
