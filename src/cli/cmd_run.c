@@ -254,7 +254,7 @@ int cmd_run(int argc, char **argv)
         cli_gc_quiet(&a.cfg); /* what a killed run left */
         cli_progress_init(&progress, a.json);
         opts = (vs_run_opts){ .out_dir = a.out,
-                              .write_back = true,
+                              .write_back = !a.out, /* with --out the workspace goes there only */
                               .log_limit = VS_LOG_LIMIT_DEFAULT,
                               .events = cli_progress_events(&progress) };
         r = vs_job_run(&a.cfg, &a.spec, &opts, &result, &err);

@@ -430,8 +430,9 @@ static int job_wait(vs_job *job, vs_error *err)
 
 /* ---- collect ----------------------------------------------------------- */
 
-/* Without --out, the workspace as the workflow left it replaces the user's
- * directory, once it has been collected whole. */
+/* With write_back, the workspace as the workflow left it replaces the
+ * user's directory, once it has been collected whole (into --out's
+ * workspace/ too when there is one: a container's rw bind). */
 static int write_back(vs_job *job, vs_error *err)
 {
         vs_sync_stats st;
@@ -439,7 +440,7 @@ static int write_back(vs_job *job, vs_error *err)
 
         /* Nothing to write back when the workflow did not run (the guest
          * failed before it): the user's directory stays as it was. */
-        if (job->out_tmp || !job->opts->write_back || job->workspace_fd < 0 || !job->ran)
+        if (!job->opts->write_back || job->workspace_fd < 0 || !job->ran)
                 return 0;
         /* The fd opened at validation: the same directory, wherever its name
          * points now. */

@@ -30,7 +30,8 @@ typedef struct {
 
 typedef struct {
         const char *out_dir;     /* result.json, logs, workspace/, image.tar; NULL for none */
-        bool write_back;         /* without out_dir: write the workspace back to spec->workspace */
+        bool write_back;         /* write the collected workspace back to spec->workspace (a
+                                    directory; with out_dir it is in out_dir/workspace too) */
         const char *workspace_tar; /* instead of spec->workspace: a tar of it (HTTP uploads) */
         /* When set, spec->workspace is opened below this directory only
          * (vs_open_beneath: no symlink, "..", or mount point out of it); the

@@ -1,8 +1,11 @@
 #include "record.h"
 #include "alloc.h"
 #include "strtable.h"
+#include "cleanup.h"
 #include "text.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const vs_job_state_table[VS_JOB_STATE_LAST] = {
@@ -75,6 +78,7 @@ void vs_record_clear(vs_job_record *r)
         json_decref(r->spec);
         json_decref(r->result);
         free(r->error);
+        vs_container_free(r->container);
         memset(r, 0, sizeof(*r));
 }
 
@@ -222,13 +226,14 @@ static json_t *steps_json(const vs_job_record *r)
 json_t *vs_record_to_json(const vs_job_record *r, int64_t queue_position)
 {
         return vs_xjson(json_pack(
-                "{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:{s:b, s:b}, s:o, s:o, s:o, s:o}", "id", r->id,
+                "{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o, s:{s:b, s:b}, s:o, s:o, s:o, s:o, s:o}", "id", r->id,
                 "owner", r->owner, "status", vs_job_state_to_string(r->state), "created_ms", (json_int_t)r->created_ms,
                 "queued_ms", ms_json(r->queued_ms), "started_ms", ms_json(r->started_ms), "finished_ms",
                 ms_json(r->finished_ms), "queue_position", ms_json(queue_position), "spec", vs_xjson(json_deep_copy(r->spec)), "uploads",
                 "image", r->upload_image, "workspace", r->upload_workspace, "steps", steps_json(r), "exit_code",
                 r->exit_code < 0 ? json_null() : json_integer(r->exit_code), "error", opt_string(r->error), "result",
-                r->result ? vs_xjson(json_deep_copy(r->result)) : json_null()));
+                r->result ? vs_xjson(json_deep_copy(r->result)) : json_null(), "container",
+                r->container ? vs_container_to_json(r->container) : json_null()));
 }
 
 json_t *vs_record_summary_json(const vs_job_record *r)
@@ -268,7 +273,7 @@ int vs_record_from_json(json_t *j, vs_job_record *ret, vs_error *err)
 {
         const char *id = json_string_value(json_object_get(j, "id"));
         json_t *spec = json_object_get(j, "spec"), *uploads = json_object_get(j, "uploads");
-        json_t *code = json_object_get(j, "exit_code"), *result = json_object_get(j, "result");
+        json_t *code = json_object_get(j, "exit_code"), *result = json_object_get(j, "result"), *container;
         vs_job_record r;
 
         if (!id || strlen(id) != 12 || !json_is_object(spec))
@@ -286,6 +291,295 @@ int vs_record_from_json(json_t *j, vs_job_record *ret, vs_error *err)
         r.exit_code = json_is_integer(code) ? (int)json_integer_value(code) : -1;
         vs_record_set_error(&r, json_string_value(json_object_get(j, "error")));
         r.result = json_is_object(result) ? json_incref(result) : NULL;
+        container = json_object_get(j, "container");
+        if (container && !json_is_null(container) && vs_container_from_json(container, &r.container, err) < 0) {
+                vs_record_clear(&r);
+                return -1;
+        }
         *ret = r;
+        return 0;
+}
+
+/* ---- a container's Docker facts ------------------------------------------------ */
+
+static void strv_free(char **v)
+{
+        for (size_t i = 0; v && v[i]; i++)
+                free(v[i]);
+        free(v);
+}
+
+static char **strv_copy(char *const *v)
+{
+        size_t n = 0;
+        char **c;
+
+        if (!v)
+                return NULL;
+        while (v[n])
+                n++;
+        c = vs_xcalloc(n + 1, sizeof(*c));
+        for (size_t i = 0; i < n; i++)
+                c[i] = vs_xstrdup(v[i]);
+        return c;
+}
+
+static char *str_copy(const char *s)
+{
+        return s ? vs_xstrdup(s) : NULL;
+}
+
+void vs_container_free(vs_container *c)
+{
+        if (!c)
+                return;
+        free(c->name);
+        free(c->image);
+        free(c->hostname);
+        strv_free(c->cmd);
+        strv_free(c->entrypoint);
+        strv_free(c->env);
+        free(c->user);
+        free(c->working_dir);
+        strv_free(c->labels);
+        free(c->network_mode);
+        strv_free(c->binds);
+        free(c);
+}
+
+vs_container *vs_container_copy(const vs_container *c)
+{
+        vs_container *d;
+
+        if (!c)
+                return NULL;
+        d = vs_xcalloc(1, sizeof(*d));
+        *d = *c;
+        d->name = str_copy(c->name);
+        d->image = str_copy(c->image);
+        d->hostname = str_copy(c->hostname);
+        d->cmd = strv_copy(c->cmd);
+        d->entrypoint = strv_copy(c->entrypoint);
+        d->env = strv_copy(c->env);
+        d->user = str_copy(c->user);
+        d->working_dir = str_copy(c->working_dir);
+        d->labels = strv_copy(c->labels);
+        d->network_mode = str_copy(c->network_mode);
+        d->binds = strv_copy(c->binds);
+        return d;
+}
+
+static json_t *strv_or_null(char *const *v)
+{
+        json_t *a;
+
+        if (!v)
+                return json_null();
+        a = vs_xjson(json_array());
+        for (size_t i = 0; v[i]; i++)
+                json_array_append_new(a, vs_json_text(v[i], strlen(v[i]), VS_CONTAINER_STRING_MAX));
+        return a;
+}
+
+static json_t *labels_json(char *const *kv)
+{
+        json_t *o;
+
+        if (!kv)
+                return json_null();
+        o = vs_xjson(json_object());
+        for (size_t i = 0; kv[i] && kv[i + 1]; i += 2)
+                json_object_set_new(o, kv[i], vs_json_text(kv[i + 1], strlen(kv[i + 1]), VS_CONTAINER_STRING_MAX));
+        return o;
+}
+
+static json_t *text_or_null(const char *s)
+{
+        return s ? vs_json_text(s, strlen(s), VS_CONTAINER_STRING_MAX) : json_null();
+}
+
+json_t *vs_container_to_json(const vs_container *c)
+{
+        return vs_xjson(json_pack(
+                "{s:o, s:o, s:s, s:o, s:b, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:o, s:o, s:b}",
+                "name", text_or_null(c->name), "image", text_or_null(c->image), "image_id", c->image_id, "hostname",
+                text_or_null(c->hostname), "tty", c->tty, "open_stdin", c->open_stdin, "auto_remove", c->auto_remove,
+                "cmd", strv_or_null(c->cmd), "entrypoint", strv_or_null(c->entrypoint), "env", strv_or_null(c->env),
+                "user", text_or_null(c->user), "working_dir", text_or_null(c->working_dir), "labels",
+                labels_json(c->labels), "memory", (json_int_t)c->memory, "nano_cpus", (json_int_t)c->nano_cpus,
+                "cpu_shares", (json_int_t)c->cpu_shares, "network_mode", text_or_null(c->network_mode), "binds",
+                strv_or_null(c->binds), "bind_rw", c->bind_rw));
+}
+
+static int bad_field(const char *key, const char *why, vs_error *err)
+{
+        return vs_error_set(err, VS_ERR_SANDBOX, "job record: container.%s %s", key, why);
+}
+
+/* A string of at most max bytes, valid UTF-8; absent or null is NULL
+ * unless required. */
+static int field_str(json_t *c, const char *key, size_t max, bool required, char **ret, vs_error *err)
+{
+        json_t *v = json_object_get(c, key);
+
+        if (!v || json_is_null(v)) {
+                if (required)
+                        return bad_field(key, "is missing", err);
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_is_string(v))
+                return bad_field(key, "is not a string", err);
+        if (json_string_length(v) > max)
+                return bad_field(key, "is too long", err);
+        if (!vs_utf8_valid(json_string_value(v), json_string_length(v)))
+                return bad_field(key, "is not valid UTF-8 text", err);
+        *ret = vs_xstrdup(json_string_value(v));
+        return 0;
+}
+
+static int field_strv(json_t *c, const char *key, size_t max_n, char ***ret, vs_error *err)
+{
+        json_t *v = json_object_get(c, key), *w;
+        size_t i;
+        char **out;
+
+        *ret = NULL;
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_array(v))
+                return bad_field(key, "is not an array", err);
+        if (json_array_size(v) > max_n)
+                return bad_field(key, "has too many entries", err);
+        out = vs_xcalloc(json_array_size(v) + 1, sizeof(*out));
+        json_array_foreach(v, i, w) {
+                if (!json_is_string(w) || json_string_length(w) > VS_CONTAINER_STRING_MAX ||
+                    !vs_utf8_valid(json_string_value(w), json_string_length(w))) {
+                        strv_free(out);
+                        return bad_field(key, "has an entry that is not a string of valid UTF-8 text", err);
+                }
+                out[i] = vs_xstrdup(json_string_value(w));
+        }
+        *ret = out;
+        return 0;
+}
+
+static int field_labels(json_t *c, char ***ret, vs_error *err)
+{
+        json_t *v = json_object_get(c, "labels"), *val;
+        const char *key;
+        size_t n = 0;
+        char **out;
+
+        *ret = NULL;
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_object(v))
+                return bad_field("labels", "is not an object", err);
+        if (json_object_size(v) > VS_CONTAINER_LABELS_MAX)
+                return bad_field("labels", "has too many entries", err);
+        out = vs_xcalloc(2 * json_object_size(v) + 1, sizeof(*out));
+        json_object_foreach(v, key, val) {
+                if (!json_is_string(val) || strlen(key) > VS_CONTAINER_STRING_MAX ||
+                    json_string_length(val) > VS_CONTAINER_STRING_MAX || !vs_utf8_valid(key, strlen(key)) ||
+                    !vs_utf8_valid(json_string_value(val), json_string_length(val))) {
+                        strv_free(out);
+                        return bad_field("labels", "has an entry that is not a string of valid UTF-8 text", err);
+                }
+                out[n++] = vs_xstrdup(key);
+                out[n++] = vs_xstrdup(json_string_value(val));
+        }
+        *ret = out;
+        return 0;
+}
+
+static int field_bool(json_t *c, const char *key, bool *ret, vs_error *err)
+{
+        json_t *v = json_object_get(c, key);
+
+        if (v && !json_is_boolean(v))
+                return bad_field(key, "is not true or false", err);
+        *ret = json_is_true(v);
+        return 0;
+}
+
+static int field_count(json_t *c, const char *key, int64_t *ret, vs_error *err)
+{
+        json_t *v = json_object_get(c, key);
+
+        if (v && (!json_is_integer(v) || json_integer_value(v) < 0))
+                return bad_field(key, "is not a count of 0 or more", err);
+        *ret = v ? (int64_t)json_integer_value(v) : 0;
+        return 0;
+}
+
+bool vs_container_name_valid(const char *name)
+{
+        size_t n = strlen(name);
+
+        if (n < 2 || n > VS_CONTAINER_NAME_MAX || !isalnum((unsigned char)name[0]))
+                return false;
+        for (size_t i = 1; i < n; i++)
+                if (!isalnum((unsigned char)name[i]) && !strchr("_.-", name[i]))
+                        return false;
+        return true;
+}
+
+static bool image_id_valid(const char *id)
+{
+        if (!*id)
+                return true;
+        if (strncmp(id, "sha256:", 7) != 0 || strlen(id) != VS_CONTAINER_IMAGE_ID_LEN)
+                return false;
+        for (const char *p = id + 7; *p; p++)
+                if (!isxdigit((unsigned char)*p) || isupper((unsigned char)*p))
+                        return false;
+        return true;
+}
+
+static int container_fields(json_t *j, vs_container *c, vs_error *err)
+{
+        _cleanup_free_ char *image_id = NULL;
+
+        if (field_str(j, "name", VS_CONTAINER_NAME_MAX, true, &c->name, err) < 0)
+                return -1;
+        if (!vs_container_name_valid(c->name))
+                return bad_field("name", "is not a container name", err);
+        if (field_str(j, "image", VS_CONTAINER_IMAGE_MAX, true, &c->image, err) < 0 ||
+            field_str(j, "image_id", VS_CONTAINER_IMAGE_ID_LEN, false, &image_id, err) < 0)
+                return -1;
+        if (image_id && !image_id_valid(image_id))
+                return bad_field("image_id", "is not an image id", err);
+        snprintf(c->image_id, sizeof(c->image_id), "%s", image_id ? image_id : "");
+        if (field_str(j, "hostname", 255, false, &c->hostname, err) < 0 || field_bool(j, "tty", &c->tty, err) < 0 ||
+            field_bool(j, "open_stdin", &c->open_stdin, err) < 0 ||
+            field_bool(j, "auto_remove", &c->auto_remove, err) < 0 ||
+            field_strv(j, "cmd", VS_CONTAINER_ARGS_MAX, &c->cmd, err) < 0 ||
+            field_strv(j, "entrypoint", VS_CONTAINER_ARGS_MAX, &c->entrypoint, err) < 0 ||
+            field_strv(j, "env", VS_CONTAINER_ENV_MAX, &c->env, err) < 0 ||
+            field_str(j, "user", 255, false, &c->user, err) < 0 ||
+            field_str(j, "working_dir", VS_CONTAINER_PATH_MAX, false, &c->working_dir, err) < 0 ||
+            field_labels(j, &c->labels, err) < 0 || field_count(j, "memory", &c->memory, err) < 0 ||
+            field_count(j, "nano_cpus", &c->nano_cpus, err) < 0 ||
+            field_count(j, "cpu_shares", &c->cpu_shares, err) < 0 ||
+            field_str(j, "network_mode", 255, false, &c->network_mode, err) < 0 ||
+            field_strv(j, "binds", VS_CONTAINER_BINDS_MAX, &c->binds, err) < 0 ||
+            field_bool(j, "bind_rw", &c->bind_rw, err) < 0)
+                return -1;
+        return 0;
+}
+
+int vs_container_from_json(json_t *j, vs_container **ret, vs_error *err)
+{
+        vs_container *c;
+
+        if (!json_is_object(j))
+                return vs_error_set(err, VS_ERR_SANDBOX, "job record: container is not an object");
+        c = vs_xcalloc(1, sizeof(*c));
+        if (container_fields(j, c, err) < 0) {
+                vs_container_free(c);
+                return -1;
+        }
+        *ret = c;
         return 0;
 }

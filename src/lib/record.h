@@ -51,6 +51,49 @@ typedef struct {
         size_t ntext;
 } vs_step;
 
+/* A container of the Docker socket (container.h): the Docker facts of its
+ * job, kept in job.json under "container".  Immutable once the job is
+ * listed (read under the service's lock or the job's). */
+#define VS_CONTAINER_NAME_MAX 128       /* [a-zA-Z0-9][a-zA-Z0-9_.-]+, without the leading "/" */
+#define VS_CONTAINER_IMAGE_MAX 255      /* an image reference as the client gave it */
+#define VS_CONTAINER_IMAGE_ID_LEN 71    /* "sha256:" + 64 hex */
+#define VS_CONTAINER_LABELS_MAX 256
+#define VS_CONTAINER_BINDS_MAX 16       /* as given (for inspect); one is used */
+#define VS_CONTAINER_STRING_MAX 32768   /* a label, an env entry, a word of Cmd */
+#define VS_CONTAINER_ARGS_MAX 1024      /* words of Cmd, of Entrypoint (VS_ARGS_MAX) */
+#define VS_CONTAINER_ENV_MAX 256        /* VS_ENV_MAX */
+#define VS_CONTAINER_PATH_MAX 1024      /* VS_PATH_MAX */
+
+typedef struct {
+        char *name;                     /* unique per tenant */
+        char *image;                    /* the reference as given ("ubuntu", "sha256:...") */
+        char image_id[VS_CONTAINER_IMAGE_ID_LEN + 1]; /* "sha256:<hex>"; "" when the image had none */
+        char *hostname;                 /* NULL: none given */
+        bool tty, open_stdin, auto_remove;
+        /* The create config as given, for inspect (NULL: absent or null). */
+        char **cmd;
+        char **entrypoint;              /* an empty vector: reset */
+        char **env;
+        char *user, *working_dir;
+        char **labels;                  /* key, value, key, value, ..., NULL */
+        /* HostConfig */
+        int64_t memory, nano_cpus, cpu_shares; /* 0: none given */
+        char *network_mode;             /* NULL: none given */
+        char **binds;                   /* "HOST:CONTAINER[:ro|rw]" (Mounts of type bind in that form) */
+        bool bind_rw;                   /* the bind's host directory gets the container's changes back */
+} vs_container;
+
+void vs_container_free(vs_container *c);
+/* A deep copy (callers take it under the job's lock and use it without). */
+vs_container *vs_container_copy(const vs_container *c);
+/* job.json's "container" and back; read back bounded: a field of the wrong
+ * type, past its bound or not valid UTF-8 is an error naming it. */
+json_t *vs_container_to_json(const vs_container *c);
+int vs_container_from_json(json_t *j, vs_container **ret, vs_error *err);
+/* Docker's container names: [a-zA-Z0-9][a-zA-Z0-9_.-]+, at most
+ * VS_CONTAINER_NAME_MAX bytes (without the leading "/"). */
+bool vs_container_name_valid(const char *name);
+
 typedef struct {
         char id[13];
         char owner[VS_OWNER_MAX + 1];
@@ -64,6 +107,7 @@ typedef struct {
         int exit_code;                /* -1: none */
         char *error;                  /* NULL: none */
         json_t *result;               /* result.json of the run; NULL before */
+        vs_container *container;      /* NULL: a job of the job API */
 } vs_job_record;
 
 /* A new record in state created; takes spec. */

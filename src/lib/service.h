@@ -25,6 +25,22 @@ typedef struct vs_service vs_service;
 typedef int (*vs_job_runner)(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opts,
                              json_t **ret_result, vs_error *err);
 
+/* A container's image (vs_service_container_create): either its archive,
+ * hard-linked at dest by the resolver (linked: the job runs it by id), or
+ * an image the base image has preloaded (ref: the guest engine runs it by
+ * that name, nothing is linked). */
+typedef struct {
+        char id[VS_CONTAINER_IMAGE_ID_LEN + 1];  /* "sha256:<hex>"; "" when unknown */
+        bool linked;
+        char ref[VS_CONTAINER_IMAGE_MAX + 1];    /* !linked */
+} vs_container_image;
+
+/* Finds image name of owner (the tenant) and links it at dest (the image
+ * store's vs_imgstore_link, then the base image's preloaded images).
+ * NOT_FOUND "No such image: NAME" as Docker says it. */
+typedef int (*vs_image_resolver)(void *userdata, const char *owner, const char *name, const char *dest,
+                                 vs_container_image *ret, vs_error *err);
+
 typedef struct {
         const vs_config *cfg;
         unsigned max_jobs;           /* VMs at once */
@@ -48,6 +64,9 @@ typedef struct {
         void *log_userdata;
         vs_job_runner run;           /* NULL: vs_job_run */
         void *run_userdata;
+        /* The Docker socket's images (NULL: no container can be created). */
+        vs_image_resolver image_resolve;
+        void *image_userdata;
 } vs_service_opts;
 
 #define VS_OWNER_JOBS_DEFAULT 1000
@@ -154,5 +173,63 @@ unsigned vs_service_expire(vs_service *s, uint64_t now_ms);
 void vs_service_usage(vs_service *s, const char *owner, unsigned *ret_jobs, uint64_t *ret_bytes);
 /* Prometheus text exposition (malloc'd). */
 char *vs_service_metrics(vs_service *s);
+
+/* ---- containers of the Docker socket (container.h, docs/docker-api.md) ----
+ * A container is a job with Docker facts (record.h's vs_container); the
+ * job verbs above work on it by its id. */
+
+/* POST /containers/create: body (the Engine API's create config) mapped by
+ * vs_container_from_docker under the service's --allow-root and network
+ * policy, the image resolved and linked into the job's directory, the
+ * job created.  name NULL: one is made ("vs_" + id); else
+ * [a-zA-Z0-9][a-zA-Z0-9_.-]+ (a leading "/" is dropped), unique among
+ * owner's containers: CONFLICT in Docker's words otherwise. */
+int vs_service_container_create(vs_service *s, const char *owner, const char *name, json_t *body, char ret_id[13],
+                                vs_error *err);
+/* A container of owner by full id, by name (with or without "/"), or by a
+ * unique prefix of its id, as Docker looks them up.  NOT_FOUND "No such
+ * container: REF"; INPUT for a prefix that several ids share. */
+int vs_service_container_find(vs_service *s, const char *owner, const char *ref, char ret_id[13], vs_error *err);
+
+/* What inspect and list show of one container: typed copies. */
+typedef struct {
+        char id[13];
+        vs_job_state state;
+        int exit_code;                /* -1: none */
+        char *error;                  /* the job's error, or NULL */
+        int64_t created_ms, started_ms, finished_ms; /* -1: not yet; started: queued (Docker's start) */
+        vs_container *c;
+} vs_container_info;
+
+void vs_container_info_clear(vs_container_info *i);
+void vs_container_info_list_free(vs_container_info *v, size_t n);
+int vs_service_container_info(vs_service *s, const char *owner, const char *id, vs_container_info *ret, vs_error *err);
+/* Every container of owner, newest first. */
+void vs_service_container_list(vs_service *s, const char *owner, vs_container_info **ret, size_t *ret_n);
+
+/* Waiting as POST /containers/{id}/wait does.  _open finds the container
+ * (or, for one that AutoRemove removed, what it left for its waiters);
+ * the waiter keeps the container's record, so a removal while it waits
+ * is seen, with the exit code.  _wait sleeps at most timeout_ms: 1 when
+ * the condition holds (*ret_code the exit code, *ret_error the reason of a
+ * sandbox failure or NULL), 0 not yet, -1 when the service stops first. */
+typedef enum {
+        VS_WAIT_NOT_RUNNING, /* not running now: created (at once) or exited */
+        VS_WAIT_NEXT_EXIT,   /* exited (a container runs once: an exited one at once) */
+        VS_WAIT_REMOVED,     /* removed (after it exited) */
+        VS_WAIT_CONDITION_LAST
+} vs_wait_condition;
+
+int vs_wait_condition_parse(const char *s, vs_wait_condition *ret);
+typedef struct vs_container_waiter vs_container_waiter;
+int vs_service_container_wait_open(vs_service *s, const char *owner, const char *id, vs_container_waiter **ret,
+                                   vs_error *err);
+int vs_service_container_wait(vs_service *s, vs_container_waiter *w, vs_wait_condition cond, uint64_t timeout_ms,
+                              int *ret_code, char **ret_error, vs_error *err);
+void vs_service_container_wait_close(vs_container_waiter *w);
+
+/* DELETE /containers/{id}: CONFLICT for a running (or queued) container
+ * unless force, which stops it first. */
+int vs_service_container_remove(vs_service *s, const char *owner, const char *id, bool force, vs_error *err);
 
 #endif

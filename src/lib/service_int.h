@@ -14,6 +14,7 @@
 #include "joblog.h"
 #include "metrics.h"
 #include "record.h"
+#include "container.h"
 #include "service.h"
 
 #include <pthread.h>
@@ -49,11 +50,21 @@ typedef struct sjob {
 
         pthread_mutex_t lock;
         pthread_cond_t cond;       /* j->lock: output, state changes, removal, shutdown */
-        vs_job_record rec;
+        vs_job_record rec;         /* rec.container is set before the job is listed and never
+                                      changes: it may be read under s->lock alone */
         vs_joblog log;
         bool cancel;
         bool removed;              /* its files are going: no more saves or uploads */
 } sjob;
+
+/* What a container that AutoRemove removed leaves for its waiters. */
+typedef struct {
+        char owner[VS_OWNER_MAX + 1];
+        char id[13];
+        int code;
+        bool failed;               /* code 125: the sandbox failed */
+        bool used;
+} ctomb;
 
 struct vs_service {
         vs_service_opts o;
@@ -77,6 +88,8 @@ struct vs_service {
         sowner *owners;            /* s->lock */
         unsigned njobs;            /* s->lock: listed jobs */
         uint64_t bytes;            /* s->lock: every listed job's files and the uploads in flight */
+        ctomb tombs[VS_CONTAINER_TOMBSTONES]; /* s->lock: a ring */
+        size_t tomb_next;          /* s->lock */
 };
 
 /* An upload being streamed into a created job. */
@@ -146,6 +159,17 @@ void upload_settle(vs_service *s, vs_upload *u);
 void *svc_worker(void *arg);
 /* A build job's inputs for the pipeline (paths malloc'd into the two). */
 void svc_build_opts(sjob *j, vs_run_opts *opts, char **ret_context, char ***ret_images);
+
+/* service_jobs.c: a spec's limits and the service's policy (returns the
+ * job's guest memory); a server-side path of spec[field] below an allowed
+ * root, label naming it in errors. */
+int svc_check_spec(vs_service *s, json_t *spec, uint64_t *ret_memory, vs_error *err);
+int svc_check_path(vs_service *s, const char *field, const char *label, json_t *spec, vs_error *err);
+
+/* service_containers.c: called by the worker after a job's verdict was
+ * saved; a container with AutoRemove is removed (its waiters keep the
+ * exit code). */
+void container_finished(vs_service *s, sjob *j);
 
 /* The longest allowed root that path (absolute) names by its letters, or NULL. */
 const char *vs_service_root_for(const vs_service *s, const char *path);

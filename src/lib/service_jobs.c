@@ -38,7 +38,7 @@ const char *vs_service_root_for(const vs_service *s, const char *path)
  * with no symlink and no ".." (vs_open_beneath): a directory for the
  * workspace, a regular file for the image.  The run opens it the same way
  * again (run_one), so a swap between create and start gains nothing. */
-static int check_path(vs_service *s, const char *field, json_t *spec, vs_error *err)
+int svc_check_path(vs_service *s, const char *field, const char *label, json_t *spec, vs_error *err)
 {
         const char *p = json_string_value(json_object_get(spec, field));
         const char *root = vs_service_root_for(s, p);
@@ -50,23 +50,23 @@ static int check_path(vs_service *s, const char *field, json_t *spec, vs_error *
                 return 0;
         if (!root)
                 return vs_error_set(err, VS_ERR_FORBIDDEN, "%s %.200s is not an absolute path below an allowed root",
-                                    field, p);
+                                    label, p);
         fd = vs_open_beneath(root, p, O_RDONLY | O_NONBLOCK, err); /* a FIFO must not block */
         if (fd < 0 || fstat(fd, &st) < 0) {
                 if (fd >= 0)
-                        vs_error_errno(err, VS_ERR_INPUT, errno, "%s %.200s", field, p);
-                vs_error_prefix(err, "%s", field);
+                        vs_error_errno(err, VS_ERR_INPUT, errno, "%s %.200s", label, p);
+                vs_error_prefix(err, "%s", label);
                 return -1;
         }
         if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
-                return vs_error_set(err, VS_ERR_INPUT, "%s %.200s is not a %s", field, p,
+                return vs_error_set(err, VS_ERR_INPUT, "%s %.200s is not a %s", label, p,
                                     dir ? "directory" : "regular file");
         return 0;
 }
 
 /* Limits are checked now (the image may still come as an upload); returns
  * the guest memory the job needs. */
-static int check_spec(vs_service *s, json_t *spec, uint64_t *ret_memory, vs_error *err)
+int svc_check_spec(vs_service *s, json_t *spec, uint64_t *ret_memory, vs_error *err)
 {
         uint64_t max_disk = s->o.max_disk ? s->o.max_disk : VS_DISK_MAX;
         char a[32], b[32];
@@ -104,8 +104,8 @@ int vs_service_create(vs_service *s, const char *owner, json_t *spec, char ret_i
 
         if (!json_is_object(copy))
                 return vs_error_set(err, VS_ERR_USAGE, "the job spec must be a JSON object");
-        if (spec_size_check(copy, err) < 0 || check_spec(s, copy, &memory, err) < 0 ||
-            check_path(s, "image", copy, err) < 0 || check_path(s, "workspace", copy, err) < 0)
+        if (spec_size_check(copy, err) < 0 || svc_check_spec(s, copy, &memory, err) < 0 ||
+            svc_check_path(s, "image", "image", copy, err) < 0 || svc_check_path(s, "workspace", "workspace", copy, err) < 0)
                 return -1;
         if (vs_random_id(id, err) < 0)
                 return -1;

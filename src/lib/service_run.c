@@ -70,6 +70,7 @@ static json_t *run_spec(sjob *j, const char *img, bool *ret_ws, bool *ret_img)
 {
         json_t *specj;
 
+        /* rec.container never changes once listed. */
         pthread_mutex_lock(&j->lock);
         specj = vs_xjson(json_deep_copy(j->rec.spec));
         if (j->rec.upload_image)
@@ -100,6 +101,8 @@ static void run_one(vs_service *s, sjob *j)
         specj = run_spec(j, img, &has_ws, &has_img);
         if (has_ws)
                 opts.workspace_tar = ws;
+        /* A container's rw bind: its host directory gets the changes back. */
+        opts.write_back = j->rec.container && j->rec.container->bind_rw;
         /* Server-side paths are opened below the root that admitted them,
          * as at create (a path swapped for a symlink since is refused). */
         if (!has_ws)
@@ -163,6 +166,7 @@ void *svc_worker(void *arg)
                 job_save(s, j);
                 run_one(s, j);
                 job_account(s, j); /* its output counts from now on */
+                container_finished(s, j); /* AutoRemove */
 
                 pthread_mutex_lock(&s->lock);
                 s->reserved -= j->memory;

@@ -1,0 +1,559 @@
+/* The Engine API's create body onto a job spec and the container's facts
+ * (container.h).  Docker's JSON ends here: everything past this file is
+ * typed. */
+#include "container.h"
+#include "alloc.h"
+#include "cleanup.h"
+#include "strv.h"
+#include "text.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIB (1ull << 20)
+
+/* ---- typed reading of the body ------------------------------------------------- */
+
+static int type_error(const char *field, const char *want, vs_error *err)
+{
+        return vs_error_set(err, VS_ERR_INPUT, "%s must be %s", field, want);
+}
+
+/* A string (null or absent: NULL), at most max bytes, valid UTF-8. */
+static int get_str(json_t *o, const char *key, const char *field, size_t max, const char **ret, vs_error *err)
+{
+        json_t *v = json_object_get(o, key);
+
+        *ret = NULL;
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_string(v))
+                return type_error(field, "a string", err);
+        if (json_string_length(v) > max)
+                return vs_error_set(err, VS_ERR_INPUT, "%s is longer than %zu bytes", field, max);
+        if (!vs_utf8_valid(json_string_value(v), json_string_length(v)))
+                return vs_error_set(err, VS_ERR_INPUT, "%s is not valid UTF-8 text without NUL", field);
+        *ret = json_string_value(v);
+        return 0;
+}
+
+static int get_bool(json_t *o, const char *key, const char *field, bool *ret, vs_error *err)
+{
+        json_t *v = json_object_get(o, key);
+
+        if (v && !json_is_null(v) && !json_is_boolean(v))
+                return type_error(field, "true or false", err);
+        *ret = json_is_true(v);
+        return 0;
+}
+
+/* An integer of 0 or more (null or absent: 0). */
+static int get_count(json_t *o, const char *key, const char *field, int64_t *ret, vs_error *err)
+{
+        json_t *v = json_object_get(o, key);
+
+        *ret = 0;
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_integer(v))
+                return type_error(field, "an integer", err);
+        if (json_integer_value(v) < 0)
+                return vs_error_set(err, VS_ERR_INPUT, "%s must not be negative", field);
+        *ret = (int64_t)json_integer_value(v);
+        return 0;
+}
+
+/* Docker's string slices: an array of strings, or one string (a one-word
+ * slice).  null or absent: *ret NULL; [] an empty vector. */
+static int get_words(json_t *o, const char *key, const char *field, size_t max_n, char ***ret, vs_error *err)
+{
+        json_t *v = json_object_get(o, key), *w;
+        char **out;
+        size_t i;
+
+        *ret = NULL;
+        if (!v || json_is_null(v))
+                return 0;
+        if (json_is_string(v)) {
+                if (json_string_length(v) > VS_CONTAINER_STRING_MAX ||
+                    !vs_utf8_valid(json_string_value(v), json_string_length(v)))
+                        return vs_error_set(err, VS_ERR_INPUT, "%s must be a string of valid UTF-8 text of at most %d bytes",
+                                            field, VS_CONTAINER_STRING_MAX);
+                out = vs_xcalloc(2, sizeof(*out));
+                out[0] = vs_xstrdup(json_string_value(v));
+                *ret = out;
+                return 0;
+        }
+        if (!json_is_array(v))
+                return type_error(field, "an array of strings", err);
+        if (json_array_size(v) > max_n)
+                return vs_error_set(err, VS_ERR_INPUT, "%s has more than %zu entries", field, max_n);
+        out = vs_xcalloc(json_array_size(v) + 1, sizeof(*out));
+        json_array_foreach(v, i, w) {
+                if (!json_is_string(w) || json_string_length(w) > VS_CONTAINER_STRING_MAX ||
+                    !vs_utf8_valid(json_string_value(w), json_string_length(w))) {
+                        vs_strv_free(out);
+                        return vs_error_set(err, VS_ERR_INPUT, "%s[%zu] must be a string of valid UTF-8 text of at most %d bytes",
+                                            field, i, VS_CONTAINER_STRING_MAX);
+                }
+                out[i] = vs_xstrdup(json_string_value(w));
+        }
+        *ret = out;
+        return 0;
+}
+
+static int get_labels(json_t *o, char ***ret, vs_error *err)
+{
+        json_t *v = json_object_get(o, "Labels"), *val;
+        const char *key;
+        size_t n = 0;
+        char **out;
+
+        *ret = NULL;
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_object(v))
+                return type_error("Labels", "an object of strings", err);
+        if (json_object_size(v) > VS_CONTAINER_LABELS_MAX)
+                return vs_error_set(err, VS_ERR_INPUT, "Labels has more than %d entries", VS_CONTAINER_LABELS_MAX);
+        out = vs_xcalloc(2 * json_object_size(v) + 1, sizeof(*out));
+        json_object_foreach(v, key, val) {
+                if (!json_is_string(val) || !*key || strlen(key) > VS_CONTAINER_STRING_MAX ||
+                    json_string_length(val) > VS_CONTAINER_STRING_MAX || !vs_utf8_valid(key, strlen(key)) ||
+                    !vs_utf8_valid(json_string_value(val), json_string_length(val))) {
+                        vs_strv_free(out);
+                        return vs_error_set(err, VS_ERR_INPUT,
+                                            "Labels: \"%.64s\" must have a string value of valid UTF-8 text", key);
+                }
+                out[n++] = vs_xstrdup(key);
+                out[n++] = vs_xstrdup(json_string_value(val));
+        }
+        *ret = out;
+        return 0;
+}
+
+/* ---- the body ---------------------------------------------------------------- */
+
+/* What is read of the body: Docker's names, typed. */
+typedef struct {
+        const char *image, *user, *working_dir, *hostname, *network_mode;
+        char **cmd, **entrypoint, **env, **labels, **binds;
+        bool tty, open_stdin, network_disabled, auto_remove;
+        int64_t memory, nano_cpus, cpu_shares;
+        json_t *mounts;
+} docker_body;
+
+static void docker_body_clear(docker_body *b)
+{
+        vs_strv_free(b->cmd);
+        vs_strv_free(b->entrypoint);
+        vs_strv_free(b->env);
+        vs_strv_free(b->labels);
+        vs_strv_free(b->binds);
+}
+
+/* HostConfig's value, else the top level's (moby's ContainerConfigWrapper). */
+static int get_count2(json_t *body, json_t *hc, const char *key, int64_t *ret, vs_error *err)
+{
+        char field[64];
+        int64_t top;
+
+        snprintf(field, sizeof(field), "HostConfig.%s", key);
+        if (get_count(hc, key, field, ret, err) < 0 || get_count(body, key, key, &top, err) < 0)
+                return -1;
+        if (*ret == 0)
+                *ret = top;
+        return 0;
+}
+
+static int read_host_config(json_t *body, docker_body *b, vs_error *err)
+{
+        json_t *hc = json_object_get(body, "HostConfig");
+        bool top_remove;
+        const char *top_mode;
+
+        if (hc && !json_is_null(hc) && !json_is_object(hc))
+                return type_error("HostConfig", "an object", err);
+        if (get_count2(body, hc, "Memory", &b->memory, err) < 0 || get_count2(body, hc, "NanoCpus", &b->nano_cpus, err) < 0 ||
+            get_count2(body, hc, "CpuShares", &b->cpu_shares, err) < 0)
+                return -1;
+        if (get_str(hc, "NetworkMode", "HostConfig.NetworkMode", 255, &b->network_mode, err) < 0 ||
+            get_str(body, "NetworkMode", "NetworkMode", 255, &top_mode, err) < 0)
+                return -1;
+        if (!b->network_mode || !*b->network_mode)
+                b->network_mode = top_mode;
+        if (get_bool(hc, "AutoRemove", "HostConfig.AutoRemove", &b->auto_remove, err) < 0 ||
+            get_bool(body, "AutoRemove", "AutoRemove", &top_remove, err) < 0)
+                return -1;
+        b->auto_remove = b->auto_remove || top_remove;
+        if (get_words(hc, "Binds", "HostConfig.Binds", VS_CONTAINER_BINDS_MAX, &b->binds, err) < 0)
+                return -1;
+        if (!b->binds && get_words(body, "Binds", "Binds", VS_CONTAINER_BINDS_MAX, &b->binds, err) < 0)
+                return -1;
+        b->mounts = json_object_get(hc, "Mounts");
+        if (b->mounts && !json_is_null(b->mounts) && !json_is_array(b->mounts))
+                return type_error("HostConfig.Mounts", "an array", err);
+        if (json_array_size(b->mounts) > VS_CONTAINER_BINDS_MAX)
+                return vs_error_set(err, VS_ERR_INPUT, "HostConfig.Mounts has more than %d entries", VS_CONTAINER_BINDS_MAX);
+        return 0;
+}
+
+static int read_body(json_t *body, docker_body *b, vs_error *err)
+{
+        memset(b, 0, sizeof(*b));
+        if (!json_is_object(body))
+                return vs_error_set(err, VS_ERR_INPUT, "the container config must be a JSON object");
+        if (get_str(body, "Image", "Image", VS_CONTAINER_IMAGE_MAX, &b->image, err) < 0 ||
+            get_str(body, "User", "User", 255, &b->user, err) < 0 ||
+            get_str(body, "WorkingDir", "WorkingDir", VS_CONTAINER_PATH_MAX, &b->working_dir, err) < 0 ||
+            get_str(body, "Hostname", "Hostname", 255, &b->hostname, err) < 0 ||
+            get_words(body, "Cmd", "Cmd", VS_CONTAINER_ARGS_MAX, &b->cmd, err) < 0 ||
+            get_words(body, "Entrypoint", "Entrypoint", VS_CONTAINER_ARGS_MAX, &b->entrypoint, err) < 0 ||
+            get_words(body, "Env", "Env", VS_CONTAINER_ENV_MAX, &b->env, err) < 0 || get_labels(body, &b->labels, err) < 0 ||
+            get_bool(body, "Tty", "Tty", &b->tty, err) < 0 || get_bool(body, "OpenStdin", "OpenStdin", &b->open_stdin, err) < 0 ||
+            get_bool(body, "NetworkDisabled", "NetworkDisabled", &b->network_disabled, err) < 0 ||
+            read_host_config(body, b, err) < 0)
+                return -1;
+        if (!b->image || !*b->image)
+                return vs_error_set(err, VS_ERR_INPUT, "Image is required");
+        return 0;
+}
+
+/* ---- the mapping ------------------------------------------------------------- */
+
+static int map_memory(const docker_body *b, const vs_container_policy *p, vs_spec *s, vs_error *err)
+{
+        uint64_t vm;
+
+        if (b->memory == 0) {
+                if (p->default_memory)
+                        s->memory = p->default_memory;
+                return 0;
+        }
+        if ((uint64_t)b->memory > VS_MEMORY_MAX - VS_CONTAINER_RESERVE)
+                return vs_error_set(err, VS_ERR_INPUT, "Memory %lld is over the maximum of %llu bytes",
+                                    (long long)b->memory, (unsigned long long)(VS_MEMORY_MAX - VS_CONTAINER_RESERVE));
+        vm = (uint64_t)b->memory + VS_CONTAINER_RESERVE;
+        vm = (vm + MIB - 1) / MIB * MIB;
+        s->memory = vm < VS_MEMORY_MIN ? VS_MEMORY_MIN : vm;
+        return 0;
+}
+
+static int map_cpus(const docker_body *b, vs_spec *s, vs_error *err)
+{
+        if (b->nano_cpus == 0)
+                return 0;
+        if ((uint64_t)b->nano_cpus > (uint64_t)VS_CPUS_MAX * 1000000000ull)
+                return vs_error_set(err, VS_ERR_INPUT, "NanoCpus %lld is over %u CPUs", (long long)b->nano_cpus,
+                                    VS_CPUS_MAX);
+        s->cpus = (unsigned)(((uint64_t)b->nano_cpus + 999999999ull) / 1000000000ull);
+        return 0;
+}
+
+static int map_network(const docker_body *b, const vs_container_policy *p, vs_spec *s, vs_error *err)
+{
+        const char *m = b->network_mode;
+
+        s->network = VS_NETWORK_NONE;
+        if (b->network_disabled || (m && strcmp(m, "none") == 0))
+                return 0;
+        if (m && *m && strcmp(m, "default") != 0 && strcmp(m, "bridge") != 0)
+                return vs_error_set(err, VS_ERR_INPUT,
+                                    "NetworkMode \"%.64s\" is not supported: a container's VM has network none, or "
+                                    "bridge (NAT) when the service allows it",
+                                    m);
+        if (p->allow_network)
+                s->network = VS_NETWORK_NAT;
+        return 0;
+}
+
+static bool root_holds(char *const *roots, const char *path)
+{
+        for (size_t i = 0; roots && roots[i]; i++) {
+                size_t n = strlen(roots[i]);
+                if (strncmp(path, roots[i], n) == 0 && (path[n] == '/' || path[n] == '\0' || n == 1))
+                        return true;
+        }
+        return false;
+}
+
+static bool option_ignored(const char *o)
+{
+        static const char *const ignored[] = { "z", "Z", "private", "rprivate", "shared", "rshared", "slave",
+                                               "rslave", "nocopy", "consistent", "cached", "delegated" };
+
+        for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+                if (strcmp(o, ignored[i]) == 0)
+                        return true;
+        return false;
+}
+
+static int parse_options(const char *bind, const char *opts, bool *ret_rw, vs_error *err)
+{
+        _cleanup_free_ char *copy = vs_xstrdup(opts);
+        char *save = NULL;
+        int modes = 0;
+
+        *ret_rw = true;
+        for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+                if (strcmp(o, "ro") == 0 || strcmp(o, "rw") == 0) {
+                        *ret_rw = o[1] == 'w';
+                        modes++;
+                } else if (!option_ignored(o)) {
+                        return vs_error_set(err, VS_ERR_INPUT, "invalid mode: %.64s (in the bind %.300s)", o, bind);
+                }
+        }
+        if (modes > 1)
+                return vs_error_set(err, VS_ERR_INPUT, "invalid mode: %.64s (in the bind %.300s)", opts, bind);
+        return 0;
+}
+
+int vs_container_parse_bind(const char *bind, char **ret_host, char **ret_target, bool *ret_rw, vs_error *err)
+{
+        const char *c1 = strchr(bind, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        _cleanup_free_ char *host = NULL, *target = NULL;
+        bool rw = true;
+
+        if (!c1 || c1 == bind || c1[1] == '\0' || (c2 && (c2 == c1 + 1 || strchr(c2 + 1, ':'))))
+                return vs_error_set(err, VS_ERR_INPUT, "invalid bind %.300s: expected HOST:CONTAINER[:ro|rw]", bind);
+        host = vs_xstrndup(bind, (size_t)(c1 - bind));
+        target = c2 ? vs_xstrndup(c1 + 1, (size_t)(c2 - c1 - 1)) : vs_xstrdup(c1 + 1);
+        if (host[0] != '/')
+                return vs_error_set(err, VS_ERR_INPUT,
+                                    "bind %.300s: named volumes are not supported, the source must be an absolute host path",
+                                    bind);
+        if (target[0] != '/')
+                return vs_error_set(err, VS_ERR_INPUT, "bind %.300s: the container path must be absolute", bind);
+        if (c2 && parse_options(bind, c2 + 1, &rw, err) < 0)
+                return -1;
+        *ret_host = TAKE_PTR(host);
+        *ret_target = TAKE_PTR(target);
+        *ret_rw = rw;
+        return 0;
+}
+
+/* A Mounts entry of type bind in the Binds form. */
+static int mount_as_bind(json_t *m, size_t i, char **ret, vs_error *err)
+{
+        const char *type, *src, *dst;
+        bool ro;
+        char field[64];
+
+        if (!json_is_object(m))
+                return vs_error_set(err, VS_ERR_INPUT, "HostConfig.Mounts[%zu] must be an object", i);
+        snprintf(field, sizeof(field), "HostConfig.Mounts[%zu]", i);
+        if (get_str(m, "Type", field, 32, &type, err) < 0 || get_str(m, "Source", field, VS_CONTAINER_PATH_MAX, &src, err) < 0 ||
+            get_str(m, "Target", field, VS_CONTAINER_PATH_MAX, &dst, err) < 0 || get_bool(m, "ReadOnly", field, &ro, err) < 0)
+                return -1;
+        if (!type || strcmp(type, "bind") != 0)
+                return vs_error_set(err, VS_ERR_INPUT,
+                                    "HostConfig.Mounts[%zu]: type \"%.32s\" is not supported (only bind: a host directory copied in)",
+                                    i, type ? type : "");
+        if (!src || !dst || !*src || !*dst || strchr(src, ':') || strchr(dst, ':'))
+                return vs_error_set(err, VS_ERR_INPUT, "HostConfig.Mounts[%zu]: a bind needs a Source and a Target without ':'", i);
+        *ret = vs_xasprintf("%s:%s%s", src, dst, ro ? ":ro" : "");
+        return 0;
+}
+
+/* Binds and the binds of Mounts, in one list (as the facts keep them). */
+static int collect_binds(docker_body *b, char ***ret, vs_error *err)
+{
+        _cleanup_strv_ char **all = NULL;
+        json_t *m;
+        size_t i;
+
+        for (i = 0; b->binds && b->binds[i]; i++)
+                vs_strv_push(&all, b->binds[i]);
+        json_array_foreach(b->mounts, i, m) {
+                _cleanup_free_ char *one = NULL;
+                if (mount_as_bind(m, i, &one, err) < 0)
+                        return -1;
+                vs_strv_push(&all, one);
+        }
+        if (vs_strv_length(all) > VS_CONTAINER_BINDS_MAX)
+                return vs_error_set(err, VS_ERR_INPUT, "more than %d binds", VS_CONTAINER_BINDS_MAX);
+        *ret = TAKE_PTR(all);
+        return 0;
+}
+
+static int map_binds(char *const *binds, const vs_container_policy *p, vs_spec *s, bool *ret_rw, vs_error *err)
+{
+        _cleanup_free_ char *host = NULL, *target = NULL;
+
+        *ret_rw = false;
+        if (!binds || !binds[0])
+                return 0;
+        if (binds[1])
+                return vs_error_set(err, VS_ERR_INPUT,
+                                    "more than one bind (%.200s and %.200s): vmsandbox copies one host directory into a container",
+                                    binds[0], binds[1]);
+        if (vs_container_parse_bind(binds[0], &host, &target, ret_rw, err) < 0)
+                return -1;
+        if (!root_holds(p->roots, host))
+                return vs_error_set(err, VS_ERR_INPUT, "bind source %.300s is not below an allowed root (--allow-root)",
+                                    host);
+        if (strcmp(target, "/") == 0)
+                return vs_error_set(err, VS_ERR_INPUT, "bind %.300s: the container path must not be /", binds[0]);
+        s->workspace = TAKE_PTR(host);
+        s->mount_at = TAKE_PTR(target);
+        return 0;
+}
+
+/* Docker's User is a name or an id; a VM's container runs by number (the
+ * workspace's files are given to it on the way back). */
+static int map_user(const char *user, vs_spec *s, vs_error *err)
+{
+        const char *c;
+
+        if (!user || !*user)
+                return 0;
+        for (c = user; isdigit((unsigned char)*c); c++)
+                ;
+        if (c == user || (*c && (*c != ':' || !c[1] || strspn(c + 1, "0123456789") != strlen(c + 1))) ||
+            strlen(user) > 21)
+                return vs_error_set(err, VS_ERR_INPUT, "User \"%.64s\": vmsandbox runs a container as a numeric UID or UID:GID",
+                                    user);
+        s->user = vs_xstrdup(user);
+        return 0;
+}
+
+static int map_env(char *const *env, vs_spec *s, vs_error *err)
+{
+        for (size_t i = 0; env && env[i]; i++)
+                if (vs_spec_add_env(s, env[i], err) < 0)
+                        return vs_error_set(err, VS_ERR_INPUT, "Env \"%.64s\": expected KEY=VALUE with KEY of letters, digits and _",
+                                            env[i]);
+        return 0;
+}
+
+static int map_words(const docker_body *b, vs_spec *s, vs_error *err)
+{
+        for (size_t i = 0; b->cmd && b->cmd[i]; i++)
+                if (vs_spec_add_arg(s, b->cmd[i], err) < 0)
+                        return -1;
+        if (b->entrypoint)
+                return vs_spec_set_entrypoint(s, b->entrypoint, vs_strv_length(b->entrypoint), err);
+        return 0;
+}
+
+static int map_workdir(const char *wd, vs_spec *s, vs_error *err)
+{
+        if (!wd || !*wd)
+                return 0;
+        if (wd[0] != '/')
+                return vs_error_set(err, VS_ERR_INPUT, "WorkingDir \"%.200s\" must be an absolute path", wd);
+        s->workdir = vs_xstrdup(wd);
+        return 0;
+}
+
+static vs_container *facts_of(docker_body *b, char **binds, bool rw)
+{
+        vs_container *c = vs_xcalloc(1, sizeof(*c));
+
+        c->image = vs_xstrdup(b->image);
+        c->hostname = b->hostname && *b->hostname ? vs_xstrdup(b->hostname) : NULL;
+        c->tty = b->tty;
+        c->open_stdin = b->open_stdin;
+        c->auto_remove = b->auto_remove;
+        c->cmd = TAKE_PTR(b->cmd);
+        c->entrypoint = TAKE_PTR(b->entrypoint);
+        c->env = TAKE_PTR(b->env);
+        c->user = b->user && *b->user ? vs_xstrdup(b->user) : NULL;
+        c->working_dir = b->working_dir && *b->working_dir ? vs_xstrdup(b->working_dir) : NULL;
+        c->labels = TAKE_PTR(b->labels);
+        c->memory = b->memory;
+        c->nano_cpus = b->nano_cpus;
+        c->cpu_shares = b->cpu_shares;
+        c->network_mode = b->network_mode && *b->network_mode ? vs_xstrdup(b->network_mode) : NULL;
+        c->binds = binds;
+        c->bind_rw = rw;
+        return c;
+}
+
+static int map_all(docker_body *b, const vs_container_policy *p, char *const *binds, vs_spec *s, bool *ret_rw,
+                   vs_error *err)
+{
+        if (map_memory(b, p, s, err) < 0 || map_cpus(b, s, err) < 0 || map_network(b, p, s, err) < 0 ||
+            map_binds(binds, p, s, ret_rw, err) < 0 || map_user(b->user, s, err) < 0 || map_env(b->env, s, err) < 0 ||
+            map_words(b, s, err) < 0 || map_workdir(b->working_dir, s, err) < 0)
+                return -1;
+        if (p->max_disk && p->max_disk < s->disk)
+                s->disk = p->max_disk;
+        s->timeout_ms = p->timeout_ms ? p->timeout_ms : VS_TIMEOUT_MAX_MS;
+        return 0;
+}
+
+int vs_container_from_docker(json_t *body, const vs_container_policy *p, vs_spec *ret_spec, vs_container **ret_c,
+                             vs_error *err)
+{
+        docker_body b;
+        _cleanup_strv_ char **binds = NULL;
+        vs_spec s;
+        bool rw = false;
+        int r;
+
+        vs_spec_init(&s);
+        r = read_body(body, &b, err);
+        if (r == 0)
+                r = collect_binds(&b, &binds, err);
+        if (r == 0)
+                r = map_all(&b, p, binds, &s, &rw, err);
+        if (r < 0) {
+                vs_spec_clear(&s);
+                docker_body_clear(&b);
+                if (err)
+                        err->kind = VS_ERR_INPUT;
+                return -1;
+        }
+        *ret_c = facts_of(&b, TAKE_PTR(binds), rw);
+        docker_body_clear(&b);
+        *ret_spec = s;
+        return 0;
+}
+
+/* ---- Docker's view of a state --------------------------------------------------- */
+
+const char *vs_container_status(vs_job_state st)
+{
+        switch (st) {
+        case VS_JOB_CREATED:
+                return "created";
+        case VS_JOB_QUEUED:
+        case VS_JOB_RUNNING:
+                return "running";
+        case VS_JOB_SUCCESS:
+        case VS_JOB_FAILURE:
+        case VS_JOB_TIMEOUT:
+        case VS_JOB_CANCELLED:
+        case VS_JOB_ERROR:
+        case VS_JOB_STATE_LAST:
+                break;
+        }
+        return "exited";
+}
+
+int vs_container_exit_code(vs_job_state st, int exit_code, bool *ret_failed)
+{
+        *ret_failed = false;
+        switch (st) {
+        case VS_JOB_CREATED:
+        case VS_JOB_QUEUED:
+        case VS_JOB_RUNNING:
+                return 0;
+        case VS_JOB_TIMEOUT:
+        case VS_JOB_CANCELLED:
+                return 137;
+        case VS_JOB_SUCCESS:
+        case VS_JOB_FAILURE:
+        case VS_JOB_ERROR:
+        case VS_JOB_STATE_LAST:
+                break;
+        }
+        if (exit_code >= 0 && exit_code <= 255)
+                return exit_code;
+        *ret_failed = true;
+        return 125;
+}

@@ -1,0 +1,447 @@
+/* Containers of the Docker socket: jobs with Docker facts (container.h).
+ * Creation maps the Engine API's config onto a spec and links the image
+ * into the job's directory; lookup is Docker's (id, name, id prefix);
+ * names are unique per owner; AutoRemove removes a finished container and
+ * leaves its exit code for late waiters. */
+#include "service_int.h"
+#include "alloc.h"
+#include "cleanup.h"
+#include "fsutil.h"
+#include "spec.h"
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* ---- create ------------------------------------------------------------------ */
+
+/* Under s->lock: the listed container of owner named name. */
+static sjob *find_name_locked(vs_service *s, const char *owner, const char *name)
+{
+        for (sjob *j = s->jobs; j; j = j->next)
+                if (!j->deleting && j->rec.container && strcmp(j->rec.owner, owner ? owner : "") == 0 &&
+                    strcmp(j->rec.container->name, name) == 0)
+                        return j;
+        return NULL;
+}
+
+/* The name is checked and the job counted in one hold of the lock: two
+ * creates of one name cannot both pass. */
+static int list_container_checked(vs_service *s, sjob *j, vs_error *err)
+{
+        sjob *other;
+        int r;
+
+        pthread_mutex_lock(&s->lock);
+        other = find_name_locked(s, j->rec.owner, j->rec.container->name);
+        if (other)
+                r = vs_error_set(err, VS_ERR_CONFLICT,
+                                 "Conflict. The container name \"/%s\" is already in use by container \"%s\". You have "
+                                 "to remove (or rename) that container to be able to reuse that name.",
+                                 j->rec.container->name, other->id);
+        else
+                r = quota_create_locked(s, j->rec.owner, err);
+        if (r == 0)
+                job_list_locked(s, j);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+static int name_of(const char *given, const char *id, char **ret, vs_error *err)
+{
+        if (!given || !*given) {
+                *ret = vs_xasprintf("vs_%s", id);
+                return 0;
+        }
+        if (given[0] == '/')
+                given++;
+        if (!vs_container_name_valid(given))
+                return vs_error_set(err, VS_ERR_INPUT, "Invalid container name (%.200s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+                                    given);
+        *ret = vs_xstrdup(given);
+        return 0;
+}
+
+static int resolve_image(vs_service *s, const char *owner, const char *name, const char *dir,
+                         vs_container_image *ret, vs_error *err)
+{
+        _cleanup_free_ char *dest = vs_xasprintf("%s/image.tar", dir);
+
+        memset(ret, 0, sizeof(*ret));
+        if (!s->o.image_resolve)
+                return vs_error_set(err, VS_ERR_NOT_FOUND, "No such image: %.255s", name);
+        if (s->o.image_resolve(s->o.image_userdata, owner, name, dest, ret, err) < 0)
+                return -1;
+        ret->id[sizeof(ret->id) - 1] = ret->ref[sizeof(ret->ref) - 1] = '\0';
+        if (ret->linked ? !ret->id[0] : !ret->ref[0])
+                return vs_error_set(err, VS_ERR_SANDBOX, "image %.255s: the image store named nothing to run", name);
+        return 0;
+}
+
+int vs_service_container_create(vs_service *s, const char *owner, const char *name, json_t *body, char ret_id[13],
+                                vs_error *err)
+{
+        vs_container_policy pol = { .roots = s->roots, .allow_network = s->o.allow_network, .max_disk = s->o.max_disk };
+        _cleanup_json_ json_t *spec = NULL;
+        _cleanup_free_ char *dir = NULL, *cname = NULL;
+        vs_container *facts = NULL;
+        vs_container_image im;
+        vs_job_record rec;
+        uint64_t memory;
+        vs_spec sp;
+        char id[13];
+        sjob *j;
+
+        if (vs_random_id(id, err) < 0 || name_of(name, id, &cname, err) < 0)
+                return -1;
+        if (vs_container_from_docker(body, &pol, &sp, &facts, err) < 0)
+                return -1;
+        spec = vs_spec_to_json(&sp);
+        vs_spec_clear(&sp);
+        /* Limits and the bind's directory before anything is made. */
+        if (spec_size_check(spec, err) < 0 || svc_check_spec(s, spec, &memory, err) < 0 ||
+            svc_check_path(s, "workspace", "bind source", spec, err) < 0) {
+                vs_container_free(facts);
+                return -1;
+        }
+        dir = vs_xasprintf("%s/%s", s->root, id);
+        if (mkdir(dir, 0700) < 0) {
+                vs_container_free(facts);
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create the container");
+        }
+        if (resolve_image(s, owner, facts->image, dir, &im, err) < 0) {
+                vs_rm_rf(dir);
+                vs_container_free(facts);
+                return -1;
+        }
+        json_object_set_new(spec, "tag", vs_xjson(json_string(im.linked ? im.id : im.ref)));
+        snprintf(facts->image_id, sizeof(facts->image_id), "%s", im.id);
+        facts->name = TAKE_PTR(cname);
+        vs_record_init(&rec, id, owner, TAKE_PTR(spec), (int64_t)vs_now_ms());
+        rec.container = facts;
+        rec.upload_image = im.linked;
+        j = job_new(s, id, memory, &rec);
+        job_save(s, j);
+        if (list_container_checked(s, j, err) < 0) { /* a name in use, a quota: nothing is kept */
+                vs_rm_rf(dir);
+                job_unref(j);
+                return -1;
+        }
+        job_account(s, j);
+        memcpy(ret_id, id, 13);
+        return 0;
+}
+
+/* ---- lookup ------------------------------------------------------------------ */
+
+static bool is_hex(const char *p)
+{
+        for (; *p; p++)
+                if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+                        return false;
+        return true;
+}
+
+int vs_service_container_find(vs_service *s, const char *owner, const char *ref, char ret_id[13], vs_error *err)
+{
+        const char *name = ref[0] == '/' ? ref + 1 : ref;
+        size_t n = strlen(ref), matches = 0;
+        sjob *found = NULL;
+
+        pthread_mutex_lock(&s->lock);
+        for (sjob *j = s->jobs; j && !found; j = j->next)
+                if (!j->deleting && j->rec.container && (!owner || strcmp(j->rec.owner, owner) == 0) &&
+                    strcmp(j->id, ref) == 0)
+                        found = j;
+        for (sjob *j = s->jobs; j && !found; j = j->next)
+                if (!j->deleting && j->rec.container && (!owner || strcmp(j->rec.owner, owner) == 0) &&
+                    strcmp(j->rec.container->name, name) == 0)
+                        found = j;
+        if (!found && n > 0 && n < 12 && is_hex(ref))
+                for (sjob *j = s->jobs; j; j = j->next)
+                        if (!j->deleting && j->rec.container && (!owner || strcmp(j->rec.owner, owner) == 0) &&
+                            strncmp(j->id, ref, n) == 0) {
+                                found = j;
+                                matches++;
+                        }
+        if (found && matches <= 1)
+                memcpy(ret_id, found->id, 13);
+        pthread_mutex_unlock(&s->lock);
+        if (matches > 1)
+                return vs_error_set(err, VS_ERR_INPUT, "multiple IDs found with provided prefix: %.64s", ref);
+        if (!found)
+                return vs_error_set(err, VS_ERR_NOT_FOUND, "No such container: %.200s", ref);
+        return 0;
+}
+
+/* ---- inspect and list ---------------------------------------------------------- */
+
+void vs_container_info_clear(vs_container_info *i)
+{
+        free(i->error);
+        vs_container_free(i->c);
+        memset(i, 0, sizeof(*i));
+}
+
+void vs_container_info_list_free(vs_container_info *v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                vs_container_info_clear(&v[i]);
+        free(v);
+}
+
+/* Under j->lock. */
+static void info_of(const sjob *j, vs_container_info *ret)
+{
+        const vs_job_record *r = &j->rec;
+
+        memset(ret, 0, sizeof(*ret));
+        memcpy(ret->id, r->id, 13);
+        ret->state = r->state;
+        ret->exit_code = r->exit_code;
+        ret->error = r->error ? vs_xstrdup(r->error) : NULL;
+        ret->created_ms = r->created_ms;
+        /* Docker's start is the queueing: a queued container is running. */
+        ret->started_ms = r->queued_ms >= 0 ? r->queued_ms : r->started_ms;
+        ret->finished_ms = r->finished_ms;
+        ret->c = vs_container_copy(r->container);
+}
+
+int vs_service_container_info(vs_service *s, const char *owner, const char *id, vs_container_info *ret, vs_error *err)
+{
+        sjob *j = job_get(s, owner, id, err);
+        int r = 0;
+
+        if (!j)
+                return -1;
+        pthread_mutex_lock(&j->lock);
+        if (!j->rec.container)
+                r = vs_error_set(err, VS_ERR_NOT_FOUND, "No such container: %.64s", id);
+        else
+                info_of(j, ret);
+        pthread_mutex_unlock(&j->lock);
+        job_unref(j);
+        return r;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+        const vs_container_info *x = a, *y = b;
+
+        if (x->created_ms != y->created_ms)
+                return x->created_ms > y->created_ms ? -1 : 1;
+        return strcmp(x->id, y->id);
+}
+
+void vs_service_container_list(vs_service *s, const char *owner, vs_container_info **ret, size_t *ret_n)
+{
+        size_t n, k = 0;
+        sjob **v = jobs_snapshot(s, owner, &n);
+        vs_container_info *out = vs_xcalloc(n + 1, sizeof(*out));
+
+        for (size_t i = 0; i < n; i++) {
+                pthread_mutex_lock(&v[i]->lock);
+                if (v[i]->rec.container)
+                        info_of(v[i], &out[k++]);
+                pthread_mutex_unlock(&v[i]->lock);
+        }
+        jobs_release(v, n);
+        qsort(out, k, sizeof(*out), newest_first);
+        *ret = out;
+        *ret_n = k;
+}
+
+/* ---- wait ------------------------------------------------------------------- */
+
+static const char *const wait_condition_table[VS_WAIT_CONDITION_LAST] = {
+        [VS_WAIT_NOT_RUNNING] = "not-running",
+        [VS_WAIT_NEXT_EXIT] = "next-exit",
+        [VS_WAIT_REMOVED] = "removed",
+};
+
+int vs_wait_condition_parse(const char *s, vs_wait_condition *ret)
+{
+        if (!s || !*s) {
+                *ret = VS_WAIT_NOT_RUNNING;
+                return 0;
+        }
+        for (int i = 0; i < VS_WAIT_CONDITION_LAST; i++)
+                if (strcmp(s, wait_condition_table[i]) == 0) {
+                        *ret = (vs_wait_condition)i;
+                        return 0;
+                }
+        return -1;
+}
+
+struct vs_container_waiter {
+        sjob *j;           /* a reference; NULL: a tombstone */
+        ctomb tomb;
+};
+
+static bool tomb_find_locked(vs_service *s, const char *owner, const char *id, ctomb *ret)
+{
+        for (size_t i = 0; i < VS_CONTAINER_TOMBSTONES; i++) {
+                const ctomb *t = &s->tombs[i];
+                if (t->used && strcmp(t->id, id) == 0 && (!owner || strcmp(t->owner, owner) == 0)) {
+                        *ret = *t;
+                        return true;
+                }
+        }
+        return false;
+}
+
+static bool tomb_get(vs_service *s, const char *owner, const char *id, ctomb *ret)
+{
+        bool found;
+
+        pthread_mutex_lock(&s->lock);
+        found = tomb_find_locked(s, owner, id, ret);
+        pthread_mutex_unlock(&s->lock);
+        return found;
+}
+
+int vs_service_container_wait_open(vs_service *s, const char *owner, const char *id, vs_container_waiter **ret,
+                                   vs_error *err)
+{
+        vs_container_waiter *w = vs_xcalloc(1, sizeof(*w));
+        char full[13];
+
+        /* A container that AutoRemove took is found by its full id only
+         * (the id create answered; its name is free again), and looked
+         * for again after a miss: it may have gone between the looks. */
+        if (!tomb_get(s, owner, id, &w->tomb) &&
+            (vs_service_container_find(s, owner, id, full, err) < 0 || !(w->j = job_get(s, owner, full, err))) &&
+            !tomb_get(s, owner, id, &w->tomb)) {
+                free(w);
+                return -1;
+        }
+        *ret = w;
+        return 0;
+}
+
+static void deadline_in(struct timespec *ts, uint64_t ms)
+{
+        clock_gettime(CLOCK_REALTIME, ts);
+        ts->tv_sec += (time_t)(ms / 1000);
+        ts->tv_nsec += (long)(ms % 1000) * 1000000;
+        if (ts->tv_nsec >= 1000000000) {
+                ts->tv_sec++;
+                ts->tv_nsec -= 1000000000;
+        }
+}
+
+/* Under j->lock: does cond hold? */
+static bool condition_met(const sjob *j, vs_wait_condition cond)
+{
+        vs_job_state st = j->rec.state;
+
+        switch (cond) {
+        case VS_WAIT_NOT_RUNNING:
+                return st == VS_JOB_CREATED || vs_job_state_finished(st);
+        case VS_WAIT_NEXT_EXIT:
+                return vs_job_state_finished(st);
+        case VS_WAIT_REMOVED:
+                return j->removed;
+        case VS_WAIT_CONDITION_LAST:
+                break;
+        }
+        return true;
+}
+
+int vs_service_container_wait(vs_service *s, vs_container_waiter *w, vs_wait_condition cond, uint64_t timeout_ms,
+                              int *ret_code, char **ret_error, vs_error *err)
+{
+        struct timespec ts;
+        sjob *j = w->j;
+        bool failed = false;
+        int r = 0;
+
+        *ret_error = NULL;
+        if (!j) {
+                *ret_code = w->tomb.code;
+                if (w->tomb.failed)
+                        *ret_error = vs_xstrdup("the sandbox failed before the container exited");
+                return 1;
+        }
+        deadline_in(&ts, timeout_ms);
+        pthread_mutex_lock(&j->lock);
+        for (;;) {
+                /* A job removed before it ran (a delete of a created one)
+                 * ends every condition: it will never exit otherwise. */
+                if (condition_met(j, cond) || j->removed) {
+                        *ret_code = vs_container_exit_code(j->rec.state, j->rec.exit_code, &failed);
+                        if (failed)
+                                *ret_error = vs_xstrdup(j->rec.error ? j->rec.error : "the sandbox failed");
+                        r = 1;
+                        break;
+                }
+                if (svc_stopping(s) && j->rec.state != VS_JOB_RUNNING) {
+                        r = vs_error_set(err, VS_ERR_SETUP, "the service is shutting down; container %s stays %s",
+                                         j->id, vs_container_status(j->rec.state));
+                        break;
+                }
+                if (pthread_cond_timedwait(&j->cond, &j->lock, &ts) == ETIMEDOUT)
+                        break;
+        }
+        pthread_mutex_unlock(&j->lock);
+        return r;
+}
+
+void vs_service_container_wait_close(vs_container_waiter *w)
+{
+        if (!w)
+                return;
+        job_unref(w->j);
+        free(w);
+}
+
+/* ---- remove, AutoRemove ---------------------------------------------------------- */
+
+int vs_service_container_remove(vs_service *s, const char *owner, const char *id, bool force, vs_error *err)
+{
+        vs_job_state st;
+
+        if (vs_service_state(s, owner, id, &st, err) < 0)
+                return -1;
+        if (!force && (st == VS_JOB_QUEUED || st == VS_JOB_RUNNING))
+                return vs_error_set(err, VS_ERR_CONFLICT,
+                                    "You cannot remove a running container %s. Stop the container before attempting "
+                                    "removal or force remove",
+                                    id);
+        return vs_service_delete(s, owner, id, err);
+}
+
+void container_finished(vs_service *s, sjob *j)
+{
+        ctomb t = { .used = true };
+        bool gone = false;
+
+        if (!j->rec.container || !j->rec.container->auto_remove)
+                return;
+        pthread_mutex_lock(&j->lock);
+        snprintf(t.owner, sizeof(t.owner), "%s", j->rec.owner);
+        memcpy(t.id, j->id, 13);
+        t.code = vs_container_exit_code(j->rec.state, j->rec.exit_code, &t.failed);
+        pthread_mutex_unlock(&j->lock);
+        /* The tombstone is there before the job leaves the list: a waiter
+         * always finds one or the other. */
+        pthread_mutex_lock(&s->lock);
+        if (!j->deleting && j->listed) {
+                s->tombs[s->tomb_next] = t;
+                s->tomb_next = (s->tomb_next + 1) % VS_CONTAINER_TOMBSTONES;
+                j->deleting = true;
+                queue_remove_locked(s, j);
+                job_unlist_locked(s, j);
+                gone = true;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (!gone)
+                return; /* a delete came first */
+        svc_log(s, 6, "container %s removed (AutoRemove)", j->id);
+        job_remove_files(j);
+        job_unref(j); /* the list's; the worker holds its own */
+}
