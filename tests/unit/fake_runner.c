@@ -217,6 +217,28 @@ static bool run_ops(const vs_spec *spec, char **ops, const vs_run_opts *opts, in
 }
 
 static char last_image_root[4096], last_workspace_root[4096];
+static json_t *last_spec;
+static bool last_write_back;
+
+json_t *fake_last_spec(void)
+{
+        json_t *j;
+
+        pthread_mutex_lock(&lock);
+        j = last_spec ? json_deep_copy(last_spec) : NULL;
+        pthread_mutex_unlock(&lock);
+        return j;
+}
+
+bool fake_last_write_back(void)
+{
+        bool r;
+
+        pthread_mutex_lock(&lock);
+        r = last_write_back;
+        pthread_mutex_unlock(&lock);
+        return r;
+}
 
 const char *fake_last_image_root(void)
 {
@@ -288,6 +310,9 @@ int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs
         snprintf(last_image_root, sizeof(last_image_root), "%s", opts->image_root ? opts->image_root : "");
         snprintf(last_workspace_root, sizeof(last_workspace_root), "%s",
                  opts->workspace_root ? opts->workspace_root : "");
+        json_decref(last_spec);
+        last_spec = vs_spec_to_json(spec);
+        last_write_back = opts->write_back;
         if (++running > max_running)
                 max_running = running;
         pthread_cond_broadcast(&changed);

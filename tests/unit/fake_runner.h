@@ -21,6 +21,7 @@
 #include "config.h"
 #include "pipeline.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opts, json_t **ret_result,
@@ -43,5 +44,9 @@ void fake_release(const char *name);
  * ("" for none). */
 const char *fake_last_image_root(void);
 const char *fake_last_workspace_root(void);
+/* The spec the last run was given (vs_spec_to_json, a copy) and its
+ * opts->write_back. */
+json_t *fake_last_spec(void);
+bool fake_last_write_back(void);
 
 #endif

@@ -1,0 +1,1131 @@
+/* Containers of the Docker socket: the create body's mapping onto a spec
+ * (container.c), the facts in the job record (record.c), and the service's
+ * containers with the fake runner and fake images (no VM). */
+#include "container.h"
+#include "fake_images.h"
+#include "fake_runner.h"
+#include "fsutil.h"
+#include "service.h"
+#include "service_int.h"
+#include "strv.h"
+#include "tests.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MIB (1ull << 20)
+
+static char *const test_roots[] = { (char *)"/roots", NULL };
+
+static json_t *body_of(const char *text)
+{
+        json_error_t jerr;
+        json_t *j = json_loads(text, JSON_DECODE_ANY, &jerr);
+
+        ck_assert_msg(j != NULL, "bad test JSON %s: %s", text, jerr.text);
+        return j;
+}
+
+/* Maps text; the spec and facts go to the caller. */
+static void map_ok(const char *text, const vs_container_policy *p, vs_spec *spec, vs_container **c)
+{
+        json_t *b = body_of(text);
+        vs_error err = { 0 };
+
+        ck_assert_msg(vs_container_from_docker(b, p, spec, c, &err) == 0, "%s: %s", text, err.msg);
+        json_decref(b);
+}
+
+static void map_fails(const char *text, const vs_container_policy *p, const char *msg)
+{
+        json_t *b = body_of(text);
+        vs_error err = { 0 };
+        vs_spec spec;
+        vs_container *c = (vs_container *)"untouched";
+
+        ck_assert_msg(vs_container_from_docker(b, p, &spec, &c, &err) == -1, "%s was accepted", text);
+        ck_assert_str_eq(err.msg, msg);
+        ck_assert_int_eq(err.kind, VS_ERR_INPUT);
+        ck_assert_ptr_eq(c, (vs_container *)"untouched");
+        json_decref(b);
+}
+
+static const vs_container_policy policy = { .roots = test_roots };
+
+START_TEST(map_minimal)
+{
+        vs_spec s;
+        vs_container *c;
+
+        map_ok("{\"Image\": \"alpine\", \"Unknown\": {\"x\": [1]}, \"Volumes\": {}}", &policy, &s, &c);
+        ck_assert_uint_eq(s.memory, 1ull << 30);
+        ck_assert_uint_eq(s.cpus, 1);
+        ck_assert_uint_eq(s.disk, 4ull << 30);
+        ck_assert_uint_eq(s.timeout_ms, VS_TIMEOUT_MAX_MS);
+        ck_assert_int_eq(s.network, VS_NETWORK_NONE);
+        ck_assert_ptr_null(s.image);
+        ck_assert_ptr_null(s.tag);
+        ck_assert_ptr_null(s.workspace);
+        ck_assert_ptr_null(s.mount_at);
+        ck_assert_ptr_null(s.cmd);
+        ck_assert_ptr_null(s.entrypoint);
+        ck_assert_ptr_null(s.user);
+        ck_assert_ptr_null(s.workdir);
+        ck_assert_ptr_null(s.env);
+        ck_assert_str_eq(c->image, "alpine");
+        ck_assert_ptr_null(c->name);
+        ck_assert_str_eq(c->image_id, "");
+        ck_assert(!c->tty && !c->open_stdin && !c->auto_remove && !c->bind_rw);
+        ck_assert_ptr_null(c->cmd);
+        ck_assert_ptr_null(c->labels);
+        ck_assert_ptr_null(c->binds);
+        ck_assert_ptr_null(c->network_mode);
+        ck_assert_int_eq(c->memory, 0);
+        vs_spec_clear(&s);
+        vs_container_free(c);
+}
+END_TEST
+
+/* VM RAM = max(Memory + 160 MiB, 256 MiB), rounded up to MiB; HostConfig's
+ * Memory wins over the top level's, which fills in a 0. */
+START_TEST(map_memory)
+{
+        static const struct {
+                const char *body;
+                uint64_t vm;
+                int64_t given;
+        } cases[] = {
+                { "{\"Image\":\"x\",\"Memory\":536870912}", 672 * MIB, 536870912 },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Memory\":104857600}}", 260 * MIB, 104857600 },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Memory\":52428800}}", 256 * MIB, 52428800 },
+                { "{\"Image\":\"x\",\"Memory\":1}", 256 * MIB, 1 },
+                { "{\"Image\":\"x\",\"Memory\":1000000000}", 1114 * MIB, 1000000000 },
+                { "{\"Image\":\"x\",\"Memory\":2147483648,\"HostConfig\":{\"Memory\":536870912}}", 672 * MIB, 536870912 },
+                { "{\"Image\":\"x\",\"Memory\":536870912,\"HostConfig\":{\"Memory\":0}}", 672 * MIB, 536870912 },
+                { "{\"Image\":\"x\",\"Memory\":null,\"MemorySwap\":-1}", 1ull << 30, 0 },
+        };
+        vs_container_policy p = policy;
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                vs_spec s;
+                vs_container *c;
+
+                map_ok(cases[i].body, &p, &s, &c);
+                ck_assert_msg(s.memory == cases[i].vm, "case %zu: %llu", i, (unsigned long long)s.memory);
+                ck_assert_int_eq(c->memory, cases[i].given);
+                vs_spec_clear(&s);
+                vs_container_free(c);
+        }
+        p.default_memory = 2ull << 30;
+        {
+                vs_spec s;
+                vs_container *c;
+                map_ok("{\"Image\":\"x\"}", &p, &s, &c);
+                ck_assert_uint_eq(s.memory, 2ull << 30);
+                vs_spec_clear(&s);
+                vs_container_free(c);
+        }
+        map_fails("{\"Image\":\"x\",\"Memory\":-5}", &policy, "Memory must not be negative");
+        map_fails("{\"Image\":\"x\",\"HostConfig\":{\"Memory\":\"1g\"}}", &policy, "HostConfig.Memory must be an integer");
+        map_fails("{\"Image\":\"x\",\"Memory\":274710134785}", &policy,
+                  "Memory 274710134785 is over the maximum of 274710134784 bytes");
+        {
+                vs_spec s;
+                vs_container *c;
+                map_ok("{\"Image\":\"x\",\"Memory\":274710134784}", &policy, &s, &c);
+                ck_assert_uint_eq(s.memory, VS_MEMORY_MAX);
+                vs_spec_clear(&s);
+                vs_container_free(c);
+        }
+}
+END_TEST
+
+/* vCPUs = ceil(NanoCpus / 1e9); CpuShares is kept but gives 1 vCPU. */
+START_TEST(map_cpus)
+{
+        static const struct {
+                const char *body;
+                unsigned cpus;
+        } cases[] = {
+                { "{\"Image\":\"x\",\"HostConfig\":{\"NanoCpus\":1500000000}}", 2 },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"NanoCpus\":1000000000}}", 1 },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"NanoCpus\":500000000}}", 1 },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"NanoCpus\":64000000000}}", 64 },
+                { "{\"Image\":\"x\",\"CpuShares\":2048}", 1 },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"CpuShares\":512}}", 1 },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                vs_spec s;
+                vs_container *c;
+
+                map_ok(cases[i].body, &policy, &s, &c);
+                ck_assert_msg(s.cpus == cases[i].cpus, "case %zu: %u", i, s.cpus);
+                vs_spec_clear(&s);
+                vs_container_free(c);
+        }
+        {
+                vs_spec s;
+                vs_container *c;
+                map_ok("{\"Image\":\"x\",\"CpuShares\":2048,\"HostConfig\":{\"NanoCpus\":3000000000}}", &policy, &s, &c);
+                ck_assert_int_eq(c->cpu_shares, 2048);
+                ck_assert_int_eq(c->nano_cpus, 3000000000);
+                ck_assert_uint_eq(s.cpus, 3);
+                vs_spec_clear(&s);
+                vs_container_free(c);
+        }
+        map_fails("{\"Image\":\"x\",\"HostConfig\":{\"NanoCpus\":64000000001}}", &policy, "NanoCpus 64000000001 is over 64 CPUs");
+        map_fails("{\"Image\":\"x\",\"CpuShares\":-1}", &policy, "CpuShares must not be negative");
+}
+END_TEST
+
+START_TEST(map_network)
+{
+        static const struct {
+                const char *body;
+                bool allow;
+                vs_network net;
+        } cases[] = {
+                { "{\"Image\":\"x\"}", false, VS_NETWORK_NONE },
+                { "{\"Image\":\"x\"}", true, VS_NETWORK_NAT },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"NetworkMode\":\"bridge\"}}", false, VS_NETWORK_NONE },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"NetworkMode\":\"bridge\"}}", true, VS_NETWORK_NAT },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"NetworkMode\":\"default\"}}", true, VS_NETWORK_NAT },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"NetworkMode\":\"none\"}}", true, VS_NETWORK_NONE },
+                { "{\"Image\":\"x\",\"NetworkDisabled\":true}", true, VS_NETWORK_NONE },
+                { "{\"Image\":\"x\",\"NetworkDisabled\":true,\"HostConfig\":{\"NetworkMode\":\"bridge\"}}", true,
+                  VS_NETWORK_NONE },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                vs_container_policy p = policy;
+                vs_spec s;
+                vs_container *c;
+
+                p.allow_network = cases[i].allow;
+                map_ok(cases[i].body, &p, &s, &c);
+                ck_assert_msg(s.network == cases[i].net, "case %zu", i);
+                vs_spec_clear(&s);
+                vs_container_free(c);
+        }
+        map_fails("{\"Image\":\"x\",\"HostConfig\":{\"NetworkMode\":\"host\"}}", &policy,
+                  "NetworkMode \"host\" is not supported: a container's VM has network none, or bridge (NAT) when the "
+                  "service allows it");
+        map_fails("{\"Image\":\"x\",\"NetworkDisabled\":\"yes\"}", &policy, "NetworkDisabled must be true or false");
+}
+END_TEST
+
+START_TEST(map_binds)
+{
+        static const struct {
+                const char *body, *ws, *at, *bind;
+                bool rw;
+        } cases[] = {
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/ws:/erc\"]}}", "/roots/ws", "/erc", "/roots/ws:/erc", true },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/ws:/erc:ro\"]}}", "/roots/ws", "/erc", "/roots/ws:/erc:ro", false },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/ws:/data:rw,z\"]}}", "/roots/ws", "/data", "/roots/ws:/data:rw,z", true },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots:/erc:Z,ro\"]}}", "/roots", "/erc", "/roots:/erc:Z,ro", false },
+                { "{\"Image\":\"x\",\"Binds\":[\"/roots/a/b:/erc\"]}", "/roots/a/b", "/erc", "/roots/a/b:/erc", true },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Mounts\":[{\"Type\":\"bind\",\"Source\":\"/roots/ws\",\"Target\":\"/data\","
+                  "\"ReadOnly\":true}]}}", "/roots/ws", "/data", "/roots/ws:/data:ro", false },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Mounts\":[{\"Type\":\"bind\",\"Source\":\"/roots/ws\",\"Target\":\"/data\"}]}}",
+                  "/roots/ws", "/data", "/roots/ws:/data", true },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                vs_spec s;
+                vs_container *c;
+
+                map_ok(cases[i].body, &policy, &s, &c);
+                ck_assert_str_eq(s.workspace, cases[i].ws);
+                ck_assert_str_eq(s.mount_at, cases[i].at);
+                ck_assert_str_eq(c->binds[0], cases[i].bind);
+                ck_assert_ptr_null(c->binds[1]);
+                ck_assert_msg(c->bind_rw == cases[i].rw, "case %zu", i);
+                vs_spec_clear(&s);
+                vs_container_free(c);
+        }
+}
+END_TEST
+
+START_TEST(map_binds_refused)
+{
+        static const struct {
+                const char *body, *msg;
+        } cases[] = {
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/etc:/erc\"]}}",
+                  "bind source /etc is not below an allowed root (--allow-root)" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/rootsx/ws:/erc\"]}}",
+                  "bind source /rootsx/ws is not below an allowed root (--allow-root)" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a\",\"/roots/b:/b\"]}}",
+                  "more than one bind (/roots/a:/a and /roots/b:/b): vmsandbox copies one host directory into a container" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a\"],\"Mounts\":[{\"Type\":\"bind\",\"Source\":"
+                  "\"/roots/b\",\"Target\":\"/b\"}]}}",
+                  "more than one bind (/roots/a:/a and /roots/b:/b): vmsandbox copies one host directory into a container" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"vol:/data\"]}}",
+                  "bind vol:/data: named volumes are not supported, the source must be an absolute host path" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/ws:data\"]}}",
+                  "bind /roots/ws:data: the container path must be absolute" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/ws:/erc:rx\"]}}",
+                  "invalid mode: rx (in the bind /roots/ws:/erc:rx)" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/ws:/erc:ro,rw\"]}}",
+                  "invalid mode: ro,rw (in the bind /roots/ws:/erc:ro,rw)" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/ws\"]}}",
+                  "invalid bind /roots/ws: expected HOST:CONTAINER[:ro|rw]" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/ws:/a:ro:x\"]}}",
+                  "invalid bind /roots/ws:/a:ro:x: expected HOST:CONTAINER[:ro|rw]" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/ws:/\"]}}",
+                  "bind /roots/ws:/: the container path must not be /" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Mounts\":[{\"Type\":\"volume\",\"Source\":\"v\",\"Target\":\"/v\"}]}}",
+                  "HostConfig.Mounts[0]: type \"volume\" is not supported (only bind: a host directory copied in)" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Mounts\":[{\"Type\":\"bind\",\"Target\":\"/v\"}]}}",
+                  "HostConfig.Mounts[0]: a bind needs a Source and a Target without ':'" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Mounts\":{}}}", "HostConfig.Mounts must be an array" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[5]}}",
+                  "HostConfig.Binds[0] must be a string of valid UTF-8 text of at most 32768 bytes" },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+                map_fails(cases[i].body, &policy, cases[i].msg);
+}
+END_TEST
+
+START_TEST(map_config)
+{
+        vs_spec s;
+        vs_container *c;
+
+        map_ok("{\"Image\":\"r/x:1\",\"Cmd\":[\"sh\",\"-c\",\"echo hi\"],\"Entrypoint\":[\"/bin/tini\",\"--\"],"
+               "\"Env\":[\"A=1\",\"B=two words\"],\"User\":\"1000:100\",\"WorkingDir\":\"/w\",\"Hostname\":\"h1\","
+               "\"Labels\":{\"a\":\"1\",\"b\":\"\"},\"Tty\":true,\"OpenStdin\":true,\"HostConfig\":{\"AutoRemove\":true}}",
+               &policy, &s, &c);
+        ck_assert_str_eq(s.cmd[0], "sh");
+        ck_assert_str_eq(s.cmd[2], "echo hi");
+        ck_assert_ptr_null(s.cmd[3]);
+        ck_assert_str_eq(s.entrypoint[0], "/bin/tini");
+        ck_assert_str_eq(s.entrypoint[1], "--");
+        ck_assert_ptr_null(s.entrypoint[2]);
+        ck_assert_str_eq(s.env[0], "A=1");
+        ck_assert_str_eq(s.env[1], "B=two words");
+        ck_assert_ptr_null(s.env[2]);
+        ck_assert_str_eq(s.user, "1000:100");
+        ck_assert_str_eq(s.workdir, "/w");
+        ck_assert_str_eq(c->image, "r/x:1");
+        ck_assert_str_eq(c->hostname, "h1");
+        ck_assert_str_eq(c->labels[0], "a");
+        ck_assert_str_eq(c->labels[1], "1");
+        ck_assert_str_eq(c->labels[2], "b");
+        ck_assert_str_eq(c->labels[3], "");
+        ck_assert_ptr_null(c->labels[4]);
+        ck_assert(c->tty && c->open_stdin && c->auto_remove);
+        ck_assert_str_eq(c->cmd[1], "-c");
+        ck_assert_str_eq(c->entrypoint[0], "/bin/tini");
+        ck_assert_str_eq(c->env[1], "B=two words");
+        ck_assert_str_eq(c->user, "1000:100");
+        ck_assert_str_eq(c->working_dir, "/w");
+        vs_spec_clear(&s);
+        vs_container_free(c);
+
+        /* Docker's string slices: a string is one word; [] of Cmd is the
+         * image's; an empty Entrypoint (or [""]) resets the image's. */
+        map_ok("{\"Image\":\"x\",\"Cmd\":\"echo hi\",\"Entrypoint\":[],\"User\":\"\",\"WorkingDir\":\"\",\"AutoRemove\":true}",
+               &policy, &s, &c);
+        ck_assert_str_eq(s.cmd[0], "echo hi");
+        ck_assert_ptr_null(s.cmd[1]);
+        ck_assert_ptr_nonnull(s.entrypoint);
+        ck_assert_ptr_null(s.entrypoint[0]);
+        ck_assert_ptr_null(s.user);
+        ck_assert_ptr_null(s.workdir);
+        ck_assert(c->auto_remove);
+        vs_spec_clear(&s);
+        vs_container_free(c);
+        map_ok("{\"Image\":\"x\",\"Cmd\":[],\"Entrypoint\":[\"\"]}", &policy, &s, &c);
+        ck_assert_ptr_null(s.cmd);
+        ck_assert_str_eq(s.entrypoint[0], "");
+        ck_assert_ptr_null(s.entrypoint[1]);
+        ck_assert_ptr_nonnull(c->cmd);
+        ck_assert_ptr_null(c->cmd[0]);
+        vs_spec_clear(&s);
+        vs_container_free(c);
+        map_ok("{\"Image\":\"x\",\"User\":\"0\"}", &policy, &s, &c);
+        ck_assert_str_eq(s.user, "0");
+        vs_spec_clear(&s);
+        vs_container_free(c);
+}
+END_TEST
+
+START_TEST(map_config_refused)
+{
+        static const struct {
+                const char *body, *msg;
+        } cases[] = {
+                { "[1]", "the container config must be a JSON object" },
+                { "{}", "Image is required" },
+                { "{\"Image\":\"\"}", "Image is required" },
+                { "{\"Image\":5}", "Image must be a string" },
+                { "{\"Image\":\"x\",\"Cmd\":{}}", "Cmd must be an array of strings" },
+                { "{\"Image\":\"x\",\"Entrypoint\":[1]}", "Entrypoint[0] must be a string of valid UTF-8 text of at most 32768 bytes" },
+                { "{\"Image\":\"x\",\"Env\":[\"1A=x\"]}", "Env \"1A=x\": expected KEY=VALUE with KEY of letters, digits and _" },
+                { "{\"Image\":\"x\",\"Env\":[\"NOVALUE\"]}", "Env \"NOVALUE\": expected KEY=VALUE with KEY of letters, digits and _" },
+                { "{\"Image\":\"x\",\"User\":\"alice\"}", "User \"alice\": vmsandbox runs a container as a numeric UID or UID:GID" },
+                { "{\"Image\":\"x\",\"User\":\"1000:\"}", "User \"1000:\": vmsandbox runs a container as a numeric UID or UID:GID" },
+                { "{\"Image\":\"x\",\"User\":\"1000:staff\"}", "User \"1000:staff\": vmsandbox runs a container as a numeric UID or UID:GID" },
+                { "{\"Image\":\"x\",\"WorkingDir\":\"rel\"}", "WorkingDir \"rel\" must be an absolute path" },
+                { "{\"Image\":\"x\",\"Labels\":{\"a\":1}}", "Labels: \"a\" must have a string value of valid UTF-8 text" },
+                { "{\"Image\":\"x\",\"Labels\":[\"a\"]}", "Labels must be an object of strings" },
+                { "{\"Image\":\"x\",\"Tty\":\"yes\"}", "Tty must be true or false" },
+                { "{\"Image\":\"x\",\"HostConfig\":[]}", "HostConfig must be an object" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"AutoRemove\":1}}", "HostConfig.AutoRemove must be true or false" },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+                map_fails(cases[i].body, &policy, cases[i].msg);
+}
+END_TEST
+
+/* Bounds: a list one past its limit is refused, at its limit accepted. */
+START_TEST(map_bounds)
+{
+        json_t *b = body_of("{\"Image\":\"x\",\"Labels\":{},\"Env\":[]}");
+        vs_error err = { 0 };
+        vs_spec s;
+        vs_container *c;
+
+        for (int i = 0; i < VS_CONTAINER_LABELS_MAX; i++) {
+                char k[16];
+                snprintf(k, sizeof(k), "k%d", i);
+                json_object_set_new(json_object_get(b, "Labels"), k, json_string("v"));
+        }
+        for (int i = 0; i < VS_CONTAINER_ENV_MAX; i++)
+                json_array_append_new(json_object_get(b, "Env"), json_string("A=1"));
+        ck_assert_int_eq(vs_container_from_docker(b, &policy, &s, &c, &err), 0);
+        ck_assert_uint_eq(vs_strv_length(c->labels), 2 * VS_CONTAINER_LABELS_MAX);
+        vs_spec_clear(&s);
+        vs_container_free(c);
+        json_object_set_new(json_object_get(b, "Labels"), "one-more", json_string("v"));
+        ck_assert_int_eq(vs_container_from_docker(b, &policy, &s, &c, &err), -1);
+        ck_assert_str_eq(err.msg, "Labels has more than 256 entries");
+        json_object_del(json_object_get(b, "Labels"), "one-more");
+        json_array_append_new(json_object_get(b, "Env"), json_string("A=1"));
+        ck_assert_int_eq(vs_container_from_docker(b, &policy, &s, &c, &err), -1);
+        ck_assert_str_eq(err.msg, "Env has more than 256 entries");
+        json_object_set_new(b, "Env", json_stringn_nocheck("\xff", 1));
+        ck_assert_int_eq(vs_container_from_docker(b, &policy, &s, &c, &err), -1);
+        ck_assert_str_eq(err.msg, "Env must be a string of valid UTF-8 text of at most 32768 bytes");
+        json_decref(b);
+}
+END_TEST
+
+START_TEST(status_and_exit_codes)
+{
+        static const struct {
+                vs_job_state st;
+                int exit_code;
+                const char *status;
+                int code;
+                bool failed;
+        } cases[] = {
+                { VS_JOB_CREATED, -1, "created", 0, false },   { VS_JOB_QUEUED, -1, "running", 0, false },
+                { VS_JOB_RUNNING, -1, "running", 0, false },   { VS_JOB_SUCCESS, 0, "exited", 0, false },
+                { VS_JOB_FAILURE, 3, "exited", 3, false },     { VS_JOB_FAILURE, 255, "exited", 255, false },
+                { VS_JOB_TIMEOUT, -1, "exited", 137, false },  { VS_JOB_CANCELLED, -1, "exited", 137, false },
+                { VS_JOB_CANCELLED, 0, "exited", 137, false }, { VS_JOB_ERROR, -1, "exited", 125, true },
+                { VS_JOB_ERROR, 2, "exited", 2, false },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                bool failed = !cases[i].failed;
+                ck_assert_str_eq(vs_container_status(cases[i].st), cases[i].status);
+                ck_assert_int_eq(vs_container_exit_code(cases[i].st, cases[i].exit_code, &failed), cases[i].code);
+                ck_assert_msg(failed == cases[i].failed, "case %zu", i);
+        }
+}
+END_TEST
+
+/* ---- the facts in the record ---------------------------------------------------- */
+
+static vs_container *full_facts(void)
+{
+        vs_container *c;
+        vs_spec s;
+
+        map_ok("{\"Image\":\"r/x:1\",\"Cmd\":[\"sh\",\"-c\",\"echo hi\"],\"Entrypoint\":[],"
+               "\"Env\":[\"A=1\"],\"User\":\"1000:100\",\"WorkingDir\":\"/w\",\"Hostname\":\"h1\","
+               "\"Labels\":{\"a\":\"1\",\"b\":\"\"},\"Tty\":true,\"HostConfig\":{\"AutoRemove\":true,\"Memory\":5,"
+               "\"NanoCpus\":6,\"CpuShares\":7,\"NetworkMode\":\"none\",\"Binds\":[\"/roots/ws:/erc:rw\"]}}",
+               &policy, &s, &c);
+        vs_spec_clear(&s);
+        c->name = strdup("web-1");
+        snprintf(c->image_id, sizeof(c->image_id), "sha256:%064d", 0);
+        return c;
+}
+
+static void facts_equal(const vs_container *a, const vs_container *b)
+{
+        json_t *x = vs_container_to_json(a), *y = vs_container_to_json(b);
+
+        ck_assert(json_equal(x, y));
+        json_decref(x);
+        json_decref(y);
+        ck_assert_str_eq(a->name, b->name);
+        ck_assert_str_eq(a->image_id, b->image_id);
+        ck_assert_ptr_nonnull(b->entrypoint);
+        ck_assert_ptr_null(b->entrypoint[0]);
+        ck_assert_str_eq(b->labels[3], "");
+        ck_assert_int_eq(b->memory, 5);
+        ck_assert_int_eq(b->nano_cpus, 6);
+        ck_assert_int_eq(b->cpu_shares, 7);
+        ck_assert_str_eq(b->network_mode, "none");
+        ck_assert_str_eq(b->binds[0], "/roots/ws:/erc:rw");
+        ck_assert(b->bind_rw && b->tty && b->auto_remove && !b->open_stdin);
+}
+
+START_TEST(facts_round_trip)
+{
+        vs_container *c = full_facts(), *back = NULL, *copy = vs_container_copy(c);
+        json_t *j = vs_container_to_json(c);
+        vs_error err = { 0 };
+        vs_job_record r, r2;
+        json_t *rec;
+
+        ck_assert_str_eq(json_string_value(json_object_get(j, "name")), "web-1");
+        ck_assert_int_eq(vs_container_from_json(j, &back, &err), 0);
+        facts_equal(c, back);
+        facts_equal(c, copy);
+        vs_container_free(back);
+        vs_container_free(copy);
+        json_decref(j);
+
+        /* Through a whole record, as job.json stores it. */
+        vs_record_init(&r, "0123456789ab", "docker:a", json_object(), 1);
+        r.container = c;
+        rec = vs_record_to_json(&r, -1);
+        ck_assert_int_eq(vs_record_from_json(rec, &r2, &err), 0);
+        facts_equal(c, r2.container);
+        json_decref(rec);
+        vs_record_clear(&r2);
+        vs_record_clear(&r);
+
+        /* A job of the job API has none. */
+        vs_record_init(&r, "0123456789ab", NULL, json_object(), 1);
+        rec = vs_record_to_json(&r, -1);
+        ck_assert(json_is_null(json_object_get(rec, "container")));
+        ck_assert_int_eq(vs_record_from_json(rec, &r2, &err), 0);
+        ck_assert_ptr_null(r2.container);
+        json_decref(rec);
+        vs_record_clear(&r2);
+        vs_record_clear(&r);
+}
+END_TEST
+
+/* A stored record is the previous process's or a tamperer's: every field
+ * is checked and the record refused, naming it. */
+START_TEST(facts_hostile)
+{
+        static const struct {
+                const char *key, *value, *msg;
+        } cases[] = {
+                { "name", "\"../x\"", "job record: container.name is not a container name" },
+                { "name", "\"a\"", "job record: container.name is not a container name" },
+                { "name", "5", "job record: container.name is not a string" },
+                { "name", "null", "job record: container.name is missing" },
+                { "image", "null", "job record: container.image is missing" },
+                { "image_id", "\"sha256:XYZ\"", "job record: container.image_id is not an image id" },
+                { "cmd", "[1]", "job record: container.cmd has an entry that is not a string of valid UTF-8 text" },
+                { "cmd", "\"sh\"", "job record: container.cmd is not an array" },
+                { "labels", "[]", "job record: container.labels is not an object" },
+                { "labels", "{\"a\":2}", "job record: container.labels has an entry that is not a string of valid UTF-8 text" },
+                { "memory", "-1", "job record: container.memory is not a count of 0 or more" },
+                { "memory", "\"1g\"", "job record: container.memory is not a count of 0 or more" },
+                { "tty", "\"yes\"", "job record: container.tty is not true or false" },
+                { "binds", "[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\",\"m\",\"n\",\"o\",\"p\",\"q\"]",
+                  "job record: container.binds has too many entries" },
+        };
+        vs_container *c = full_facts();
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                json_t *j = vs_container_to_json(c), *rec;
+                vs_container *back = (vs_container *)"untouched";
+                vs_job_record r = { 0 };
+                vs_error err = { 0 };
+
+                json_object_set_new(j, cases[i].key, body_of(cases[i].value));
+                ck_assert_int_eq(vs_container_from_json(j, &back, &err), -1);
+                ck_assert_str_eq(err.msg, cases[i].msg);
+                ck_assert_ptr_eq(back, (vs_container *)"untouched");
+                rec = json_pack("{s:s, s:{}, s:O}", "id", "0123456789ab", "spec", "container", j);
+                ck_assert_int_eq(vs_record_from_json(rec, &r, &err), -1);
+                ck_assert_str_eq(err.msg, cases[i].msg);
+                json_decref(rec);
+                json_decref(j);
+        }
+        {
+                json_t *j = vs_container_to_json(c), *labels = json_object();
+                vs_container *back;
+                vs_error err = { 0 };
+
+                json_object_set_new(j, "image", json_stringn_nocheck("a\xff", 2));
+                ck_assert_int_eq(vs_container_from_json(j, &back, &err), -1);
+                ck_assert_str_eq(err.msg, "job record: container.image is not valid UTF-8 text");
+                json_object_set_new(j, "image", json_string("x"));
+                for (int i = 0; i <= VS_CONTAINER_LABELS_MAX; i++) {
+                        char k[16];
+                        snprintf(k, sizeof(k), "k%d", i);
+                        json_object_set_new(labels, k, json_string("v"));
+                }
+                json_object_set_new(j, "labels", labels);
+                ck_assert_int_eq(vs_container_from_json(j, &back, &err), -1);
+                ck_assert_str_eq(err.msg, "job record: container.labels has too many entries");
+                json_object_set_new(j, "labels", json_null());
+                json_object_set_new(j, "image", json_string("x"));
+                ck_assert_int_eq(vs_container_from_json(j, &back, &err), 0);
+                ck_assert_ptr_null(back->labels);
+                vs_container_free(back);
+                ck_assert_int_eq(vs_container_from_json(json_string("x"), &back, &err), -1);
+                ck_assert_str_eq(err.msg, "job record: container is not an object");
+                json_decref(j);
+        }
+        vs_container_free(c);
+}
+END_TEST
+
+/* ---- the service's containers --------------------------------------------------- */
+
+static char state[64], roots[96], ws[128];
+static vs_config cfg;
+static bool opt_network;
+
+static void setup(void)
+{
+        snprintf(state, sizeof(state), "/tmp/vs-ctr-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(state));
+        snprintf(roots, sizeof(roots), "%s/roots", state);
+        snprintf(ws, sizeof(ws), "%s/ws", roots);
+        ck_assert_int_eq(mkdir(roots, 0700), 0);
+        ck_assert_int_eq(mkdir(ws, 0700), 0);
+        cfg = (vs_config){ .state_dir = state };
+        opt_network = false;
+        fake_reset();
+}
+
+static void teardown(void)
+{
+        vs_rm_rf(state);
+}
+
+static vs_service *svc_open(void)
+{
+        static char *rootv[2];
+        vs_service_opts o = { .cfg = &cfg, .max_jobs = 2, .memory_budget = 64ull << 30, .max_upload = 1 << 20,
+                              .run = fake_run, .image_resolve = fake_image_resolve, .allow_network = opt_network };
+        vs_error err = { 0 };
+        vs_service *s = NULL;
+
+        rootv[0] = roots;
+        o.allowed_roots = rootv;
+        ck_assert_msg(vs_service_open(&o, &s, &err) == 0, "%s", err.msg);
+        return s;
+}
+
+static void svc_close(vs_service *s)
+{
+        fake_release("*");
+        vs_service_drain(s, 0);
+        vs_service_free(s);
+}
+
+/* A container of owner running the fake ops in cmd (JSON words). */
+static void ctr(vs_service *s, const char *owner, const char *name, const char *extra, char id[13])
+{
+        char text[2048];
+        json_t *b;
+        vs_error err = { 0 };
+
+        snprintf(text, sizeof(text), "{\"Image\":\"demo/app:1\"%s%s}", extra ? "," : "", extra ? extra : "");
+        b = body_of(text);
+        ck_assert_msg(vs_service_container_create(s, owner, name, b, id, &err) == 0, "%s", err.msg);
+        json_decref(b);
+}
+
+static int wait_code(vs_service *s, const char *owner, const char *ref, vs_wait_condition cond, char **ret_error)
+{
+        vs_container_waiter *w;
+        vs_error err = { 0 };
+        int code = -1, r;
+        char *msg = NULL;
+
+        ck_assert_msg(vs_service_container_wait_open(s, owner, ref, &w, &err) == 0, "%s", err.msg);
+        for (int i = 0; i < 200 && (r = vs_service_container_wait(s, w, cond, 100, &code, &msg, &err)) == 0; i++)
+                ;
+        ck_assert_int_eq(r, 1);
+        vs_service_container_wait_close(w);
+        if (ret_error)
+                *ret_error = msg;
+        else
+                free(msg);
+        return code;
+}
+
+static size_t job_dirs(void)
+{
+        char path[160];
+        size_t n = 0;
+        DIR *d;
+        struct dirent *e;
+
+        snprintf(path, sizeof(path), "%s/server/jobs", state);
+        d = opendir(path);
+        ck_assert_ptr_nonnull(d);
+        while ((e = readdir(d)))
+                n += e->d_name[0] != '.';
+        closedir(d);
+        return n;
+}
+
+START_TEST(create_and_find)
+{
+        vs_service *s = svc_open();
+        char id[13], found[13], image[200], want_id[VS_CONTAINER_IMAGE_ID_LEN + 1];
+        vs_container_info info;
+        vs_error err = { 0 };
+        struct stat st;
+
+        ctr(s, "docker:a", "web", "\"Labels\":{\"k\":\"v\"}", id);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", id, found, &err), 0);
+        ck_assert_str_eq(found, id);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", "web", found, &err), 0);
+        ck_assert_str_eq(found, id);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", "/web", found, &err), 0);
+        ck_assert_str_eq(found, id);
+        {
+                char prefix[5];
+                memcpy(prefix, id, 4);
+                prefix[4] = '\0';
+                ck_assert_int_eq(vs_service_container_find(s, "docker:a", prefix, found, &err), 0);
+                ck_assert_str_eq(found, id);
+        }
+        /* Another tenant sees nothing; the admin sees it. */
+        ck_assert_int_eq(vs_service_container_find(s, "docker:b", "web", found, &err), -1);
+        ck_assert_str_eq(err.msg, "No such container: web");
+        ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:b", id, found, &err), -1);
+        ck_assert_int_eq(vs_service_container_find(s, NULL, "web", found, &err), 0);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", "nope", found, &err), -1);
+        ck_assert_str_eq(err.msg, "No such container: nope");
+
+        ck_assert_int_eq(vs_service_container_info(s, "docker:a", id, &info, &err), 0);
+        fake_image_id("demo/app:1", want_id);
+        ck_assert_str_eq(info.c->name, "web");
+        ck_assert_str_eq(info.c->image, "demo/app:1");
+        ck_assert_str_eq(info.c->image_id, want_id);
+        ck_assert_str_eq(info.c->labels[1], "v");
+        ck_assert_int_eq(info.state, VS_JOB_CREATED);
+        ck_assert_int_eq(info.started_ms, -1);
+        vs_container_info_clear(&info);
+        /* The image is linked into the job's directory and run by its id. */
+        snprintf(image, sizeof(image), "%s/server/jobs/%s/image.tar", state, id);
+        ck_assert_int_eq(stat(image, &st), 0);
+        ck_assert_int_eq(st.st_mode & 0777, 0600);
+        ck_assert_int_eq(vs_service_start(s, "docker:a", id, &err), 0);
+        ck_assert_int_eq(wait_code(s, "docker:a", id, VS_WAIT_NEXT_EXIT, NULL), 0);
+        {
+                json_t *spec = fake_last_spec();
+                ck_assert_str_eq(json_string_value(json_object_get(spec, "tag")), want_id);
+                ck_assert_str_eq(json_string_value(json_object_get(spec, "image")), image);
+                ck_assert_str_eq(json_string_value(json_object_get(spec, "network")), "none");
+                ck_assert_int_eq(json_integer_value(json_object_get(spec, "memory")), 1ll << 30);
+                json_decref(spec);
+        }
+        svc_close(s);
+}
+END_TEST
+
+START_TEST(names)
+{
+        vs_service *s = svc_open();
+        char id[13], id2[13], other[13], found[13], msg[512];
+        vs_error err = { 0 };
+        json_t *b = body_of("{\"Image\":\"demo/app:1\"}");
+        vs_container_info info;
+
+        ctr(s, "docker:a", "/web", NULL, id);
+        ck_assert_int_eq(vs_service_container_create(s, "docker:a", "web", b, other, &err), -1);
+        snprintf(msg, sizeof(msg),
+                 "Conflict. The container name \"/web\" is already in use by container \"%s\". You have to remove (or "
+                 "rename) that container to be able to reuse that name.",
+                 id);
+        ck_assert_str_eq(err.msg, msg);
+        ck_assert_int_eq(err.kind, VS_ERR_CONFLICT);
+        ck_assert_uint_eq(job_dirs(), 1);
+        /* Names are per tenant. */
+        ck_assert_int_eq(vs_service_container_create(s, "docker:b", "web", b, other, &err), 0);
+        ck_assert_int_eq(vs_service_container_create(s, "docker:a", "a", b, other, &err), -1);
+        ck_assert_str_eq(err.msg, "Invalid container name (a), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+        ck_assert_int_eq(err.kind, VS_ERR_INPUT);
+        ck_assert_int_eq(vs_service_container_create(s, "docker:a", "../x", b, other, &err), -1);
+        ck_assert_str_eq(err.msg, "Invalid container name (../x), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+        /* Without a name: one is made. */
+        ck_assert_int_eq(vs_service_container_create(s, "docker:a", NULL, b, id2, &err), 0);
+        ck_assert_int_eq(vs_service_container_info(s, "docker:a", id2, &info, &err), 0);
+        snprintf(msg, sizeof(msg), "vs_%s", id2);
+        ck_assert_str_eq(info.c->name, msg);
+        vs_container_info_clear(&info);
+        /* A removed container's name is free again. */
+        ck_assert_int_eq(vs_service_container_remove(s, "docker:a", id, false, &err), 0);
+        ck_assert_int_eq(vs_service_container_create(s, "docker:a", "web", b, other, &err), 0);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", "web", found, &err), 0);
+        ck_assert_str_eq(found, other);
+        json_decref(b);
+        svc_close(s);
+}
+END_TEST
+
+START_TEST(refused_creates_leave_nothing)
+{
+        vs_service *s = svc_open();
+        static const struct {
+                const char *body, *msg;
+                vs_error_kind kind;
+        } cases[] = {
+                { "{\"Image\":\"missing:1\"}", "No such image: missing:1", VS_ERR_NOT_FOUND },
+                { "{\"Image\":\"demo/app:1\",\"HostConfig\":{\"Binds\":[\"/etc:/erc\"]}}",
+                  "bind source /etc is not below an allowed root (--allow-root)", VS_ERR_INPUT },
+                { "{\"Image\":\"demo/app:1\",\"HostConfig\":{\"NetworkMode\":\"bridge\"},\"Memory\":999999999999999}",
+                  "Memory 999999999999999 is over the maximum of 274710134784 bytes", VS_ERR_INPUT },
+                { "{\"Image\":\"demo/app:1\",\"Env\":\"x\"}", "Env \"x\": expected KEY=VALUE with KEY of letters, digits and _",
+                  VS_ERR_INPUT },
+        };
+        char id[13];
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                json_t *b = body_of(cases[i].body);
+                vs_error err = { 0 };
+
+                ck_assert_int_eq(vs_service_container_create(s, "docker:a", "x1", b, id, &err), -1);
+                ck_assert_str_eq(err.msg, cases[i].msg);
+                ck_assert_int_eq(err.kind, cases[i].kind);
+                json_decref(b);
+        }
+        {
+                /* A bind below the root that is not there: named. */
+                char text[512];
+                json_t *b;
+                vs_error err = { 0 };
+
+                snprintf(text, sizeof(text), "{\"Image\":\"demo/app:1\",\"HostConfig\":{\"Binds\":[\"%s/nope:/erc\"]}}", roots);
+                b = body_of(text);
+                ck_assert_int_eq(vs_service_container_create(s, "docker:a", "x1", b, id, &err), -1);
+                ck_assert_msg(strncmp(err.msg, "bind source: ", 13) == 0 && strstr(err.msg, "/nope"), "%s", err.msg);
+                json_decref(b);
+        }
+        ck_assert_uint_eq(job_dirs(), 0);
+        svc_close(s);
+}
+END_TEST
+
+START_TEST(preloaded_image)
+{
+        vs_service *s = svc_open();
+        char id[13], path[200];
+        vs_container_info info;
+        vs_error err = { 0 };
+        json_t *b = body_of("{\"Image\":\"preloaded/r:4\"}");
+
+        ck_assert_int_eq(vs_service_container_create(s, "docker:a", "pre", b, id, &err), 0);
+        snprintf(path, sizeof(path), "%s/server/jobs/%s/image.tar", state, id);
+        ck_assert_int_eq(access(path, F_OK), -1);
+        ck_assert_int_eq(vs_service_start(s, "docker:a", id, &err), 0);
+        ck_assert_int_eq(wait_code(s, "docker:a", "pre", VS_WAIT_NEXT_EXIT, NULL), 0);
+        {
+                json_t *spec = fake_last_spec();
+                ck_assert_str_eq(json_string_value(json_object_get(spec, "tag")), "preloaded/r:4");
+                ck_assert_ptr_null(json_object_get(spec, "image"));
+                json_decref(spec);
+        }
+        ck_assert_int_eq(vs_service_container_info(s, "docker:a", id, &info, &err), 0);
+        ck_assert_str_eq(info.c->image_id, "");
+        ck_assert_int_eq(info.state, VS_JOB_SUCCESS);
+        vs_container_info_clear(&info);
+        json_decref(b);
+        svc_close(s);
+}
+END_TEST
+
+/* Ids are random: among 17 containers two share a first hex digit. */
+START_TEST(ambiguous_prefix)
+{
+        vs_service *s = svc_open();
+        char ids[17][13], found[13];
+        int seen[16] = { 0 };
+        vs_error err = { 0 };
+        char prefix[2] = { 0 };
+
+        for (int i = 0; i < 17; i++) {
+                char name[16];
+                snprintf(name, sizeof(name), "c%d", i);
+                ctr(s, "docker:a", name, NULL, ids[i]);
+                int d = ids[i][0] <= '9' ? ids[i][0] - '0' : ids[i][0] - 'a' + 10;
+                if (seen[d]++ == 1)
+                        prefix[0] = ids[i][0];
+        }
+        ck_assert(prefix[0] != 0);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", prefix, found, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_INPUT);
+        {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "multiple IDs found with provided prefix: %s", prefix);
+                ck_assert_str_eq(err.msg, msg);
+        }
+        /* Another tenant's containers are no part of the count. */
+        ck_assert_int_eq(vs_service_container_find(s, "docker:b", prefix, found, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND);
+        svc_close(s);
+}
+END_TEST
+
+START_TEST(wait_conditions)
+{
+        vs_service *s = svc_open();
+        char id[13], *msg = NULL;
+        vs_error err = { 0 };
+        vs_container_waiter *w;
+        int code = -1;
+
+        ctr(s, "docker:a", "w1", "\"Cmd\":[\"fake\",\"out:hi\",\"exit:3\"]", id);
+        /* Not running: a created container at once, exit code 0. */
+        ck_assert_int_eq(wait_code(s, "docker:a", "w1", VS_WAIT_NOT_RUNNING, NULL), 0);
+        /* next-exit waits for the end; a short wait says "not yet". */
+        ck_assert_int_eq(vs_service_container_wait_open(s, "docker:a", "w1", &w, &err), 0);
+        ck_assert_int_eq(vs_service_container_wait(s, w, VS_WAIT_NEXT_EXIT, 50, &code, &msg, &err), 0);
+        ck_assert_int_eq(vs_service_start(s, "docker:a", id, &err), 0);
+        for (int i = 0; i < 100 && vs_service_container_wait(s, w, VS_WAIT_NEXT_EXIT, 100, &code, &msg, &err) == 0; i++)
+                ;
+        ck_assert_int_eq(code, 3);
+        ck_assert_ptr_null(msg);
+        /* removed: still there, so not yet; then removed. */
+        ck_assert_int_eq(vs_service_container_wait(s, w, VS_WAIT_REMOVED, 50, &code, &msg, &err), 0);
+        ck_assert_int_eq(vs_service_container_remove(s, "docker:a", id, false, &err), 0);
+        ck_assert_int_eq(vs_service_container_wait(s, w, VS_WAIT_REMOVED, 50, &code, &msg, &err), 1);
+        ck_assert_int_eq(code, 3);
+        vs_service_container_wait_close(w);
+        ck_assert_int_eq(vs_service_container_wait_open(s, "docker:a", id, &w, &err), -1);
+        {
+                char want[64];
+                snprintf(want, sizeof(want), "No such container: %s", id);
+                ck_assert_str_eq(err.msg, want);
+        }
+
+        /* A sandbox failure: 125 and the reason. */
+        ctr(s, "docker:a", "w2", "\"Cmd\":[\"fake\",\"error\"]", id);
+        ck_assert_int_eq(vs_service_start(s, "docker:a", id, &err), 0);
+        ck_assert_int_eq(wait_code(s, "docker:a", id, VS_WAIT_NEXT_EXIT, &msg), 125);
+        ck_assert_str_eq(msg, "fake sandbox failure");
+        free(msg);
+        {
+                vs_wait_condition c;
+                ck_assert_int_eq(vs_wait_condition_parse("", &c), 0);
+                ck_assert_int_eq(c, VS_WAIT_NOT_RUNNING);
+                ck_assert_int_eq(vs_wait_condition_parse("removed", &c), 0);
+                ck_assert_int_eq(c, VS_WAIT_REMOVED);
+                ck_assert_int_eq(vs_wait_condition_parse("next-exit", &c), 0);
+                ck_assert_int_eq(c, VS_WAIT_NEXT_EXIT);
+                ck_assert_int_eq(vs_wait_condition_parse("not-running", &c), 0);
+                ck_assert_int_eq(c, VS_WAIT_NOT_RUNNING);
+                ck_assert_int_eq(vs_wait_condition_parse("exited", &c), -1);
+        }
+        svc_close(s);
+}
+END_TEST
+
+/* Kill is a cancel: 137, as Docker reports a killed container. */
+START_TEST(kill_and_remove)
+{
+        vs_service *s = svc_open();
+        char id[13];
+        vs_error err = { 0 };
+        vs_container_waiter *w;
+        int code = -1;
+        char *msg = NULL, want[256];
+
+        ctr(s, "docker:a", "k1", "\"Cmd\":[\"fake\",\"block\"]", id);
+        ck_assert_int_eq(vs_service_start(s, "docker:a", id, &err), 0);
+        fake_wait_blocked(1);
+        ck_assert_int_eq(vs_service_container_remove(s, "docker:a", id, false, &err), -1);
+        snprintf(want, sizeof(want),
+                 "You cannot remove a running container %s. Stop the container before attempting removal or force remove", id);
+        ck_assert_str_eq(err.msg, want);
+        ck_assert_int_eq(err.kind, VS_ERR_CONFLICT);
+        ck_assert_int_eq(vs_service_cancel(s, "docker:a", id, &err), 0);
+        ck_assert_int_eq(wait_code(s, "docker:a", "k1", VS_WAIT_NOT_RUNNING, NULL), 137);
+
+        /* rm -f of a running one: the waiter sees it end and go. */
+        ctr(s, "docker:a", "k2", "\"Cmd\":[\"fake\",\"block\"]", id);
+        ck_assert_int_eq(vs_service_start(s, "docker:a", id, &err), 0);
+        fake_wait_blocked(1); /* the first left the block when it was cancelled */
+        ck_assert_int_eq(vs_service_container_wait_open(s, "docker:a", id, &w, &err), 0);
+        ck_assert_int_eq(vs_service_container_remove(s, "docker:a", id, true, &err), 0);
+        ck_assert_int_eq(vs_service_container_wait(s, w, VS_WAIT_REMOVED, 5000, &code, &msg, &err), 1);
+        ck_assert_int_eq(code, 137);
+        vs_service_container_wait_close(w);
+        ck_assert_uint_eq(job_dirs(), 1);
+        svc_close(s);
+}
+END_TEST
+
+/* AutoRemove: gone once it ended, but a waiter (before or after) gets the
+ * exit code, by the full id. */
+START_TEST(auto_remove)
+{
+        vs_service *s = svc_open();
+        char id[13], found[13];
+        vs_error err = { 0 };
+        vs_container_waiter *w;
+        int code = -1;
+        char *msg = NULL;
+
+        ctr(s, "docker:a", "rm1", "\"Cmd\":[\"fake\",\"exit:7\"],\"HostConfig\":{\"AutoRemove\":true}", id);
+        ck_assert_int_eq(vs_service_container_wait_open(s, "docker:a", id, &w, &err), 0);
+        ck_assert_int_eq(vs_service_start(s, "docker:a", id, &err), 0);
+        for (int i = 0; i < 100 && vs_service_container_wait(s, w, VS_WAIT_REMOVED, 100, &code, &msg, &err) == 0; i++)
+                ;
+        ck_assert_int_eq(code, 7);
+        vs_service_container_wait_close(w);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", id, found, &err), -1);
+        {
+                char want[64];
+                snprintf(want, sizeof(want), "No such container: %s", id);
+                ck_assert_str_eq(err.msg, want);
+        }
+        /* The files go right after the waiters were told. */
+        for (int i = 0; i < 500 && job_dirs() != 0; i++)
+                usleep(10000);
+        ck_assert_uint_eq(job_dirs(), 0);
+        ck_assert_int_eq(wait_code(s, "docker:a", id, VS_WAIT_NOT_RUNNING, NULL), 7);
+        ck_assert_int_eq(wait_code(s, "docker:a", id, VS_WAIT_REMOVED, NULL), 7);
+        /* ... for its own tenant only, and its name is free. */
+        ck_assert_int_eq(vs_service_container_wait_open(s, "docker:b", id, &w, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND);
+        ctr(s, "docker:a", "rm1", NULL, found);
+        svc_close(s);
+}
+END_TEST
+
+START_TEST(binds_and_network)
+{
+        vs_service *s;
+        char id[13], text[512];
+        vs_error err = { 0 };
+        json_t *spec;
+
+        opt_network = true;
+        s = svc_open();
+        snprintf(text, sizeof(text), "\"Cmd\":[\"fake\"],\"HostConfig\":{\"Binds\":[\"%s:/data\"],\"Memory\":104857600}", ws);
+        ctr(s, "docker:a", "b1", text, id);
+        ck_assert_int_eq(vs_service_start(s, "docker:a", id, &err), 0);
+        ck_assert_int_eq(wait_code(s, "docker:a", id, VS_WAIT_NEXT_EXIT, NULL), 0);
+        ck_assert(fake_last_write_back());
+        ck_assert_str_eq(fake_last_workspace_root(), roots);
+        spec = fake_last_spec();
+        ck_assert_str_eq(json_string_value(json_object_get(spec, "workspace")), ws);
+        ck_assert_str_eq(json_string_value(json_object_get(spec, "mount_at")), "/data");
+        ck_assert_str_eq(json_string_value(json_object_get(spec, "network")), "nat");
+        ck_assert_int_eq(json_integer_value(json_object_get(spec, "memory")), 260 * MIB);
+        json_decref(spec);
+
+        snprintf(text, sizeof(text), "\"Cmd\":[\"fake\"],\"NetworkDisabled\":true,\"HostConfig\":{\"Binds\":[\"%s:/data:ro\"]}", ws);
+        ctr(s, "docker:a", "b2", text, id);
+        ck_assert_int_eq(vs_service_start(s, "docker:a", id, &err), 0);
+        ck_assert_int_eq(wait_code(s, "docker:a", id, VS_WAIT_NEXT_EXIT, NULL), 0);
+        ck_assert(!fake_last_write_back());
+        spec = fake_last_spec();
+        ck_assert_str_eq(json_string_value(json_object_get(spec, "network")), "none");
+        json_decref(spec);
+        svc_close(s);
+}
+END_TEST
+
+/* The facts survive a restart; a list is newest first and shows
+ * containers only. */
+START_TEST(restart_and_list)
+{
+        vs_service *s = svc_open();
+        char a[13], b[13], job[13];
+        vs_container_info *v;
+        size_t n;
+        vs_error err = { 0 };
+        json_t *spec = json_pack("{s:s}", "tag", "x:1");
+
+        ctr(s, "docker:a", "first", "\"Labels\":{\"x\":\"y\"}", a);
+        usleep(2000);
+        ctr(s, "docker:a", "second", NULL, b);
+        ck_assert_int_eq(vs_service_create(s, "docker:a", spec, job, &err), 0);
+        json_decref(spec);
+        svc_close(s);
+        s = svc_open();
+        vs_service_container_list(s, "docker:a", &v, &n);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_str_eq(v[0].id, b);
+        ck_assert_str_eq(v[0].c->name, "second");
+        ck_assert_str_eq(v[1].c->name, "first");
+        ck_assert_str_eq(v[1].c->labels[1], "y");
+        vs_container_info_list_free(v, n);
+        vs_service_container_list(s, "docker:b", &v, &n);
+        ck_assert_uint_eq(n, 0);
+        vs_container_info_list_free(v, n);
+        /* The job that is no container is not found as one. */
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", job, b, &err), -1);
+        {
+                vs_container_info info;
+                ck_assert_int_eq(vs_service_container_info(s, "docker:a", job, &info, &err), -1);
+                ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND);
+        }
+        /* Names are still taken after the restart. */
+        {
+                json_t *body = body_of("{\"Image\":\"demo/app:1\"}");
+                char id[13];
+                ck_assert_int_eq(vs_service_container_create(s, "docker:a", "first", body, id, &err), -1);
+                ck_assert_int_eq(err.kind, VS_ERR_CONFLICT);
+                json_decref(body);
+        }
+        svc_close(s);
+}
+END_TEST
+
+Suite *suite_containers(void)
+{
+        Suite *s = suite_create("containers");
+        TCase *m = tcase_create("mapping"), *f = tcase_create("facts"), *v = tcase_create("service");
+
+        tcase_add_test(m, map_minimal);
+        tcase_add_test(m, map_memory);
+        tcase_add_test(m, map_cpus);
+        tcase_add_test(m, map_network);
+        tcase_add_test(m, map_binds);
+        tcase_add_test(m, map_binds_refused);
+        tcase_add_test(m, map_config);
+        tcase_add_test(m, map_config_refused);
+        tcase_add_test(m, map_bounds);
+        tcase_add_test(m, status_and_exit_codes);
+        suite_add_tcase(s, m);
+        tcase_add_test(f, facts_round_trip);
+        tcase_add_test(f, facts_hostile);
+        suite_add_tcase(s, f);
+        tcase_add_checked_fixture(v, setup, teardown);
+        tcase_set_timeout(v, 60);
+        tcase_add_test(v, create_and_find);
+        tcase_add_test(v, names);
+        tcase_add_test(v, refused_creates_leave_nothing);
+        tcase_add_test(v, preloaded_image);
+        tcase_add_test(v, ambiguous_prefix);
+        tcase_add_test(v, wait_conditions);
+        tcase_add_test(v, kill_and_remove);
+        tcase_add_test(v, auto_remove);
+        tcase_add_test(v, binds_and_network);
+        tcase_add_test(v, restart_and_list);
+        suite_add_tcase(s, v);
+        return s;
+}
