@@ -557,3 +557,177 @@ int vs_container_exit_code(vs_job_state st, int exit_code, bool *ret_failed)
         *ret_failed = true;
         return 125;
 }
+
+/* ---- list filters and the words of `docker ps` ----------------------------------- */
+
+void vs_container_filters_clear(vs_container_filters *f)
+{
+        vs_strv_free(f->name);
+        vs_strv_free(f->id);
+        vs_strv_free(f->label);
+        vs_strv_free(f->status);
+        memset(f, 0, sizeof(*f));
+}
+
+static const char *const docker_states[] = { "created", "restarting", "running", "removing", "paused", "exited", "dead" };
+
+/* One key's values: ["a","b"] or, as the Go client sends them,
+ * {"a":true,"b":true}. */
+static int filter_values(const char *key, json_t *v, char ***slot, vs_error *err)
+{
+        const char *k;
+        json_t *x;
+        size_t i;
+
+        if (json_is_array(v)) {
+                if (json_array_size(v) > VS_CONTAINER_FILTER_VALUES)
+                        return vs_error_set(err, VS_ERR_INPUT, "filter %s has more than %d values", key, VS_CONTAINER_FILTER_VALUES);
+                json_array_foreach(v, i, x) {
+                        if (!json_is_string(x))
+                                return vs_error_set(err, VS_ERR_INPUT, "filter %s: values must be strings", key);
+                        vs_strv_push(slot, json_string_value(x));
+                }
+                return 0;
+        }
+        if (!json_is_object(v))
+                return vs_error_set(err, VS_ERR_INPUT, "filter %s: expected a list of values", key);
+        if (json_object_size(v) > VS_CONTAINER_FILTER_VALUES)
+                return vs_error_set(err, VS_ERR_INPUT, "filter %s has more than %d values", key, VS_CONTAINER_FILTER_VALUES);
+        json_object_foreach(v, k, x)
+                if (json_is_true(x))
+                        vs_strv_push(slot, k);
+        return 0;
+}
+
+static int check_states(char *const *status, vs_error *err)
+{
+        for (size_t i = 0; status && status[i]; i++) {
+                size_t k;
+                for (k = 0; k < sizeof(docker_states) / sizeof(docker_states[0]); k++)
+                        if (strcmp(status[i], docker_states[k]) == 0)
+                                break;
+                if (k == sizeof(docker_states) / sizeof(docker_states[0]))
+                        return vs_error_set(err, VS_ERR_INPUT,
+                                            "invalid filter 'status=%.64s'", status[i]);
+        }
+        return 0;
+}
+
+int vs_container_filters_parse(json_t *f, vs_container_filters *ret, vs_error *err)
+{
+        vs_container_filters out = { 0 };
+        const char *key;
+        json_t *v;
+
+        memset(ret, 0, sizeof(*ret));
+        if (!f || json_is_null(f))
+                return 0;
+        if (!json_is_object(f))
+                return vs_error_set(err, VS_ERR_INPUT, "filters must be a JSON object");
+        json_object_foreach(f, key, v) {
+                char ***slot = !strcmp(key, "name")     ? &out.name
+                               : !strcmp(key, "id")     ? &out.id
+                               : !strcmp(key, "label")  ? &out.label
+                               : !strcmp(key, "status") ? &out.status
+                                                        : NULL;
+                if (!slot) {
+                        vs_container_filters_clear(&out);
+                        return vs_error_set(err, VS_ERR_INPUT, "invalid filter '%.64s'", key);
+                }
+                if (filter_values(key, v, slot, err) < 0) {
+                        vs_container_filters_clear(&out);
+                        return -1;
+                }
+        }
+        if (check_states(out.status, err) < 0) {
+                vs_container_filters_clear(&out);
+                return -1;
+        }
+        *ret = out;
+        return 0;
+}
+
+static bool any(char *const *values, bool (*hit)(const char *value, const void *ctx), const void *ctx)
+{
+        if (!values)
+                return true;
+        for (size_t i = 0; values[i]; i++)
+                if (hit(values[i], ctx))
+                        return true;
+        return false;
+}
+
+/* Docker matches names as a regular expression against "/name"; a plain
+ * substring is what clients send. */
+static bool name_hit(const char *v, const void *ctx)
+{
+        const char *name = ctx;
+
+        if (v[0] == '/') /* "/x" can only match where "/name" starts */
+                return strncmp(name, v + 1, strlen(v + 1)) == 0;
+        return strstr(name, v) != NULL;
+}
+
+static bool id_hit(const char *v, const void *ctx)
+{
+        return strncmp(ctx, v, strlen(v)) == 0;
+}
+
+static bool label_hit(const char *v, const void *ctx)
+{
+        char *const *labels = ctx;
+        const char *eq = strchr(v, '=');
+        size_t klen = eq ? (size_t)(eq - v) : strlen(v);
+
+        for (size_t i = 0; labels && labels[i] && labels[i + 1]; i += 2)
+                if (strlen(labels[i]) == klen && strncmp(labels[i], v, klen) == 0 &&
+                    (!eq || strcmp(labels[i + 1], eq + 1) == 0))
+                        return true;
+        return false;
+}
+
+static bool status_hit(const char *v, const void *ctx)
+{
+        return strcmp(v, ctx) == 0;
+}
+
+/* Values of one key: any; keys: all; and every label value must match. */
+bool vs_container_filters_match(const vs_container_filters *f, const char *id, const vs_container *c, vs_job_state st)
+{
+        if (!any(f->name, name_hit, c->name) || !any(f->id, id_hit, id) ||
+            !any(f->status, status_hit, vs_container_status(st)))
+                return false;
+        for (size_t i = 0; f->label && f->label[i]; i++)
+                if (!label_hit(f->label[i], c->labels))
+                        return false;
+        return true;
+}
+
+/* go-units' HumanDuration, as `docker ps` shows ages. */
+void vs_container_human_duration(int64_t seconds, char *buf, size_t len)
+{
+        int64_t minutes = seconds / 60, hours = (seconds + 1800) / 3600;
+
+        if (seconds < 1)
+                snprintf(buf, len, "Less than a second");
+        else if (seconds == 1)
+                snprintf(buf, len, "1 second");
+        else if (seconds < 60)
+                snprintf(buf, len, "%lld seconds", (long long)seconds);
+        else if (minutes == 1)
+                snprintf(buf, len, "About a minute");
+        else if (minutes < 60)
+                snprintf(buf, len, "%lld minutes", (long long)minutes);
+        else if (hours == 1)
+                snprintf(buf, len, "About an hour");
+        else if (hours < 48)
+                snprintf(buf, len, "%lld hours", (long long)hours);
+        else if (hours < 24 * 7 * 2)
+                snprintf(buf, len, "%lld days", (long long)(hours / 24));
+        else if (hours < 24 * 30 * 2)
+                snprintf(buf, len, "%lld weeks", (long long)(hours / 24 / 7));
+        else if (hours < 24 * 365 * 2)
+                snprintf(buf, len, "%lld months", (long long)(hours / 24 / 30));
+        else
+                snprintf(buf, len, "%lld years", (long long)(hours / 24 / 365));
+}

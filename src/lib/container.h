@@ -68,4 +68,21 @@ const char *vs_container_status(vs_job_state st);
  * reason).  0 for one that has not finished. */
 int vs_container_exit_code(vs_job_state st, int exit_code, bool *ret_failed);
 
+/* GET /containers/json's filters (Docker's JSON, either form): the
+ * values of one key are alternatives, keys all apply.  name: a substring
+ * of the name; id: a prefix of the id; label: KEY or KEY=VALUE; status:
+ * one of Docker's states.  INPUT for another key or state. */
+#define VS_CONTAINER_FILTER_VALUES 64
+typedef struct {
+        char **name, **id, **label, **status; /* NULL: no such filter */
+} vs_container_filters;
+
+int vs_container_filters_parse(json_t *filters, vs_container_filters *ret, vs_error *err);
+void vs_container_filters_clear(vs_container_filters *f);
+bool vs_container_filters_match(const vs_container_filters *f, const char *id, const vs_container *c, vs_job_state st);
+
+/* An age as `docker ps` words it ("Less than a second", "5 seconds",
+ * "About a minute", "3 hours", "2 days", ...). */
+void vs_container_human_duration(int64_t seconds, char *buf, size_t len);
+
 #endif

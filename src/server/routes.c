@@ -543,6 +543,16 @@ const route_def api_routes[] = {
         { DOCKER, "HEAD", "/_ping", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_ping, NULL, false },
         { DOCKER, "GET", "/version", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_version, NULL, false },
         { DOCKER, "GET", "/info", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_info, NULL, false },
+        /* containers (docker_containers.c) */
+        { DOCKER, "POST", "/containers/create", ROUTE_PUBLIC, ROUTE_BODY_JSON, docker_container_create, NULL, false },
+        { DOCKER, "GET", "/containers/json", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_container_list, NULL, false },
+        { DOCKER, "GET", "/containers/{id}/json", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_container_inspect, NULL, false },
+        { DOCKER, "POST", "/containers/{id}/start", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_container_start, NULL, false },
+        { DOCKER, "POST", "/containers/{id}/wait", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_container_wait, NULL, true },
+        { DOCKER, "POST", "/containers/{id}/kill", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_container_kill, NULL, false },
+        { DOCKER, "POST", "/containers/{id}/stop", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_container_stop, NULL, true },
+        { DOCKER, "DELETE", "/containers/{id}", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_container_remove, NULL, true },
+        { DOCKER, "POST", "/containers/{id}/resize", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_container_resize, NULL, false },
         /* images (docker_images.c): the fixed paths first, then a name that
          * may have '/'s ({name*}, its last segment the verb) */
         { DOCKER, "GET", "/images/json", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_images_list, NULL, false },

@@ -247,5 +247,15 @@ enum MHD_Result docker_image_post(server_ctx *ctx, request *rq);   /* /images/{n
 enum MHD_Result docker_image_delete(server_ctx *ctx, request *rq);
 /* docker_build.c: POST /build (docs/docker-api.md "Builds"). */
 enum MHD_Result docker_build(server_ctx *ctx, request *rq);
+/* docker_containers.c */
+enum MHD_Result docker_container_create(server_ctx *ctx, request *rq);
+enum MHD_Result docker_container_list(server_ctx *ctx, request *rq);
+enum MHD_Result docker_container_inspect(server_ctx *ctx, request *rq);
+enum MHD_Result docker_container_start(server_ctx *ctx, request *rq);
+enum MHD_Result docker_container_wait(server_ctx *ctx, request *rq);
+enum MHD_Result docker_container_kill(server_ctx *ctx, request *rq);
+enum MHD_Result docker_container_stop(server_ctx *ctx, request *rq);
+enum MHD_Result docker_container_remove(server_ctx *ctx, request *rq);
+enum MHD_Result docker_container_resize(server_ctx *ctx, request *rq);
 
 #endif

@@ -10,7 +10,8 @@ int main(void)
                                      suite_service, suite_http,
                                      suite_fsutil, suite_watch, suite_jobdir, suite_inputs, suite_privdrop,
                                      suite_common, suite_agent, suite_docker, suite_baseimage, suite_imagestore, suite_docker_images, suite_build, suite_docker_build,
-                                     suite_containers };
+                                     suite_containers,
+                                     suite_docker_containers };
         SRunner *sr = srunner_create(suites[0]());
         int failed;
 

@@ -35,6 +35,7 @@ Suite *suite_baseimage(void);
 Suite *suite_imagestore(void);
 Suite *suite_docker_images(void);
 Suite *suite_containers(void);
+Suite *suite_docker_containers(void);
 
 /* tarwriter.c: builds ustar archives for the archive tests. */
 void tw_file(FILE *f, const char *name, const void *data, size_t len);
