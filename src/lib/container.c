@@ -572,7 +572,7 @@ void vs_container_filters_clear(vs_container_filters *f)
 static const char *const docker_states[] = { "created", "restarting", "running", "removing", "paused", "exited", "dead" };
 
 /* One key's values: ["a","b"] or, as the Go client sends them,
- * {"a":true,"b":true}. */
+ * {"a":true,"b":true}.  An empty list is no filter. */
 static int filter_values(const char *key, json_t *v, char ***slot, vs_error *err)
 {
         const char *k;
@@ -593,9 +593,9 @@ static int filter_values(const char *key, json_t *v, char ***slot, vs_error *err
                 return vs_error_set(err, VS_ERR_INPUT, "filter %s: expected a list of values", key);
         if (json_object_size(v) > VS_CONTAINER_FILTER_VALUES)
                 return vs_error_set(err, VS_ERR_INPUT, "filter %s has more than %d values", key, VS_CONTAINER_FILTER_VALUES);
+        /* Go's filters take the keys whatever the values say. */
         json_object_foreach(v, k, x)
-                if (json_is_true(x))
-                        vs_strv_push(slot, k);
+                vs_strv_push(slot, k);
         return 0;
 }
 

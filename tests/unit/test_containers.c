@@ -593,6 +593,106 @@ START_TEST(facts_hostile)
 }
 END_TEST
 
+/* ---- list filters, ages --------------------------------------------------------- */
+
+static bool filter_hits(const char *filters, const char *id, const vs_container *c, vs_job_state st)
+{
+        json_t *f = body_of(filters);
+        vs_container_filters parsed;
+        vs_error err = { 0 };
+        bool hit;
+
+        ck_assert_msg(vs_container_filters_parse(f, &parsed, &err) == 0, "%s: %s", filters, err.msg);
+        hit = vs_container_filters_match(&parsed, id, c, st);
+        vs_container_filters_clear(&parsed);
+        json_decref(f);
+        return hit;
+}
+
+START_TEST(filters_match)
+{
+        vs_container *c = full_facts(); /* web-1, labels a=1 b= */
+        static const struct {
+                const char *filters;
+                vs_job_state st;
+                bool hit;
+        } cases[] = {
+                { "{}", VS_JOB_CREATED, true },
+                { "{\"name\":[\"web\"]}", VS_JOB_CREATED, true },
+                { "{\"name\":{\"eb-\":true}}", VS_JOB_CREATED, true },
+                { "{\"name\":[\"/web\"]}", VS_JOB_CREATED, true },
+                { "{\"name\":[\"/eb\"]}", VS_JOB_CREATED, false },
+                { "{\"name\":[\"db\"]}", VS_JOB_CREATED, false },
+                { "{\"name\":[\"db\",\"web\"]}", VS_JOB_CREATED, true },
+                { "{\"name\":{\"db\":false}}", VS_JOB_CREATED, false },
+                { "{\"id\":[\"0123\"]}", VS_JOB_CREATED, true },
+                { "{\"id\":[\"123\"]}", VS_JOB_CREATED, false },
+                { "{\"label\":[\"a\"]}", VS_JOB_CREATED, true },
+                { "{\"label\":[\"a=1\"]}", VS_JOB_CREATED, true },
+                { "{\"label\":[\"a=2\"]}", VS_JOB_CREATED, false },
+                { "{\"label\":[\"b=\"]}", VS_JOB_CREATED, true },
+                { "{\"label\":[\"a=1\",\"b\"]}", VS_JOB_CREATED, true },
+                { "{\"label\":[\"a=1\",\"c\"]}", VS_JOB_CREATED, false },
+                { "{\"status\":[\"created\"]}", VS_JOB_CREATED, true },
+                { "{\"status\":[\"running\"]}", VS_JOB_QUEUED, true },
+                { "{\"status\":[\"exited\"]}", VS_JOB_RUNNING, false },
+                { "{\"status\":[\"exited\",\"running\"]}", VS_JOB_CANCELLED, true },
+                { "{\"status\":[\"exited\"],\"name\":[\"db\"]}", VS_JOB_SUCCESS, false },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+                ck_assert_msg(filter_hits(cases[i].filters, "0123456789ab", c, cases[i].st) == cases[i].hit, "case %zu: %s",
+                              i, cases[i].filters);
+        vs_container_free(c);
+}
+END_TEST
+
+START_TEST(filters_refused)
+{
+        static const struct {
+                const char *filters, *msg;
+        } cases[] = {
+                { "[]", "filters must be a JSON object" },
+                { "{\"volume\":[\"x\"]}", "invalid filter 'volume'" },
+                { "{\"status\":[\"bogus\"]}", "invalid filter 'status=bogus'" },
+                { "{\"name\":\"web\"}", "filter name: expected a list of values" },
+                { "{\"name\":[1]}", "filter name: values must be strings" },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                json_t *f = body_of(cases[i].filters);
+                vs_container_filters parsed;
+                vs_error err = { 0 };
+
+                ck_assert_int_eq(vs_container_filters_parse(f, &parsed, &err), -1);
+                ck_assert_str_eq(err.msg, cases[i].msg);
+                ck_assert_ptr_null(parsed.name);
+                json_decref(f);
+        }
+}
+END_TEST
+
+START_TEST(human_durations)
+{
+        static const struct {
+                int64_t s;
+                const char *words;
+        } cases[] = {
+                { 0, "Less than a second" }, { 1, "1 second" },       { 59, "59 seconds" },
+                { 60, "About a minute" },    { 119, "About a minute" }, { 120, "2 minutes" },
+                { 3599, "59 minutes" },      { 3600, "About an hour" }, { 5399, "About an hour" },
+                { 5400, "2 hours" },         { 47 * 3600, "47 hours" }, { 48 * 3600, "2 days" },
+                { 14 * 86400, "2 weeks" },   { 60 * 86400, "2 months" }, { 730 * 86400, "2 years" },
+        };
+        char buf[64];
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                vs_container_human_duration(cases[i].s, buf, sizeof(buf));
+                ck_assert_str_eq(buf, cases[i].words);
+        }
+}
+END_TEST
+
 /* ---- the service's containers --------------------------------------------------- */
 
 static char state[64], roots[96], ws[128];
@@ -1113,6 +1213,9 @@ Suite *suite_containers(void)
         suite_add_tcase(s, m);
         tcase_add_test(f, facts_round_trip);
         tcase_add_test(f, facts_hostile);
+        tcase_add_test(f, filters_match);
+        tcase_add_test(f, filters_refused);
+        tcase_add_test(f, human_durations);
         suite_add_tcase(s, f);
         tcase_add_checked_fixture(v, setup, teardown);
         tcase_set_timeout(v, 60);
