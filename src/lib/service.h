@@ -228,6 +228,10 @@ int vs_service_container_wait(vs_service *s, vs_container_waiter *w, vs_wait_con
                               int *ret_code, char **ret_error, vs_error *err);
 void vs_service_container_wait_close(vs_container_waiter *w);
 
+/* Whether a container of owner uses image_id (DELETE /images): 0 none, 1
+ * a stopped one, 2 a running (or queued) one; ret_id gets one of them. */
+int vs_service_container_image_use(vs_service *s, const char *owner, const char *image_id, char ret_id[13]);
+
 /* DELETE /containers/{id}: CONFLICT for a running (or queued) container
  * unless force, which stops it first. */
 int vs_service_container_remove(vs_service *s, const char *owner, const char *id, bool force, vs_error *err);

@@ -399,6 +399,28 @@ void vs_service_container_wait_close(vs_container_waiter *w)
         free(w);
 }
 
+int vs_service_container_image_use(vs_service *s, const char *owner, const char *image_id, char ret_id[13])
+{
+        size_t n;
+        sjob **v = jobs_snapshot(s, owner, &n);
+        int use = 0;
+
+        for (size_t i = 0; i < n && use < 2; i++) {
+                int u;
+                pthread_mutex_lock(&v[i]->lock);
+                u = !v[i]->rec.container || strcmp(v[i]->rec.container->image_id, image_id) != 0 ? 0
+                    : vs_job_state_finished(v[i]->rec.state) || v[i]->rec.state == VS_JOB_CREATED ? 1
+                                                                                                : 2;
+                pthread_mutex_unlock(&v[i]->lock);
+                if (u > use) {
+                        use = u;
+                        memcpy(ret_id, v[i]->id, 13);
+                }
+        }
+        jobs_release(v, n);
+        return use;
+}
+
 /* ---- remove, AutoRemove ---------------------------------------------------------- */
 
 int vs_service_container_remove(vs_service *s, const char *owner, const char *id, bool force, vs_error *err)

@@ -5,6 +5,7 @@
  * docker_streams.c. */
 #include "server.h"
 #include "alloc.h"
+#include "baseimage.h"
 #include "cleanup.h"
 #include "clock.h"
 #include "container.h"
@@ -502,4 +503,57 @@ enum MHD_Result docker_container_list(server_ctx *ctx, request *rq)
         vs_container_info_list_free(v, n);
         vs_container_filters_clear(&f);
         return docker_respond_json(rq->c, 200, out);
+}
+
+/* ---- images of containers --------------------------------------------------------- */
+
+/* The service's vs_image_resolver on a Docker socket: the tenant's store
+ * first (the blob hard-linked into the job: rmi cannot pull it away), then
+ * the images the base image has preloaded (run by id, nothing linked). */
+int docker_image_resolve(void *userdata, const char *owner, const char *name, const char *dest,
+                         vs_container_image *ret, vs_error *err)
+{
+        server_ctx *ctx = userdata;
+        char id[VS_IMAGE_ID_LEN + 1], norm[VS_IMAGE_NAME_MAX + 1];
+        const vs_preloaded_image *p = NULL;
+        vs_error serr = { 0 };
+        vs_base_image img;
+
+        memset(ret, 0, sizeof(*ret));
+        if (vs_imgstore_link(ctx->images, owner, name, dest, id, &serr) == 0) {
+                snprintf(ret->id, sizeof(ret->id), "%s", id);
+                ret->linked = true;
+                return 0;
+        }
+        if (serr.kind != VS_ERR_NOT_FOUND || !ctx->cfg || !ctx->cfg->image ||
+            vs_base_image_open(ctx->cfg->image, &img, NULL) < 0) {
+                *err = serr;
+                return -1;
+        }
+        if (vs_imgstore_normalize(name, norm, NULL, NULL) == 0)
+                p = vs_base_image_preloaded(&img, norm);
+        if (!p)
+                p = vs_base_image_preloaded(&img, name);
+        if (p) {
+                snprintf(ret->id, sizeof(ret->id), "%s", p->id);
+                snprintf(ret->ref, sizeof(ret->ref), "%s", p->id);
+        }
+        vs_base_image_clear(&img);
+        if (!p) {
+                *err = serr;
+                return -1;
+        }
+        return 0;
+}
+
+/* ctx->image_in_use for DELETE /images: the tenant's containers by image id. */
+int docker_image_in_use(void *userdata, const char *tenant, const char *image_id, char ret_container[65])
+{
+        server_ctx *ctx = userdata;
+        char id[13];
+        int r = vs_service_container_image_use(ctx->svc, tenant, image_id, id);
+
+        if (r > 0)
+                snprintf(ret_container, 65, "%s", id);
+        return r;
 }

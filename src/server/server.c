@@ -532,6 +532,13 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
         /* A follow of a job nobody starts ends as an idle connection would. */
         if (!so.follow_created_ms)
                 so.follow_created_ms = (uint64_t)idle * 1000;
+        /* Containers of the Docker sockets run the store's images. */
+        if (!so.image_resolve) {
+                so.image_resolve = docker_image_resolve;
+                so.image_userdata = &srv->ctx;
+        }
+        srv->ctx.image_in_use = docker_image_in_use;
+        srv->ctx.image_in_use_userdata = &srv->ctx;
         if (!jobs && o->ndocker == 0) {
                 vs_error_set(err, VS_ERR_USAGE, "nothing to serve: give --listen, --socket or --docker-socket");
                 server_free(srv);

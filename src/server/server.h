@@ -257,5 +257,10 @@ enum MHD_Result docker_container_kill(server_ctx *ctx, request *rq);
 enum MHD_Result docker_container_stop(server_ctx *ctx, request *rq);
 enum MHD_Result docker_container_remove(server_ctx *ctx, request *rq);
 enum MHD_Result docker_container_resize(server_ctx *ctx, request *rq);
+/* The service's image resolver (userdata: the server_ctx) and the store's
+ * in-use check, as vs_server_start wires them. */
+int docker_image_resolve(void *userdata, const char *owner, const char *name, const char *dest,
+                         vs_container_image *ret, vs_error *err);
+int docker_image_in_use(void *userdata, const char *tenant, const char *image_id, char ret_container[65]);
 
 #endif

@@ -1,5 +1,4 @@
 #include "docker_fixture.h"
-#include "fake_images.h"
 #include "fake_runner.h"
 #include "fsutil.h"
 #include "tests.h"
@@ -50,7 +49,6 @@ void dfx_start(docker_fx *fx)
         o.service.memory_budget = 64ull << 30;
         o.service.max_upload = 64 << 20;
         o.service.run = fake_run;
-        o.service.image_resolve = fake_image_resolve; /* until the image store is wired in */
         {
                 static char *roots[2];
                 roots[0] = fx->roots;

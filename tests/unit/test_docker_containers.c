@@ -2,21 +2,35 @@
  * HTTP against the in-process server (docker_fixture.h: fake runner, fake
  * images, tenants "a" and "b"; no VM). */
 #include "docker_fixture.h"
-#include "fake_images.h"
 #include "fake_runner.h"
 #include "tests.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static docker_fx fx;
 
+/* The containers run a real image of the store (the fake runner ignores it). */
+#define IMG "vmsandbox-fixture/hello:20.10"
+#define IMG_ID "sha256:c732da56c260e5906dfe7641ccf58531957b5fa521395ae360b19fb0a7637f77"
+
 static void setup(void)
 {
+        const char *socks[2];
+
         dfx_start(&fx);
+        socks[0] = fx.sock_a;
+        socks[1] = fx.sock_b;
+        for (int i = 0; i < 2; i++) {
+                char *out = NULL, *err = NULL;
+                ck_assert_int_eq(dfx_cli(&fx, socks[i], &out, &err, "load", "-q", "-i",
+                                         VS_FIXTURES_DIR "/docker-20.10.tar", NULL), 0);
+                free(out), free(err);
+        }
 }
 
 static void teardown(void)
@@ -59,11 +73,11 @@ static const char *message(json_t *j)
 
 START_TEST(cli_create_start_wait_inspect)
 {
-        char *out = NULL, *err = NULL, id[16], want_image[80];
+        char *out = NULL, *err = NULL, id[16];
         json_t *j, *c;
 
         ck_assert_int_eq(CLI(&out, &err, "create", "--name", "web", "-e", "A=1", "-w", "/w", "-u", "1000:100", "--label",
-                             "k=v", "demo/app:1", "fake", "out:hi", "exit:3"), 0);
+                             "k=v", IMG, "fake", "out:hi", "exit:3"), 0);
         ck_assert_msg(is_id(line(out)), "%s / %s", out, err);
         snprintf(id, sizeof(id), "%s", out);
         free(out), free(err);
@@ -77,10 +91,9 @@ START_TEST(cli_create_start_wait_inspect)
         j = json_loads(out, 0, NULL);
         ck_assert_msg(json_is_array(j), "%s", out);
         c = json_array_get(j, 0);
-        fake_image_id("demo/app:1", want_image);
         ck_assert_str_eq(json_string_value(json_object_get(c, "Id")), id);
         ck_assert_str_eq(json_string_value(json_object_get(c, "Name")), "/web");
-        ck_assert_str_eq(json_string_value(json_object_get(c, "Image")), want_image);
+        ck_assert_str_eq(json_string_value(json_object_get(c, "Image")), IMG_ID);
         ck_assert_str_eq(json_string_value(json_object_get(c, "Path")), "fake");
         ck_assert_str_eq(json_string_value(json_array_get(json_object_get(c, "Args"), 1)), "exit:3");
         {
@@ -94,7 +107,7 @@ START_TEST(cli_create_start_wait_inspect)
         }
         {
                 json_t *cfg = json_object_get(c, "Config");
-                ck_assert_str_eq(json_string_value(json_object_get(cfg, "Image")), "demo/app:1");
+                ck_assert_str_eq(json_string_value(json_object_get(cfg, "Image")), IMG);
                 ck_assert_str_eq(json_string_value(json_object_get(cfg, "User")), "1000:100");
                 ck_assert_str_eq(json_string_value(json_object_get(cfg, "WorkingDir")), "/w");
                 ck_assert_str_eq(json_string_value(json_array_get(json_object_get(cfg, "Env"), 0)), "A=1");
@@ -114,7 +127,7 @@ START_TEST(cli_run_detached_then_wait)
         char *out = NULL, *err = NULL, id[16];
         int rc;
 
-        rc = CLI(&out, &err, "run", "-d", "demo/app:1", "fake", "exit:5");
+        rc = CLI(&out, &err, "run", "-d", IMG, "fake", "exit:5");
         ck_assert_msg(rc == 0, "rc %d: %s / %s", rc, out, err);
         ck_assert_msg(is_id(line(out)), "%s / %s", out, err);
         snprintf(id, sizeof(id), "%s", out);
@@ -123,7 +136,7 @@ START_TEST(cli_run_detached_then_wait)
         ck_assert_str_eq(out, "5\n");
         free(out), free(err);
         /* --rm: removed once it ended, wait by its id still gets the code. */
-        ck_assert_int_eq(CLI(&out, &err, "run", "-d", "--rm", "demo/app:1", "fake", "exit:6"), 0);
+        ck_assert_int_eq(CLI(&out, &err, "run", "-d", "--rm", IMG, "fake", "exit:6"), 0);
         snprintf(id, sizeof(id), "%s", line(out));
         free(out), free(err);
         ck_assert_int_eq(CLI(&out, &err, "wait", id), 0);
@@ -150,10 +163,10 @@ START_TEST(cli_ps_filters)
 {
         char *out = NULL, *err = NULL;
 
-        ck_assert_int_eq(CLI(&out, &err, "create", "--name", "first", "--label", "x=1", "demo/app:1", "fake"), 0);
+        ck_assert_int_eq(CLI(&out, &err, "create", "--name", "first", "--label", "x=1", IMG, "fake"), 0);
         free(out), free(err);
         usleep(2000);
-        ck_assert_int_eq(CLI(&out, &err, "create", "--name", "second", "--label", "x=2", "demo/app:1", "fake"), 0);
+        ck_assert_int_eq(CLI(&out, &err, "create", "--name", "second", "--label", "x=2", IMG, "fake"), 0);
         free(out), free(err);
         ck_assert_int_eq(CLI(&out, &err, "ps", "-a", "--format", "{{.Names}} {{.State}} {{.Status}}"), 0);
         ck_assert_str_eq(out, "second created Created\nfirst created Created\n");
@@ -195,7 +208,7 @@ START_TEST(cli_kill_stop_rm)
 {
         char *out = NULL, *err = NULL, id[16];
 
-        ck_assert_int_eq(CLI(&out, &err, "run", "-d", "-e", "NAME=k1", "demo/app:1", "fake", "block"), 0);
+        ck_assert_int_eq(CLI(&out, &err, "run", "-d", "-e", "NAME=k1", IMG, "fake", "block"), 0);
         snprintf(id, sizeof(id), "%s", line(out));
         free(out), free(err);
         fake_wait_blocked(1);
@@ -219,7 +232,7 @@ START_TEST(cli_kill_stop_rm)
         ck_assert_msg(strstr(err, "is not running"), "%s", err);
         free(out), free(err);
 
-        ck_assert_int_eq(CLI(&out, &err, "run", "-d", "--name", "s1", "-e", "NAME=s1", "demo/app:1", "fake", "block"), 0);
+        ck_assert_int_eq(CLI(&out, &err, "run", "-d", "--name", "s1", "-e", "NAME=s1", IMG, "fake", "block"), 0);
         free(out), free(err);
         fake_wait_blocked(1);
         ck_assert_int_eq(CLI(&out, &err, "stop", "s1"), 0);
@@ -231,7 +244,7 @@ START_TEST(cli_kill_stop_rm)
         ck_assert_int_eq(CLI(&out, &err, "stop", "s1"), 0); /* 304: stopped already */
         free(out), free(err);
 
-        ck_assert_int_eq(CLI(&out, &err, "run", "-d", "--name", "f1", "-e", "NAME=f1", "demo/app:1", "fake", "block"), 0);
+        ck_assert_int_eq(CLI(&out, &err, "run", "-d", "--name", "f1", "-e", "NAME=f1", IMG, "fake", "block"), 0);
         free(out), free(err);
         fake_wait_blocked(1);
         ck_assert_int_eq(CLI(&out, &err, "rm", "-f", "f1", "s1", id), 0);
@@ -264,7 +277,7 @@ START_TEST(http_errors)
         ck_assert_int_eq(st, 400);
         ck_assert_msg(strncmp(message(j), "invalid JSON in the container config: ", 38) == 0, "%s", message(j));
         json_decref(j);
-        j = http_json(fx.sock_a, "POST", "/containers/create", "{\"Image\":\"demo/app:1\",\"HostConfig\":{\"Binds\":[\"/etc:/erc\"]}}",
+        j = http_json(fx.sock_a, "POST", "/containers/create", "{\"Image\":\"" IMG "\",\"HostConfig\":{\"Binds\":[\"/etc:/erc\"]}}",
                       &st);
         ck_assert_int_eq(st, 400);
         ck_assert_str_eq(message(j), "bind source /etc is not below an allowed root (--allow-root)");
@@ -273,7 +286,7 @@ START_TEST(http_errors)
         ck_assert_int_eq(st, 404);
         ck_assert_str_eq(message(j), "No such image: missing:1");
         json_decref(j);
-        j = http_json(fx.sock_a, "POST", "/containers/create?name=dup", "{\"Image\":\"demo/app:1\"}", &st);
+        j = http_json(fx.sock_a, "POST", "/containers/create?name=dup", "{\"Image\":\"" IMG "\"}", &st);
         ck_assert_int_eq(st, 201);
         ck_assert_uint_eq(json_array_size(json_object_get(j, "Warnings")), 0);
         snprintf(want, sizeof(want),
@@ -281,7 +294,7 @@ START_TEST(http_errors)
                  "rename) that container to be able to reuse that name.",
                  json_string_value(json_object_get(j, "Id")));
         json_decref(j);
-        j = http_json(fx.sock_a, "POST", "/containers/create?name=dup", "{\"Image\":\"demo/app:1\"}", &st);
+        j = http_json(fx.sock_a, "POST", "/containers/create?name=dup", "{\"Image\":\"" IMG "\"}", &st);
         ck_assert_int_eq(st, 409);
         ck_assert_str_eq(message(j), want);
         json_decref(j);
@@ -290,7 +303,7 @@ START_TEST(http_errors)
         ck_assert_int_eq(st, 404);
         ck_assert_str_eq(message(j), "No such container: dup");
         json_decref(j);
-        j = http_json(fx.sock_b, "POST", "/containers/create?name=dup", "{\"Image\":\"demo/app:1\"}", &st);
+        j = http_json(fx.sock_b, "POST", "/containers/create?name=dup", "{\"Image\":\"" IMG "\"}", &st);
         ck_assert_int_eq(st, 201);
         json_decref(j);
         j = http_json(fx.sock_a, "POST", "/containers/dup/wait?condition=whenever", NULL, &st);
@@ -303,7 +316,7 @@ START_TEST(http_errors)
         j = http_json(fx.sock_a, "POST", "/containers/nope/resize?h=40&w=80", NULL, &st);
         ck_assert_int_eq(st, 404);
         json_decref(j);
-        snprintf(body, sizeof(body), "{\"Image\":\"demo/app:1\",\"HostConfig\":{\"Binds\":[\"%s/a:/a\",\"%s/b:/b\"]}}", fx.roots,
+        snprintf(body, sizeof(body), "{\"Image\":\"" IMG "\",\"HostConfig\":{\"Binds\":[\"%s/a:/a\",\"%s/b:/b\"]}}", fx.roots,
                  fx.roots);
         j = http_json(fx.sock_a, "POST", "/containers/create", body, &st);
         ck_assert_int_eq(st, 400);
@@ -334,7 +347,7 @@ START_TEST(http_auto_remove_wait)
         char idbuf[16];
 
         j = http_json(fx.sock_a, "POST", "/containers/create",
-                      "{\"Image\":\"demo/app:1\",\"Cmd\":[\"fake\",\"exit:9\"],\"HostConfig\":{\"AutoRemove\":true}}", &st);
+                      "{\"Image\":\"" IMG "\",\"Cmd\":[\"fake\",\"exit:9\"],\"HostConfig\":{\"AutoRemove\":true}}", &st);
         ck_assert_int_eq(st, 201);
         id = json_string_value(json_object_get(j, "Id"));
         snprintf(idbuf, sizeof(idbuf), "%s", id);
@@ -370,7 +383,7 @@ START_TEST(http_wait_client_gone)
         char *out = NULL, *err = NULL, id[16], cmd[512];
         int rc;
 
-        ck_assert_int_eq(CLI(&out, &err, "run", "-d", "-e", "NAME=g1", "demo/app:1", "fake", "block"), 0);
+        ck_assert_int_eq(CLI(&out, &err, "run", "-d", "-e", "NAME=g1", IMG, "fake", "block"), 0);
         snprintf(id, sizeof(id), "%s", line(out));
         free(out), free(err);
         fake_wait_blocked(1);
@@ -384,6 +397,44 @@ START_TEST(http_wait_client_gone)
         fake_release("g1");
         ck_assert_int_eq(CLI(&out, &err, "wait", id), 0);
         ck_assert_str_eq(out, "0\n");
+        free(out), free(err);
+}
+END_TEST
+
+/* The image comes from the tenant's store: hard-linked into the job (rmi
+ * cannot pull it away; while a container uses it, rmi is refused as
+ * Docker refuses it) and run by its id. */
+START_TEST(store_image_linked)
+{
+        char *out = NULL, *err = NULL, id[16], path[256];
+        json_t *spec;
+        struct stat st;
+
+        ck_assert_int_eq(CLI(&out, &err, "create", "--name", "u1", IMG, "fake", "exit:0"), 0);
+        snprintf(id, sizeof(id), "%s", line(out));
+        free(out), free(err);
+        snprintf(path, sizeof(path), "%s/server/jobs/%s/image.tar", fx.dir, id);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_uint_ge(st.st_nlink, 2);
+        ck_assert_int_eq(CLI(&out, &err, "rmi", IMG), 1);
+        ck_assert_msg(strstr(err, "conflict") || strstr(err, "Conflict"), "%s", err);
+        ck_assert_msg(strstr(err, id), "%s", err);
+        free(out), free(err);
+        ck_assert_int_eq(CLI(&out, &err, "start", "u1"), 0);
+        free(out), free(err);
+        ck_assert_int_eq(CLI(&out, &err, "wait", "u1"), 0);
+        ck_assert_str_eq(out, "0\n");
+        free(out), free(err);
+        spec = fake_last_spec();
+        ck_assert_str_eq(json_string_value(json_object_get(spec, "tag")), IMG_ID);
+        ck_assert_str_eq(json_string_value(json_object_get(spec, "image")), path);
+        json_decref(spec);
+        /* Once it is gone the image may go; the container keeps nothing. */
+        ck_assert_int_eq(CLI(&out, &err, "rm", "u1"), 0);
+        free(out), free(err);
+        ck_assert_int_eq(CLI(&out, &err, "rmi", IMG), 0);
+        free(out), free(err);
+        ck_assert_int_eq(CLI(&out, &err, "create", IMG), 1);
         free(out), free(err);
 }
 END_TEST
@@ -402,6 +453,7 @@ Suite *suite_docker_containers(void)
         tcase_add_test(t, http_errors);
         tcase_add_test(t, http_auto_remove_wait);
         tcase_add_test(t, http_wait_client_gone);
+        tcase_add_test(t, store_image_linked);
         suite_add_tcase(s, t);
         return s;
 }
