@@ -585,8 +585,12 @@ START_TEST(facts_hostile)
                 ck_assert_int_eq(vs_container_from_json(j, &back, &err), 0);
                 ck_assert_ptr_null(back->labels);
                 vs_container_free(back);
-                ck_assert_int_eq(vs_container_from_json(json_string("x"), &back, &err), -1);
-                ck_assert_str_eq(err.msg, "job record: container is not an object");
+                {
+                        json_t *x = json_string("x");
+                        ck_assert_int_eq(vs_container_from_json(x, &back, &err), -1);
+                        ck_assert_str_eq(err.msg, "job record: container is not an object");
+                        json_decref(x);
+                }
                 json_decref(j);
         }
         vs_container_free(c);
