@@ -748,6 +748,7 @@ int vs_service_open(const vs_service_opts *o, vs_service **ret, vs_error *err)
         vs_jobdir_gc(o->cfg->state_dir); /* VM files of a previous process that died */
         vs_store_each(s->root, load_one, s);
         requeue(s);
+        containers_recover(s); /* AutoRemove that the previous process did not finish */
         vs_service_expire(s, vs_now_ms());
         log_limits(s); /* before any thread runs */
         s->nworkers = o->max_jobs ? o->max_jobs : 1;

@@ -467,3 +467,17 @@ void container_finished(vs_service *s, sjob *j)
         job_remove_files(j);
         job_unref(j); /* the list's; the worker holds its own */
 }
+
+void containers_recover(vs_service *s)
+{
+        sjob *j, *next;
+
+        for (j = s->jobs; j; j = next) {
+                next = j->next; /* container_finished unlists j */
+                if (vs_job_state_finished(j->rec.state)) {
+                        job_ref(j);
+                        container_finished(s, j);
+                        job_unref(j);
+                }
+        }
+}

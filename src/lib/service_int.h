@@ -170,6 +170,10 @@ int svc_check_path(vs_service *s, const char *field, const char *label, json_t *
  * saved; a container with AutoRemove is removed (its waiters keep the
  * exit code). */
 void container_finished(vs_service *s, sjob *j);
+/* At open, before any thread: finished containers with AutoRemove (the
+ * previous process ended before it removed them, or their run was lost)
+ * are removed as container_finished does. */
+void containers_recover(vs_service *s);
 
 /* The longest allowed root that path (absolute) names by its letters, or NULL. */
 const char *vs_service_root_for(const vs_service *s, const char *path);

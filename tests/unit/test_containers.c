@@ -7,6 +7,7 @@
 #include "fsutil.h"
 #include "service.h"
 #include "service_int.h"
+#include "store.h"
 #include "strv.h"
 #include "tests.h"
 
@@ -1199,6 +1200,32 @@ START_TEST(restart_and_list)
 }
 END_TEST
 
+/* The previous process ended between a verdict and AutoRemove's removal:
+ * the next one removes it, and its waiters still get the code. */
+START_TEST(auto_remove_after_restart)
+{
+        vs_service *s = svc_open();
+        char id[13], dir[160];
+        json_t *rec;
+        vs_error err = { 0 };
+
+        ctr(s, "docker:a", "late", "\"HostConfig\":{\"AutoRemove\":true}", id);
+        svc_close(s);
+        snprintf(dir, sizeof(dir), "%s/server/jobs/%s", state, id);
+        rec = vs_store_load(dir, &err);
+        ck_assert_ptr_nonnull(rec);
+        json_object_set_new(rec, "status", json_string("failure"));
+        json_object_set_new(rec, "exit_code", json_integer(4));
+        json_object_set_new(rec, "finished_ms", json_integer(5));
+        ck_assert_int_eq(vs_store_save(dir, rec, &err), 0);
+        json_decref(rec);
+        s = svc_open();
+        ck_assert_uint_eq(job_dirs(), 0);
+        ck_assert_int_eq(wait_code(s, "docker:a", id, VS_WAIT_REMOVED, NULL), 4);
+        svc_close(s);
+}
+END_TEST
+
 Suite *suite_containers(void)
 {
         Suite *s = suite_create("containers");
@@ -1233,6 +1260,7 @@ Suite *suite_containers(void)
         tcase_add_test(v, auto_remove);
         tcase_add_test(v, binds_and_network);
         tcase_add_test(v, restart_and_list);
+        tcase_add_test(v, auto_remove_after_restart);
         suite_add_tcase(s, v);
         return s;
 }
