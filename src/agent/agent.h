@@ -62,6 +62,7 @@ int spawn_stream_keep_err(char *const argv[], int in_fd, int *ret_status, char *
 /* docker_cli.c: docker's command lines and answers (pure; unit-tested) */
 #define DOCKER "/usr/bin/docker"
 #define DOCKER_CONTAINER "vmsandbox-job"
+#define DOCKER_SOCK "/run/docker.sock"   /* the VM's own engine */
 /* More than the host allows (256 env, 1024 args, each --env two words). */
 #define DOCKER_ARGV_MAX 2048
 /* argv of `docker create` for the job spec (a NULL-terminated strv); with

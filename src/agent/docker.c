@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #define DOCKERD "/usr/sbin/dockerd"
-#define DOCKER_SOCK "/run/docker.sock"
 #define ENGINE_WAIT_MS (300u * 1000u)
 #define ENGINE_STOP_MS (120u * 1000u)
 #define PING_TIMEOUT_S 2

@@ -66,6 +66,24 @@ static int push_array(argv_builder *b, const json_t *spec, const char *name, con
         return 0;
 }
 
+/* docker_socket: the VM's own engine socket bound into the container at
+ * that path (a Docker socket's bind of /var/run/docker.sock: nested Docker
+ * without any host socket). */
+static int push_engine_socket(argv_builder *b, const json_t *spec, vs_error *err)
+{
+        _cleanup_free_ char *mount = NULL;
+        const char *at;
+
+        if (opt_string(spec, "docker_socket", &at, err) < 0)
+                return -1;
+        if (!at)
+                return 0;
+        if (at[0] != '/' || strchr(at, ','))
+                return vs_error_set(err, VS_ERR_INPUT, "spec.json: docker_socket is not an absolute path without ','");
+        mount = vs_xasprintf("type=bind,source=%s,target=%s", DOCKER_SOCK, at);
+        return push2(b, "--mount", mount, err);
+}
+
 /* The image reference, after the entrypoint's first word as --entrypoint
  * and before the rest of it: how the docker CLI maps an entrypoint array
  * (an --entrypoint also drops the image's cmd, as the Engine API does for
@@ -138,7 +156,8 @@ int docker_create_argv(const json_t *spec, unsigned long memory_kib, char ***ret
                 if (push2(&b, "--mount", mount, err) < 0)
                         return -1;
         }
-        if (push_entrypoint(&b, spec, ref, err) < 0 || push_array(&b, spec, "cmd", NULL, err) < 0)
+        if (push_engine_socket(&b, spec, err) < 0 || push_entrypoint(&b, spec, ref, err) < 0 ||
+            push_array(&b, spec, "cmd", NULL, err) < 0)
                 return -1;
         *ret_argv = TAKE_PTR(v);
         return 0;

@@ -379,6 +379,39 @@ static int collect_binds(docker_body *b, char ***ret, vs_error *err)
         return 0;
 }
 
+/* A bind of Docker's own socket gives the container the VM's engine
+ * (containerit and other clients that run Docker from a container). */
+static bool is_engine_socket(const char *host)
+{
+        return strcmp(host, "/var/run/docker.sock") == 0 || strcmp(host, "/run/docker.sock") == 0;
+}
+
+/* The engine-socket bind of binds (at most one) into s; *ret_rest the others. */
+static int map_engine_socket(char *const *binds, vs_spec *s, char ***ret_rest, vs_error *err)
+{
+        _cleanup_strv_ char **rest = NULL;
+
+        for (size_t i = 0; binds && binds[i]; i++) {
+                _cleanup_free_ char *host = NULL, *target = NULL;
+                bool rw;
+
+                if (vs_container_parse_bind(binds[i], &host, &target, &rw, err) < 0)
+                        return -1;
+                if (!is_engine_socket(host)) {
+                        vs_strv_push(&rest, binds[i]);
+                        continue;
+                }
+                if (s->docker_socket)
+                        return vs_error_set(err, VS_ERR_INPUT, "more than one bind of the Docker socket (%.200s)", binds[i]);
+                if (strcmp(target, "/") == 0 || strchr(target, ','))
+                        return vs_error_set(err, VS_ERR_INPUT, "bind %.300s: the container path must not be / or have ','",
+                                            binds[i]);
+                s->docker_socket = TAKE_PTR(target);
+        }
+        *ret_rest = TAKE_PTR(rest);
+        return 0;
+}
+
 static int map_binds(char *const *binds, const vs_container_policy *p, vs_spec *s, bool *ret_rw, vs_error *err)
 {
         _cleanup_free_ char *host = NULL, *target = NULL;
@@ -476,8 +509,10 @@ static vs_container *facts_of(docker_body *b, char **binds, bool rw)
 static int map_all(docker_body *b, const vs_container_policy *p, char *const *binds, vs_spec *s, bool *ret_rw,
                    vs_error *err)
 {
+        _cleanup_strv_ char **ws = NULL; /* the binds but the engine's socket */
+
         if (map_memory(b, p, s, err) < 0 || map_cpus(b, s, err) < 0 || map_network(b, p, s, err) < 0 ||
-            map_binds(binds, p, s, ret_rw, err) < 0 || map_user(b->user, s, err) < 0 || map_env(b->env, s, err) < 0 ||
+            map_engine_socket(binds, s, &ws, err) < 0 || map_binds(ws, p, s, ret_rw, err) < 0 || map_user(b->user, s, err) < 0 || map_env(b->env, s, err) < 0 ||
             map_words(b, s, err) < 0 || map_workdir(b->working_dir, s, err) < 0)
                 return -1;
         if (p->max_disk && p->max_disk < s->disk)

@@ -44,7 +44,8 @@ typedef struct {
  *   NetworkDisabled, NetworkMode none      network none
  *   NetworkMode "", default, bridge        nat when allow_network, else none
  *   Binds / Mounts (type bind)             one bind below a root: the workspace at
- *                                          CONTAINER, written back when rw
+ *                                          CONTAINER, written back when rw; a bind of
+ *                                          /var/run/docker.sock: the VM's own engine
  *   Env, User (numeric), WorkingDir, Cmd, Entrypoint  the spec's
  *   Labels, Tty, OpenStdin, Hostname, AutoRemove      the facts
  * HostConfig's fields win over the same fields at the top level (where

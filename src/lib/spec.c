@@ -27,6 +27,7 @@ void vs_spec_clear(vs_spec *s)
         free(s->mount_at);
         free(s->user);
         free(s->workdir);
+        free(s->docker_socket);
         vs_strv_free(s->env);
         vs_strv_free(s->cmd);
         vs_build_free(s->build);
@@ -175,6 +176,8 @@ int vs_spec_validate(const vs_spec *s, vs_error *err)
                 return vs_error_set(err, VS_ERR_USAGE, "--mount-at must be an absolute path other than / without '..', ':' or ','");
         if (s->workdir && !guest_path_valid(s->workdir))
                 return vs_error_set(err, VS_ERR_USAGE, "--workdir must be an absolute path without '..'");
+        if (s->docker_socket && (!guest_path_valid(s->docker_socket) || strcmp(s->docker_socket, "/") == 0))
+                return vs_error_set(err, VS_ERR_USAGE, "docker_socket must be an absolute path other than / without '..', ':' or ','");
         if (s->user && !user_valid(s->user))
                 return vs_error_set(err, VS_ERR_USAGE, "--user must be UID or UID:GID (numbers)");
         if (s->tag && (strlen(s->tag) > 512 || strchr(s->tag, ' ')))
@@ -196,8 +199,9 @@ json_t *vs_spec_guest_json(const vs_spec *s, const char *ref)
         if (s->build)
                 return json_pack("{s:o, s:s, s:b}", "build", vs_build_guest_json(s->build), "network",
                                  vs_network_name(s->network), "export_image", true);
-        return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:b}",
+        return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:b}",
                          "ref", ref,
+                         "docker_socket", s->docker_socket ? json_string(s->docker_socket) : json_null(),
                          "cmd", s->cmd ? strv_json(s->cmd) : json_null(),
                          "entrypoint", s->entrypoint ? strv_json(s->entrypoint) : json_null(),
                          "env", strv_json(s->env),

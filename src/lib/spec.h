@@ -51,6 +51,7 @@ typedef struct {
          * image's entrypoint and its cmd (as Docker does): the container
          * runs entrypoint + cmd. */
         char **entrypoint;
+        char *docker_socket;  /* guest path where the container gets the VM's own engine socket; NULL: none */
 } vs_spec;
 
 void vs_spec_init(vs_spec *s);

@@ -39,6 +39,7 @@ STRING_FIELD(f_workspace, workspace)
 STRING_FIELD(f_mount_at, mount_at)
 STRING_FIELD(f_user, user)
 STRING_FIELD(f_workdir, workdir)
+STRING_FIELD(f_docker_socket, docker_socket)
 
 /* "1G" or a byte count. */
 static int size_value(const char *name, json_t *v, uint64_t *ret, vs_error *err)
@@ -190,6 +191,7 @@ static const struct {
         { "env", f_env },           { "user", f_user },       { "workdir", f_workdir },
         { "export_image", f_export }, { "cmd", f_cmd },         { "build", f_build },
         { "entrypoint", f_entrypoint },
+        { "docker_socket", f_docker_socket },
 };
 
 int vs_spec_from_json(json_t *obj, vs_spec *ret, vs_error *err)
@@ -256,5 +258,7 @@ json_t *vs_spec_to_json(const vs_spec *s)
                 json_object_set_new(j, "build", vs_build_to_json(s->build));
         if (s->entrypoint)
                 json_object_set_new(j, "entrypoint", strv_array(s->entrypoint));
+        if (s->docker_socket)
+                json_object_set_new(j, "docker_socket", json_string(s->docker_socket));
         return j;
 }

@@ -113,6 +113,21 @@ START_TEST(create_argv_entrypoint)
 }
 END_TEST
 
+/* The VM's own engine socket in the container (a bind of docker.sock). */
+START_TEST(create_argv_engine_socket)
+{
+        _cleanup_json_ json_t *spec = spec_of("{\"ref\":\"x:1\",\"docker_socket\":\"/var/run/docker.sock\"}");
+        _cleanup_strv_ char **argv = NULL;
+        _cleanup_free_ char *s = NULL;
+        vs_error err = { 0 };
+
+        ck_assert_int_eq(docker_create_argv(spec, 0, &argv, &err), 0);
+        s = joined(argv);
+        ck_assert_str_eq(s, "[/usr/bin/docker] [create] [--name=vmsandbox-job] [--network=none] [--mount] "
+                            "[type=bind,source=/run/docker.sock,target=/var/run/docker.sock] [--] [x:1]");
+}
+END_TEST
+
 /* A word that is not a string used to end argv early (a NULL in the
  * middle): the container then ran a shorter command than asked. */
 START_TEST(create_argv_refuses_what_it_cannot_pass)
@@ -130,6 +145,9 @@ START_TEST(create_argv_refuses_what_it_cannot_pass)
                   "spec.json: mount_at is not an absolute path without ','" },
                 { "{\"ref\":\"x:1\",\"workspace\":true}", "spec.json: mount_at is not an absolute path without ','" },
                 { "{\"ref\":\"x:1\",\"entrypoint\":\"sh\"}", "spec.json: entrypoint is not an array" },
+                { "{\"ref\":\"x:1\",\"docker_socket\":\"/s,source=/\"}",
+                  "spec.json: docker_socket is not an absolute path without ','" },
+                { "{\"ref\":\"x:1\",\"docker_socket\":7}", "spec.json: docker_socket is not a string" },
                 { "{\"ref\":\"x:1\",\"entrypoint\":[\"sh\",null]}", "spec.json: entrypoint[1] is not a string" },
         };
 
@@ -540,6 +558,7 @@ Suite *suite_agent(void)
         tcase_add_test(cli, create_argv_exact);
         tcase_add_test(cli, create_argv_minimal_nat);
         tcase_add_test(cli, create_argv_entrypoint);
+        tcase_add_test(cli, create_argv_engine_socket);
         tcase_add_test(cli, create_argv_refuses_what_it_cannot_pass);
         tcase_add_test(cli, create_argv_bound);
         tcase_add_test(cli, parse_exit);

@@ -253,6 +253,36 @@ START_TEST(map_binds)
 }
 END_TEST
 
+/* A bind of Docker's socket is the VM's own engine, not a workspace. */
+START_TEST(map_engine_socket)
+{
+        vs_spec s;
+        vs_container *c;
+
+        map_ok("{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/var/run/docker.sock:/var/run/docker.sock\","
+               "\"/roots/ws:/erc\"]}}", &policy, &s, &c);
+        ck_assert_str_eq(s.docker_socket, "/var/run/docker.sock");
+        ck_assert_str_eq(s.workspace, "/roots/ws");
+        ck_assert_str_eq(s.mount_at, "/erc");
+        ck_assert(c->bind_rw);
+        ck_assert_str_eq(c->binds[0], "/var/run/docker.sock:/var/run/docker.sock");
+        ck_assert_str_eq(c->binds[1], "/roots/ws:/erc");
+        vs_spec_clear(&s);
+        vs_container_free(c);
+        map_ok("{\"Image\":\"x\",\"HostConfig\":{\"Mounts\":[{\"Type\":\"bind\",\"Source\":\"/run/docker.sock\","
+               "\"Target\":\"/docker.sock\"}]}}", &policy, &s, &c);
+        ck_assert_str_eq(s.docker_socket, "/docker.sock");
+        ck_assert_ptr_null(s.workspace);
+        ck_assert(!c->bind_rw);
+        vs_spec_clear(&s);
+        vs_container_free(c);
+        map_fails("{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/var/run/docker.sock:/a\",\"/run/docker.sock:/b\"]}}",
+                  &policy, "more than one bind of the Docker socket (/run/docker.sock:/b)");
+        map_fails("{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/var/run/docker.sock:/\"]}}", &policy,
+                  "bind /var/run/docker.sock:/: the container path must not be / or have ','");
+}
+END_TEST
+
 START_TEST(map_binds_refused)
 {
         static const struct {
@@ -1237,6 +1267,7 @@ Suite *suite_containers(void)
         tcase_add_test(m, map_network);
         tcase_add_test(m, map_binds);
         tcase_add_test(m, map_binds_refused);
+        tcase_add_test(m, map_engine_socket);
         tcase_add_test(m, map_config);
         tcase_add_test(m, map_config_refused);
         tcase_add_test(m, map_bounds);

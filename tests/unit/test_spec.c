@@ -256,6 +256,36 @@ START_TEST(entrypoint_json)
 }
 END_TEST
 
+START_TEST(docker_socket_json)
+{
+        json_t *in = json_pack("{s:s}", "docker_socket", "/var/run/docker.sock"), *g, *api;
+        vs_spec s, back;
+        vs_error err = { 0 };
+
+        ck_assert_int_eq(vs_spec_from_json(in, &s, &err), 0);
+        s.image = strdup("/x.tar");
+        ck_assert_int_eq(vs_spec_validate(&s, &err), 0);
+        g = vs_spec_guest_json(&s, "x:1");
+        ck_assert_str_eq(json_string_value(json_object_get(g, "docker_socket")), "/var/run/docker.sock");
+        api = vs_spec_to_json(&s);
+        ck_assert_int_eq(vs_spec_from_json(api, &back, &err), 0);
+        ck_assert_str_eq(back.docker_socket, "/var/run/docker.sock");
+        free(s.docker_socket);
+        s.docker_socket = strdup("/a,b");
+        ck_assert_int_eq(vs_spec_validate(&s, &err), -1);
+        ck_assert_str_eq(err.msg, "docker_socket must be an absolute path other than / without '..', ':' or ','");
+        vs_spec_clear(&s);
+        vs_spec_clear(&back);
+        json_decref(g);
+        json_decref(api);
+        json_decref(in);
+        vs_spec_init(&s);
+        g = vs_spec_guest_json(&s, "x:1");
+        ck_assert(json_is_null(json_object_get(g, "docker_socket")));
+        json_decref(g);
+}
+END_TEST
+
 START_TEST(entrypoint_rejects)
 {
         static const struct {
@@ -478,6 +508,7 @@ Suite *suite_spec(void)
         tcase_add_test(tc, guest_json);
         tcase_add_test(tc, entrypoint_json);
         tcase_add_test(tc, entrypoint_rejects);
+        tcase_add_test(tc, docker_socket_json);
         tcase_add_test(tc, network_names);
         tcase_add_test(tc, from_json);
         tcase_add_test(tc, from_json_units);
