@@ -32,6 +32,7 @@
 #define SWEEPER_MS 1000
 #define END_MS 5000
 #define CHILD_MSG_MAX 400
+#define SCRUB_MAX 100000
 
 /* Exit codes of a child that could not set itself up (fn never ran). */
 enum { EXIT_EXEC = 124, EXIT_SETUP = 125, EXIT_DROP = 126, EXIT_NNP = 127 };
@@ -172,6 +173,68 @@ int vs_identity_sweep(uid_t uid)
         return uid_has_processes(uid) ? -1 : 0;
 }
 
+/* World-writable directories where a uid without a home can leave files
+ * (sticky: only it, or root, can remove them). */
+static const char *const scrub_dirs[] = { "/tmp", "/var/tmp", "/dev/shm", NULL };
+
+int vs_identity_scrub_dirs(uid_t uid, const char *const *dirs)
+{
+        int r = 0;
+
+        if (uid == 0)
+                return -1;
+        for (size_t d = 0; dirs[d]; d++) {
+                _cleanup_close_ int fd = open(dirs[d], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                _cleanup_closedir_ DIR *dir = NULL;
+                _cleanup_free_ char *names = NULL;
+                size_t used = 0, cap = 0;
+                struct dirent *e;
+                int lfd;
+
+                if (fd < 0)
+                        continue; /* no such directory here */
+                /* A listing of its own (not the fd: unlinkat uses that). */
+                lfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                dir = lfd >= 0 ? fdopendir(lfd) : NULL;
+                if (!dir) {
+                        vs_safe_close(lfd);
+                        r = -1;
+                        continue;
+                }
+                /* Names first, removal after: the listing is not changed under
+                 * readdir.  Bounded: a directory of more entries is scanned in
+                 * its first SCRUB_MAX only (and the answer is -1). */
+                for (size_t n = 0; (e = readdir(dir)); n++) {
+                        struct stat st;
+                        size_t len = strlen(e->d_name) + 1;
+
+                        if (n >= SCRUB_MAX) {
+                                r = -1;
+                                break;
+                        }
+                        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                                continue;
+                        if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_uid != uid)
+                                continue;
+                        if (used + len > cap) {
+                                cap = cap ? 2 * cap + len : 4096 + len;
+                                names = vs_xrealloc(names, cap);
+                        }
+                        memcpy(names + used, e->d_name, len);
+                        used += len;
+                }
+                for (size_t off = 0; off < used; off += strlen(names + off) + 1)
+                        if (vs_rm_rf_at(fd, names + off) < 0)
+                                r = -1;
+        }
+        return r;
+}
+
+int vs_identity_scrub(uid_t uid)
+{
+        return vs_identity_scrub_dirs(uid, scrub_dirs);
+}
+
 int vs_identity_check_subids(const char *path, vs_error *err)
 {
         _cleanup_fclose_ FILE *f = fopen(path, "re");
@@ -246,6 +309,7 @@ int vs_identity_acquire(vs_identity *ret, vs_error *err)
                  * what cannot be made to go keeps the slot (quarantined). */
                 if (vs_identity_sweep(uid) < 0)
                         continue;
+                vs_identity_scrub(uid);
                 *ret = (vs_identity){ .drop = true, .uid = uid, .gid = (gid_t)uid, .lock_fd = fd };
                 return 0;
         }
@@ -263,8 +327,14 @@ int vs_identity_release(vs_identity *id)
                          * handed out again by this process (the lock is
                          * kept), and another process sweeps before use. */
                         r = -1;
-                } else
+                } else {
+                        /* Nothing of the uid runs any more: what it left in
+                         * /tmp, /var/tmp and /dev/shm (libguestfs' or a
+                         * subverted child's files) goes before the slot is
+                         * free for the next phase. */
+                        vs_identity_scrub(id->uid);
                         close(id->lock_fd);
+                }
         }
         id->lock_fd = -1;
         id->drop = false;

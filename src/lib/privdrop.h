@@ -64,6 +64,14 @@ int vs_identity_release(vs_identity *id);
  * /proc then shows no live process of the uid, else -1. */
 int vs_identity_sweep(uid_t uid);
 
+/* Removes what the uid owns at the top of /tmp, /var/tmp and /dev/shm (a
+ * directory with all below it, without following a link); called by
+ * acquire and release once the sweep found nothing of the uid running, so
+ * nothing of a phase outlives it there.  -1: something could not be removed
+ * or a directory was too large to list whole. */
+int vs_identity_scrub(uid_t uid);
+int vs_identity_scrub_dirs(uid_t uid, const char *const *dirs);
+
 /* Makes an open file usable by the identity through its group only
  * (root:gid, mode) — or leaves it alone when nothing is dropped.
  * vs_identity_unshare_fd gives it back (root:root 0600). */
