@@ -24,7 +24,7 @@ it_expect help_command help_flag run_help no_command unknown_command version \
     vm_timeout vm_timeout_untouched \
     vm_limits_run vm_memory vm_cpus vm_disk vm_mount_at_workdir vm_env_long vm_user_uid vm_json vm_accel_flag \
     vm_preload vm_tag_not_preloaded vm_error_untouched vm_nothing_left \
-    preload_usage preload_timeout_unparsable vm_oci_layout_runs vm_oci_layout_result vm_preload_timeout \
+    preload_usage preload_timeout_unparsable preload_timeout_range vm_oci_layout_runs vm_oci_layout_result vm_preload_timeout \
     vm_preload_timeout_nothing_left setup_host_ids_overlap setup_host_ids_ok
 
 # ---- fixtures, built without any Docker engine ---------------------------
@@ -111,6 +111,9 @@ preload_flag_checks() {
         "$vms" preload --root "$work/r.qcow2" "$work/hello.tar"
     expect preload_timeout_unparsable 2 "--timeout soon: expected a duration such as 30m" -- \
         "$vms" preload --root "$work/r.qcow2" --kernel k --initrd i --cmdline c --timeout soon "$work/hello.tar"
+    # As run --timeout 0s: 0 used to mean no deadline at all.
+    expect preload_timeout_range 2 "--timeout must be between 1s and 7 days" -- \
+        "$vms" preload --root "$work/r.qcow2" --kernel k --initrd i --cmdline c --timeout 0s "$work/hello.tar"
 }
 preload_flag_checks
 
