@@ -200,7 +200,8 @@ typedef struct {
         const char *helper;
         bool probed, exec_seen, in_memory, env_in_memory;
         uint64_t scanned;
-        char env_names[512];   /* the names of its environment, sorted by the kernel's order */
+        char env_names[512];   /* the names of its environment, in its order */
+        char tmpdir[256], xdg[256];
         int nfds, fds[8];
         char cmdline[4096];
         size_t cmdline_len;
@@ -223,6 +224,10 @@ static void read_env_names(pid_t pid, probe_state *st)
         for (size_t at = 0; at < n; at += strlen(buf + at) + 1) {
                 const char *eq = memchr(buf + at, '=', n - at);
                 size_t nl = eq ? (size_t)(eq - (buf + at)) : 0;
+                if (eq && strncmp(buf + at, "TMPDIR=", 7) == 0)
+                        snprintf(st->tmpdir, sizeof(st->tmpdir), "%s", buf + at + 7);
+                if (eq && strncmp(buf + at, "XDG_RUNTIME_DIR=", 16) == 0)
+                        snprintf(st->xdg, sizeof(st->xdg), "%s", buf + at + 16);
                 if (len + nl + 2 < sizeof(st->env_names)) {
                         memcpy(st->env_names + len, buf + at, nl);
                         len += nl;
@@ -312,7 +317,7 @@ static void stand_in_appliance(const char *app)
 
 START_TEST(prepare_child_has_a_fresh_address_space)
 {
-        char dir[] = "/tmp/vs-helper-XXXXXX", disk[64], app[64], spec[160], helper[4096];
+        char dir[] = "/tmp/vs-helper-XXXXXX", disk[64], app[64], spec[160], helper[4096], want_tmp[96];
         _cleanup_free_ char *heap = NULL;
         probe_state st = { 0 };
         vs_bound b = { .cancelled = probe_then_cancel, .userdata = &st };
@@ -356,6 +361,11 @@ START_TEST(prepare_child_has_a_fresh_address_space)
         ck_assert(!st.env_in_memory);
         /* Its environment: exactly what libguestfs needs. */
         ck_assert_str_eq(st.env_names, "PATH LIBGUESTFS_TEST_KEEP TMPDIR XDG_RUNTIME_DIR ");
+        /* Its temporary files go to the phase's private directory. */
+        snprintf(want_tmp, sizeof(want_tmp), "%s/.appliance", dir);
+        ck_assert_str_eq(st.tmpdir, want_tmp);
+        ck_assert_str_eq(st.xdg, want_tmp);
+        ck_assert_int_eq(access(want_tmp, F_OK), -1); /* removed with the phase */
         /* argv: the role and settings, no spec; "--chan N" last. */
         ck_assert_str_eq(st.cmdline, VS_HELPER_NAME);
         ck_assert_ptr_null(memmem(st.cmdline, st.cmdline_len, st.spec_marker, strlen(st.spec_marker)));
