@@ -935,6 +935,11 @@ Suite *suite_archive(void)
         tcase_add_test(tc, named_members_must_be_files);
         tcase_add_test(tc, tar_padding_must_fit);
         tcase_add_test(tc, tar_meta_bounds);
+        suite_add_tcase(s, tc);
+        /* 51 MB of headers twice: 1 s, more under ASan. */
+        tc = tcase_create("bounds");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 120);
         tcase_add_test(tc, member_count_bounded);
         suite_add_tcase(s, tc);
         tc = tcase_create("real");

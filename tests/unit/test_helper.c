@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCAN_MAX (2ull << 30)
+#define SCAN_MAX (8ull << 30)
 
 /* Every descendant of this process, breadth first (at most 64). */
 static size_t descendants(pid_t *out, size_t max)
@@ -129,6 +129,10 @@ static bool memory_contains(pid_t pid, const char *needle, uint64_t *ret_scanned
                 char perms[8];
 
                 if (sscanf(line, "%llx-%llx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r')
+                        continue;
+                /* A mapping over 1 GiB is a sanitizer's reserved shadow (of
+                 * zero pages, terabytes of it in an ASan build), not data. */
+                if (hi - lo > (1ull << 30))
                         continue;
                 for (unsigned long long at = lo; at < hi && !found && scanned < SCAN_MAX;) {
                         size_t want = hi - at < chunk + nl ? (size_t)(hi - at) : chunk + nl;
