@@ -139,7 +139,13 @@ static int escapee(void *arg, int chan)
         if (pid < 0 || read(fds[0], self, sizeof(self)) != (ssize_t)sizeof(self))
                 return -1;
         int32_t p = (int32_t)atoi(self);
-        return vs_chan_write(chan, 'P', &p, sizeof(p));
+        char t, go[1];
+        size_t n;
+        /* Until the parent saw it alive: as the init of a PID namespace,
+         * returning now would take it along before the check. */
+        if (vs_chan_write(chan, 'P', &p, sizeof(p)) < 0 || vs_chan_read(chan, &t, go, sizeof(go), &n) < 0)
+                return -1;
+        return 0;
 }
 
 static bool alive(pid_t pid)
@@ -176,6 +182,7 @@ START_TEST(sweep_kills_what_escaped)
         ck_assert_int_eq(vs_child_recv(&c, &type, &pid, sizeof(pid), &len, &err), 0);
         ck_assert_int_gt(pid, 1);
         ck_assert(alive(pid));
+        ck_assert_int_eq(vs_child_send(&c, 'G', NULL, 0, &err), 0);
         ck_assert_int_eq(vs_child_end(&c, &err), 0);
         ck_assert(!alive(pid));
         vs_identity_release(&id);
