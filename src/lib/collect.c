@@ -2,6 +2,7 @@
 #include "alloc.h"
 #include "cleanup.h"
 #include "disk.h"
+#include "helper.h"
 #include "text.h"
 
 #include <errno.h>
@@ -490,8 +491,7 @@ int vs_collect_open(const char *disk, vs_accel accel, const char *job_id, const 
 {
         _cleanup_free_ char *copy = vs_xstrdup(disk);
         vs_collect_src *s = vs_xmalloc(sizeof(*s));
-        vs_appliance app;
-        vs_collect_child_arg arg;
+        vs_helper_args arg;
         struct stat st;
 
         s->has_phase = false;
@@ -514,10 +514,11 @@ int vs_collect_open(const char *disk, vs_accel accel, const char *job_id, const 
                 vs_collect_free(s);
                 return -1;
         }
-        vs_disk_phase_appliance(&s->phase, accel, job_id, &app);
-        arg = (vs_collect_child_arg){ .disk = disk, .appliance = &app };
+        vs_helper_args_init(&arg, VS_HELPER_COLLECT);
+        vs_disk_phase_appliance(&s->phase, accel, job_id, &arg.app);
+        arg.disk = disk;
         vs_child_opts o = vs_disk_phase_child_opts(&s->phase, b, NULL, 0);
-        if (vs_child_start(&s->child, &o, vs_collect_serve, &arg, err) < 0 || wait_ready(s, err) < 0) {
+        if (vs_helper_start(&s->child, &o, &arg, err) < 0 || wait_ready(s, err) < 0) {
                 vs_collect_free(s);
                 return -1;
         }

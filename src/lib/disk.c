@@ -3,6 +3,7 @@
 #include "cleanup.h"
 #include "fsutil.h"
 #include "guard.h"
+#include "helper.h"
 #include "parse.h"
 
 #include <errno.h>
@@ -252,15 +253,6 @@ static int spawn_workspace_tar(const vs_identity *id, int dir_fd, pid_t *ret_pid
         return 0;
 }
 
-typedef struct {
-        const char *path;
-        const vs_job_inputs *in;
-        vs_appliance app;
-        int preload_fds[VS_PRELOAD_MAX];
-        size_t n_preloads;
-        int ws_pipe;
-} prepare_arg;
-
 /* Child side: copies an open input file into the appliance through a pipe of
  * this uid, fed by a forked copier (the input's fd is readable, a reopen of
  * it would not be).  The copier reads from offset 0 with pread. */
@@ -317,37 +309,36 @@ static int feed(guestfs_h *g, int src, const char *remote, bool untar, vs_error 
 
 /* A build's context and FROM images go in as they are: the guest's engine
  * reads them (the host checked the context's names, the store the images). */
-static int build_in(guestfs_h *g, const vs_build_inputs *b, vs_error *err)
+static int build_in(guestfs_h *g, const vs_helper_args *a, vs_error *err)
 {
-        if (feed(g, b->context_fd, "/in/context.tar", false, err) < 0)
+        if (feed(g, a->context_fd, "/in/context.tar", false, err) < 0)
                 return -1;
         if (guestfs_mkdir(g, "/in/images") < 0)
                 return vs_disk_error(g, err, "writing the build's images");
-        for (size_t i = 0; i < b->n_images; i++) {
+        for (size_t i = 0; i < a->n_build_images; i++) {
                 char remote[64];
                 snprintf(remote, sizeof(remote), "/in/images/%zu.tar", i);
-                if (feed(g, b->image_fds[i], remote, false, err) < 0)
+                if (feed(g, a->build_image_fds[i], remote, false, err) < 0)
                         return -1;
         }
         return 0;
 }
 
-static int prepare_in_appliance(const prepare_arg *a, vs_error *err)
+static int prepare_in_appliance(const vs_helper_args *a, const char *spec, size_t spec_len, vs_error *err)
 {
         _cleanup_guestfs_ guestfs_h *g = NULL;
-        const vs_job_inputs *in = a->in;
 
         if (handle_new(&a->app, &g, err) < 0)
                 return -1;
-        if (guestfs_add_drive_opts(g, a->path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1) < 0 || guestfs_launch(g) < 0)
+        if (guestfs_add_drive_opts(g, a->disk, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1) < 0 || guestfs_launch(g) < 0)
                 return vs_disk_error(g, err, "starting libguestfs");
         if (guestfs_mkfs_opts(g, "ext4", "/dev/sda", GUESTFS_MKFS_OPTS_LABEL, "vmsandbox-job", -1) < 0 ||
             guestfs_mount(g, "/dev/sda", "/") < 0)
                 return vs_disk_error(g, err, "formatting the job disk");
         if (guestfs_mkdir(g, "/in") < 0 || guestfs_mkdir(g, "/out") < 0 ||
-            guestfs_write(g, "/spec.json", in->spec_json, strlen(in->spec_json)) < 0)
+            guestfs_write(g, "/spec.json", spec, spec_len) < 0)
                 return vs_disk_error(g, err, "writing the job spec");
-        if (in->image_fd >= 0 && feed(g, in->image_fd, "/in/image.tar", false, err) < 0)
+        if (a->image_fd >= 0 && feed(g, a->image_fd, "/in/image.tar", false, err) < 0)
                 return -1;
         for (size_t i = 0; i < a->n_preloads; i++) {
                 char remote[64];
@@ -361,25 +352,53 @@ static int prepare_in_appliance(const prepare_arg *a, vs_error *err)
                 if (guestfs_mkdir(g, "/workspace") < 0 || guestfs_tar_in(g, from, "/workspace") < 0)
                         return vs_disk_error(g, err, "copying the workspace in");
         }
-        if (in->build && build_in(g, in->build, err) < 0)
+        if (a->context_fd >= 0 && build_in(g, a, err) < 0)
                 return -1;
         /* An uploaded tar is unpacked by the appliance, never on the host. */
-        if (in->workspace_tar_fd >= 0 && feed(g, in->workspace_tar_fd, "/workspace", true, err) < 0)
+        if (a->ws_tar_fd >= 0 && feed(g, a->ws_tar_fd, "/workspace", true, err) < 0)
                 return -1;
         if (guestfs_shutdown(g) < 0)
                 return vs_disk_error(g, err, "closing the job disk");
         return 0;
 }
 
-static int prepare_child(void *arg, int chan)
+/* The spec (env values: secrets) comes over the channel, never in argv,
+ * which every user can read in /proc. */
+static int read_spec(int chan, char **ret, size_t *ret_len, vs_error *err)
 {
-        vs_error err = { 0 };
+        _cleanup_free_ char *spec = NULL, *buf = vs_xmalloc(VS_CHAN_MAX);
+        size_t used = 0;
 
-        if (prepare_in_appliance(arg, &err) < 0) {
-                vs_chan_write_error(chan, &err);
+        for (;;) {
+                char type;
+                size_t len;
+
+                if (vs_chan_read(chan, &type, buf, VS_CHAN_MAX, &len) < 0 || type != 'J')
+                        return vs_error_set(err, VS_ERR_SANDBOX, "the job spec did not come whole");
+                if (len == 0)
+                        break;
+                if (used + len > VS_HELPER_SPEC_MAX)
+                        return vs_error_set(err, VS_ERR_SANDBOX, "the job spec is over %u bytes", VS_HELPER_SPEC_MAX);
+                spec = vs_xrealloc(spec, used + len + 1);
+                memcpy(spec + used, buf, len);
+                used += len;
+        }
+        *ret = spec ? TAKE_PTR(spec) : vs_xstrdup("");
+        *ret_len = used;
+        return 0;
+}
+
+int vs_disk_prepare_serve(const vs_helper_args *a)
+{
+        _cleanup_free_ char *spec = NULL;
+        vs_error err = { 0 };
+        size_t len = 0;
+
+        if (read_spec(a->chan, &spec, &len, &err) < 0 || prepare_in_appliance(a, spec, len, &err) < 0) {
+                vs_chan_write_error(a->chan, &err);
                 return -1;
         }
-        return vs_chan_write(chan, 'K', NULL, 0);
+        return vs_chan_write(a->chan, 'K', NULL, 0);
 }
 
 /* The job disk is allocated up front (fallocate): the guest gets the space
@@ -411,7 +430,7 @@ static int create_disk(const char *path, uint64_t size, vs_error *err)
         return TAKE_FD(fd);
 }
 
-static int open_preloads(char *const *paths, prepare_arg *a, vs_error *err)
+static int open_preloads(char *const *paths, vs_helper_args *a, vs_error *err)
 {
         for (size_t i = 0; paths && paths[i]; i++) {
                 if (i >= VS_PRELOAD_MAX)
@@ -424,33 +443,50 @@ static int open_preloads(char *const *paths, prepare_arg *a, vs_error *err)
         return 0;
 }
 
-/* Runs the child that fills the disk; 0 when it said so and exited 0. */
-static int run_prepare_child(vs_disk_phase *p, prepare_arg *a, const vs_bound *b, vs_error *err)
+/* Sends the spec in frames of at most VS_CHAN_MAX, then an empty one. */
+static int send_spec(vs_child *c, const char *spec, vs_error *err)
 {
-        int keep[2 * VS_PRELOAD_MAX + 4];
+        size_t len = strlen(spec);
+
+        if (len > VS_HELPER_SPEC_MAX)
+                return vs_error_set(err, VS_ERR_SANDBOX, "the job spec is over %u bytes", VS_HELPER_SPEC_MAX);
+        for (size_t off = 0; off < len; off += VS_CHAN_MAX) {
+                size_t n = len - off < VS_CHAN_MAX ? len - off : VS_CHAN_MAX;
+                if (vs_child_send(c, 'J', spec + off, n, err) < 0)
+                        return -1;
+        }
+        return vs_child_send(c, 'J', NULL, 0, err);
+}
+
+/* Runs the child that fills the disk; 0 when it said so and exited 0. */
+static int run_prepare_child(vs_disk_phase *p, const vs_helper_args *a, const char *spec, const vs_bound *b,
+                             vs_error *err)
+{
+        int keep[3 * VS_PRELOAD_MAX + 5];
         size_t n = 0;
         vs_child c;
         char type, msg[1100];
         size_t len;
         int r;
 
-        if (a->in->image_fd >= 0)
-                keep[n++] = a->in->image_fd;
-        if (a->in->workspace_tar_fd >= 0)
-                keep[n++] = a->in->workspace_tar_fd;
+        if (a->image_fd >= 0)
+                keep[n++] = a->image_fd;
+        if (a->ws_tar_fd >= 0)
+                keep[n++] = a->ws_tar_fd;
         if (a->ws_pipe >= 0)
                 keep[n++] = a->ws_pipe;
         for (size_t i = 0; i < a->n_preloads; i++)
                 keep[n++] = a->preload_fds[i];
-        if (a->in->build) {
-                keep[n++] = a->in->build->context_fd;
-                for (size_t i = 0; i < a->in->build->n_images; i++)
-                        keep[n++] = a->in->build->image_fds[i];
-        }
+        if (a->context_fd >= 0)
+                keep[n++] = a->context_fd;
+        for (size_t i = 0; i < a->n_build_images; i++)
+                keep[n++] = a->build_image_fds[i];
         vs_child_opts o = vs_disk_phase_child_opts(p, b, keep, n);
-        if (vs_child_start(&c, &o, prepare_child, a, err) < 0)
+        if (vs_helper_start(&c, &o, a, err) < 0)
                 return -1;
-        r = vs_child_recv(&c, &type, msg, sizeof(msg), &len, err);
+        r = send_spec(&c, spec, err);
+        if (r == 0)
+                r = vs_child_recv(&c, &type, msg, sizeof(msg), &len, err);
         if (r == 0 && type == 'X')
                 r = vs_child_error(msg, len, err);
         else if (r == 0 && type != 'K')
@@ -485,7 +521,7 @@ int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs
 {
         _cleanup_free_ char *copy = vs_xstrdup(path);
         _cleanup_close_ int disk = -1;
-        prepare_arg a = { .path = path, .in = in, .ws_pipe = -1 };
+        vs_helper_args a;
         vs_disk_phase p;
         pid_t tar = -1;
         int r, status;
@@ -494,7 +530,17 @@ int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs
                 return vs_error_set(err, VS_ERR_USAGE, "a build takes at most %d images", VS_PRELOAD_MAX);
         if (vs_disk_phase_begin(&p, dirname(copy), accel, err) < 0)
                 return -1;
+        vs_helper_args_init(&a, VS_HELPER_PREPARE);
         vs_disk_phase_appliance(&p, accel, in->job_id, &a.app);
+        a.disk = path;
+        a.image_fd = in->image_fd;
+        a.ws_tar_fd = in->workspace_tar_fd;
+        if (in->build) {
+                a.context_fd = in->build->context_fd;
+                for (size_t i = 0; i < in->build->n_images; i++)
+                        a.build_image_fds[i] = in->build->image_fds[i];
+                a.n_build_images = in->build->n_images;
+        }
         disk = create_disk(path, size, err);
         /* The job disk will hold spec.json (env values: secrets) and what the
          * workflow writes: the child's group may write it while it fills it,
@@ -506,7 +552,7 @@ int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs
         if (r == 0 && in->workspace_fd >= 0)
                 r = spawn_workspace_tar(&p.id, in->workspace_fd, &tar, &a.ws_pipe, err);
         if (r == 0)
-                r = run_prepare_child(&p, &a, b, err);
+                r = run_prepare_child(&p, &a, in->spec_json, b, err);
         if (r < 0)
                 prefix_if_full(&p, err);
         if (a.ws_pipe >= 0)
@@ -553,11 +599,12 @@ int vs_disk_open_ro(const char *path, const vs_appliance *a, guestfs_h **ret, vs
 
 /* ---- doctor ------------------------------------------------------------ */
 
-static int selftest_child(void *arg, int chan)
+int vs_disk_selftest_serve(const vs_helper_args *a)
 {
         _cleanup_guestfs_ guestfs_h *g = NULL;
         vs_error err = { 0 };
-        int r = handle_new(arg, &g, &err);
+        int chan = a->chan;
+        int r = handle_new(&a->app, &g, &err);
 
         if (r == 0 && (guestfs_add_drive_scratch(g, 16 << 20, -1) < 0 || guestfs_launch(g) < 0 || guestfs_shutdown(g) < 0))
                 r = vs_disk_error(g, &err, "libguestfs appliance");
@@ -571,7 +618,7 @@ static int selftest_child(void *arg, int chan)
 int vs_disk_selftest(vs_accel accel, vs_error *err)
 {
         char dir[] = "/tmp/vmsandbox-selftest-XXXXXX";
-        vs_appliance app;
+        vs_helper_args a;
         vs_disk_phase p;
         vs_child c;
         char type, msg[1100];
@@ -585,9 +632,10 @@ int vs_disk_selftest(vs_accel accel, vs_error *err)
                 rmdir(dir);
                 return -1;
         }
-        vs_disk_phase_appliance(&p, accel, NULL, &app);
+        vs_helper_args_init(&a, VS_HELPER_SELFTEST);
+        vs_disk_phase_appliance(&p, accel, NULL, &a.app);
         vs_child_opts o = vs_disk_phase_child_opts(&p, NULL, NULL, 0);
-        r = vs_child_start(&c, &o, selftest_child, &app, err);
+        r = vs_helper_start(&c, &o, &a, err);
         if (r == 0) {
                 r = vs_child_recv(&c, &type, msg, sizeof(msg), &len, err);
                 if (r == 0 && type == 'X')

@@ -7,6 +7,7 @@
 #include "domain_xml.h"
 #include "jobdir.h"
 #include "protocol.h"
+#include "spec.h"
 #include "watch.h"
 
 #include <errno.h>
@@ -83,7 +84,7 @@ static int preload_run(const vs_preload_opts *o, vs_accel accel, vs_jobdir *d,
         vs_watch w = { .channel = d->channel, .timeout_ms = o->timeout_ms, .events = o->events };
         /* The whole preload's bound, the appliance phases included (a hung
          * appliance child would otherwise block preload for good). */
-        vs_bound bound = { .deadline_ms = o->timeout_ms ? vs_mono_ms() + o->timeout_ms : 0 };
+        vs_bound bound = { .deadline_ms = vs_mono_ms() + o->timeout_ms };
         uint64_t bytes = 0;
         int r;
 
@@ -118,6 +119,9 @@ int vs_preload(const vs_config *cfg, const vs_preload_opts *o, vs_error *err)
         vs_accel accel = vs_accel_resolve(cfg->accel, why, sizeof(why));
         int r;
 
+        /* As run's: 0 is not "no deadline". */
+        if (o->timeout_ms < VS_TIMEOUT_MIN_MS || o->timeout_ms > VS_TIMEOUT_MAX_MS)
+                return vs_error_set(err, VS_ERR_USAGE, "--timeout must be between 1s and 7 days");
         if (vs_random_id(id, err) < 0 || vs_libvirt_connect(cfg->uri, &conn, err) < 0)
                 return -1;
         if (vs_jobdir_create(cfg->state_dir, id, &d, err) < 0)

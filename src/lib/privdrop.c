@@ -1,5 +1,6 @@
 #include "privdrop.h"
 #include "cleanup.h"
+#include "alloc.h"
 #include "fsutil.h"
 #include "text.h"
 
@@ -7,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -30,9 +32,10 @@
 #define SWEEPER_MS 1000
 #define END_MS 5000
 #define CHILD_MSG_MAX 400
+#define SCRUB_MAX 100000
 
 /* Exit codes of a child that could not set itself up (fn never ran). */
-enum { EXIT_SETUP = 125, EXIT_DROP = 126, EXIT_NNP = 127 };
+enum { EXIT_EXEC = 124, EXIT_SETUP = 125, EXIT_DROP = 126, EXIT_NNP = 127 };
 
 /* ---- identities -------------------------------------------------------- */
 
@@ -170,6 +173,68 @@ int vs_identity_sweep(uid_t uid)
         return uid_has_processes(uid) ? -1 : 0;
 }
 
+/* World-writable directories where a uid without a home can leave files
+ * (sticky: only it, or root, can remove them). */
+static const char *const scrub_dirs[] = { "/tmp", "/var/tmp", "/dev/shm", NULL };
+
+int vs_identity_scrub_dirs(uid_t uid, const char *const *dirs)
+{
+        int r = 0;
+
+        if (uid == 0)
+                return -1;
+        for (size_t d = 0; dirs[d]; d++) {
+                _cleanup_close_ int fd = open(dirs[d], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                _cleanup_closedir_ DIR *dir = NULL;
+                _cleanup_free_ char *names = NULL;
+                size_t used = 0, cap = 0;
+                struct dirent *e;
+                int lfd;
+
+                if (fd < 0)
+                        continue; /* no such directory here */
+                /* A listing of its own (not the fd: unlinkat uses that). */
+                lfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                dir = lfd >= 0 ? fdopendir(lfd) : NULL;
+                if (!dir) {
+                        vs_safe_close(lfd);
+                        r = -1;
+                        continue;
+                }
+                /* Names first, removal after: the listing is not changed under
+                 * readdir.  Bounded: a directory of more entries is scanned in
+                 * its first SCRUB_MAX only (and the answer is -1). */
+                for (size_t n = 0; (e = readdir(dir)); n++) {
+                        struct stat st;
+                        size_t len = strlen(e->d_name) + 1;
+
+                        if (n >= SCRUB_MAX) {
+                                r = -1;
+                                break;
+                        }
+                        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                                continue;
+                        if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_uid != uid)
+                                continue;
+                        if (used + len > cap) {
+                                cap = cap ? 2 * cap + len : 4096 + len;
+                                names = vs_xrealloc(names, cap);
+                        }
+                        memcpy(names + used, e->d_name, len);
+                        used += len;
+                }
+                for (size_t off = 0; off < used; off += strlen(names + off) + 1)
+                        if (vs_rm_rf_at(fd, names + off) < 0)
+                                r = -1;
+        }
+        return r;
+}
+
+int vs_identity_scrub(uid_t uid)
+{
+        return vs_identity_scrub_dirs(uid, scrub_dirs);
+}
+
 int vs_identity_check_subids(const char *path, vs_error *err)
 {
         _cleanup_fclose_ FILE *f = fopen(path, "re");
@@ -244,6 +309,7 @@ int vs_identity_acquire(vs_identity *ret, vs_error *err)
                  * what cannot be made to go keeps the slot (quarantined). */
                 if (vs_identity_sweep(uid) < 0)
                         continue;
+                vs_identity_scrub(uid);
                 *ret = (vs_identity){ .drop = true, .uid = uid, .gid = (gid_t)uid, .lock_fd = fd };
                 return 0;
         }
@@ -261,8 +327,14 @@ int vs_identity_release(vs_identity *id)
                          * handed out again by this process (the lock is
                          * kept), and another process sweeps before use. */
                         r = -1;
-                } else
+                } else {
+                        /* Nothing of the uid runs any more: what it left in
+                         * /tmp, /var/tmp and /dev/shm (libguestfs' or a
+                         * subverted child's files) goes before the slot is
+                         * free for the next phase. */
+                        vs_identity_scrub(id->uid);
                         close(id->lock_fd);
+                }
         }
         id->lock_fd = -1;
         id->drop = false;
@@ -502,7 +574,8 @@ static int set_limits(void)
 
 /* alive_fd >= 0: the read end of a pipe whose write end only the child's
  * parent (the namespace's intermediate) holds; else parent is checked. */
-static _Noreturn void child_main(const vs_child_opts *o, int chan, pid_t parent, int alive_fd, vs_child_fn fn, void *arg)
+static _Noreturn void child_main(const vs_child_opts *o, int chan, pid_t parent, int alive_fd, vs_child_fn fn, void *arg,
+                                  const vs_exec *x)
 {
         int keep[64];
         size_t n = 0;
@@ -511,11 +584,13 @@ static _Noreturn void child_main(const vs_child_opts *o, int chan, pid_t parent,
         if (setpgid(0, 0) < 0)
                 _exit(EXIT_SETUP);
         reset_signals();
-        if (o->n_keep + 2 > sizeof(keep) / sizeof(keep[0]) || chan <= 2)
+        if (o->n_keep + 3 > sizeof(keep) / sizeof(keep[0]) || chan <= 2)
                 _exit(EXIT_SETUP);
         keep[n++] = chan;
         if (alive_fd >= 0)
                 keep[n++] = alive_fd;
+        if (x && x->fd > 2)
+                keep[n++] = x->fd; /* O_CLOEXEC: gone at the exec */
         for (size_t i = 0; i < o->n_keep; i++) {
                 if (o->keep_fds[i] <= 2)
                         _exit(EXIT_SETUP);
@@ -528,7 +603,8 @@ static _Noreturn void child_main(const vs_child_opts *o, int chan, pid_t parent,
         close_others(keep, n);
         if (chdir("/") < 0)
                 _exit(EXIT_SETUP);
-        minimal_env(o->id->drop);
+        if (!x)
+                minimal_env(o->id->drop);
         if (o->id->drop && set_limits() < 0)
                 _exit(EXIT_SETUP);
         if (drop_to(o->id, o->extra_groups, o->n_extra) < 0)
@@ -547,6 +623,20 @@ static _Noreturn void child_main(const vs_child_opts *o, int chan, pid_t parent,
                 close(alive_fd);
         } else if (getppid() != parent)
                 _exit(EXIT_SETUP);
+        if (x) {
+                /* A fresh address space: nothing of the parent's memory (in
+                 * serve: the admin token, client token hashes, every job's
+                 * record and env values) survives into the process that the
+                 * appliance may subvert; only the channel and the kept fds
+                 * (their numbers are in argv) go along, and x->envp. */
+                if (fcntl(chan, F_SETFD, 0) < 0)
+                        _exit(EXIT_EXEC);
+                for (size_t i = 0; i < o->n_keep; i++)
+                        if (fcntl(o->keep_fds[i], F_SETFD, 0) < 0)
+                                _exit(EXIT_EXEC);
+                syscall(SYS_execveat, x->fd, "", x->argv, x->envp, AT_EMPTY_PATH);
+                _exit(EXIT_EXEC);
+        }
         _exit(fn(arg, chan) == 0 ? 0 : 1);
 }
 
@@ -568,7 +658,8 @@ static void on_term(int sig)
  * them, so nothing of the phase (setsid or not) outlives the wait below.
  * SIGTERM from the parent kills the init; the intermediate's exit mirrors
  * the init's.  Entered with every signal blocked. */
-static _Noreturn void intermediate_main(const vs_child_opts *o, int chan, pid_t parent, vs_child_fn fn, void *arg)
+static _Noreturn void intermediate_main(const vs_child_opts *o, int chan, pid_t parent, vs_child_fn fn, void *arg,
+                                         const vs_exec *x)
 {
         struct sigaction sa = { .sa_handler = SIG_DFL };
         int keep[64], alive[2], status;
@@ -584,9 +675,11 @@ static _Noreturn void intermediate_main(const vs_child_opts *o, int chan, pid_t 
         sigaction(SIGTERM, &sa, NULL);
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
                 _exit(EXIT_SETUP);
-        if (o->n_keep + 1 > sizeof(keep) / sizeof(keep[0]) || chan <= 2)
+        if (o->n_keep + 2 > sizeof(keep) / sizeof(keep[0]) || chan <= 2)
                 _exit(EXIT_SETUP);
         keep[n++] = chan;
+        if (x && x->fd > 2)
+                keep[n++] = x->fd;
         for (size_t i = 0; i < o->n_keep; i++) {
                 if (o->keep_fds[i] <= 2)
                         _exit(EXIT_SETUP);
@@ -602,7 +695,7 @@ static _Noreturn void intermediate_main(const vs_child_opts *o, int chan, pid_t 
                 _exit(EXIT_SETUP);
         if (pid == 0) {
                 close(alive[1]);
-                child_main(o, chan, 0, alive[0], fn, arg);
+                child_main(o, chan, 0, alive[0], fn, arg, x);
         }
         if (init_pid < 0)
                 kill(pid, SIGKILL); /* SIGTERM came before the fork */
@@ -623,7 +716,8 @@ static _Noreturn void intermediate_main(const vs_child_opts *o, int chan, pid_t 
         _exit(EXIT_SETUP);
 }
 
-int vs_child_start(vs_child *c, const vs_child_opts *o, vs_child_fn fn, void *arg, vs_error *err)
+static int child_start(vs_child *c, const vs_child_opts *o, vs_child_fn fn, void *arg, const vs_exec *x,
+                       char chan_arg[16], vs_error *err)
 {
         pid_t parent = getpid();
         bool ns = o->id->drop;
@@ -634,6 +728,8 @@ int vs_child_start(vs_child *c, const vs_child_opts *o, vs_child_fn fn, void *ar
         *c = (vs_child){ .pid = -1, .pidfd = -1, .chan = -1, .id = o->id, .bound = o->bound, .ended = true, .ns = ns };
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot make the appliance channel");
+        if (chan_arg)
+                snprintf(chan_arg, 16, "%d", sv[1]);
         /* The intermediate starts with every signal blocked, so that a
          * SIGTERM of ours finds its handler. */
         sigfillset(&all);
@@ -642,8 +738,8 @@ int vs_child_start(vs_child *c, const vs_child_opts *o, vs_child_fn fn, void *ar
         if (pid == 0) {
                 close(sv[0]);
                 if (ns)
-                        intermediate_main(o, sv[1], parent, fn, arg);
-                child_main(o, sv[1], parent, -1, fn, arg);
+                        intermediate_main(o, sv[1], parent, fn, arg, x);
+                child_main(o, sv[1], parent, -1, fn, arg, x);
         }
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (pid < 0) {
@@ -662,6 +758,30 @@ int vs_child_start(vs_child *c, const vs_child_opts *o, vs_child_fn fn, void *ar
          * process group id) cannot be recycled meanwhile. */
         c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
         return 0;
+}
+
+int vs_child_start(vs_child *c, const vs_child_opts *o, vs_child_fn fn, void *arg, vs_error *err)
+{
+        return child_start(c, o, fn, arg, NULL, NULL, err);
+}
+
+int vs_child_exec(vs_child *c, const vs_child_opts *o, const vs_exec *x, vs_error *err)
+{
+        _cleanup_free_ char **argv = NULL;
+        char chan_arg[16] = "";
+        size_t n = 0;
+
+        while (x->argv[n])
+                n++;
+        /* "--chan N" last: N is the child's end of the socketpair, known
+         * once child_start made it (the number stays across the exec). */
+        argv = vs_xmalloc((n + 3) * sizeof(char *));
+        memcpy(argv, x->argv, n * sizeof(char *));
+        argv[n] = "--chan";
+        argv[n + 1] = chan_arg;
+        argv[n + 2] = NULL;
+        vs_exec full = { .fd = x->fd, .argv = argv, .envp = x->envp };
+        return child_start(c, o, NULL, NULL, &full, chan_arg, err);
 }
 
 /* After the child's exit: the sweep of its uid, whose failure is recorded. */
@@ -874,10 +994,83 @@ int vs_child_end(vs_child *c, vs_error *err)
         if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == EXIT_DROP)
                 return vs_error_set(err, VS_ERR_SANDBOX, "the appliance child could not drop to uid %u",
                                     (unsigned)c->id->uid);
+        if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == EXIT_EXEC)
+                return vs_error_set(err, VS_ERR_SANDBOX, "the appliance child could not execute " VS_HELPER_NAME);
         if (status != -1 && WIFEXITED(status) && WEXITSTATUS(status) >= EXIT_SETUP)
                 return vs_error_set(err, VS_ERR_SANDBOX, "the appliance child could not set itself up (exit %d)",
                                     WEXITSTATUS(status));
         if (status != -1 && WIFSIGNALED(status))
                 return vs_error_set(err, VS_ERR_SANDBOX, "the appliance child died of signal %d", WTERMSIG(status));
         return vs_error_set(err, VS_ERR_SANDBOX, "the appliance child failed");
+}
+
+/* ---- the helper -------------------------------------------------------- */
+
+static const char *helper_path_set;
+
+void vs_helper_set_path(const char *path)
+{
+        helper_path_set = path;
+}
+
+/* An executable regular file; as root, root's and writable by no one else
+ * (whoever could replace it would run as the phase's uid with its fds).
+ * 0: *ret_fd is it; 1: there is no such file; -1: err. */
+static int open_checked(const char *path, int *ret_fd, vs_error *err)
+{
+        _cleanup_close_ int fd = open(path, O_PATH | O_CLOEXEC);
+        struct stat st;
+
+        if (fd < 0 && errno == ENOENT)
+                return 1;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return vs_error_errno(err, VS_ERR_SETUP, errno, "cannot open %s", path);
+        if (!S_ISREG(st.st_mode) || !(st.st_mode & S_IXOTH))
+                return vs_error_set(err, VS_ERR_SETUP, "%s is not a program every uid may run", path);
+        if (geteuid() == 0 && (st.st_uid != 0 || (st.st_mode & 022)))
+                return vs_error_set(err, VS_ERR_SETUP, "%s must be owned by root and writable by root only", path);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int vs_helper_open(char **ret_path, vs_error *err)
+{
+        char self[PATH_MAX];
+        const char *fixed = VS_LIBEXECDIR "/" VS_HELPER_NAME;
+        _cleanup_free_ char *path = NULL;
+        ssize_t n;
+        int fd = -1, r;
+
+        if (helper_path_set) {
+                r = open_checked(helper_path_set, &fd, err);
+                if (r > 0)
+                        return vs_error_errno(err, VS_ERR_SETUP, ENOENT, "cannot open %s", helper_path_set);
+                path = vs_xstrdup(helper_path_set);
+        } else {
+                /* Next to the running binary (a build directory), then the
+                 * fixed libexec directory of an install; never a PATH search. */
+                n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+                r = 1;
+                if (n > 0) {
+                        self[n] = '\0';
+                        if (strrchr(self, '/'))
+                                *strrchr(self, '/') = '\0';
+                        path = vs_xasprintf("%s/" VS_HELPER_NAME, self);
+                        r = open_checked(path, &fd, err);
+                }
+                if (r > 0) {
+                        free(path);
+                        path = vs_xstrdup(fixed);
+                        r = open_checked(path, &fd, err);
+                }
+                if (r > 0)
+                        return vs_error_set(err, VS_ERR_SETUP,
+                                            "no %s next to the vmsandbox binary nor in %s (cmake --install puts it there)",
+                                            VS_HELPER_NAME, VS_LIBEXECDIR);
+        }
+        if (r < 0)
+                return -1;
+        if (ret_path)
+                *ret_path = TAKE_PTR(path);
+        return fd;
 }

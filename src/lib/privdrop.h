@@ -64,6 +64,14 @@ int vs_identity_release(vs_identity *id);
  * /proc then shows no live process of the uid, else -1. */
 int vs_identity_sweep(uid_t uid);
 
+/* Removes what the uid owns at the top of /tmp, /var/tmp and /dev/shm (a
+ * directory with all below it, without following a link); called by
+ * acquire and release once the sweep found nothing of the uid running, so
+ * nothing of a phase outlives it there.  -1: something could not be removed
+ * or a directory was too large to list whole. */
+int vs_identity_scrub(uid_t uid);
+int vs_identity_scrub_dirs(uid_t uid, const char *const *dirs);
+
 /* Makes an open file usable by the identity through its group only
  * (root:gid, mode) — or leaves it alone when nothing is dropped.
  * vs_identity_unshare_fd gives it back (root:root 0600). */
@@ -102,6 +110,30 @@ typedef struct {
  * cannot be regained), PR_SET_NO_NEW_PRIVS; then fn(arg, chan), and _exit
  * with 0 when fn returned 0, else 1.  Nothing but fn runs after the drop. */
 int vs_child_start(vs_child *c, const vs_child_opts *o, vs_child_fn fn, void *arg, vs_error *err);
+
+/* The helper program that the dropped child executes (vmsandbox-appliance,
+ * helper.h): right after the drop, so that it starts with a fresh address
+ * space, holding nothing of the parent's memory (in serve: the admin token,
+ * client token hashes, every job's record), only the channel and the kept
+ * fds, whose numbers its argv names, and envp. */
+#define VS_HELPER_NAME "vmsandbox-appliance"
+typedef struct {
+        int fd;             /* the helper, from vs_helper_open */
+        char **argv;        /* argv[0] first; "--chan N" is appended */
+        char **envp;
+} vs_exec;
+
+/* Opens the helper (O_PATH): the path given to vs_helper_set_path (tests:
+ * the build directory's), else VS_HELPER_NAME next to the running binary
+ * (/proc/self/exe: a build directory), else in VS_LIBEXECDIR (an install);
+ * never through PATH.  As root it must be root's and writable by root
+ * only.  Returns the fd; *ret_path (may be NULL) gets its path. */
+int vs_helper_open(char **ret_path, vs_error *err);
+void vs_helper_set_path(const char *path);
+
+/* vs_child_start, but the child executes x after the drop (its fds lose
+ * FD_CLOEXEC; a failed exec is an error of vs_child_end). */
+int vs_child_exec(vs_child *c, const vs_child_opts *o, const vs_exec *x, vs_error *err);
 
 /* One frame from the child: waits within the bound.  *ret_len <= max; a
  * frame over max (or over VS_CHAN_MAX), EOF or the bound is an error

@@ -158,10 +158,26 @@ static int sync_subdir(sync_ctx *c, int src, int dst, const char *name, const st
         return sync_tree(c, s, d);
 }
 
+/* A listing of its own of an open directory: re-opened through "." (not
+ * dup()ed, which shares the offset: a listing of the caller's fd read to
+ * its end before would see nothing, see fsutil.c tree_walk). */
+static DIR *list_dir(int fd)
+{
+        int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = own >= 0 ? fdopendir(own) : NULL;
+
+        if (!d && own >= 0) {
+                int e = errno;
+                close(own);
+                errno = e;
+        }
+        return d;
+}
+
 /* Entries of dst that src does not have are deleted. */
 static int delete_missing(sync_ctx *c, int src, int dst)
 {
-        DIR *d = fdopendir(dup(dst));
+        DIR *d = list_dir(dst);
         struct dirent *e;
         int r = 0;
 
@@ -185,7 +201,7 @@ static int delete_missing(sync_ctx *c, int src, int dst)
 
 static int sync_tree(sync_ctx *c, int src, int dst)
 {
-        DIR *d = fdopendir(dup(src));
+        DIR *d = list_dir(src);
         struct dirent *e;
         int r = 0;
 

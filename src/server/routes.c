@@ -353,8 +353,15 @@ static enum MHD_Result run_sync(server_ctx *ctx, request *rq)
         bool ran;
         int r;
 
-        if (create_from_body(ctx, rq, id, &err) < 0 || vs_service_start(ctx->svc, rq->owner, id, &err) < 0)
+        if (create_from_body(ctx, rq, id, &err) < 0)
                 return respond_error(rq->c, &err);
+        if (vs_service_start(ctx->svc, rq->owner, id, &err) < 0) {
+                /* The client gets the refusal and no job it never asked to
+                 * keep (it has no id to delete it by). */
+                vs_error e2 = { 0 };
+                vs_service_delete(ctx->svc, rq->owner, id, &e2);
+                return respond_error(rq->c, &err);
+        }
         r = wait_job(ctx, rq, id, &err);
         if (r == 0)
                 return MHD_NO; /* nobody to answer */

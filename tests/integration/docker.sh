@@ -122,7 +122,7 @@ check cli_run_removed "left: $(excerpt "$work/ps-after.out")" test ! -s "$work/p
 # ---- one VM: run -d, logs -f, wait, ps, rm -f --------------------------------
 dk "$sock_a" run -d --name bg --label purpose=test "$img" sh -c 'echo one; echo two >&2; sleep 2; echo three; exit 7' \
     > "$work/bg.id" 2>"$work/bg.err"; code=$?
-check cli_run_detached "exit $code: $(excerpt "$work/bg.err")" has_line "$work/bg.id" '^[0-9a-f]{64}$'
+check cli_run_detached "exit $code: $(excerpt "$work/bg.err")" has_line "$work/bg.id" '^[0-9a-f]{12,64}$'
 dk "$sock_a" logs -f bg > "$work/logs.out" 2>"$work/logs.err"
 check cli_logs_follow "logs -f: $(excerpt "$work/logs.out")" test "$(cat "$work/logs.out")" = "$(printf 'one\nthree')"
 dk "$sock_a" wait bg > "$work/wait.out" 2>&1

@@ -24,8 +24,8 @@ it_expect help_command help_flag run_help run_help_rules json_refused_prints_not
     vm_timeout vm_timeout_untouched \
     vm_limits_run vm_memory vm_cpus vm_disk vm_mount_at_workdir vm_env_long vm_user_uid vm_json vm_accel_flag \
     vm_preload vm_tag_not_preloaded vm_error_untouched vm_nothing_left \
-    preload_usage preload_timeout_unparsable vm_oci_layout_runs vm_oci_layout_result vm_preload_timeout \
-    vm_preload_timeout_nothing_left
+    preload_usage preload_timeout_unparsable preload_timeout_range vm_oci_layout_runs vm_oci_layout_result vm_preload_timeout \
+    vm_preload_timeout_nothing_left setup_host_ids_overlap setup_host_ids_ok
 
 # ---- fixtures, built without any Docker engine ---------------------------
 "$here/scripts/make-test-image" --out "$work/hello.tar"
@@ -122,6 +122,9 @@ preload_flag_checks() {
         "$vms" preload --root "$work/r.qcow2" "$work/hello.tar"
     expect preload_timeout_unparsable 2 "--timeout soon: expected a duration such as 30m" -- \
         "$vms" preload --root "$work/r.qcow2" --kernel k --initrd i --cmdline c --timeout soon "$work/hello.tar"
+    # As run --timeout 0s: 0 used to mean no deadline at all.
+    expect preload_timeout_range 2 "--timeout must be between 1s and 7 days" -- \
+        "$vms" preload --root "$work/r.qcow2" --kernel k --initrd i --cmdline c --timeout 0s "$work/hello.tar"
 }
 preload_flag_checks
 
@@ -382,6 +385,13 @@ vm_dockerd_log_tail() {
     else fail vm_dockerd_log_tail "size '$got': $(excerpt "$d/err") $(head -c 100 "$d/got.log" 2>&1)"; fi
     rm -rf "$d"
 }
+# setup-host refuses subordinate ids that overlap the appliance uids' range,
+# as the library does at run time (its --check-ids needs no root, installs nothing).
+printf 'alice:100000:65536\nbob:2099999990:11\n' > "$work/subuid-bad"
+printf 'alice:100000:65536\ndave:2100000256:100\n' > "$work/subuid-ok"
+expect setup_host_ids_overlap 1 "gives ids 2099999990-2100000000 (to bob), which overlap vmsandbox's range 2100000000-2100000255: move them" \
+    -- "$here/scripts/setup-host" --check-ids "$work/subuid-ok" "$work/subuid-bad"
+expect setup_host_ids_ok 0 "" -- "$here/scripts/setup-host" --check-ids "$work/subuid-ok"
 
 # IT_NO_VM=1: only the checks above (for working on them; the VM tests then count as failed).
 [ -n "${IT_NO_VM:-}" ] && { it_summary; exit; }

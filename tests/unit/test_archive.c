@@ -222,6 +222,51 @@ static void put_manifest(FILE *f, const char *manifest)
 
 #define ONE_LAYER "[{\"Config\":\"cfg.json\",\"RepoTags\":[\"a:1\"],\"Layers\":[\"l1/layer.tar\"]}]"
 
+/* An image archive of exactly members members: the image's three, the rest
+ * empty files (512-byte headers: 51 MB at the bound), on a memfd. */
+static int archive_of_members(size_t members)
+{
+        char *buf = NULL, name[32];
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        int fd;
+
+        ck_assert_ptr_nonnull(f);
+        tw_file(f, "cfg.json", config_json, strlen(config_json));
+        put_layer(f, "l1/layer.tar", "bin/ok");
+        for (size_t i = 3; i < members; i++) {
+                snprintf(name, sizeof(name), "filler-%06zu", i);
+                tw_header(f, &(tw_hdr){ .name = name, .size = 0 });
+        }
+        put_manifest(f, ONE_LAYER);
+        tw_end(f);
+        fclose(f);
+        fd = tw_memfd(buf, len);
+        free(buf);
+        ck_assert_int_ge(fd, 0);
+        return fd;
+}
+
+/* VS_ARCHIVE_MAX_ENTRIES: 100 000 members pass, 100 001 are refused. */
+START_TEST(member_count_bounded)
+{
+        vs_archive_info info;
+        vs_error err = { 0 };
+        int fd = archive_of_members(VS_ARCHIVE_MAX_ENTRIES);
+
+        ck_assert_msg(vs_archive_inspect_fd(fd, "at-bound.tar", &info, &err) == 0, "%s", err.msg);
+        ck_assert_uint_eq(info.n_images, 1);
+        ck_assert_str_eq(info.images[0].ref, "a:1");
+        vs_archive_info_clear(&info);
+        close(fd);
+        fd = archive_of_members(VS_ARCHIVE_MAX_ENTRIES + 1);
+        ck_assert_int_eq(vs_archive_inspect_fd(fd, "over.tar", &info, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_INPUT);
+        ck_assert_str_eq(err.msg, "image over.tar: image archive has more than 100000 members");
+        close(fd);
+}
+END_TEST
+
 /* Regression: with two members of one name the host checked the first and
  * docker load (which extracts, so the last one wins) used the second. */
 START_TEST(duplicate_members_refused)
@@ -926,6 +971,12 @@ Suite *suite_archive(void)
         tcase_add_test(tc, named_members_must_be_files);
         tcase_add_test(tc, tar_padding_must_fit);
         tcase_add_test(tc, tar_meta_bounds);
+        suite_add_tcase(s, tc);
+        /* 51 MB of headers twice: 1 s, more under ASan. */
+        tc = tcase_create("bounds");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, member_count_bounded);
         suite_add_tcase(s, tc);
         tc = tcase_create("real");
         tcase_add_checked_fixture(tc, setup, teardown);

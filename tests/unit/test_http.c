@@ -311,6 +311,24 @@ START_TEST(run_sync_shape)
 }
 END_TEST
 
+/* A /v1/run whose start is refused (here: more memory than the budget)
+ * answers the refusal and leaves no job behind (a created one stayed). */
+START_TEST(run_sync_refused_leaves_no_job)
+{
+        vs_server *srv = srv_start(1, 0);
+        json_t *j = http_json("POST", "/v1/run", ADMIN, "{\"tag\":\"fake:1\",\"memory\":\"16G\",\"cmd\":[\"fake\"]}", 409);
+        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+
+        ck_assert_ptr_nonnull(msg);
+        ck_assert_ptr_nonnull(strstr(msg, "asks for more memory than the service may use"));
+        json_decref(j);
+        j = http_json("GET", "/v1/jobs", ADMIN, NULL, 200);
+        ck_assert_uint_eq(json_array_size(json_object_get(j, "jobs")), 0);
+        json_decref(j);
+        vs_server_stop(srv, 0);
+}
+END_TEST
+
 /* A follower whose client went away ends (it used to wait forever). */
 START_TEST(follow_notices_client_gone)
 {
@@ -754,6 +772,7 @@ Suite *suite_http(void)
         tcase_add_test(tc, auth_and_route_table);
         tcase_add_test(tc, too_large_answered_before_body);
         tcase_add_test(tc, run_sync_shape);
+        tcase_add_test(tc, run_sync_refused_leaves_no_job);
         tcase_add_test(tc, follow_notices_client_gone);
         tcase_add_test(tc, stop_ends_waits_of_queued_jobs);
         tcase_add_test(tc, idle_timeout_spares_live_follow);

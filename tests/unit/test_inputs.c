@@ -5,6 +5,7 @@
 #include "tests.h"
 #include "fsutil.h"
 #include "pipeline.h"
+#include "preload.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -109,6 +110,24 @@ START_TEST(symlink_below_root_refused)
 }
 END_TEST
 
+/* preload's --timeout is bounded as run's is: 0 meant no deadline at all. */
+START_TEST(preload_timeout_bounded)
+{
+        char *const archives[] = { "/nonexistent.tar", NULL };
+        vs_config cfg = { .uri = "test:///nonexistent", .state_dir = state, .accel = VS_ACCEL_TCG };
+        uint64_t bad[] = { 0, 999, VS_TIMEOUT_MAX_MS + 1 };
+        vs_error err = { 0 };
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                vs_preload_opts o = { .root = "/nonexistent.qcow2", .kernel = "k", .initrd = "i", .cmdline = "c",
+                                      .archives = archives, .timeout_ms = bad[i] };
+                ck_assert_int_eq(vs_preload(&cfg, &o, &err), -1);
+                ck_assert_int_eq(err.kind, VS_ERR_USAGE);
+                ck_assert_str_eq(err.msg, "--timeout must be between 1s and 7 days");
+        }
+}
+END_TEST
+
 Suite *suite_inputs(void)
 {
         Suite *s = suite_create("inputs");
@@ -117,6 +136,7 @@ Suite *suite_inputs(void)
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, fifo_image_refused_without_blocking);
         tcase_add_test(tc, symlink_below_root_refused);
+        tcase_add_test(tc, preload_timeout_bounded);
         suite_add_tcase(s, tc);
         return s;
 }

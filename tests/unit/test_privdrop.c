@@ -8,6 +8,7 @@
 #include "privdrop.h"
 #include "tests.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -138,7 +139,13 @@ static int escapee(void *arg, int chan)
         if (pid < 0 || read(fds[0], self, sizeof(self)) != (ssize_t)sizeof(self))
                 return -1;
         int32_t p = (int32_t)atoi(self);
-        return vs_chan_write(chan, 'P', &p, sizeof(p));
+        char t, go[1];
+        size_t n;
+        /* Until the parent saw it alive: as the init of a PID namespace,
+         * returning now would take it along before the check. */
+        if (vs_chan_write(chan, 'P', &p, sizeof(p)) < 0 || vs_chan_read(chan, &t, go, sizeof(go), &n) < 0)
+                return -1;
+        return 0;
 }
 
 static bool alive(pid_t pid)
@@ -175,6 +182,7 @@ START_TEST(sweep_kills_what_escaped)
         ck_assert_int_eq(vs_child_recv(&c, &type, &pid, sizeof(pid), &len, &err), 0);
         ck_assert_int_gt(pid, 1);
         ck_assert(alive(pid));
+        ck_assert_int_eq(vs_child_send(&c, 'G', NULL, 0, &err), 0);
         ck_assert_int_eq(vs_child_end(&c, &err), 0);
         ck_assert(!alive(pid));
         vs_identity_release(&id);
@@ -581,6 +589,96 @@ START_TEST(subids_overlapping_the_range_are_refused)
 }
 END_TEST
 
+/* L4: what a phase's uid leaves in /tmp, /var/tmp and /dev/shm (libguestfs'
+ * files, or a subverted child's) is gone once the slot is given back. */
+static int litterer(void *arg, int chan)
+{
+        const char *tag = arg;
+        char p[128];
+        int fd;
+
+        snprintf(p, sizeof(p), "/tmp/%s-d", tag);
+        if (mkdir(p, 0700) < 0)
+                return -1;
+        snprintf(p, sizeof(p), "/tmp/%s-d/sub", tag);
+        if (mkdir(p, 0700) < 0)
+                return -1;
+        snprintf(p, sizeof(p), "/tmp/%s-d/sub/file", tag);
+        fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -1;
+        close(fd);
+        snprintf(p, sizeof(p), "/tmp/%s-l", tag);
+        if (symlink("/etc/hostname", p) < 0)
+                return -1;
+        for (size_t i = 0; i < 3; i++) {
+                snprintf(p, sizeof(p), "%s/%s-f", (const char *[]){ "/tmp", "/var/tmp", "/dev/shm" }[i], tag);
+                fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                if (fd < 0)
+                        return -1;
+                close(fd);
+        }
+        return vs_chan_write(chan, 'K', NULL, 0);
+}
+
+static unsigned count_owned(uid_t uid)
+{
+        static const char *const dirs[] = { "/tmp", "/var/tmp", "/dev/shm" };
+        unsigned n = 0;
+
+        for (size_t i = 0; i < 3; i++) {
+                DIR *d = opendir(dirs[i]);
+                struct dirent *e;
+                if (!d)
+                        continue;
+                while ((e = readdir(d))) {
+                        struct stat st;
+                        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_uid == uid)
+                                n++;
+                }
+                closedir(d);
+        }
+        return n;
+}
+
+START_TEST(phase_files_in_tmp_are_removed)
+{
+        char tag[64], mine[96];
+        vs_identity id;
+        vs_child c;
+        vs_error err = { 0 };
+        char type;
+        size_t len;
+        struct stat st;
+        int fd;
+
+        if (geteuid() != 0)
+                return; /* nothing is dropped: the files are the caller's */
+        snprintf(tag, sizeof(tag), "vs-l4-%d", (int)getpid());
+        /* Root's file of the same prefix: not the uid's, kept. */
+        snprintf(mine, sizeof(mine), "/tmp/%s-root", tag);
+        fd = open(mine, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_int_eq(stat("/etc/hostname", &st), 0);
+        ck_assert_int_eq(vs_identity_acquire(&id, &err), 0);
+        ck_assert_uint_eq(count_owned(id.uid), 0);
+        vs_child_opts o = { .id = &id };
+        ck_assert_int_eq(vs_child_start(&c, &o, litterer, tag, &err), 0);
+        ck_assert_int_eq(vs_child_recv(&c, &type, NULL, 0, &len, &err), 0);
+        ck_assert_int_eq(type, 'K');
+        ck_assert_int_eq(vs_child_end(&c, &err), 0);
+        /* The directory, the link and the three files. */
+        ck_assert_uint_eq(count_owned(id.uid), 5);
+        uid_t uid = id.uid;
+        ck_assert_int_eq(vs_identity_release(&id), 0);
+        ck_assert_uint_eq(count_owned(uid), 0);
+        ck_assert_int_eq(access(mine, F_OK), 0);
+        ck_assert_int_eq(access("/etc/hostname", F_OK), 0); /* the link went, not its target */
+        unlink(mine);
+}
+END_TEST
+
 Suite *suite_privdrop(void)
 {
         Suite *s = suite_create("privdrop");
@@ -599,6 +697,7 @@ Suite *suite_privdrop(void)
         tcase_add_test(tc, prepare_fails_at_once_on_full_host);
         tcase_add_test(tc, linked_job_disk_is_refused);
         tcase_add_test(tc, subids_overlapping_the_range_are_refused);
+        tcase_add_test(tc, phase_files_in_tmp_are_removed);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -396,6 +396,38 @@ START_TEST(sync_into_open_directory)
 }
 END_TEST
 
+/* The caller's fd may have been read to its end already (a listing shares
+ * the offset of a dup): the write-back still lists the whole directory and
+ * deletes what the collected tree lacks (with fdopendir(dup(fd)) it saw no
+ * entries and deleted nothing). */
+START_TEST(sync_fd_read_to_end_before)
+{
+        vs_sync_stats st = { 0 };
+        vs_error err = { 0 };
+        struct dirent *e;
+        DIR *d;
+        int fd, n = 0;
+
+        put(src, "keep", "k");
+        put(dst, "keep", "k");
+        put(dst, "gone1", "1");
+        put(dst, "gone2", "2");
+        fd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        d = fdopendir(dup(fd));
+        ck_assert_ptr_nonnull(d);
+        while ((e = readdir(d)))
+                n++;
+        closedir(d);
+        ck_assert_int_eq(n, 5); /* ".", "..", keep, gone1, gone2: the shared offset is at the end */
+        ck_assert_msg(vs_workspace_sync_fd(src, fd, &st, &err) == 0, "%s", err.msg);
+        close(fd);
+        ck_assert_uint_eq(st.deleted, 2);
+        ck_assert_uint_eq(st.unchanged, 1);
+        expect_tree(dst, "keep f 0644 - k\n");
+}
+END_TEST
+
 /* Only files, directories and symlinks are written back: a fifo in the
  * collected tree is skipped (not created, not counted) and the user's entry
  * of that name is left as it was. */
@@ -452,6 +484,7 @@ Suite *suite_workspace(void)
         tcase_add_test(tc, empty_directories);
         tcase_add_test(tc, new_entries_get_the_workspace_owner);
         tcase_add_test(tc, sync_into_open_directory);
+        tcase_add_test(tc, sync_fd_read_to_end_before);
         tcase_add_test(tc, special_files_skipped);
         tcase_add_test(tc, errors_reported);
         suite_add_tcase(s, tc);

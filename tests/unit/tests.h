@@ -23,6 +23,7 @@ Suite *suite_service(void);
 Suite *suite_http(void);
 Suite *suite_fsutil(void);
 Suite *suite_watch(void);
+Suite *suite_helper(void);
 Suite *suite_jobdir(void);
 Suite *suite_inputs(void);
 Suite *suite_privdrop(void);
