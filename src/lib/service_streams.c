@@ -59,7 +59,7 @@ static int count_follow_locked(vs_service *s, sjob *j, const char *owner, const 
                                vs_error *err)
 {
         sowner *o = owner_get_locked(s, owner);
-        char who[32];
+        char who[VS_OWNER_LABEL_MAX];
 
         if (j->follows >= s->o.job_follows)
                 return vs_error_set(err, VS_ERR_LIMIT, "job %s already has %u log follows open (--job-follows)", id,
