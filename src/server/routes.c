@@ -570,5 +570,7 @@ const route_def api_routes[] = {
         { DOCKER, "POST", "/images/{name*}", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_image_post, NULL, false },
         { DOCKER, "DELETE", "/images/{name*}", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_image_delete, NULL, false },
         { DOCKER, "POST", "/build", ROUTE_PUBLIC, ROUTE_BODY_FILE, docker_build, NULL, true },
+        { DOCKER, "GET", "/containers/{id}/logs", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_logs, NULL, true },
+        { DOCKER, "POST", "/containers/{id}/attach", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_attach, NULL, true },
         { JOBS, NULL, NULL, ROUTE_PUBLIC, ROUTE_BODY_NONE, NULL, NULL, false },
 };
