@@ -34,6 +34,7 @@
 typedef struct {
         vs_service *svc;
         struct MHD_Connection *c;  /* the plain form: its client_gone */
+        const listener *l;         /* the socket it came on */
         int sock;                  /* the hijacked form: the raw socket; -1 otherwise */
         bool stdin_closed;         /* the client shut its sending side */
         unsigned send_timeout_s;   /* a hijacked client that reads nothing this long is dropped */
@@ -247,6 +248,13 @@ static bool plain_gone(void *cls)
         return client_gone(((stream_out *)cls)->c);
 }
 
+/* MHD does not close an upgraded socket when its daemon stops (a tenant's
+ * socket removed at run time): it waits for the handler, which ends. */
+static bool listener_stopping(const stream_out *so)
+{
+        return __atomic_load_n(&so->l->stopping, __ATOMIC_ACQUIRE);
+}
+
 /* The hijacked form: a client that closed the socket is gone; one that
  * only shut its sending side (stdin at its end) still reads.  What it
  * sends is read and dropped, STDIN_PIECE at a time. */
@@ -257,6 +265,8 @@ static bool hijack_gone(void *cls)
         char scratch[STDIN_PIECE];
         ssize_t n;
 
+        if (listener_stopping(so))
+                return true;
         if (poll(&p, 1, 0) < 0)
                 return errno != EINTR;
         if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
@@ -296,7 +306,7 @@ static void hijacked(void *cls, struct MHD_Connection *c, void *req_cls, const c
         so->sock = sock;
         /* A client that stops reading ends its stream rather than hold a thread. */
         setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        while (next_piece(so))
+        while (!listener_stopping(so) && next_piece(so))
                 if (!send_all(sock, so->out, so->out_len))
                         break;
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
@@ -327,6 +337,7 @@ static int open_reader(server_ctx *ctx, request *rq, const char *id, vs_streams_
         stream_out *so = stream_new(ctx, NULL, want, tty, timestamps);
 
         so->c = rq->c;
+        so->l = rq->l;
         o->gone = hijack ? hijack_gone : plain_gone;
         o->userdata = so;
         if (vs_service_streams_open(ctx->svc, rq->owner, id, o, &r, err) < 0) {

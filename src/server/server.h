@@ -115,6 +115,8 @@ typedef struct {
         char owner[VS_OWNER_MAX + 1];   /* ROUTE_API_DOCKER: "docker:TENANT" */
         char *path;                     /* unix socket to unlink at the end, or NULL */
         bool runtime;                   /* added through the job API */
+        bool stopping;                  /* atomic: its daemon is being stopped (hijacked streams end:
+                                           MHD_stop_daemon waits for them and does not close them) */
         struct MHD_Daemon *d;
 } listener;
 

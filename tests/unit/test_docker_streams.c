@@ -4,6 +4,7 @@
  * attach (libcurl) and the hijacked one (a raw socket client), errors. */
 #include "docker_fixture.h"
 #include "fake_runner.h"
+#include "fsutil.h"
 #include "service.h"
 #include "tests.h"
 
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -506,10 +508,109 @@ START_TEST(attach_hijack_client_gone)
 }
 END_TEST
 
+/* A job API request with the admin token (for the runtime sockets). */
+static long admin(const char *sock, const char *method, const char *where, const char *body, bytes *ret)
+{
+        CURL *c = curl_easy_init();
+        struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer 0123456789abcdef0123");
+        char url[512];
+        long code = 0;
+
+        *ret = (bytes){ calloc(1, 1), 0 };
+        snprintf(url, sizeof(url), "http://localhost%s", where);
+        h = curl_slist_append(h, "Content-Type: application/json");
+        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+        if (body)
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_bytes);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, ret);
+        if (curl_easy_perform(c) == CURLE_OK)
+                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        return code;
+}
+
+/* Removing a tenant's socket at run time ends its hijacked streams (MHD
+ * waits for them and does not close them itself) while the container runs
+ * on; the admin's request does not wait for the container. */
+START_TEST(attach_hijack_ends_with_its_socket)
+{
+        char dir[64], tok[96], api[96], sockdir[96], id[13], *head;
+        vs_config cfg;
+        vs_server_opts o = { .max_body = 1 << 20, .docker_gid = -1 };
+        vs_server *srv;
+        vs_error err = { 0 };
+        bytes b;
+        json_t *j;
+        char tsock[256];
+        int fd;
+        FILE *f;
+        struct timespec t0, t1;
+        vs_job_state st;
+
+        snprintf(dir, sizeof(dir), "/tmp/vs-dstreams-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(tok, sizeof(tok), "%s/token", dir);
+        snprintf(api, sizeof(api), "%s/api.sock", dir);
+        snprintf(sockdir, sizeof(sockdir), "%s/tenants", dir);
+        ck_assert_int_eq(mkdir(sockdir, 0700), 0);
+        f = fopen(tok, "w");
+        fputs("0123456789abcdef0123\n", f);
+        fclose(f);
+        cfg = (vs_config){ .state_dir = dir };
+        o.socket = api;
+        o.token_file = tok;
+        o.docker_socket_dir = sockdir;
+        o.service.cfg = &cfg;
+        o.service.max_jobs = 1;
+        o.service.memory_budget = 64ull << 30;
+        o.service.max_upload = 1 << 20;
+        o.service.run = fake_run;
+        ck_assert_msg(vs_server_start(&o, &srv, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(admin(api, "POST", "/v1/docker-sockets", "{\"tenant\": \"t\"}", &b), 201);
+        j = json_loads(b.buf, 0, NULL);
+        snprintf(tsock, sizeof(tsock), "%s", json_string_value(json_object_get(j, "path")));
+        json_decref(j);
+        bytes_free(&b);
+        {
+                json_t *spec = json_pack("{s:s, s:s, s:{s:s}, s:[s,s,s]}", "tag", "fake:1", "memory", "256M", "env",
+                                         "NAME", "r", "cmd", "fake", "out:x\n", "block");
+                ck_assert_int_eq(vs_service_create(vs_server_service(srv), "docker:t", spec, id, &err), 0);
+                json_decref(spec);
+                ck_assert_int_eq(vs_service_start(vs_server_service(srv), "docker:t", id, &err), 0);
+        }
+        fake_wait_blocked(1);
+        fd = dial(tsock);
+        head = hijack(fd, id, "stream=1&stdout=1&logs=1");
+        ck_assert_msg(strncmp(head, "HTTP/1.1 101 ", 13) == 0, "%s", head);
+        free(head);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        ck_assert_int_eq(admin(api, "DELETE", "/v1/docker-sockets/t", NULL, &b), 200);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        bytes_free(&b);
+        ck_assert_msg((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 2000,
+                      "the removal waited for the stream");
+        b = read_to_eof(fd);
+        ck_frames(&b, "1:x\n|");
+        bytes_free(&b);
+        close(fd);
+        ck_assert_int_eq(vs_service_state(vs_server_service(srv), "docker:t", id, &st, &err), 0);
+        ck_assert_int_eq(st, VS_JOB_RUNNING);
+        fake_release("*");
+        vs_server_stop(srv, 1000);
+        vs_rm_rf(dir);
+}
+END_TEST
+
 Suite *suite_docker_streams(void)
 {
         Suite *s = suite_create("docker_streams");
-        TCase *n = tcase_create("server");
+        TCase *n = tcase_create("server"), *r = tcase_create("runtime-socket");
 
         tcase_add_checked_fixture(n, setup, teardown);
         tcase_set_timeout(n, 120);
@@ -522,5 +623,8 @@ Suite *suite_docker_streams(void)
         tcase_add_test(n, attach_hijack_before_start);
         tcase_add_test(n, attach_hijack_client_gone);
         suite_add_tcase(s, n);
+        tcase_add_test(r, attach_hijack_ends_with_its_socket);
+        tcase_set_timeout(r, 60);
+        suite_add_tcase(s, r);
         return s;
 }
