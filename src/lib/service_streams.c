@@ -73,12 +73,16 @@ static int count_follow_locked(vs_service *s, sjob *j, const char *owner, const 
         return 0;
 }
 
+/* Under j->lock, before the job's files are removed: the reader opens the
+ * file (made empty, 0600, when the job has written nothing yet: the writer
+ * appends to the same file) and keeps it, so that a job removed right
+ * after it ended (AutoRemove) is still read to its last record. */
 static bool open_file(vs_streams_reader *r)
 {
         _cleanup_free_ char *path = job_path(r->j, "streams.log");
         struct stat st;
 
-        r->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        r->fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (r->fd >= 0 && (fstat(r->fd, &st) < 0 || !S_ISREG(st.st_mode)))
                 r->fd = vs_safe_close(r->fd);
         r->cur.fd = r->fd;
@@ -106,8 +110,6 @@ static int tail_place(vs_streams_reader *r, uint64_t *ret_end)
         *ret_end = end;
         if (end == 0)
                 return 0;
-        if (!open_file(r))
-                return -1;
         if (vs_stream_tail_start(r->fd, index, nindex, end, &r->o.filter, (size_t)r->o.tail, &pos, &skip) < 0)
                 return -1;
         r->cur.pos = r->cur.buf_off = pos;
@@ -144,13 +146,16 @@ int vs_service_streams_open(vs_service *s, const char *owner, const char *id, co
         if (o->follow)
                 r->created_until_ms = vs_mono_ms() + s->o.follow_created_ms;
         vs_stream_cursor_init(&r->cur, -1, 0, 0);
-        if (o->only_new) {
-                pthread_mutex_lock(&j->lock);
-                r->cur.pos = r->cur.buf_off = j->slog.size;
-                pthread_mutex_unlock(&j->lock);
-        } else if (o->tail >= 0 && tail_place(r, &end) < 0) {
+        pthread_mutex_lock(&j->lock);
+        if (j->removed)
+                r->end = VS_STREAMS_END_DELETED;
+        else if (!open_file(r))
                 r->end = VS_STREAMS_END_CORRUPT;
-        }
+        if (o->only_new)
+                r->cur.pos = r->cur.buf_off = j->slog.size;
+        pthread_mutex_unlock(&j->lock);
+        if (r->end == VS_STREAMS_END_NONE && !o->only_new && o->tail >= 0 && tail_place(r, &end) < 0)
+                r->end = VS_STREAMS_END_CORRUPT;
         *ret = r;
         return 0;
 }
@@ -204,12 +209,14 @@ static bool wait_more(vs_service *s, vs_streams_reader *r)
                 uint64_t wait;
 
                 r->cut = j->slog.cut;
-                if (j->removed) {
-                        end = VS_STREAMS_END_DELETED;
-                        break;
-                }
+                /* The file stays readable through the reader's fd after a
+                 * removal: what was written is read first. */
                 if (r->cur.pos < j->slog.size) {
                         r->cur.end = j->slog.size;
+                        break;
+                }
+                if (j->removed) {
+                        end = VS_STREAMS_END_DELETED;
                         break;
                 }
                 /* The worker writes the last record before it marks the
@@ -256,10 +263,6 @@ int vs_service_streams_next(vs_service *s, vs_streams_reader *r, vs_streams_chun
 
                 if (r->cur.pos >= r->cur.end && !wait_more(s, r))
                         break;
-                if (r->fd < 0 && !open_file(r)) {
-                        r->end = VS_STREAMS_END_CORRUPT; /* the writer said there were records */
-                        break;
-                }
                 n = vs_stream_cursor_next(&r->cur, &h, &d);
                 if (n < 0) {
                         r->end = VS_STREAMS_END_CORRUPT;

@@ -47,7 +47,9 @@ typedef struct vs_streams_reader vs_streams_reader;
  * job stays created for follow_created_ms (attach before start waits for
  * the start that long).  tail reads from the end of the file: bounded by
  * tail, not by the file's size (a file of a previous process is walked
- * once to index it). */
+ * once to index it).  The reader opens the file at once (making it, empty,
+ * when the job has not written yet) and keeps it: a job removed right after
+ * it ended is still read to its end (then DELETED). */
 int vs_service_streams_open(vs_service *s, const char *owner, const char *id, const vs_streams_opts *o,
                             vs_streams_reader **ret, vs_error *err);
 /* 1 and the next record the filter matches (the first one after a tail

@@ -791,6 +791,32 @@ START_TEST(follow_ends_when_gone_deleted_or_over_limit)
 }
 END_TEST
 
+/* A follow opened before the start reads every record even when the job
+ * is removed right after it ended (AutoRemove) before the reader looked. */
+START_TEST(follow_reads_all_of_a_removed_job)
+{
+        vs_service *s = svc_open_with(0, 0);
+        char id[13];
+        vs_streams_reader *r;
+        vs_error err = { 0 };
+
+        JOB(s, "rm", id, "out:one\n", "err:two\n", "rep:3:414243");
+        r = reader(s, id, ALL, true, -1);
+        start(s, id);
+        wait_done(s, id);
+        ck_assert_int_eq(vs_service_delete(s, "docker:a", id, &err), 0);
+        ck_drain(s, r, "1:one\n|2:two\n|1:ABC|1:ABC|1:ABC|", "deleted");
+        vs_service_streams_close(s, r);
+        /* a reader opened after the removal finds nothing */
+        {
+                vs_streams_opts o = { .filter = { ALL, 0, 0 }, .tail = -1 };
+                ck_assert_int_eq(vs_service_streams_open(s, "docker:a", id, &o, &r, &err), -1);
+                ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND);
+        }
+        svc_close(s);
+}
+END_TEST
+
 /* A damaged file ends the stream at the damage; a tail of it too. */
 START_TEST(reader_of_corrupt_file)
 {
@@ -862,6 +888,7 @@ Suite *suite_streams(void)
         tcase_add_test(tc, follow_from_before_start_to_end);
         tcase_add_test(tc, follow_of_created_job_sleeps_then_ends);
         tcase_add_test(tc, follow_ends_when_gone_deleted_or_over_limit);
+        tcase_add_test(tc, follow_reads_all_of_a_removed_job);
         tcase_add_test(tc, reader_of_corrupt_file);
         tcase_add_test(tc, tail_after_restart);
         suite_add_tcase(s, tc);
