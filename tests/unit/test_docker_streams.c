@@ -197,12 +197,14 @@ END_TEST
 static char *strip_timestamps(const char *s, time_t t0, time_t t1)
 {
         char *out = calloc(1, strlen(s) + 1), *o = out;
-        bool at_line = false;
+        bool at_line = false, line_start[3] = { true, true, true };
+        int stream = 0;
 
         for (const char *p = s; *p;) {
                 if (p == s || p[-1] == '|') {
+                        stream = p[0] - '0';
                         memcpy(o, p, 2), o += 2, p += 2;
-                        at_line = true;
+                        at_line = line_start[stream]; /* a stream's line goes on across frames */
                 } else if (at_line) {
                         struct tm tm = { 0 };
                         time_t t;
@@ -220,6 +222,8 @@ static char *strip_timestamps(const char *s, time_t t0, time_t t1)
                         memcpy(o, "T ", 2), o += 2, p += 31;
                         at_line = false;
                 } else {
+                        if (*p != '|')
+                                line_start[stream] = *p == '\n';
                         at_line = *p == '\n' && p[1] != '|';
                         *o++ = *p++;
                 }
@@ -233,7 +237,7 @@ START_TEST(logs_timestamps)
         bytes b, h;
         time_t t0 = time(NULL), t1;
 
-        CONTAINER("x", id, "out:a\nb\n", "err:c\n", "out:d");
+        CONTAINER("x", id, "out:a\nb\n", "err:c\n", "out:d", "out:e\n");
         start(id);
         wait_done(id);
         t1 = time(NULL);
@@ -241,7 +245,7 @@ START_TEST(logs_timestamps)
                          200);
         got = unframe(&b);
         plain = strip_timestamps(got, t0, t1);
-        ck_assert_str_eq(plain, "1:T a\nT b\n|2:T c\n|1:T d|");
+        ck_assert_str_eq(plain, "1:T a\nT b\n|2:T c\n|1:T d|1:e\n|"); /* "e\n" goes on d's line */
         free(got);
         free(plain);
         bytes_free(&b), bytes_free(&h);

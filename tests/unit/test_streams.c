@@ -577,6 +577,9 @@ START_TEST(reader_of_finished_job)
         r = reader(s, id, 1u << VS_STREAM_STDOUT, false, 2);
         ck_drain(s, r, "1:out2\nout3|", "finished");
         vs_service_streams_close(s, r);
+        r = reader(s, id, 1u << VS_STREAM_STDOUT, false, 1);
+        ck_drain(s, r, "1:out3|", "finished"); /* inside a record */
+        vs_service_streams_close(s, r);
         r = reader(s, id, ALL, false, 3);
         ck_drain(s, r, "2:err1\n|1:out2\nout3|", "finished");
         vs_service_streams_close(s, r);
