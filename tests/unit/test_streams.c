@@ -117,7 +117,7 @@ END_TEST
 START_TEST(cursor_reads_whole_records)
 {
         FILE *f = fopen(path_in("s.log"), "w");
-        char *big = malloc(VS_STREAM_RECORD_MAX);
+        char *big = malloc(VS_STREAM_RECORD_MAX), *abc = malloc(VS_STREAM_RECORD_MAX);
         vs_stream_cursor c;
         vs_stream_header h;
         const unsigned char *d;
@@ -128,6 +128,9 @@ START_TEST(cursor_reads_whole_records)
         put_record(f, 1, "a", 1, 10);
         put_record(f, 2, big, VS_STREAM_RECORD_MAX, 20);
         put_record(f, 1, "hello", 5, 30);
+        for (size_t i = 0; i < VS_STREAM_RECORD_MAX; i++)
+                abc[i] = (char)('a' + i % 26);
+        put_record(f, 2, abc, VS_STREAM_RECORD_MAX, 40); /* crosses the end of the first buffer-full */
         fclose(f);
         fd = open_ro(path_in("s.log"));
         vs_stream_cursor_init(&c, fd, 0, file_size(path_in("s.log")));
@@ -139,11 +142,15 @@ START_TEST(cursor_reads_whole_records)
         ck_assert_int_eq(vs_stream_cursor_next(&c, &h, &d), 1);
         ck_assert(h.stream == 1 && h.len == 5 && h.time_ns == 30);
         ck_assert_mem_eq(d, "hello", 5);
+        ck_assert_int_eq(vs_stream_cursor_next(&c, &h, &d), 1);
+        ck_assert(h.stream == 2 && h.len == VS_STREAM_RECORD_MAX && h.time_ns == 40);
+        ck_assert_mem_eq(d, abc, VS_STREAM_RECORD_MAX);
         ck_assert_int_eq(vs_stream_cursor_next(&c, &h, &d), 0);
-        ck_assert_uint_eq(c.pos, 3 * 16 + 1 + VS_STREAM_RECORD_MAX + 5);
+        ck_assert_uint_eq(c.pos, 4 * 16 + 1 + 2 * VS_STREAM_RECORD_MAX + 5);
         vs_stream_cursor_clear(&c);
         close(fd);
         free(big);
+        free(abc);
 }
 END_TEST
 
