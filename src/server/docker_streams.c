@@ -117,23 +117,22 @@ static int docker_tail(struct MHD_Connection *c, long long *ret)
         return 0;
 }
 
-/* THE place that knows what a container is to this file: the job id the
- * path names (for owner) and its Tty flag.  Until the containers' record
- * (record.c, the containers helper's) carries the Docker facts, a container
- * is named by its job id only and has no Tty. */
-static int container_of(server_ctx *ctx, request *rq, char ret_id[13], bool *ret_tty)
+/* The one place that knows what a container is to this file: the job the
+ * path names for owner (by id, name or id prefix, as Docker looks them up)
+ * and its Tty flag (the record's Docker facts). */
+static int container_of(server_ctx *ctx, request *rq, char ret_id[13], bool *ret_tty, vs_error *err)
 {
-        const char *name = rq->capture[0];
-        vs_job_state st;
-        vs_error err = { 0 };
+        vs_container_info info = { 0 };
 
-        if (strlen(name) != 12 || vs_service_state(ctx->svc, rq->owner, name, &st, &err) < 0)
+        if (vs_service_container_find(ctx->svc, rq->owner, rq->capture[0], ret_id, err) < 0 ||
+            vs_service_container_info(ctx->svc, rq->owner, ret_id, &info, err) < 0)
                 return -1;
-        memcpy(ret_id, name, 13);
-        *ret_tty = false; /* CONTAINERS-TTY: the record's Tty flag goes here */
+        *ret_tty = info.c && info.c->tty;
+        vs_container_info_clear(&info);
         return 0;
 }
 
+/* A container gone between the lookup and the reader's open. */
 static enum MHD_Result no_such_container(request *rq)
 {
         return docker_respond_message(rq->c, 404, "No such container: %.200s", rq->capture[0]);
@@ -387,8 +386,8 @@ enum MHD_Result docker_logs(server_ctx *ctx, request *rq)
                 return docker_respond_message(rq->c, 400, "invalid until: expected unix seconds[.nanoseconds]");
         if (docker_tail(rq->c, &o.tail) < 0)
                 return docker_respond_message(rq->c, 400, "invalid tail: expected a number of lines or \"all\"");
-        if (container_of(ctx, rq, id, &tty) < 0)
-                return no_such_container(rq);
+        if (container_of(ctx, rq, id, &tty, &err) < 0)
+                return docker_respond_error(rq->c, &err);
         o.filter.streams = (out ? 1u << VS_STREAM_STDOUT : 0) | (errs ? 1u << VS_STREAM_STDERR : 0);
         /* As dockerd: a container that is not running (created, ended) is
          * not followed, its logs are what is there. */
@@ -420,8 +419,8 @@ enum MHD_Result docker_attach(server_ctx *ctx, request *rq)
         char id[13];
         bool tty;
 
-        if (container_of(ctx, rq, id, &tty) < 0)
-                return no_such_container(rq);
+        if (container_of(ctx, rq, id, &tty, &err) < 0)
+                return docker_respond_error(rq->c, &err);
         if (open_reader(ctx, rq, id, &o, &so, want, tty, false, hijack, &err) < 0)
                 return err.kind == VS_ERR_NOT_FOUND ? no_such_container(rq) : docker_respond_error(rq->c, &err);
         if (!hijack)

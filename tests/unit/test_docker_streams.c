@@ -22,9 +22,21 @@
 
 static docker_fx fx;
 
+#define FIX(f) VS_FIXTURES_DIR "/" f
+#define IMAGE "vmsandbox-fixture/hello:20.10"
+
+static void load_image(docker_fx *f, const char *sock)
+{
+        char *out = NULL, *err = NULL;
+
+        ck_assert_int_eq(dfx_cli(f, sock, &out, &err, "load", "-q", "-i", FIX("docker-20.10.tar"), NULL), 0);
+        free(out), free(err);
+}
+
 static void setup(void)
 {
         dfx_start(&fx);
+        load_image(&fx, fx.sock_a);
 }
 
 static void teardown(void)
@@ -32,19 +44,28 @@ static void teardown(void)
         dfx_stop(&fx);
 }
 
-/* A container of tenant a: a job made through the service (create is the
- * containers' part), running the fake ops. */
-static void container(const char *name, char id[13], const char *const *ops)
+/* A container of owner (as POST /containers/create makes it) running the
+ * fake ops; NAME=name labels it for fake_release. */
+static void container_of_owner(vs_server *srv, const char *owner, const char *name, char id[13],
+                               const char *const *ops)
 {
         json_t *cmd = json_pack("[s]", "fake");
-        json_t *spec;
+        json_t *body;
         vs_error err = { 0 };
+        char env[64];
 
         for (; *ops; ops++)
                 json_array_append_new(cmd, json_string(*ops));
-        spec = json_pack("{s:s, s:s, s:{s:s}, s:o}", "tag", "fake:1", "memory", "256M", "env", "NAME", name, "cmd", cmd);
-        ck_assert_msg(vs_service_create(vs_server_service(fx.srv), "docker:a", spec, id, &err) == 0, "%s", err.msg);
-        json_decref(spec);
+        snprintf(env, sizeof(env), "NAME=%s", name);
+        body = json_pack("{s:s, s:o, s:[s]}", "Image", IMAGE, "Cmd", cmd, "Env", env);
+        ck_assert_msg(vs_service_container_create(vs_server_service(srv), owner, NULL, body, id, &err) == 0, "%s",
+                      err.msg);
+        json_decref(body);
+}
+
+static void container(const char *name, char id[13], const char *const *ops)
+{
+        container_of_owner(fx.srv, "docker:a", name, id, ops);
 }
 
 #define CONTAINER(name, id, ...) container(name, id, (const char *const[]){ __VA_ARGS__, NULL })
@@ -512,6 +533,169 @@ START_TEST(attach_hijack_client_gone)
 }
 END_TEST
 
+/* ---- the real docker CLI (needs the containers' create, start, inspect, wait) ---- */
+
+
+/* The CLI's exit code; its stdout and stderr in *out and *err (freed by the caller). */
+static int cli(char **out, char **err, const char *const *a)
+{
+        size_t n = 0;
+
+        while (a[n])
+                n++;
+        ck_assert_uint_le(n, 15);
+        return dfx_cli(&fx, fx.sock_a, out, err, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
+                       a[11], a[12], a[13], a[14], (char *)NULL);
+}
+
+#define CLI(out, err, ...) cli(out, err, (const char *const[]){ __VA_ARGS__, NULL })
+
+static void cli_expect(int rc, const char *want_out, const char *want_err, const char *const *a)
+{
+        char *out, *err;
+        int got = cli(&out, &err, a);
+
+        ck_assert_msg(got == rc, "docker %s: exit %d, not %d: %s", a[0], got, rc, err);
+        if (want_out)
+                ck_assert_str_eq(out, want_out);
+        if (want_err)
+                ck_assert_str_eq(err, want_err);
+        free(out);
+        free(err);
+}
+
+#define CLI_EXPECT(rc, out, err, ...) cli_expect(rc, out, err, (const char *const[]){ __VA_ARGS__, NULL })
+
+/* Each line of a CLI's output with its timestamp checked and written "T ". */
+static char *strip_timestamps_raw(const char *s, time_t t0, time_t t1)
+{
+        size_t n = strlen(s), k = 0;
+        char *framed = calloc(1, n + 4), *plain, *out = calloc(1, n + 1);
+
+        /* as one frame of stream 1 for strip_timestamps, then without "1:" and "|" */
+        snprintf(framed, n + 4, "1:%s|", s);
+        plain = strip_timestamps(framed, t0, t1);
+        k = strlen(plain);
+        memcpy(out, plain + 2, k - 3);
+        free(framed);
+        free(plain);
+        return out;
+}
+
+/* A container made with `docker create`; its id (full, as the CLI prints it) in id. */
+static void cli_create(char *id, size_t idlen, const char *const *ops)
+{
+        const char *a[16] = { "create", IMAGE, "fake" };
+        char *out, *err;
+        size_t n = 3;
+
+        for (; *ops && n < 15; ops++)
+                a[n++] = *ops;
+        ck_assert_int_eq(cli(&out, &err, a), 0);
+        ck_assert_uint_gt(strlen(out), 1);
+        out[strcspn(out, "\n")] = '\0';
+        snprintf(id, idlen, "%s", out);
+        free(out);
+        free(err);
+}
+
+/* docker logs: stdout and stderr apart, --tail, --timestamps. */
+START_TEST(cli_logs)
+{
+        char id[80], *out, *err;
+        time_t t0 = time(NULL), t1;
+
+        cli_create(id, sizeof(id), (const char *const[]){ "out:out1\n", "err:err1\n", "out:out2\n", "exit:3", NULL });
+        CLI_EXPECT(0, NULL, NULL, "start", id);
+        CLI_EXPECT(0, "3\n", NULL, "wait", id);
+        t1 = time(NULL);
+        CLI_EXPECT(0, "out1\nout2\n", "err1\n", "logs", id);
+        CLI_EXPECT(0, "out2\n", "", "logs", "--tail", "1", id);
+        CLI_EXPECT(0, "out2\n", "err1\n", "logs", "--tail", "2", id);
+        ck_assert_int_eq(CLI(&out, &err, "logs", "--timestamps", id), 0);
+        {
+                char *o = strip_timestamps_raw(out, t0, t1), *e = strip_timestamps_raw(err, t0, t1);
+                ck_assert_str_eq(o, "T out1\nT out2\n");
+                ck_assert_str_eq(e, "T err1\n");
+                free(o);
+                free(e);
+        }
+        free(out);
+        free(err);
+}
+END_TEST
+
+typedef struct {
+        const char *const *args;
+        int rc;
+        char *out, *err;
+} cli_arg;
+
+static void *cli_thread(void *p)
+{
+        cli_arg *a = p;
+
+        a->rc = cli(&a->out, &a->err, a->args);
+        return NULL;
+}
+
+/* docker logs -f of a running container ends when the container ends. */
+START_TEST(cli_logs_follow)
+{
+        char id[80];
+        const char *args[4] = { "logs", "-f", id, NULL };
+        cli_arg a = { args, -1, NULL, NULL };
+        pthread_t t;
+
+        cli_create(id, sizeof(id), (const char *const[]){ "out:before\n", "block", "err:after\n", "exit:3", NULL });
+        CLI_EXPECT(0, NULL, NULL, "start", id);
+        fake_wait_blocked(1);
+        ck_assert_int_eq(pthread_create(&t, NULL, cli_thread, &a), 0);
+        usleep(700000);
+        fake_release("*");
+        pthread_join(t, NULL);
+        ck_assert_msg(a.rc == 0, "docker logs -f: exit %d: %s", a.rc, a.err);
+        ck_assert_str_eq(a.out, "before\n");
+        ck_assert_str_eq(a.err, "after\n");
+        free(a.out);
+        free(a.err);
+}
+END_TEST
+
+/* docker run without -d: create, attach (the hijack), start, wait; the
+ * CLI's exit status is the container's; attach to a missing container. */
+START_TEST(cli_run_attached)
+{
+        CLI_EXPECT(3, "out1\n", "err1\n", "run", IMAGE, "fake", "out:out1\n", "err:err1\n", "exit:3");
+        CLI_EXPECT(0, "x\ny\n", "", "run", "--rm", IMAGE, "fake", "out:x\n", "out:y\n");
+        CLI_EXPECT(1, "", "Error response from daemon: No such container: nope\n", "attach", "nope");
+        CLI_EXPECT(1, "", "Error response from daemon: No such container: nope\n", "logs", "nope");
+}
+END_TEST
+
+/* A container with a Tty: its logs and attach are the raw bytes. */
+START_TEST(tty_is_raw)
+{
+        char id[13];
+        bytes b, h;
+        json_t *body = json_pack("{s:s, s:b, s:[s,s,s]}", "Image", IMAGE, "Tty", 1, "Cmd", "fake", "out:out1\n",
+                                 "err:err1\n");
+        vs_error err = { 0 };
+
+        ck_assert_msg(vs_service_container_create(vs_server_service(fx.srv), "docker:a", NULL, body, id, &err) == 0,
+                      "%s", err.msg);
+        json_decref(body);
+        start(id);
+        wait_done(id);
+        ck_assert_int_eq(http(fx.sock_a, "GET", pathf("/containers/%s/logs?stdout=1&stderr=1", id), &b, &h), 200);
+        ck_assert_uint_eq(b.len, 10);
+        ck_assert_mem_eq(b.buf, "out1\nerr1\n", 10);
+        ck_assert_ptr_nonnull(strstr(h.buf, "Content-Type: application/vnd.docker.raw-stream\r\n"));
+        bytes_free(&b), bytes_free(&h);
+        CLI_EXPECT(0, "out1\nerr1\n", "", "logs", id);
+}
+END_TEST
+
 /* A job API request with the admin token (for the runtime sockets). */
 static long admin(const char *sock, const char *method, const char *where, const char *body, bytes *ret)
 {
@@ -582,10 +766,10 @@ START_TEST(attach_hijack_ends_with_its_socket)
         json_decref(j);
         bytes_free(&b);
         {
-                json_t *spec = json_pack("{s:s, s:s, s:{s:s}, s:[s,s,s]}", "tag", "fake:1", "memory", "256M", "env",
-                                         "NAME", "r", "cmd", "fake", "out:x\n", "block");
-                ck_assert_int_eq(vs_service_create(vs_server_service(srv), "docker:t", spec, id, &err), 0);
-                json_decref(spec);
+                docker_fx tfx = { 0 };
+                snprintf(tfx.dir, sizeof(tfx.dir), "%s", dir);
+                load_image(&tfx, tsock);
+                container_of_owner(srv, "docker:t", "r", id, (const char *const[]){ "out:x\n", "block", NULL });
                 ck_assert_int_eq(vs_service_start(vs_server_service(srv), "docker:t", id, &err), 0);
         }
         fake_wait_blocked(1);
@@ -626,6 +810,10 @@ Suite *suite_docker_streams(void)
         tcase_add_test(n, attach_plain_before_start);
         tcase_add_test(n, attach_hijack_before_start);
         tcase_add_test(n, attach_hijack_client_gone);
+        tcase_add_test(n, tty_is_raw);
+        tcase_add_test(n, cli_logs);
+        tcase_add_test(n, cli_logs_follow);
+        tcase_add_test(n, cli_run_attached);
         suite_add_tcase(s, n);
         tcase_add_test(r, attach_hijack_ends_with_its_socket);
         tcase_set_timeout(r, 60);
