@@ -537,13 +537,15 @@ END_TEST
 
 
 /* The CLI's exit code; its stdout and stderr in *out and *err (freed by the caller). */
-static int cli(char **out, char **err, const char *const *a)
+static int cli(char **out, char **err, const char *const *args)
 {
+        const char *a[16] = { 0 }; /* the args, NULL-padded: dfx_cli takes them all */
         size_t n = 0;
 
-        while (a[n])
-                n++;
-        ck_assert_uint_le(n, 15);
+        for (; args[n]; n++) {
+                ck_assert_uint_lt(n, 15);
+                a[n] = args[n];
+        }
         return dfx_cli(&fx, fx.sock_a, out, err, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
                        a[11], a[12], a[13], a[14], (char *)NULL);
 }
