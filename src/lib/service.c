@@ -70,6 +70,9 @@ sjob *job_new(vs_service *s, const char *id, uint64_t memory, vs_job_record *rec
         j->rec = *rec;
         log = job_path(j, "output.log");
         vs_joblog_init(&j->log, log, VS_SERVICE_LOG_LIMIT);
+        free(log);
+        log = job_path(j, "streams.log");
+        vs_streamlog_init(&j->slog, log, VS_SERVICE_LOG_LIMIT);
         return j;
 }
 
@@ -84,6 +87,7 @@ void job_unref(sjob *j)
                 return;
         vs_record_clear(&j->rec);
         vs_joblog_clear(&j->log);
+        vs_streamlog_clear(&j->slog);
         pthread_mutex_destroy(&j->lock);
         pthread_cond_destroy(&j->cond);
         free(j->dir);

@@ -16,6 +16,7 @@
 #include "record.h"
 #include "container.h"
 #include "service.h"
+#include "streamlog.h"
 
 #include <pthread.h>
 
@@ -53,6 +54,7 @@ typedef struct sjob {
         vs_job_record rec;         /* rec.container is set before the job is listed and never
                                       changes: it may be read under s->lock alone */
         vs_joblog log;
+        vs_streamlog slog;         /* streams.log: the same output by stream, for the Docker socket */
         bool cancel;
         bool removed;              /* its files are going: no more saves or uploads */
 } sjob;

@@ -33,16 +33,21 @@ static void ev_phase(void *userdata, const char *name, bool guest, bool start)
         pthread_mutex_unlock(&j->lock);
 }
 
-/* Output goes to output.log (bounded) and, line by line, into the wait step. */
+/* Output goes to output.log (bounded) and, line by line, into the wait
+ * step; with its stream and time to streams.log (bounded the same). */
 static void ev_output(void *userdata, int stream, const char *data, size_t len)
 {
-        sjob *j = ((run_ctx *)userdata)->j;
+        run_ctx *c = userdata;
+        sjob *j = c->j;
+        bool cut;
 
-        (void)stream;
         pthread_mutex_lock(&j->lock);
         vs_joblog_append(&j->log, &j->rec, VS_PHASE_WAIT, data, len);
+        cut = vs_streamlog_append(&j->slog, (unsigned)stream, data, len, vs_stream_now_ns());
         pthread_cond_broadcast(&j->cond);
         pthread_mutex_unlock(&j->lock);
+        if (cut)
+                svc_log(c->s, 4, "job %s: streams.log reached its limit; later output is not kept there", j->id);
 }
 
 static void ev_message(void *userdata, const char *text, size_t len)
@@ -121,6 +126,7 @@ static void run_one(vs_service *s, sjob *j)
 
         pthread_mutex_lock(&j->lock);
         vs_joblog_finish(&j->log, &j->rec, VS_PHASE_WAIT);
+        vs_streamlog_finish(&j->slog);
         vs_record_finish(&j->rec, result, r < 0 ? err.msg : NULL, j->cancel, (int64_t)vs_now_ms());
         vs_record_phase_durations(&j->rec, durations);
         job_save_locked(s, j);

@@ -108,6 +108,7 @@ static void listener_free(listener *l)
 {
         if (!l)
                 return;
+        __atomic_store_n(&l->stopping, true, __ATOMIC_RELEASE);
         if (l->d)
                 MHD_stop_daemon(l->d);
         if (l->path && l->d)

@@ -560,6 +560,9 @@ const route_def api_routes[] = {
         { DOCKER, "POST", "/containers/{id}/stop", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_container_stop, NULL, true },
         { DOCKER, "DELETE", "/containers/{id}", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_container_remove, NULL, true },
         { DOCKER, "POST", "/containers/{id}/resize", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_container_resize, NULL, false },
+        /* a container's output (docker_streams.c) */
+        { DOCKER, "GET", "/containers/{id}/logs", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_logs, NULL, true },
+        { DOCKER, "POST", "/containers/{id}/attach", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_attach, NULL, true },
         /* images (docker_images.c): the fixed paths first, then a name that
          * may have '/'s ({name*}, its last segment the verb) */
         { DOCKER, "GET", "/images/json", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_images_list, NULL, false },

@@ -246,6 +246,8 @@ static void hold_release(hold_table *h, request *rq)
 
 static void request_free(request *rq)
 {
+        if (rq->on_free)
+                rq->on_free(rq->on_free_arg);
         vs_service_upload_abort(rq->ctx->svc, rq->upload); /* an upload that did not complete */
         hold_release(&rq->ctx->holds, rq);
         for (size_t i = 0; i < ROUTE_CAPTURES_MAX; i++)

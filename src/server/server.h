@@ -115,6 +115,8 @@ typedef struct {
         char owner[VS_OWNER_MAX + 1];   /* ROUTE_API_DOCKER: "docker:TENANT" */
         char *path;                     /* unix socket to unlink at the end, or NULL */
         bool runtime;                   /* added through the job API */
+        bool stopping;                  /* atomic: its daemon is being stopped (hijacked streams end:
+                                           MHD_stop_daemon waits for them and does not close them) */
         struct MHD_Daemon *d;
 } listener;
 
@@ -172,6 +174,8 @@ struct request {
         vs_error upload_err;
         int body_fd;              /* ROUTE_BODY_FILE: the body, at offset 0 when the route runs; -1 */
         uint64_t body_fd_len;
+        void (*on_free)(void *arg); /* called when the request is freed (what a handler left to it) */
+        void *on_free_arg;
         bool held;                /* counted in ctx->holds */
         bool held_addr;
         uint32_t addr;
@@ -262,5 +266,8 @@ enum MHD_Result docker_container_resize(server_ctx *ctx, request *rq);
 int docker_image_resolve(void *userdata, const char *owner, const char *name, const char *dest,
                          vs_container_image *ret, vs_error *err);
 int docker_image_in_use(void *userdata, const char *tenant, const char *image_id, char ret_container[65]);
+/* docker_streams.c: a container's output (logs, attach in both forms). */
+enum MHD_Result docker_logs(server_ctx *ctx, request *rq);
+enum MHD_Result docker_attach(server_ctx *ctx, request *rq);
 
 #endif

@@ -9,6 +9,7 @@
 #include "archive.h"
 #include "fsutil.h"
 #include "imagestore.h"
+#include "streamlog.h"
 #include "tar.h"
 #include "tarwriter.h"
 #include "tests.h"
@@ -264,6 +265,39 @@ static void frame_seeds(void)
         save("frame", "too-big", too_big, sizeof(too_big));
 }
 
+/* streams.log: a tail/filter byte, then records (streamlog.h). */
+static void stream_record(mem *m, unsigned stream, const char *s, size_t len, int64_t t)
+{
+        unsigned char h[VS_STREAM_HEADER];
+
+        vs_stream_header_encode(&(vs_stream_header){ stream, (uint32_t)len, t }, h);
+        fwrite(h, 1, sizeof(h), m->f);
+        fwrite(s, 1, len, m->f);
+}
+
+static void stream_seeds(void)
+{
+        static char big[VS_STREAM_RECORD_MAX];
+        mem m;
+
+        mem_open(&m);
+        fputc(2 << 2 | 0, m.f); /* tail 2, both streams */
+        stream_record(&m, 1, "out1\n", 5, 1764700000000000000);
+        stream_record(&m, 2, "err1\n", 5, 1764700000000000001);
+        stream_record(&m, 1, "a\nb", 3, 1764700000000000002);
+        stream_record(&m, 2, "no newline", 10, 1764700000000000003);
+        save_mem("streams", "lines", &m);
+        memset(big, 'x', sizeof(big));
+        for (size_t i = 100; i < sizeof(big); i += 4000)
+                big[i] = '\n';
+        mem_open(&m);
+        fputc(5 << 2 | 1, m.f); /* tail 5, stdout */
+        stream_record(&m, 1, big, sizeof(big), 1);
+        stream_record(&m, 2, "e\n", 2, 2);
+        stream_record(&m, 1, big, 1000, 3);
+        save_mem("streams", "big", &m);
+}
+
 static void json_seeds(void)
 {
         static const char *const results[] = {
@@ -360,6 +394,7 @@ int main(int argc, char **argv)
                 docker_archive(name, v);
         }
         frame_seeds();
+        stream_seeds();
         json_seeds();
         return 0;
 }

@@ -21,6 +21,8 @@ Suite *suite_text(void);
 Suite *suite_jsonload(void);
 Suite *suite_service(void);
 Suite *suite_http(void);
+Suite *suite_streams(void);
+Suite *suite_docker_streams(void);
 Suite *suite_fsutil(void);
 Suite *suite_watch(void);
 Suite *suite_helper(void);
