@@ -204,3 +204,10 @@ enum MHD_Result docker_info(server_ctx *ctx, request *rq)
                                    VS_VERSION, "IndexServerAddress", "https://index.docker.io/v1/", "SecurityOptions",
                                    "name=vm", "CgroupDriver", "none", "ExperimentalBuild", false)));
 }
+
+enum MHD_Result docker_no_such(server_ctx *ctx, request *rq)
+{
+        (void)ctx;
+        return docker_respond_message(rq->c, 404, "%s %.200s not found (vmsandbox has no %ss)", rq->route->arg,
+                                      rq->capture[0], rq->route->arg);
+}

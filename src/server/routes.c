@@ -550,6 +550,10 @@ const route_def api_routes[] = {
         { DOCKER, "HEAD", "/_ping", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_ping, NULL, false },
         { DOCKER, "GET", "/version", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_version, NULL, false },
         { DOCKER, "GET", "/info", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_info, NULL, false },
+        /* No networks, volumes or plugins: every name is "not found" (docker inspect asks for each type). */
+        { DOCKER, "GET", "/networks/{name}", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_no_such, "network", false },
+        { DOCKER, "GET", "/volumes/{name}", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_no_such, "volume", false },
+        { DOCKER, "GET", "/plugins/{name}/json", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_no_such, "plugin", false },
         /* containers (docker_containers.c) */
         { DOCKER, "POST", "/containers/create", ROUTE_PUBLIC, ROUTE_BODY_JSON, docker_container_create, NULL, false },
         { DOCKER, "GET", "/containers/json", ROUTE_PUBLIC, ROUTE_BODY_NONE, docker_container_list, NULL, false },

@@ -241,6 +241,8 @@ int docker_owner(const char *tenant, char ret[VS_OWNER_MAX + 1], vs_error *err);
 enum MHD_Result docker_ping(server_ctx *ctx, request *rq);
 enum MHD_Result docker_version(server_ctx *ctx, request *rq);
 enum MHD_Result docker_info(server_ctx *ctx, request *rq);
+/* 404 for an object of a kind vmsandbox has none of (route arg: the kind). */
+enum MHD_Result docker_no_such(server_ctx *ctx, request *rq);
 /* docker_images.c: the image endpoints over ctx->images. */
 enum MHD_Result docker_image_load(server_ctx *ctx, request *rq);
 enum MHD_Result docker_images_get(server_ctx *ctx, request *rq);

@@ -95,7 +95,7 @@ check attach_missing "HTTP $code: $(excerpt "$work/body")" eval '[ "$code" = 404
 
 dk "$sock_a" create --name never missing/image:1 > "$work/create-missing.out" 2>&1; code=$?
 check create_missing_image "exit $code: $(excerpt "$work/create-missing.out")" \
-    eval '[ "$code" != 0 ] && has_line "$work/create-missing.out" "No such image"'
+    eval '[ "$code" != 0 ] && has_line "$work/create-missing.out" "pulls are not enabled"'
 
 dk "$sock_a" create --name only-a "$img" > "$work/create-a.out" 2>&1
 dk "$sock_b" inspect only-a > "$work/inspect-cross.out" 2>&1; code=$?
