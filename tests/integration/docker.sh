@@ -40,6 +40,7 @@ start_server() {
     "$vms" serve --docker-socket "$sock_a:a" --docker-socket "$sock_b:b" --max-jobs 1 --memory-budget 4G \
         --allow-root "$work/allowed" --state-dir "$state" --max-upload 64M --grace 5s 2>>"$work/server.log" &
     server=$!
+    trap 'kill "$server" 2>/dev/null' EXIT   # a suite that dies leaves no server behind
     wait_for 30 docker_up || { echo "server did not start: $(excerpt "$work/server.log" 600)"; exit 2; }
 }
 docker_up() {
