@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #define BUILD_LINE_MAX (16u << 10)   /* a longer line goes out in pieces */
@@ -180,6 +181,26 @@ static json_t *build_spec(const vs_build *b, bool nat)
         return vs_xjson(json_pack("{s:o, s:s}", "build", vs_build_to_json(b), "network", nat ? "nat" : "none"));
 }
 
+/* A FROM image as the guest's engine must find it: exported from the store
+ * with the name the Dockerfile gives as its tag (a blob keeps the tags it
+ * was loaded with; a tag added since, e.g. by `docker tag`, is in the store
+ * only).  Written 0600 into the job's directory. */
+static int inject_image(server_ctx *ctx, const char *owner, const char *name, const char *path, vs_error *err)
+{
+        const char *names[1] = { name };
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        int r;
+
+        if (fd < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create %s", path);
+        r = vs_imgstore_export(ctx->images, owner, names, 1, fd, err);
+        if (close(fd) < 0 && r == 0)
+                r = vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot write %s", path);
+        if (r < 0)
+                unlink(path);
+        return r;
+}
+
 /* Created, given its inputs and started; removed again on any error. */
 static int start_build(server_ctx *ctx, request *rq, const vs_build *b, bool nat, char *const *store_images,
                        char id[13], vs_error *err)
@@ -192,11 +213,10 @@ static int start_build(server_ctx *ctx, request *rq, const vs_build *b, bool nat
         r = vs_service_build_context(ctx->svc, rq->owner, id, rq->body_fd, err);
         for (size_t i = 0; r == 0 && store_images && store_images[i]; i++) {
                 _cleanup_free_ char *path = NULL;
-                char image_id[VS_IMAGE_ID_LEN + 1];
 
                 r = vs_service_build_image_path(ctx->svc, rq->owner, id, i, &path, err);
-                if (r == 0 && vs_imgstore_link(ctx->images, rq->owner, store_images[i], path, image_id, err) < 0)
-                        r = -1;
+                if (r == 0)
+                        r = inject_image(ctx, rq->owner, store_images[i], path, err);
         }
         if (r == 0)
                 r = vs_service_start(ctx->svc, rq->owner, id, err);
