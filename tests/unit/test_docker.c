@@ -46,6 +46,7 @@ START_TEST(version_prefix_parsed)
         ck_assert_int_eq(docker_strip_version("/v1.412/ping", &rest, &v), -1);
         ck_assert_int_eq(docker_strip_version("/v123.1/ping", &rest, &v), -1);
         ck_assert_int_eq(docker_strip_version("/v1.41x", &rest, &v), -1);
+        ck_assert_int_eq(docker_strip_version("/v1./ping", &rest, &v), -1);
 }
 END_TEST
 
