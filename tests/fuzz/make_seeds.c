@@ -378,6 +378,29 @@ static void json_seeds(void)
         }
 }
 
+/* Container create bodies as the docker CLI, dockerode (o2r-muncher's
+ * options) and docker-py send them. */
+static void container_seeds(void)
+{
+        static const char *const bodies[] = {
+                ("{\"Image\":\"erc:job1\",\"Cmd\":[\"sh\",\"-c\",\"echo hi\"],\"CpuShares\":256,\"Memory\":4294967296,"
+                "\"MemorySwap\":8589934592,\"NetworkDisabled\":true,\"User\":\"1000\",\"AttachStdout\":true,"
+                "\"Tty\":true,\"HostConfig\":{\"Binds\":[\"/srv/payload:/erc:rw\"],\"AutoRemove\":true}}"),
+                ("{\"Image\":\"a/b:1\",\"Entrypoint\":[\"/bin/sh\",\"-c\"],\"Cmd\":[\"true\"],\"Env\":[\"A=1\"],"
+                "\"WorkingDir\":\"/w\",\"Labels\":{\"k\":\"v\"},\"HostConfig\":{\"Memory\":268435456,"
+                "\"NanoCpus\":2000000000,\"NetworkMode\":\"none\",\"Mounts\":[{\"Type\":\"bind\",\"Source\":\"/srv/x\","
+                "\"Target\":\"/x\",\"ReadOnly\":true}]}}"),
+                ("{\"Image\":\"busybox\",\"Entrypoint\":[],\"HostConfig\":{\"Binds\":[\"/var/run/docker.sock:/var/run/docker.sock\"],"
+                "\"NetworkMode\":\"bridge\"}}"),
+        };
+        char name[32];
+
+        for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+                snprintf(name, sizeof(name), "create-%zu", i);
+                save("container", name, bodies[i], strlen(bodies[i]));
+        }
+}
+
 int main(int argc, char **argv)
 {
         if (argc != 2) {
@@ -396,5 +419,6 @@ int main(int argc, char **argv)
         frame_seeds();
         stream_seeds();
         json_seeds();
+        container_seeds();
         return 0;
 }
