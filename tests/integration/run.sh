@@ -377,7 +377,7 @@ vm_dockerd_log_tail() {
     seq 1 1200000 > "$d/tree/out/dockerd.log"           # 8488896 bytes
     mkfs.ext4 -q -d "$d/tree" "$d/disk.img" 32M >"$d/mkfs.err" 2>&1 && chmod 0600 "$d/disk.img" ||
         { fail vm_dockerd_log_tail "mkfs.ext4: $(excerpt "$d/mkfs.err")"; return; }
-    got=$("$build/tests/collect-tail" "$d/disk.img" "$d/got.log" $((8 << 20)) 2>"$d/err")
+    got=$("$build/collect-tail" "$d/disk.img" "$d/got.log" $((8 << 20)) 2>"$d/err")
     tail -c $((8 << 20)) "$d/tree/out/dockerd.log" > "$d/want.tail"
     tail -n +2 "$d/got.log" > "$d/got.tail" 2>/dev/null
     if [ "$got" = 8488896 ] && [ "$(head -n 1 "$d/got.log")" = "[vmsandbox: the guest's log was 8488896 bytes; its last 8388608 follow]" ] &&
