@@ -1058,6 +1058,14 @@ int vs_helper_open(char **ret_path, vs_error *err)
                         path = vs_xasprintf("%s/" VS_HELPER_NAME, self);
                         r = open_checked(path, &fd, err);
                 }
+                /* An install under another prefix (scripts/install-service
+                 * with VMSANDBOX_PREFIX): PREFIX/bin/vmsandbox finds
+                 * PREFIX/libexec/vmsandbox/. */
+                if (r > 0 && n > 0) {
+                        free(path);
+                        path = vs_xasprintf("%s/../libexec/vmsandbox/" VS_HELPER_NAME, self);
+                        r = open_checked(path, &fd, err);
+                }
                 if (r > 0) {
                         free(path);
                         path = vs_xstrdup(fixed);
@@ -1065,7 +1073,8 @@ int vs_helper_open(char **ret_path, vs_error *err)
                 }
                 if (r > 0)
                         return vs_error_set(err, VS_ERR_SETUP,
-                                            "no %s next to the vmsandbox binary nor in %s (cmake --install puts it there)",
+                                            "no %s next to the vmsandbox binary, in ../libexec/vmsandbox from it, nor in %s "
+                                            "(cmake --install puts it there)",
                                             VS_HELPER_NAME, VS_LIBEXECDIR);
         }
         if (r < 0)
