@@ -871,6 +871,13 @@ static int commit(vs_imgstore *s, entry *v, size_t n, vs_error *err)
 {
         _cleanup_free_ char *text = index_text(v, n);
 
+        /* Never write an index that read_index refuses at the next start:
+         * one tenant's images would keep serve from starting for everyone. */
+        if (strlen(text) > VS_IMGSTORE_INDEX_MAX) {
+                entries_free(v, n);
+                return vs_error_set(err, VS_ERR_LIMIT, "the image store's index would be over %u bytes",
+                                    (unsigned)VS_IMGSTORE_INDEX_MAX);
+        }
         if (vs_write_file_atomic(s->index_path, text, strlen(text), 0600, err) < 0) {
                 entries_free(v, n);
                 return -1;
