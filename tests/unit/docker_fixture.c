@@ -1,9 +1,9 @@
 #include "docker_fixture.h"
 #include "fake_runner.h"
 #include "fsutil.h"
+#include "http_client.h"
 #include "tests.h"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -144,78 +144,20 @@ int dfx_cli(const docker_fx *fx, const char *sock, char **ret_out, char **ret_er
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-typedef struct {
-        char *buf;
-        size_t len;
-} sink;
-
-static size_t on_data(char *p, size_t size, size_t n, void *userdata)
-{
-        sink *s = userdata;
-
-        s->buf = realloc(s->buf, s->len + size * n + 1);
-        memcpy(s->buf + s->len, p, size * n);
-        s->len += size * n;
-        s->buf[s->len] = '\0';
-        return size * n;
-}
-
-static long http_request(const char *sock, const char *method, const char *path, const char *body, size_t body_len,
-                    const char *authorization, char **ret_body, char **ret_headers)
-{
-        CURL *c = curl_easy_init();
-        struct curl_slist *h = NULL;
-        char url[1024];
-        sink b = { calloc(1, 1), 0 }, hd = { calloc(1, 1), 0 };
-        long code = 0;
-
-        snprintf(url, sizeof(url), "http://docker%s", path);
-        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        if (strcmp(method, "HEAD") == 0)
-                curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-        else
-                curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-        h = curl_slist_append(h, "Expect:");
-        if (authorization) {
-                char line[300];
-                snprintf(line, sizeof(line), "Authorization: %s", authorization);
-                h = curl_slist_append(h, line);
-        }
-        if (body) {
-                h = curl_slist_append(h, "Content-Type: application/json");
-                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
-        }
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, &hd);
-        if (curl_easy_perform(c) == CURLE_OK)
-                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-        curl_slist_free_all(h);
-        curl_easy_cleanup(c);
-        if (ret_body)
-                *ret_body = b.buf;
-        else
-                free(b.buf);
-        if (ret_headers)
-                *ret_headers = hd.buf;
-        else
-                free(hd.buf);
-        return code;
-}
-
 long dfx_http(const char *sock, const char *method, const char *path, const char *body, size_t body_len,
               char **ret_body, char **ret_headers)
 {
-        return http_request(sock, method, path, body, body_len, NULL, ret_body, ret_headers);
+        hc_request rq = { .sock = sock, .host = "docker", .method = method, .path = path, .body = body,
+                          .body_len = body_len, .content_type = "application/json" };
+
+        return hc_perform_text(&rq, ret_body, ret_headers);
 }
 
 long dfx_http_auth(const char *sock, const char *method, const char *path, const char *body, size_t body_len,
                    const char *authorization, char **ret_body)
 {
-        return http_request(sock, method, path, body, body_len, authorization, ret_body, NULL);
+        hc_request rq = { .sock = sock, .host = "docker", .method = method, .path = path, .body = body,
+                          .body_len = body_len, .content_type = "application/json", .authorization = authorization };
+
+        return hc_perform_text(&rq, ret_body, NULL);
 }

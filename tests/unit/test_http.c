@@ -2,11 +2,11 @@
  * with the fake runner (fake_runner.h), driven with libcurl and raw sockets. */
 #include "fake_runner.h"
 #include "fsutil.h"
+#include "http_client.h"
 #include "server.h"
 #include "tests.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -16,7 +16,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,60 +91,19 @@ static vs_server *srv_start(unsigned max_jobs, unsigned idle_s)
         return srv_start_opts(&o);
 }
 
-typedef struct {
-        char *buf;
-        size_t len;
-} sink;
-
-static size_t on_data(char *p, size_t size, size_t n, void *userdata)
-{
-        sink *s = userdata;
-
-        s->buf = realloc(s->buf, s->len + size * n + 1);
-        memcpy(s->buf + s->len, p, size * n);
-        s->len += size * n;
-        s->buf[s->len] = '\0';
-        return size * n;
-}
-
 /* METHOD path with token (NULL: none) and body (NULL: none); returns the
  * HTTP status, the body in *ret (malloc'd, "" when empty). */
 static long http(const char *method, const char *path, const char *token, const char *body, char **ret)
 {
-        CURL *c = curl_easy_init();
-        struct curl_slist *h = NULL;
-        char url[512], auth[256];
-        sink s = { calloc(1, 1), 0 };
-        long code = 0;
+        char auth[256];
+        hc_request rq = { .sock = tcp_port ? NULL : sock, .port = tcp_port, .host = "localhost", .method = method,
+                          .path = path, .body = body, .body_len = body ? strlen(body) : 0 };
 
-        if (tcp_port) {
-                snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", tcp_port, path);
-        } else {
-                snprintf(url, sizeof(url), "http://localhost%s", path);
-                curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
-        }
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
         if (token) {
-                snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-                h = curl_slist_append(h, auth);
+                snprintf(auth, sizeof(auth), "Bearer %s", token);
+                rq.authorization = auth;
         }
-        h = curl_slist_append(h, "Expect:");
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        if (body)
-                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-        if (curl_easy_perform(c) == CURLE_OK)
-                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-        curl_slist_free_all(h);
-        curl_easy_cleanup(c);
-        if (ret)
-                *ret = s.buf;
-        else
-                free(s.buf);
-        return code;
+        return hc_perform_text(&rq, ret, NULL);
 }
 
 static json_t *http_json(const char *method, const char *path, const char *token, const char *body, long want)
@@ -174,20 +132,7 @@ static void ck_status_http(const char *id, const char *want)
 
 static int raw_connect(void)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(tcp_port),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        int fd;
-
-        if (tcp_port) {
-                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                ck_assert_int_eq(connect(fd, (struct sockaddr *)&in, sizeof(in)), 0);
-                return fd;
-        }
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-        ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        return fd;
+        return hc_dial(tcp_port ? NULL : sock, tcp_port);
 }
 
 /* Sends req on a new connection; returns what comes back within timeout_ms
@@ -195,17 +140,10 @@ static int raw_connect(void)
 static char *raw(const char *req, int timeout_ms)
 {
         int fd = raw_connect();
-        char *out = calloc(1, 65536);
-        size_t len = 0;
-        struct pollfd p = { .fd = fd, .events = POLLIN };
+        char *out;
 
-        ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
-        while (len < 65535 && poll(&p, 1, timeout_ms) > 0) {
-                ssize_t n = read(fd, out + len, 65535 - len);
-                if (n <= 0)
-                        break;
-                len += (size_t)n;
-        }
+        hc_send(fd, req);
+        out = hc_read_all(fd, timeout_ms);
         close(fd);
         return out;
 }
@@ -340,7 +278,7 @@ START_TEST(follow_notices_client_gone)
         snprintf(req, sizeof(req), "GET /v1/jobs/%s/logs?follow=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " ADMIN
                                    "\r\n\r\n", id);
         fd = raw_connect();
-        ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+        hc_send(fd, req);
         ck_assert(connections_reach(srv, 1));
         close(fd);
         ck_assert_msg(connections_reach(srv, 0), "the follower is still there");
@@ -382,7 +320,7 @@ START_TEST(stop_ends_waits_of_queued_jobs)
         snprintf(req, sizeof(req), "GET /v1/jobs/%s/logs?follow=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " ADMIN
                                    "\r\n\r\n", queued);
         fd = raw_connect();
-        ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+        hc_send(fd, req);
         pthread_create(&t, NULL, run_thread, &ra);
         ck_assert(connections_reach(srv, 2));
         ck_assert(queued_reach(srv, 2)); /* the /v1/run job too */
@@ -402,7 +340,6 @@ START_TEST(idle_timeout_spares_live_follow)
         vs_server *srv = srv_start(1, 1);
         char id[13], req[512], *out;
         int fd;
-        size_t len = 0;
         struct pollfd p;
 
         create_job(ADMIN, "{\"tag\":\"fake:1\",\"env\":{\"NAME\":\"slow\"},\"cmd\":[\"fake\",\"block\",\"out:late\\n\"]}", id);
@@ -412,19 +349,12 @@ START_TEST(idle_timeout_spares_live_follow)
         snprintf(req, sizeof(req), "GET /v1/jobs/%s/logs?follow=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " ADMIN
                                    "\r\n\r\n", id);
         fd = raw_connect();
-        ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+        hc_send(fd, req);
         /* Longer than the 1 s idle timeout with nothing to send. */
         p = (struct pollfd){ .fd = fd, .events = POLLRDHUP };
         ck_assert_int_eq(poll(&p, 1, 2500), 0);
         fake_release("slow");
-        out = calloc(1, 65536);
-        p = (struct pollfd){ .fd = fd, .events = POLLIN };
-        while (len < 65535 && poll(&p, 1, 5000) > 0) {
-                ssize_t n = read(fd, out + len, 65535 - len);
-                if (n <= 0)
-                        break;
-                len += (size_t)n;
-        }
+        out = hc_read_all(fd, 5000);
         ck_assert_msg(strstr(out, "late") != NULL, "got: %.300s", out);
         free(out);
         close(fd);
@@ -493,19 +423,10 @@ static int raw_get(const char *path, const char *token, int wait_ms, char *head,
 {
         char req[512];
         int fd = raw_connect();
-        size_t len = 0;
-        struct pollfd p = { .fd = fd, .events = POLLIN };
 
         snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", path, token);
-        ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
-        head[0] = '\0';
-        while (len + 1 < headlen && !strstr(head, "\r\n\r\n") && poll(&p, 1, wait_ms) > 0) {
-                ssize_t n = read(fd, head + len, headlen - 1 - len);
-                if (n <= 0)
-                        break;
-                len += (size_t)n;
-                head[len] = '\0';
-        }
+        hc_send(fd, req);
+        hc_read_head(fd, wait_ms, head, headlen);
         return fd;
 }
 
