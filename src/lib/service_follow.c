@@ -1,11 +1,13 @@
-/* Waiting for a job and following its log: every waiter sleeps on the job's
+/* Waiting for a job and following its log.  The follower core
+ * (service_follower.h) is here too: every waiter sleeps on the job's
  * condition variable (output, state changes, removal and shutdown broadcast
  * it) and wakes at least every VS_FOLLOW_WAIT_MS so that the caller can
  * notice a client that went away.  Follows are counted per job and per
  * follower; the log's last lines are read from the end of the file. */
-#include "service_int.h"
+#include "service_follower.h"
 #include "alloc.h"
 #include "cleanup.h"
+#include "clock.h"
 #include "fsutil.h"
 #include "text.h"
 
@@ -16,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static void deadline_in(struct timespec *ts, uint64_t ms)
+void svc_deadline_in(struct timespec *ts, uint64_t ms)
 {
         clock_gettime(CLOCK_REALTIME, ts);
         ts->tv_sec += (time_t)(ms / 1000);
@@ -41,7 +43,7 @@ int vs_service_wait(vs_service *s, const char *owner, const char *id, uint64_t t
 
         if (!j)
                 return -1;
-        deadline_in(&ts, timeout_ms);
+        svc_deadline_in(&ts, timeout_ms);
         pthread_mutex_lock(&j->lock);
         for (;;) {
                 if (j->removed) {
@@ -65,87 +67,11 @@ int vs_service_wait(vs_service *s, const char *owner, const char *id, uint64_t t
         return r;
 }
 
-/* Output bytes of j from offset; with follow, sleeps until there are some,
- * the job ends, the service stops before it ran, or (created_until_ms,
- * monotonic, 0: never) the job is still created at that time. */
-static int log_read_job(vs_service *s, sjob *j, uint64_t offset, char *buf, size_t len, bool follow,
-                        uint64_t created_until_ms, size_t *ret_n, bool *ret_done)
+/* ---- the follower core ------------------------------------------------------------ */
+
+int svc_follower_open(vs_service *s, const char *owner, const char *id, bool follow, svc_follower *f,
+                      vs_error *err)
 {
-        _cleanup_free_ char *path = NULL;
-        _cleanup_close_ int fd = -1;
-        struct timespec ts;
-        bool done = false, readable = false;
-        ssize_t n = 0;
-        uint64_t wait = VS_FOLLOW_WAIT_MS, now;
-
-        pthread_mutex_lock(&j->lock);
-        if (follow && created_until_ms && j->rec.state == VS_JOB_CREATED) {
-                now = vs_mono_ms();
-                wait = now >= created_until_ms ? 0 : created_until_ms - now < wait ? created_until_ms - now : wait;
-        }
-        deadline_in(&ts, wait);
-        for (;;) {
-                if (j->removed) {
-                        done = true;
-                        break;
-                }
-                if (offset < j->log.size) {
-                        readable = true;
-                        break;
-                }
-                if (vs_job_state_finished(j->rec.state) || !follow || stalled(s, j)) {
-                        done = true;
-                        break;
-                }
-                /* Nothing comes before someone starts it: the follower ends
-                 * rather than hold its connection for ever. */
-                if (created_until_ms && j->rec.state == VS_JOB_CREATED && vs_mono_ms() >= created_until_ms) {
-                        done = true;
-                        break;
-                }
-                if (pthread_cond_timedwait(&j->cond, &j->lock, &ts) == ETIMEDOUT)
-                        break;
-        }
-        pthread_mutex_unlock(&j->lock);
-        if (readable) {
-                /* The file is read without the lock: output goes on meanwhile. */
-                path = job_path(j, "output.log");
-                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                n = fd >= 0 ? pread(fd, buf, len, (off_t)offset) : -1;
-                if (n <= 0) /* shorter than recorded: what is missing will not come */
-                        done = true;
-        }
-        *ret_n = n > 0 ? (size_t)n : 0;
-        *ret_done = done;
-        return 0;
-}
-
-int vs_service_log_read(vs_service *s, const char *owner, const char *id, uint64_t offset, char *buf, size_t len,
-                        bool follow, size_t *ret_n, bool *ret_done, vs_error *err)
-{
-        sjob *j = job_get(s, owner, id, err);
-        int r;
-
-        if (!j)
-                return -1;
-        r = log_read_job(s, j, offset, buf, len, follow, 0, ret_n, ret_done);
-        job_unref(j);
-        return r;
-}
-
-/* ---- followers that keep their place ----------------------------------------- */
-
-struct vs_follow {
-        sjob *j;            /* a reference */
-        sowner *acct;       /* the follower's account; NULL: not a follow (not counted) */
-        uint64_t offset;
-        uint64_t created_until_ms; /* monotonic: a job still created then ends the follow */
-};
-
-int vs_service_follow_open(vs_service *s, const char *owner, const char *id, bool follow, vs_follow **ret,
-                           vs_error *err)
-{
-        vs_follow *f;
         sowner *o = NULL;
         char who[VS_OWNER_LABEL_MAX];
         sjob *j;
@@ -173,18 +99,175 @@ int vs_service_follow_open(vs_service *s, const char *owner, const char *id, boo
         pthread_mutex_unlock(&s->lock);
         if (!j || r < 0)
                 return -1;
-        f = vs_xcalloc(1, sizeof(*f));
-        f->j = j;
-        f->acct = follow ? o : NULL;
+        *f = (svc_follower){ .j = j, .acct = follow ? o : NULL, .follow = follow, .gone_checked_ms = vs_mono_ms() };
         if (follow)
                 f->created_until_ms = vs_mono_ms() + s->o.follow_created_ms;
-        *ret = f;
+        return 0;
+}
+
+void svc_follower_close(vs_service *s, svc_follower *f)
+{
+        if (f->acct) {
+                pthread_mutex_lock(&s->lock);
+                f->acct->follows--;
+                f->j->follows--;
+                pthread_mutex_unlock(&s->lock);
+        }
+        job_unref(f->j);
+        f->j = NULL;
+        f->acct = NULL;
+}
+
+bool svc_follower_gone(svc_follower *f, bool now)
+{
+        uint64_t t = vs_mono_ms();
+
+        if (!f->gone || (!now && t - f->gone_checked_ms < VS_FOLLOW_WAIT_MS))
+                return false;
+        f->gone_checked_ms = t;
+        return f->gone(f->userdata);
+}
+
+/* Under j->lock: how long a follow may sleep now (0: its time is up, with
+ * *ret why). */
+static uint64_t wait_ms_locked(const svc_follower *f, svc_follow_state *ret)
+{
+        uint64_t wait = VS_FOLLOW_WAIT_MS, mono = vs_mono_ms();
+
+        /* Nothing comes before someone starts it: the follower ends rather
+         * than hold its connection for ever. */
+        if (f->created_until_ms && f->j->rec.state == VS_JOB_CREATED) {
+                if (mono >= f->created_until_ms) {
+                        *ret = SVC_FOLLOW_NOT_STARTED;
+                        return 0;
+                }
+                if (f->created_until_ms - mono < wait)
+                        wait = f->created_until_ms - mono;
+        }
+        if (f->until_ns) {
+                int64_t t = vs_stream_now_ns();
+
+                if (t > f->until_ns) {
+                        *ret = SVC_FOLLOW_UNTIL;
+                        return 0;
+                }
+                if ((uint64_t)(f->until_ns - t) / 1000000 + 1 < wait)
+                        wait = (uint64_t)(f->until_ns - t) / 1000000 + 1;
+        }
+        return wait;
+}
+
+svc_follow_state svc_follower_wait_locked(vs_service *s, svc_follower *f, const uint64_t *size, uint64_t offset)
+{
+        sjob *j = f->j;
+        struct timespec ts;
+        bool timed = false; /* ts is this round's deadline */
+
+        for (;;) {
+                svc_follow_state st = SVC_FOLLOW_MORE;
+                uint64_t wait;
+
+                if (j->removed && !f->reads_after_removal)
+                        return SVC_FOLLOW_DELETED;
+                if (offset < *size)
+                        return SVC_FOLLOW_MORE;
+                if (j->removed)
+                        return SVC_FOLLOW_DELETED;
+                /* The worker writes the last output before it marks the
+                 * job finished, under the same lock: nothing is missed. */
+                if (vs_job_state_finished(j->rec.state))
+                        return SVC_FOLLOW_FINISHED;
+                if (!f->follow)
+                        return SVC_FOLLOW_READ;
+                if (stalled(s, j))
+                        return SVC_FOLLOW_STOPPING;
+                wait = wait_ms_locked(f, &st);
+                if (wait == 0)
+                        return st;
+                /* One deadline a round: wake-ups that bring nothing (a
+                 * broadcast for another reader) do not put it off. */
+                if (!timed)
+                        svc_deadline_in(&ts, wait);
+                timed = true;
+                if (pthread_cond_timedwait(&j->cond, &j->lock, &ts) != ETIMEDOUT)
+                        continue;
+                timed = false;
+                if (!f->gone)
+                        return SVC_FOLLOW_WAITED;
+                pthread_mutex_unlock(&j->lock);
+                st = svc_follower_gone(f, true) ? SVC_FOLLOW_GONE : SVC_FOLLOW_MORE;
+                pthread_mutex_lock(&j->lock);
+                if (st == SVC_FOLLOW_GONE)
+                        return st;
+        }
+}
+
+/* ---- the job API's log ---------------------------------------------------------- */
+
+/* Output bytes of f's job from offset; with follow, sleeps until there are
+ * some or the follower ends (service_follower.h), or for one round. */
+static int log_read_job(vs_service *s, svc_follower *f, uint64_t offset, char *buf, size_t len, size_t *ret_n,
+                        bool *ret_done)
+{
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -1;
+        svc_follow_state st;
+        bool done;
+        ssize_t n = 0;
+
+        pthread_mutex_lock(&f->j->lock);
+        st = svc_follower_wait_locked(s, f, &f->j->log.size, offset);
+        pthread_mutex_unlock(&f->j->lock);
+        done = st != SVC_FOLLOW_MORE && st != SVC_FOLLOW_WAITED;
+        if (st == SVC_FOLLOW_MORE) {
+                /* The file is read without the lock: output goes on meanwhile. */
+                path = job_path(f->j, "output.log");
+                fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                n = fd >= 0 ? pread(fd, buf, len, (off_t)offset) : -1;
+                if (n <= 0) /* shorter than recorded: what is missing will not come */
+                        done = true;
+        }
+        *ret_n = n > 0 ? (size_t)n : 0;
+        *ret_done = done;
+        return 0;
+}
+
+int vs_service_log_read(vs_service *s, const char *owner, const char *id, uint64_t offset, char *buf, size_t len,
+                        bool follow, size_t *ret_n, bool *ret_done, vs_error *err)
+{
+        /* Not counted, and without the created bound: a caller of its own. */
+        svc_follower f = { .j = job_get(s, owner, id, err), .follow = follow };
+        int r;
+
+        if (!f.j)
+                return -1;
+        r = log_read_job(s, &f, offset, buf, len, ret_n, ret_done);
+        job_unref(f.j);
+        return r;
+}
+
+/* ---- followers that keep their place ----------------------------------------- */
+
+struct vs_follow {
+        svc_follower core;
+        uint64_t offset;
+};
+
+int vs_service_follow_open(vs_service *s, const char *owner, const char *id, bool follow, vs_follow **ret,
+                           vs_error *err)
+{
+        svc_follower core;
+
+        if (svc_follower_open(s, owner, id, follow, &core, err) < 0)
+                return -1;
+        *ret = vs_xcalloc(1, sizeof(**ret));
+        (*ret)->core = core;
         return 0;
 }
 
 int vs_service_follow_read(vs_service *s, vs_follow *f, char *buf, size_t len, size_t *ret_n, bool *ret_done)
 {
-        int r = log_read_job(s, f->j, f->offset, buf, len, f->acct != NULL, f->created_until_ms, ret_n, ret_done);
+        int r = log_read_job(s, &f->core, f->offset, buf, len, ret_n, ret_done);
 
         f->offset += *ret_n;
         return r;
@@ -194,13 +277,7 @@ void vs_service_follow_close(vs_service *s, vs_follow *f)
 {
         if (!f)
                 return;
-        if (f->acct) {
-                pthread_mutex_lock(&s->lock);
-                f->acct->follows--;
-                f->j->follows--;
-                pthread_mutex_unlock(&s->lock);
-        }
-        job_unref(f->j);
+        svc_follower_close(s, &f->core);
         free(f);
 }
 

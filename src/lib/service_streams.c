@@ -1,10 +1,9 @@
-/* Readers of a job's streams.log (service_streams.h).  A reader sleeps on
- * the job's condition variable, as a log follow does (output, state
- * changes, removal and shutdown broadcast it), reads the file without the
- * job's lock, and only up to the size the writer committed under it: a
- * record being written is never seen half. */
+/* Readers of a job's streams.log (service_streams.h).  A reader is a
+ * follower (service_follower.h: it waits as a log follow does), reads the
+ * file without the job's lock, and only up to the size the writer
+ * committed under it: a record being written is never seen half. */
 #include "service_streams.h"
-#include "service_int.h"
+#include "service_follower.h"
 #include "alloc.h"
 #include "cleanup.h"
 #include "clock.h"
@@ -17,14 +16,11 @@
 #include <unistd.h>
 
 struct vs_streams_reader {
-        sjob *j;                   /* a reference */
-        sowner *acct;              /* a follow's account (counted); NULL otherwise */
+        svc_follower f;            /* f.j: the job; f.gone: opts.gone */
         vs_streams_opts o;
         int fd;
         vs_stream_cursor cur;      /* cur.end: the size committed when last looked */
         size_t skip;               /* bytes of the record at the tail's start to leave out */
-        uint64_t created_until_ms; /* monotonic: a follow of a job still created then ends */
-        uint64_t gone_checked_ms;  /* monotonic: when opts.gone was last asked */
         vs_streams_end end;
         unsigned cut;
 };
@@ -42,44 +38,13 @@ const char *vs_streams_end_name(vs_streams_end e)
         return (size_t)e < VS_STREAMS_END_LAST ? end_names[e] : NULL;
 }
 
-static void deadline_in(struct timespec *ts, uint64_t ms)
-{
-        clock_gettime(CLOCK_REALTIME, ts);
-        ts->tv_sec += (time_t)(ms / 1000);
-        ts->tv_nsec += (long)(ms % 1000) * 1000000;
-        if (ts->tv_nsec >= 1000000000) {
-                ts->tv_sec++;
-                ts->tv_nsec -= 1000000000;
-        }
-}
-
-/* Counts a follow against its job and its follower, as
- * vs_service_follow_open does (the same bounds hold both kinds). */
-static int count_follow_locked(vs_service *s, sjob *j, const char *owner, const char *id, sowner **ret,
-                               vs_error *err)
-{
-        sowner *o = owner_get_locked(s, owner);
-        char who[VS_OWNER_LABEL_MAX];
-
-        if (j->follows >= s->o.job_follows)
-                return vs_error_set(err, VS_ERR_LIMIT, "job %s already has %u log follows open (--job-follows)", id,
-                                    j->follows);
-        if (o->follows >= s->o.owner_follows)
-                return vs_error_set(err, VS_ERR_LIMIT, "%s already has %u log follows open (--owner-follows)",
-                                    owner_label(owner, who), o->follows);
-        j->follows++;
-        o->follows++;
-        *ret = o;
-        return 0;
-}
-
 /* Under j->lock, before the job's files are removed: the reader opens the
  * file (made empty, 0600, when the job has written nothing yet: the writer
  * appends to the same file) and keeps it, so that a job removed right
  * after it ended (AutoRemove) is still read to its last record. */
 static bool open_file(vs_streams_reader *r)
 {
-        _cleanup_free_ char *path = job_path(r->j, "streams.log");
+        _cleanup_free_ char *path = job_path(r->f.j, "streams.log");
         struct stat st;
 
         r->fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -93,7 +58,7 @@ static bool open_file(vs_streams_reader *r)
  * lock; the file is read without it. */
 static int tail_place(vs_streams_reader *r, uint64_t *ret_end)
 {
-        sjob *j = r->j;
+        sjob *j = r->f.j;
         _cleanup_free_ uint32_t *index = NULL;
         size_t nindex;
         uint64_t end, pos;
@@ -121,30 +86,24 @@ int vs_service_streams_open(vs_service *s, const char *owner, const char *id, co
                             vs_streams_reader **ret, vs_error *err)
 {
         vs_streams_reader *r;
-        sowner *acct = NULL;
+        svc_follower f;
         uint64_t end = 0;
         sjob *j;
-        int rc = 0;
 
         if (!(o->filter.streams & (1u << VS_STREAM_STDOUT | 1u << VS_STREAM_STDERR)))
                 return vs_error_set(err, VS_ERR_INPUT, "no stream asked for: stdout, stderr or both");
-        pthread_mutex_lock(&s->lock);
-        j = job_find_locked(s, owner, id, err);
-        if (j && o->follow)
-                rc = count_follow_locked(s, j, owner, id, &acct, err);
-        if (j && rc == 0)
-                job_ref(j);
-        pthread_mutex_unlock(&s->lock);
-        if (!j || rc < 0)
+        if (svc_follower_open(s, owner, id, o->follow, &f, err) < 0)
                 return -1;
+        /* The reader keeps streams.log open (open_file). */
+        f.reads_after_removal = true;
+        f.until_ns = o->filter.until_ns;
+        f.gone = o->gone;
+        f.userdata = o->userdata;
+        j = f.j;
         r = vs_xcalloc(1, sizeof(*r));
-        r->j = j;
-        r->acct = acct;
+        r->f = f;
         r->o = *o;
         r->fd = -1;
-        r->gone_checked_ms = vs_mono_ms();
-        if (o->follow)
-                r->created_until_ms = vs_mono_ms() + s->o.follow_created_ms;
         vs_stream_cursor_init(&r->cur, -1, 0, 0);
         pthread_mutex_lock(&j->lock);
         if (j->removed)
@@ -160,97 +119,32 @@ int vs_service_streams_open(vs_service *s, const char *owner, const char *id, co
         return 0;
 }
 
-/* Asks opts.gone at most every VS_FOLLOW_WAIT_MS (it may poll a socket). */
-static bool reader_gone(vs_streams_reader *r, bool now)
-{
-        uint64_t t = vs_mono_ms();
-
-        if (!r->o.gone || (!now && t - r->gone_checked_ms < VS_FOLLOW_WAIT_MS))
-                return false;
-        r->gone_checked_ms = t;
-        return r->o.gone(r->o.userdata);
-}
-
-/* Under j->lock: how long a follow may sleep now (0: its time is up). */
-static uint64_t wait_ms_locked(vs_streams_reader *r, vs_streams_end *ret_end)
-{
-        uint64_t wait = VS_FOLLOW_WAIT_MS, mono = vs_mono_ms();
-        int64_t t = vs_stream_now_ns();
-
-        if (r->created_until_ms && r->j->rec.state == VS_JOB_CREATED) {
-                if (mono >= r->created_until_ms) {
-                        *ret_end = VS_STREAMS_END_NOT_STARTED;
-                        return 0;
-                }
-                if (r->created_until_ms - mono < wait)
-                        wait = r->created_until_ms - mono;
-        }
-        if (r->o.filter.until_ns) {
-                if (t > r->o.filter.until_ns) {
-                        *ret_end = VS_STREAMS_END_UNTIL;
-                        return 0;
-                }
-                if ((uint64_t)(r->o.filter.until_ns - t) / 1000000 + 1 < wait)
-                        wait = (uint64_t)(r->o.filter.until_ns - t) / 1000000 + 1;
-        }
-        return wait;
-}
+static const vs_streams_end end_of[] = {
+        [SVC_FOLLOW_MORE] = VS_STREAMS_END_NONE,         [SVC_FOLLOW_WAITED] = VS_STREAMS_END_NONE,
+        [SVC_FOLLOW_READ] = VS_STREAMS_END_READ,         [SVC_FOLLOW_FINISHED] = VS_STREAMS_END_FINISHED,
+        [SVC_FOLLOW_DELETED] = VS_STREAMS_END_DELETED,   [SVC_FOLLOW_STOPPING] = VS_STREAMS_END_STOPPING,
+        [SVC_FOLLOW_NOT_STARTED] = VS_STREAMS_END_NOT_STARTED, [SVC_FOLLOW_UNTIL] = VS_STREAMS_END_UNTIL,
+        [SVC_FOLLOW_GONE] = VS_STREAMS_END_GONE,
+};
 
 /* Sleeps until the committed size passes the reader's place (true) or the
- * reader ends (false, r->end set). */
+ * reader ends (false, r->end set).  The file stays readable through the
+ * reader's fd after a removal: what was written is read first. */
 static bool wait_more(vs_service *s, vs_streams_reader *r)
 {
-        sjob *j = r->j;
-        struct timespec ts;
-        vs_streams_end end = VS_STREAMS_END_NONE;
+        sjob *j = r->f.j;
+        svc_follow_state st;
 
         pthread_mutex_lock(&j->lock);
-        for (;;) {
-                uint64_t wait;
-
-                r->cut = j->slog.cut;
-                /* The file stays readable through the reader's fd after a
-                 * removal: what was written is read first. */
-                if (r->cur.pos < j->slog.size) {
-                        r->cur.end = j->slog.size;
-                        break;
-                }
-                if (j->removed) {
-                        end = VS_STREAMS_END_DELETED;
-                        break;
-                }
-                /* The worker writes the last record before it marks the
-                 * job finished, under the same lock: nothing is missed. */
-                if (vs_job_state_finished(j->rec.state)) {
-                        end = VS_STREAMS_END_FINISHED;
-                        break;
-                }
-                if (!r->o.follow) {
-                        end = VS_STREAMS_END_READ;
-                        break;
-                }
-                if (svc_stopping(s) && j->rec.state != VS_JOB_RUNNING) {
-                        end = VS_STREAMS_END_STOPPING;
-                        break;
-                }
-                wait = wait_ms_locked(r, &end);
-                if (wait == 0)
-                        break;
-                deadline_in(&ts, wait);
-                if (pthread_cond_timedwait(&j->cond, &j->lock, &ts) == ETIMEDOUT) {
-                        bool gone;
-                        pthread_mutex_unlock(&j->lock);
-                        gone = reader_gone(r, true);
-                        pthread_mutex_lock(&j->lock);
-                        if (gone) {
-                                end = VS_STREAMS_END_GONE;
-                                break;
-                        }
-                }
-        }
+        do /* WAITED: only without a gone hook, which a stream asks no one */
+                st = svc_follower_wait_locked(s, &r->f, &j->slog.size, r->cur.pos);
+        while (st == SVC_FOLLOW_WAITED);
+        r->cut = j->slog.cut;
+        if (st == SVC_FOLLOW_MORE)
+                r->cur.end = j->slog.size;
         pthread_mutex_unlock(&j->lock);
-        r->end = end;
-        return end == VS_STREAMS_END_NONE;
+        r->end = end_of[st];
+        return r->end == VS_STREAMS_END_NONE;
 }
 
 int vs_service_streams_next(vs_service *s, vs_streams_reader *r, vs_streams_chunk *ret)
@@ -279,7 +173,7 @@ int vs_service_streams_next(vs_service *s, vs_streams_reader *r, vs_streams_chun
                 if (!vs_stream_filter_match(&r->o.filter, &h) || skip >= h.len) {
                         /* Records the reader skips come as fast as they are
                          * written: a reader that went away is noticed here too. */
-                        if (r->o.follow && reader_gone(r, false))
+                        if (r->o.follow && svc_follower_gone(&r->f, false))
                                 r->end = VS_STREAMS_END_GONE;
                         continue;
                 }
@@ -303,14 +197,8 @@ void vs_service_streams_close(vs_service *s, vs_streams_reader *r)
 {
         if (!r)
                 return;
-        if (r->acct) {
-                pthread_mutex_lock(&s->lock);
-                r->acct->follows--;
-                r->j->follows--;
-                pthread_mutex_unlock(&s->lock);
-        }
         vs_stream_cursor_clear(&r->cur);
         vs_safe_close(r->fd);
-        job_unref(r->j);
+        svc_follower_close(s, &r->f);
         free(r);
 }

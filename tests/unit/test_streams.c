@@ -801,6 +801,60 @@ START_TEST(follow_ends_when_gone_deleted_or_over_limit)
 }
 END_TEST
 
+typedef struct {
+        sjob *j;
+        volatile bool stop;
+} storm_arg;
+
+/* Wakes the job's waiters every 50 ms with nothing new for them (as
+ * broadcasts for other readers, state changes of others, do). */
+static void *storm_thread(void *p)
+{
+        storm_arg *a = p;
+
+        for (int i = 0; i < 100 && !a->stop; i++) {
+                pthread_mutex_lock(&a->j->lock);
+                pthread_cond_broadcast(&a->j->cond);
+                pthread_mutex_unlock(&a->j->lock);
+                usleep(50000);
+        }
+        return NULL;
+}
+
+/* Wake-ups that bring nothing do not put off the reader's look at its
+ * client: each wait keeps its deadline (it was set anew on every wake-up,
+ * and a reader that went away was noticed only once they stopped). */
+START_TEST(follow_gone_noticed_under_wakeups)
+{
+        vs_service *s = svc_open_with(0, 2);
+        char id[13];
+        vs_streams_opts o = { .filter = { ALL, 0, 0 }, .follow = true, .tail = -1, .gone = gone_after_two };
+        vs_streams_reader *r;
+        vs_error err = { 0 };
+        storm_arg a = { NULL, false };
+        pthread_t t;
+        double w0;
+
+        JOB(s, "w", id, "out:a\n", "block");
+        start(s, id);
+        fake_wait_blocked(1);
+        a.j = job_get(s, "docker:a", id, &err);
+        ck_assert_ptr_nonnull(a.j);
+        gone_calls = 0;
+        ck_assert_int_eq(vs_service_streams_open(s, "docker:a", id, &o, &r, &err), 0);
+        ck_assert_int_eq(pthread_create(&t, NULL, storm_thread, &a), 0);
+        w0 = wall();
+        ck_drain(s, r, "1:a\n|", "gone");
+        ck_assert_msg(wall() - w0 < 1.5, "%.2f s to notice", wall() - w0);
+        ck_assert_int_eq(gone_calls, 2);
+        a.stop = true;
+        pthread_join(t, NULL);
+        job_unref(a.j);
+        vs_service_streams_close(s, r);
+        svc_close(s);
+}
+END_TEST
+
 /* A follow opened before the start reads every record even when the job
  * is removed right after it ended (AutoRemove) before the reader looked. */
 START_TEST(follow_reads_all_of_a_removed_job)
@@ -898,6 +952,7 @@ Suite *suite_streams(void)
         tcase_add_test(tc, follow_from_before_start_to_end);
         tcase_add_test(tc, follow_of_created_job_sleeps_then_ends);
         tcase_add_test(tc, follow_ends_when_gone_deleted_or_over_limit);
+        tcase_add_test(tc, follow_gone_noticed_under_wakeups);
         tcase_add_test(tc, follow_reads_all_of_a_removed_job);
         tcase_add_test(tc, reader_of_corrupt_file);
         tcase_add_test(tc, tail_after_restart);
