@@ -1,7 +1,8 @@
 #include "record.h"
 #include "alloc.h"
 #include "strtable.h"
-#include "cleanup.h"
+#include "json_fields.h"
+#include "strv.h"
 #include "text.h"
 
 #include <ctype.h>
@@ -302,13 +303,6 @@ int vs_record_from_json(json_t *j, vs_job_record *ret, vs_error *err)
 
 /* ---- a container's Docker facts ------------------------------------------------ */
 
-static void strv_free(char **v)
-{
-        for (size_t i = 0; v && v[i]; i++)
-                free(v[i]);
-        free(v);
-}
-
 static char **strv_copy(char *const *v)
 {
         size_t n = 0;
@@ -336,14 +330,14 @@ void vs_container_free(vs_container *c)
         free(c->name);
         free(c->image);
         free(c->hostname);
-        strv_free(c->cmd);
-        strv_free(c->entrypoint);
-        strv_free(c->env);
+        vs_strv_free(c->cmd);
+        vs_strv_free(c->entrypoint);
+        vs_strv_free(c->env);
         free(c->user);
         free(c->working_dir);
-        strv_free(c->labels);
+        vs_strv_free(c->labels);
         free(c->network_mode);
-        strv_free(c->binds);
+        vs_strv_free(c->binds);
         free(c);
 }
 
@@ -411,108 +405,6 @@ json_t *vs_container_to_json(const vs_container *c)
                 strv_or_null(c->binds), "bind_rw", c->bind_rw));
 }
 
-static int bad_field(const char *key, const char *why, vs_error *err)
-{
-        return vs_error_set(err, VS_ERR_SANDBOX, "job record: container.%s %s", key, why);
-}
-
-/* A string of at most max bytes, valid UTF-8; absent or null is NULL
- * unless required. */
-static int field_str(json_t *c, const char *key, size_t max, bool required, char **ret, vs_error *err)
-{
-        json_t *v = json_object_get(c, key);
-
-        if (!v || json_is_null(v)) {
-                if (required)
-                        return bad_field(key, "is missing", err);
-                *ret = NULL;
-                return 0;
-        }
-        if (!json_is_string(v))
-                return bad_field(key, "is not a string", err);
-        if (json_string_length(v) > max)
-                return bad_field(key, "is too long", err);
-        if (!vs_utf8_valid(json_string_value(v), json_string_length(v)))
-                return bad_field(key, "is not valid UTF-8 text", err);
-        *ret = vs_xstrdup(json_string_value(v));
-        return 0;
-}
-
-static int field_strv(json_t *c, const char *key, size_t max_n, char ***ret, vs_error *err)
-{
-        json_t *v = json_object_get(c, key), *w;
-        size_t i;
-        char **out;
-
-        *ret = NULL;
-        if (!v || json_is_null(v))
-                return 0;
-        if (!json_is_array(v))
-                return bad_field(key, "is not an array", err);
-        if (json_array_size(v) > max_n)
-                return bad_field(key, "has too many entries", err);
-        out = vs_xcalloc(json_array_size(v) + 1, sizeof(*out));
-        json_array_foreach(v, i, w) {
-                if (!json_is_string(w) || json_string_length(w) > VS_CONTAINER_STRING_MAX ||
-                    !vs_utf8_valid(json_string_value(w), json_string_length(w))) {
-                        strv_free(out);
-                        return bad_field(key, "has an entry that is not a string of valid UTF-8 text", err);
-                }
-                out[i] = vs_xstrdup(json_string_value(w));
-        }
-        *ret = out;
-        return 0;
-}
-
-static int field_labels(json_t *c, char ***ret, vs_error *err)
-{
-        json_t *v = json_object_get(c, "labels"), *val;
-        const char *key;
-        size_t n = 0;
-        char **out;
-
-        *ret = NULL;
-        if (!v || json_is_null(v))
-                return 0;
-        if (!json_is_object(v))
-                return bad_field("labels", "is not an object", err);
-        if (json_object_size(v) > VS_CONTAINER_LABELS_MAX)
-                return bad_field("labels", "has too many entries", err);
-        out = vs_xcalloc(2 * json_object_size(v) + 1, sizeof(*out));
-        json_object_foreach(v, key, val) {
-                if (!json_is_string(val) || strlen(key) > VS_CONTAINER_STRING_MAX ||
-                    json_string_length(val) > VS_CONTAINER_STRING_MAX || !vs_utf8_valid(key, strlen(key)) ||
-                    !vs_utf8_valid(json_string_value(val), json_string_length(val))) {
-                        strv_free(out);
-                        return bad_field("labels", "has an entry that is not a string of valid UTF-8 text", err);
-                }
-                out[n++] = vs_xstrdup(key);
-                out[n++] = vs_xstrdup(json_string_value(val));
-        }
-        *ret = out;
-        return 0;
-}
-
-static int field_bool(json_t *c, const char *key, bool *ret, vs_error *err)
-{
-        json_t *v = json_object_get(c, key);
-
-        if (v && !json_is_boolean(v))
-                return bad_field(key, "is not true or false", err);
-        *ret = json_is_true(v);
-        return 0;
-}
-
-static int field_count(json_t *c, const char *key, int64_t *ret, vs_error *err)
-{
-        json_t *v = json_object_get(c, key);
-
-        if (v && (!json_is_integer(v) || json_integer_value(v) < 0))
-                return bad_field(key, "is not a count of 0 or more", err);
-        *ret = v ? (int64_t)json_integer_value(v) : 0;
-        return 0;
-}
-
 bool vs_container_name_valid(const char *name)
 {
         size_t n = strlen(name);
@@ -537,37 +429,45 @@ static bool image_id_valid(const char *id)
         return true;
 }
 
-static int container_fields(json_t *j, vs_container *c, vs_error *err)
+static bool name_valid(const char *name)
 {
-        _cleanup_free_ char *image_id = NULL;
-
-        if (field_str(j, "name", VS_CONTAINER_NAME_MAX, true, &c->name, err) < 0)
-                return -1;
-        if (!vs_container_name_valid(c->name))
-                return bad_field("name", "is not a container name", err);
-        if (field_str(j, "image", VS_CONTAINER_IMAGE_MAX, true, &c->image, err) < 0 ||
-            field_str(j, "image_id", VS_CONTAINER_IMAGE_ID_LEN, false, &image_id, err) < 0)
-                return -1;
-        if (image_id && !image_id_valid(image_id))
-                return bad_field("image_id", "is not an image id", err);
-        snprintf(c->image_id, sizeof(c->image_id), "%s", image_id ? image_id : "");
-        if (field_str(j, "hostname", 255, false, &c->hostname, err) < 0 || field_bool(j, "tty", &c->tty, err) < 0 ||
-            field_bool(j, "open_stdin", &c->open_stdin, err) < 0 ||
-            field_bool(j, "auto_remove", &c->auto_remove, err) < 0 ||
-            field_strv(j, "cmd", VS_CONTAINER_ARGS_MAX, &c->cmd, err) < 0 ||
-            field_strv(j, "entrypoint", VS_CONTAINER_ARGS_MAX, &c->entrypoint, err) < 0 ||
-            field_strv(j, "env", VS_CONTAINER_ENV_MAX, &c->env, err) < 0 ||
-            field_str(j, "user", 255, false, &c->user, err) < 0 ||
-            field_str(j, "working_dir", VS_CONTAINER_PATH_MAX, false, &c->working_dir, err) < 0 ||
-            field_labels(j, &c->labels, err) < 0 || field_count(j, "memory", &c->memory, err) < 0 ||
-            field_count(j, "nano_cpus", &c->nano_cpus, err) < 0 ||
-            field_count(j, "cpu_shares", &c->cpu_shares, err) < 0 ||
-            field_str(j, "network_mode", 255, false, &c->network_mode, err) < 0 ||
-            field_strv(j, "binds", VS_CONTAINER_BINDS_MAX, &c->binds, err) < 0 ||
-            field_bool(j, "bind_rw", &c->bind_rw, err) < 0)
-                return -1;
-        return 0;
+        return vs_container_name_valid(name);
 }
+
+#define C_STR(key, member, max, flags) \
+        { key, VS_JF_STRING, offsetof(vs_container, member), max, 0, VS_JF_NULLABLE | (flags), NULL, NULL }
+#define C_STRV(key, member, max_n) \
+        { key, VS_JF_STRV, offsetof(vs_container, member), max_n, VS_CONTAINER_STRING_MAX, VS_JF_NULLABLE, NULL, NULL }
+#define C_BOOL(key, member) { key, VS_JF_BOOL, offsetof(vs_container, member), 0, 0, 0, NULL, NULL }
+#define C_COUNT(key, member) { key, VS_JF_COUNT, offsetof(vs_container, member), 0, 0, 0, NULL, NULL }
+
+/* job.json's "container", in the order its errors are looked for. */
+static const vs_json_field container_fields[] = {
+        { "name", VS_JF_STRING, offsetof(vs_container, name), VS_CONTAINER_NAME_MAX, 0,
+          VS_JF_REQUIRED | VS_JF_NULLABLE, name_valid, "is not a container name" },
+        C_STR("image", image, VS_CONTAINER_IMAGE_MAX, VS_JF_REQUIRED),
+        { "image_id", VS_JF_BUF, offsetof(vs_container, image_id), VS_CONTAINER_IMAGE_ID_LEN, 0, VS_JF_NULLABLE,
+          image_id_valid, "is not an image id" },
+        C_STR("hostname", hostname, 255, 0),
+        C_BOOL("tty", tty),
+        C_BOOL("open_stdin", open_stdin),
+        C_BOOL("auto_remove", auto_remove),
+        C_STRV("cmd", cmd, VS_CONTAINER_ARGS_MAX),
+        C_STRV("entrypoint", entrypoint, VS_CONTAINER_ARGS_MAX),
+        C_STRV("env", env, VS_CONTAINER_ENV_MAX),
+        C_STR("user", user, 255, 0),
+        C_STR("working_dir", working_dir, VS_CONTAINER_PATH_MAX, 0),
+        { "labels", VS_JF_PAIRS, offsetof(vs_container, labels), VS_CONTAINER_LABELS_MAX, VS_CONTAINER_STRING_MAX,
+          VS_JF_NULLABLE, NULL, NULL },
+        C_COUNT("memory", memory),
+        C_COUNT("nano_cpus", nano_cpus),
+        C_COUNT("cpu_shares", cpu_shares),
+        C_STR("network_mode", network_mode, 255, 0),
+        C_STRV("binds", binds, VS_CONTAINER_BINDS_MAX),
+        C_BOOL("bind_rw", bind_rw),
+};
+
+static const vs_json_reader container_reader = { VS_ERR_SANDBOX, "job record: container.", NULL, NULL };
 
 int vs_container_from_json(json_t *j, vs_container **ret, vs_error *err)
 {
@@ -576,7 +476,8 @@ int vs_container_from_json(json_t *j, vs_container **ret, vs_error *err)
         if (!json_is_object(j))
                 return vs_error_set(err, VS_ERR_SANDBOX, "job record: container is not an object");
         c = vs_xcalloc(1, sizeof(*c));
-        if (container_fields(j, c, err) < 0) {
+        if (vs_json_fields_read(j, container_fields, sizeof(container_fields) / sizeof(container_fields[0]), c,
+                                &container_reader, err) < 0) {
                 vs_container_free(c);
                 return -1;
         }

@@ -7,7 +7,7 @@ int main(void)
 {
         Suite *(*suites[])(void) = { suite_parse, suite_spec, suite_archive, suite_domain_xml, suite_frame,
                                      suite_result, suite_collect, suite_sha256, suite_workspace, suite_config,
-                                     suite_tar, suite_guest_result, suite_text, suite_jsonload,
+                                     suite_tar, suite_guest_result, suite_text, suite_jsonload, suite_json_fields,
                                      suite_service, suite_http, suite_streams, suite_docker_streams,
                                      suite_fsutil, suite_watch, suite_jobdir, suite_inputs, suite_privdrop, suite_helper,
                                      suite_common, suite_agent, suite_docker, suite_baseimage, suite_imagestore, suite_docker_images, suite_build, suite_docker_build,

@@ -19,6 +19,7 @@ Suite *suite_tar(void);
 Suite *suite_guest_result(void);
 Suite *suite_text(void);
 Suite *suite_jsonload(void);
+Suite *suite_json_fields(void);
 Suite *suite_service(void);
 Suite *suite_http(void);
 Suite *suite_streams(void);
