@@ -87,13 +87,65 @@ static char *slurp(const char *path)
 
 int dfx_cli(const docker_fx *fx, const char *sock, char **ret_out, char **ret_err, ...)
 {
+        const char *args[63];
+        size_t n = 0;
+        va_list ap;
+
+        va_start(ap, ret_err);
+        for (const char *a; (a = va_arg(ap, const char *)) && n < 62;)
+                args[n++] = a;
+        va_end(ap);
+        args[n] = NULL;
+        return dfx_cli_argv(fx, sock, ret_out, ret_err, args);
+}
+
+void dfx_cli_expect(const docker_fx *fx, const char *sock, int rc, const char *want_out, const char *want_err,
+                    const char *const *args)
+{
+        char *out, *err;
+        int got = dfx_cli_argv(fx, sock, &out, &err, args);
+
+        ck_assert_msg(got == rc, "docker %s %s: exit %d, not %d: %s", args[0], args[0] && args[1] ? args[1] : "", got,
+                      rc, err);
+        if (want_out)
+                ck_assert_str_eq(out, want_out);
+        if (want_err)
+                ck_assert_str_eq(err, want_err);
+        free(out);
+        free(err);
+}
+
+void dfx_put_file(const char *dir, const char *name, const char *text)
+{
+        char path[256];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs(text, f);
+        fclose(f);
+}
+
+void dfx_base_image(docker_fx *fx, const char *manifest)
+{
+        snprintf(fx->base, sizeof(fx->base), "%s/base", fx->dir);
+        ck_assert_int_eq(mkdir(fx->base, 0700), 0);
+        dfx_put_file(fx->base, "root.qcow2", "");
+        dfx_put_file(fx->base, "vmlinuz", "");
+        dfx_put_file(fx->base, "initrd.img", "");
+        dfx_put_file(fx->base, "manifest.json", manifest);
+        fx->cfg.image = fx->base;
+}
+
+int dfx_cli_argv(const docker_fx *fx, const char *sock, char **ret_out, char **ret_err, const char *const *args)
+{
         char host[128], config[128], out[128], errp[128];
         char *argv[64], *envp[8];
         posix_spawn_file_actions_t fa;
         size_t n = 0;
         pid_t pid;
         int status = 0;
-        va_list ap;
         struct timespec t0, t;
 
         snprintf(host, sizeof(host), "DOCKER_HOST=unix://%s", sock);
@@ -110,10 +162,8 @@ int dfx_cli(const docker_fx *fx, const char *sock, char **ret_out, char **ret_er
         envp[5] = (char *)"DOCKER_BUILDKIT=0";
         envp[6] = NULL;
         argv[n++] = (char *)dfx_docker_cli();
-        va_start(ap, ret_err);
-        for (const char *a; (a = va_arg(ap, const char *)) && n < 63;)
-                argv[n++] = (char *)a;
-        va_end(ap);
+        for (size_t i = 0; args[i] && n < 63; i++)
+                argv[n++] = (char *)args[i];
         argv[n] = NULL;
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);

@@ -12,6 +12,7 @@ typedef struct {
         char dir[64];          /* state dir; allowed root: dir/roots */
         char roots[96];
         char sock_a[96], sock_b[96];
+        char base[96];         /* dfx_base_image's */
         vs_config cfg;
         vs_server *srv;
 } docker_fx;
@@ -27,6 +28,20 @@ void dfx_stop(docker_fx *fx);
  * get its stdout and stderr (malloc'd). */
 int dfx_cli(const docker_fx *fx, const char *sock, char **ret_out, char **ret_err, ...)
         __attribute__((sentinel));
+/* The same with the args as a NULL-terminated array (at most 62). */
+int dfx_cli_argv(const docker_fx *fx, const char *sock, char **ret_out, char **ret_err, const char *const *args);
+/* Runs the CLI with args: exit status rc, stdout and stderr exactly
+ * want_out and want_err (NULL: not checked). */
+void dfx_cli_expect(const docker_fx *fx, const char *sock, int rc, const char *want_out, const char *want_err,
+                    const char *const *args);
+#define DFX_CLI_EXPECT(fx, sock, rc, want_out, want_err, ...) \
+        dfx_cli_expect(fx, sock, rc, want_out, want_err, (const char *const[]){ __VA_ARGS__, NULL })
+
+/* dir/name with text (asserted). */
+void dfx_put_file(const char *dir, const char *name, const char *text);
+/* A base image of empty files and manifest (manifest.json's text) in
+ * fx->base, made the service's (fx->cfg.image): what it preloads counts. */
+void dfx_base_image(docker_fx *fx, const char *manifest);
 /* One HTTP request on sock; returns the status, the body in *ret_body and
  * the header block in *ret_headers (both malloc'd, may be NULL). */
 long dfx_http(const char *sock, const char *method, const char *path, const char *body, size_t body_len,

@@ -22,33 +22,13 @@
 #define FIXTURE_ID "sha256:c732da56c260e5906dfe7641ccf58531957b5fa521395ae360b19fb0a7637f77"
 
 static docker_fx fx;
-static char base_dir[128];
-
-static void put_file(const char *dir, const char *name, const char *text)
-{
-        char path[256];
-        FILE *f;
-
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        f = fopen(path, "w");
-        ck_assert_ptr_nonnull(f);
-        fputs(text, f);
-        fclose(f);
-}
-
 /* A base image with nothing but its manifest: "pre/loaded:1" is preloaded. */
 static void fake_base_image(void)
 {
-        snprintf(base_dir, sizeof(base_dir), "%s/base", fx.dir);
-        ck_assert_int_eq(mkdir(base_dir, 0700), 0);
-        put_file(base_dir, "root.qcow2", "");
-        put_file(base_dir, "vmlinuz", "");
-        put_file(base_dir, "initrd.img", "");
-        put_file(base_dir, "manifest.json",
-                 "{\"cmdline\": \"x\", \"root_fs_mib\": 10, \"preloaded\": [{\"file\": \"p.tar\", \"sha256\": \"00\", "
-                 "\"images\": [{\"id\": \"sha256:1111111111111111111111111111111111111111111111111111111111111111\", "
-                 "\"tags\": [\"pre/loaded:1\"]}]}]}");
-        fx.cfg.image = base_dir;
+        dfx_base_image(&fx, "{\"cmdline\": \"x\", \"root_fs_mib\": 10, \"preloaded\": [{\"file\": \"p.tar\", "
+                            "\"sha256\": \"00\", \"images\": [{\"id\": "
+                            "\"sha256:1111111111111111111111111111111111111111111111111111111111111111\", "
+                            "\"tags\": [\"pre/loaded:1\"]}]}]}");
 }
 
 static void load_fixture(const char *tenant)
@@ -254,11 +234,6 @@ START_TEST(build_refused_before_any_vm)
 }
 END_TEST
 
-static void write_dir_file(const char *dir, const char *name, const char *text)
-{
-        put_file(dir, name, text);
-}
-
 /* The docker CLI 28 (DOCKER_BUILDKIT=0, as its users without buildx run
  * it) tars a directory and prints the classic builder's lines. */
 START_TEST(docker_cli_build)
@@ -269,8 +244,8 @@ START_TEST(docker_cli_build)
 
         snprintf(dir, sizeof(dir), "%s/ctx", fx.dir);
         ck_assert_int_eq(mkdir(dir, 0700), 0);
-        write_dir_file(dir, "Dockerfile", "FROM " FIXTURE_REF "\nCOPY hello.txt /\n");
-        write_dir_file(dir, "hello.txt", "hi\n");
+        dfx_put_file(dir, "Dockerfile", "FROM " FIXTURE_REF "\nCOPY hello.txt /\n");
+        dfx_put_file(dir, "hello.txt", "hi\n");
         rc = dfx_cli(&fx, fx.sock_a, &out, &err, "build", "-t", "cli/built:1", "--build-arg",
                      "FAKE=out:Step 1/2 : FROM " FIXTURE_REF "\n", dir, NULL);
         ck_assert_msg(rc == 0, "rc %d: %s %s", rc, out, err);

@@ -32,29 +32,9 @@ static void teardown(void)
 /* The docker CLI's exit code, its stdout in *out (freed by the caller). */
 #define CLI(sock, out, err, ...) dfx_cli(&fx, sock, out, err, __VA_ARGS__, (char *)NULL)
 
-static void cli_ok(const char *sock, const char *want_out, ...) __attribute__((sentinel));
-/* Runs the CLI with the NULL-terminated args after want_out; exit 0 and
- * stdout exactly want_out (NULL: not checked). */
-static void cli_ok(const char *sock, const char *want_out, ...)
-{
-        const char *a[16] = { 0 };
-        char *out = NULL, *errs = NULL;
-        size_t n = 0;
-        va_list ap;
-        int rc;
-
-        va_start(ap, want_out);
-        for (const char *s; (s = va_arg(ap, const char *)) && n < 15;)
-                a[n++] = s;
-        va_end(ap);
-        rc = dfx_cli(&fx, sock, &out, &errs, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11],
-                     a[12], a[13], a[14], (char *)NULL);
-        ck_assert_msg(rc == 0, "docker %s %s: exit %d: %s", a[0], a[1] ? a[1] : "", rc, errs);
-        if (want_out)
-                ck_assert_str_eq(out, want_out);
-        free(out);
-        free(errs);
-}
+/* Exit 0 and stdout exactly want_out (NULL: not checked); the args end
+ * with NULL. */
+#define cli_ok(sock, want_out, ...) dfx_cli_expect(&fx, sock, 0, want_out, NULL, (const char *const[]){ __VA_ARGS__ })
 
 static void load_fixture(const char *sock, const char *file, const char *line)
 {
@@ -206,32 +186,14 @@ START_TEST(create_without_pulls)
 }
 END_TEST
 
-static void put(const char *dir, const char *name, const char *text)
-{
-        char path[256];
-        FILE *f;
-
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        f = fopen(path, "w");
-        ck_assert_ptr_nonnull(f);
-        fputs(text, f);
-        fclose(f);
-}
-
 /* An image preloaded into the base image counts as present (by the tag
  * manifest.json records, in any spelling, or by id); others still 403. */
 START_TEST(create_preloaded_present)
 {
-        char base[160], *body = NULL;
+        char *body = NULL;
 
-        snprintf(base, sizeof(base), "%s/base", fx.dir);
-        ck_assert_int_eq(mkdir(base, 0700), 0);
-        put(base, "root.qcow2", "");
-        put(base, "vmlinuz", "");
-        put(base, "initrd.img", "");
-        put(base, "manifest.json", "{\"cmdline\": \"x\", \"root_fs_mib\": 10, \"preloaded\": [{\"file\": \"r.tar\", "
-                                   "\"images\": [{\"id\": \"" ID_OCI "\", \"tags\": [\"rocker/r-ver:4\"]}]}]}");
-        fx.cfg.image = base;
+        dfx_base_image(&fx, "{\"cmdline\": \"x\", \"root_fs_mib\": 10, \"preloaded\": [{\"file\": \"r.tar\", "
+                            "\"images\": [{\"id\": \"" ID_OCI "\", \"tags\": [\"rocker/r-ver:4\"]}]}]}");
         ck_assert_int_eq(dfx_http(fx.sock_b, "POST", "/v1.41/images/create?fromImage=docker.io/rocker/r-ver&tag=4", NULL, 0,
                                   &body, NULL), 200);
         ck_assert_str_eq(body, "{\"status\":\"Status: Image is up to date for rocker/r-ver:4\"}\r\n");

@@ -539,34 +539,11 @@ END_TEST
 /* The CLI's exit code; its stdout and stderr in *out and *err (freed by the caller). */
 static int cli(char **out, char **err, const char *const *args)
 {
-        const char *a[16] = { 0 }; /* the args, NULL-padded: dfx_cli takes them all */
-        size_t n = 0;
-
-        for (; args[n]; n++) {
-                ck_assert_uint_lt(n, 15);
-                a[n] = args[n];
-        }
-        return dfx_cli(&fx, fx.sock_a, out, err, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10],
-                       a[11], a[12], a[13], a[14], (char *)NULL);
+        return dfx_cli_argv(&fx, fx.sock_a, out, err, args);
 }
 
 #define CLI(out, err, ...) cli(out, err, (const char *const[]){ __VA_ARGS__, NULL })
-
-static void cli_expect(int rc, const char *want_out, const char *want_err, const char *const *a)
-{
-        char *out, *err;
-        int got = cli(&out, &err, a);
-
-        ck_assert_msg(got == rc, "docker %s: exit %d, not %d: %s", a[0], got, rc, err);
-        if (want_out)
-                ck_assert_str_eq(out, want_out);
-        if (want_err)
-                ck_assert_str_eq(err, want_err);
-        free(out);
-        free(err);
-}
-
-#define CLI_EXPECT(rc, out, err, ...) cli_expect(rc, out, err, (const char *const[]){ __VA_ARGS__, NULL })
+#define CLI_EXPECT(rc, out, err, ...) DFX_CLI_EXPECT(&fx, fx.sock_a, rc, out, err, __VA_ARGS__)
 
 /* Each line of a CLI's output with its timestamp checked and written "T ". */
 static char *strip_timestamps_raw(const char *s, time_t t0, time_t t1)
