@@ -5,10 +5,10 @@
 #include "docker_fixture.h"
 #include "fake_runner.h"
 #include "fsutil.h"
+#include "http_client.h"
 #include "service.h"
 #include "tests.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
@@ -16,7 +16,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,44 +83,14 @@ static void wait_done(const char *id)
         ck_assert_msg(vs_service_wait(vs_server_service(fx.srv), "docker:a", id, 60000, &err) == 1, "%s", err.msg);
 }
 
-typedef struct {
-        char *buf;
-        size_t len;
-} bytes;
-
-static size_t on_bytes(char *p, size_t size, size_t n, void *userdata)
-{
-        bytes *b = userdata;
-
-        b->buf = realloc(b->buf, b->len + size * n + 1);
-        memcpy(b->buf + b->len, p, size * n);
-        b->len += size * n;
-        b->buf[b->len] = '\0';
-        return size * n;
-}
+typedef hc_bytes bytes;
 
 /* One request; the body with its length (frames hold NUL bytes). */
 static long http(const char *sock, const char *method, const char *path, bytes *body, bytes *headers)
 {
-        CURL *c = curl_easy_init();
-        char url[1024];
-        long code = 0;
+        hc_request rq = { .sock = sock, .host = "docker", .method = method, .path = path };
 
-        *body = (bytes){ calloc(1, 1), 0 };
-        *headers = (bytes){ calloc(1, 1), 0 };
-        snprintf(url, sizeof(url), "http://docker%s", path);
-        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_bytes);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_bytes);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, headers);
-        if (curl_easy_perform(c) == CURLE_OK)
-                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-        curl_easy_cleanup(c);
-        return code;
+        return hc_perform(&rq, body, headers);
 }
 
 static void bytes_free(bytes *b)
@@ -405,13 +374,7 @@ END_TEST
 
 static int dial(const char *sock)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        ck_assert_int_ge(fd, 0);
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-        ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-        return fd;
+        return hc_dial(sock, 0);
 }
 
 /* Sends the docker CLI's hijack request; returns the response head. */
@@ -441,7 +404,7 @@ static bytes read_to_eof(int fd)
         ssize_t n;
 
         while ((n = read(fd, buf, sizeof(buf))) > 0)
-                on_bytes(buf, 1, (size_t)n, &b);
+                hc_on_bytes(buf, 1, (size_t)n, &b);
         return b;
 }
 
@@ -678,28 +641,11 @@ END_TEST
 /* A job API request with the admin token (for the runtime sockets). */
 static long admin(const char *sock, const char *method, const char *where, const char *body, bytes *ret)
 {
-        CURL *c = curl_easy_init();
-        struct curl_slist *h = curl_slist_append(NULL, "Authorization: Bearer 0123456789abcdef0123");
-        char url[512];
-        long code = 0;
+        hc_request rq = { .sock = sock, .host = "localhost", .method = method, .path = where,
+                          .authorization = "Bearer 0123456789abcdef0123", .body = body,
+                          .body_len = body ? strlen(body) : 0, .content_type = "application/json" };
 
-        *ret = (bytes){ calloc(1, 1), 0 };
-        snprintf(url, sizeof(url), "http://localhost%s", where);
-        h = curl_slist_append(h, "Content-Type: application/json");
-        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-        if (body)
-                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_bytes);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, ret);
-        if (curl_easy_perform(c) == CURLE_OK)
-                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-        curl_slist_free_all(h);
-        curl_easy_cleanup(c);
-        return code;
+        return hc_perform(&rq, ret, NULL);
 }
 
 /* Removing a tenant's socket at run time ends its hijacked streams (MHD

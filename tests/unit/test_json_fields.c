@@ -168,36 +168,46 @@ static int hook(const vs_json_field *f, vs_jf_why why, size_t index, void *userd
                             vs_jf_phrase(f, why), (int)why);
 }
 
+/* Reads text with the hook into t (starting as fill bytes); returns the
+ * message. */
+static const char *hook_read(const char *text, thing *t, int fill)
+{
+        static vs_error err;
+        vs_json_reader own = { VS_ERR_INPUT, "ignored.", hook, (void *)"body:" };
+        json_t *j = json_loads(text, 0, NULL);
+
+        ck_assert_ptr_nonnull(j);
+        err = (vs_error){ 0 };
+        memset(t, fill, sizeof(*t));
+        ck_assert_int_eq(vs_json_fields_read(j, rows, sizeof(rows) / sizeof(rows[0]), t, &own, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_USAGE);
+        json_decref(j);
+        return err.msg;
+}
+
 /* A hook says what the errors say, with the entry's index. */
 START_TEST(error_hook_and_index)
 {
         vs_json_reader own = { VS_ERR_INPUT, "ignored.", hook, (void *)"body:" };
-        json_t *j = json_loads("{\"name\":\"a\",\"words\":[\"a\",\"b\"],\"pairs\":{\"a\":\"1\",\"b\":2}}", 0, NULL);
         vs_error err = { 0 };
+        json_t *j;
         thing t;
 
         hook_calls = 0;
-        memset(&t, 0xa5, sizeof(t));
-        ck_assert_int_eq(vs_json_fields_read(j, rows, sizeof(rows) / sizeof(rows[0]), &t, &own, &err), -1);
+        ck_assert_str_eq(hook_read("{\"name\":\"a\",\"words\":[\"a\",\"b\"],\"pairs\":{\"a\":\"1\",\"b\":2}}", &t, 0xa5),
+                         "body: pairs[1]: has an entry that is not a string of valid UTF-8 text (9)");
         ck_assert_int_eq(hook_calls, 1);
-        ck_assert_int_eq(err.kind, VS_ERR_USAGE);
-        ck_assert_str_eq(err.msg, "body: pairs[1]: has an entry that is not a string of valid UTF-8 text (9)");
         /* the rows before the bad one are set, the bad one is not */
         ck_assert_str_eq(t.name, "a");
         ck_assert_uint_eq(vs_strv_length(t.words), 2);
         ck_assert_ptr_null(t.pairs);
         thing_clear(&t);
-        json_decref(j);
-        j = json_loads("{\"name\":\"a\",\"words\":[\"a\",\"b\",\"c\"]}", 0, NULL);
-        ck_assert_int_eq(vs_json_fields_read(j, rows, sizeof(rows) / sizeof(rows[0]), &t, &own, &err), -1);
-        ck_assert_str_eq(err.msg, "body: words[0]: has too many entries (8)");
+        ck_assert_str_eq(hook_read("{\"name\":\"a\",\"words\":[\"a\",\"b\",\"c\"]}", &t, 0),
+                         "body: words[0]: has too many entries (8)");
         thing_clear(&t);
-        json_decref(j);
-        j = json_loads("{\"name\":\"a\",\"words\":[\"a\",\"bbbb\"]}", 0, NULL);
-        ck_assert_int_eq(vs_json_fields_read(j, rows, sizeof(rows) / sizeof(rows[0]), &t, &own, &err), -1);
-        ck_assert_str_eq(err.msg, "body: words[1]: has an entry that is not a string of valid UTF-8 text (9)");
+        ck_assert_str_eq(hook_read("{\"name\":\"a\",\"words\":[\"a\",\"bbbb\"]}", &t, 0),
+                         "body: words[1]: has an entry that is not a string of valid UTF-8 text (9)");
         thing_clear(&t);
-        json_decref(j);
         /* a key that is not UTF-8 (jansson's parser lets none through) */
         j = json_pack("{s:s, s:{}}", "name", "a", "pairs");
         json_object_set_new_nocheck(json_object_get(j, "pairs"), "\xff", json_string("1"));
