@@ -101,6 +101,24 @@ static bool exe_is(pid_t pid, const char *want)
 /* True when needle is anywhere in pid's readable memory (every mapping of
  * /proc/PID/maps with 'r', read through /proc/PID/mem; a chunk boundary
  * is overlapped by the needle's length). */
+/* True once pid's maps hold a library named like lib: right after the exec
+ * only the loader is mapped, and a scan then reads a few hundred KiB. */
+static bool maps_hold(pid_t pid, const char *lib)
+{
+        char path[64], line[1024];
+        bool found = false;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+        f = fopen(path, "re");
+        if (!f)
+                return false;
+        while (!found && fgets(line, sizeof(line), f))
+                found = strstr(line, lib) != NULL;
+        fclose(f);
+        return found;
+}
+
 static bool memory_contains(pid_t pid, const char *needle, uint64_t *ret_scanned)
 {
         char path[64], line[512];
@@ -296,6 +314,9 @@ static bool probe_then_cancel(void *userdata)
         }
         if (pid < 0)
                 return true;
+        /* The helper is dynamically linked: scan once libguestfs is in. */
+        for (int tries = 0; st->exec_seen && tries < 500 && !maps_hold(pid, "libguestfs.so"); tries++)
+                usleep(10000);
         /* Scanned even when no exec was seen (the design before): the
          * assertions below then fail on what was found. */
         st->in_memory = memory_contains(pid, st->heap_marker, &st->scanned);
