@@ -252,9 +252,12 @@ static void emit(build_stream *bs, json_t *msg)
         if (!text)
                 vs_oom();
         n = strlen(text);
+        /* dockerd's stream formatter ends every message with \r\n, and
+         * stevedore (containerit's client) splits the body on exactly that. */
         bs->out = vs_xrealloc(bs->out, bs->out_len + n + 2);
         memcpy(bs->out + bs->out_len, text, n);
         bs->out_len += n;
+        bs->out[bs->out_len++] = '\r';
         bs->out[bs->out_len++] = '\n';
 }
 

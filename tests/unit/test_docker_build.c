@@ -131,13 +131,13 @@ START_TEST(build_streams_json_lines)
 
         ck_assert_int_gt(asprintf(&query, "t=built:1&t=other&buildargs=%s&rm=1&forcerm=1", args), 0);
         ck_assert_int_eq(post_build(fx.sock_a, query, ctx, len, &body), 200);
-        ck_assert_str_eq(body, "{\"stream\":\"Step 1/2 : FROM " FIXTURE_REF "\\n\"}\n"
-                               "{\"stream\":\" ---> c732da56c260\\n\"}\n"
-                               "{\"stream\":\"context 3072 bytes, 1 images\\n\"}\n"
-                               "{\"aux\":{\"ID\":\"" FIXTURE_ID "\"}}\n"
-                               "{\"stream\":\"Successfully built c732da56c260\\n\"}\n"
-                               "{\"stream\":\"Successfully tagged built:1\\n\"}\n"
-                               "{\"stream\":\"Successfully tagged other:latest\\n\"}\n");
+        ck_assert_str_eq(body, "{\"stream\":\"Step 1/2 : FROM " FIXTURE_REF "\\n\"}\r\n"
+                               "{\"stream\":\" ---> c732da56c260\\n\"}\r\n"
+                               "{\"stream\":\"context 3072 bytes, 1 images\\n\"}\r\n"
+                               "{\"aux\":{\"ID\":\"" FIXTURE_ID "\"}}\r\n"
+                               "{\"stream\":\"Successfully built c732da56c260\\n\"}\r\n"
+                               "{\"stream\":\"Successfully tagged built:1\\n\"}\r\n"
+                               "{\"stream\":\"Successfully tagged other:latest\\n\"}\r\n");
         ck_assert_str_eq(store_id("docker:a", "built:1"), FIXTURE_ID);
         ck_assert_str_eq(store_id("docker:a", "other:latest"), FIXTURE_ID);
         ck_assert_ptr_null(store_id("docker:b", "built:1"));
@@ -153,8 +153,8 @@ START_TEST(build_quiet_and_dockerfile)
         _cleanup_free_ char *body = NULL;
 
         ck_assert_int_eq(post_build(fx.sock_a, "q=1&dockerfile=sub/Build.df&t=q:1", ctx, len, &body), 200);
-        ck_assert_str_eq(body, "{\"aux\":{\"ID\":\"" FIXTURE_ID "\"}}\n"
-                               "{\"stream\":\"" FIXTURE_ID "\\n\"}\n");
+        ck_assert_str_eq(body, "{\"aux\":{\"ID\":\"" FIXTURE_ID "\"}}\r\n"
+                               "{\"stream\":\"" FIXTURE_ID "\\n\"}\r\n");
         ck_assert_str_eq(store_id("docker:a", "q:1"), FIXTURE_ID);
 }
 END_TEST
@@ -169,10 +169,10 @@ START_TEST(build_failure_is_an_error_line)
 
         ck_assert_int_gt(asprintf(&query, "t=never:1&buildargs=%s", args), 0);
         ck_assert_int_eq(post_build(fx.sock_a, query, ctx, len, &body), 200);
-        ck_assert_str_eq(body, "{\"stream\":\"Step 2/2 : RUN false\\n\"}\n"
-                               "{\"stream\":\"context 2048 bytes, 1 images\\n\"}\n"
+        ck_assert_str_eq(body, "{\"stream\":\"Step 2/2 : RUN false\\n\"}\r\n"
+                               "{\"stream\":\"context 2048 bytes, 1 images\\n\"}\r\n"
                                "{\"errorDetail\":{\"message\":\"The command '/bin/sh -c false' returned a non-zero code: "
-                               "1\",\"code\":1},\"error\":\"The command '/bin/sh -c false' returned a non-zero code: 1\"}\n");
+                               "1\",\"code\":1},\"error\":\"The command '/bin/sh -c false' returned a non-zero code: 1\"}\r\n");
         ck_assert_ptr_null(store_id("docker:a", "never:1"));
         ck_assert_uint_eq(jobs_left("docker:a"), 0);
 }
@@ -187,9 +187,9 @@ START_TEST(build_from_preloaded)
         _cleanup_free_ char *body = NULL;
 
         ck_assert_int_eq(post_build(fx.sock_a, "t=x", ctx, len, &body), 200);
-        ck_assert_str_eq(body, "{\"stream\":\"context 2048 bytes, 0 images\\n\"}\n"
+        ck_assert_str_eq(body, "{\"stream\":\"context 2048 bytes, 0 images\\n\"}\r\n"
                                "{\"errorDetail\":{\"message\":\"the build reported no image id\"},"
-                               "\"error\":\"the build reported no image id\"}\n");
+                               "\"error\":\"the build reported no image id\"}\r\n");
 }
 END_TEST
 
