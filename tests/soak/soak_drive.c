@@ -1,13 +1,15 @@
 /* The client side of scripts/soak-fake: thousands of jobs through a running
  * soak-serve (the real service and HTTP layer, the fake runner), a seeded
  * random mix of plans, the server's RSS, heap, fds, threads and the files
- * under its state dir sampled every --sample-every jobs, and the
- * invariants checked at the end.
+ * under its state dir sampled every --sample-every jobs (at rest: the
+ * clients run in rounds of that many jobs, and each round's sample is taken
+ * once its jobs are over and the server's fds and threads are back), and
+ * the invariants checked at the end.
  *
  *   soak-drive --pid PID --api SOCK --token-file FILE --docker SOCK
  *              --state-dir DIR [--jobs N] [--seed S] [--clients C]
  *              [--warmup W] [--sample-every K] [--samples FILE]
- *              [--mallinfo FILE] [--settle-ms MS]
+ *              [--mallinfo FILE] [--settle-ms MS] [--keep-finished 0|1]
  *
  * Plans (each job's from its own generator, seeded by --seed and its index,
  * so a seed gives the same plans; their timing is the scheduler's):
@@ -22,6 +24,8 @@
  * Every job API or container job that is not deleted by its plan is
  * checked in its final state (status, exit code) and then deleted, so the
  * service holds no finished jobs: what grows is what the service keeps.
+ * With --keep-finished 1 the job API's finished jobs are kept until the end
+ * instead (the service's memory per stored job; --owner-jobs bounds them).
  * After every DELETE: 404 for the job and no directory state/server/jobs/ID.
  *
  * At the end (each a failure when it does not hold): no job lost (every
@@ -78,6 +82,7 @@ typedef enum {
         END_FINAL,    /* ended as planned, checked, then deleted by the soak */
         END_DELETED,  /* deleted by its plan */
         END_IMAGE,    /* an image plan: loaded, tagged, removed */
+        END_KEPT,     /* --keep-finished: ended as planned, checked, kept until the end */
         END_LAST
 } end_kind;
 
@@ -95,10 +100,11 @@ static struct {
         unsigned clients;
         uint64_t seed;
         unsigned settle_ms;
+        bool keep_finished;
 } opt = { .jobs = 1000, .warmup = 50, .sample_every = 250, .clients = 4, .settle_ms = 10000 };
 
 static job_slot *slots;
-static atomic_ulong next_job, done_jobs;
+static atomic_ulong next_job;
 static unsigned long phase_end;
 static atomic_uint failures;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -263,16 +269,15 @@ static struct {
         double n, sx, sy, sxx, sxy, sh, sxh;
 } fit;
 
-static void sample(unsigned long jobs_done)
+static void sample(unsigned long jobs_done, const probe *p)
 {
-        probe p = take_probe();
         double x = (double)jobs_done;
 
-        fprintf(samples, "%lu\t%.1f\t%ld\t%lld\t%ld\t%ld\t%ld\n", jobs_done, seconds(), p.rss_kb,
-                p.heap < 0 ? -1 : p.heap / 1024, p.fds, p.threads, p.files);
+        fprintf(samples, "%lu\t%.1f\t%ld\t%lld\t%ld\t%ld\t%ld\n", jobs_done, seconds(), p->rss_kb,
+                p->heap < 0 ? -1 : p->heap / 1024, p->fds, p->threads, p->files);
         fflush(samples);
-        fit.n++, fit.sx += x, fit.sy += (double)p.rss_kb, fit.sxx += x * x, fit.sxy += x * (double)p.rss_kb;
-        fit.sh += (double)(p.heap / 1024), fit.sxh += x * (double)(p.heap / 1024);
+        fit.n++, fit.sx += x, fit.sy += (double)p->rss_kb, fit.sxx += x * x, fit.sxy += x * (double)p->rss_kb;
+        fit.sh += (double)(p->heap / 1024), fit.sxh += x * (double)(p->heap / 1024);
 }
 
 static double slope(double sy, double sxy)
@@ -453,7 +458,10 @@ static void job_expect(unsigned long i, const char *id, const char *want, long w
                 failf(i, "job %s ended %s (exit %ld), not %s (exit %ld)", id, status, code, want, want_code);
                 return;
         }
-        job_delete(i, id, END_FINAL);
+        if (opt.keep_finished)
+                slots[i].end = END_KEPT;
+        else
+                job_delete(i, id, END_FINAL);
 }
 
 /* The ops of a short job and its expected output, status and exit code. */
@@ -775,7 +783,7 @@ static void *client(void *arg)
 {
         (void)arg;
         for (;;) {
-                unsigned long i = atomic_load(&next_job), d;
+                unsigned long i = atomic_load(&next_job);
                 uint64_t rng;
 
                 do
@@ -785,12 +793,6 @@ static void *client(void *arg)
                 rng = opt.seed * 0x100000001b3ull + i;
                 (void)pick_plan(&rng); /* the plan's own draws come after its pick (main) */
                 plan_fns[slots[i].plan](&rng, i);
-                d = atomic_fetch_add(&done_jobs, 1) + 1;
-                if (d > opt.warmup && (d - opt.warmup) % opt.sample_every == 0) {
-                        pthread_mutex_lock(&out_lock);
-                        sample(d - opt.warmup);
-                        pthread_mutex_unlock(&out_lock);
-                }
         }
 }
 
@@ -806,6 +808,21 @@ static void run_phase(unsigned long end)
                 }
         for (unsigned c = 0; c < opt.clients; c++)
                 pthread_join(t[c], NULL);
+}
+
+/* A probe once the server is at rest: no job in flight, and its fds and
+ * threads back to want's (connection threads end a moment after their
+ * client closed), or after --settle-ms. */
+static probe probe_at_rest(const probe *want)
+{
+        probe p;
+
+        for (unsigned waited = 0;; waited += 20) {
+                p = take_probe();
+                if ((p.fds == want->fds && p.threads == want->threads) || waited >= opt.settle_ms)
+                        return p;
+                sleep_ms(20);
+        }
 }
 
 static size_t json_count(bool docker, const char *path, const char *array_key)
@@ -828,7 +845,7 @@ static int usage(void)
 {
         fputs("usage: soak-drive --pid PID --api SOCK --token-file FILE --docker SOCK --state-dir DIR\n"
               "       [--jobs N] [--seed S] [--clients C] [--warmup W] [--sample-every K]\n"
-              "       [--samples FILE] [--mallinfo FILE] [--settle-ms MS]\n",
+              "       [--samples FILE] [--mallinfo FILE] [--settle-ms MS] [--keep-finished 0|1]\n",
               stderr);
         return 2;
 }
@@ -871,6 +888,8 @@ static int parse_args(int argc, char **argv)
                         opt.state_dir = v;
                 else if (strcmp(k, "--samples") == 0)
                         opt.samples_path = v;
+                else if (strcmp(k, "--keep-finished") == 0)
+                        opt.keep_finished = strcmp(v, "1") == 0;
                 else if (strcmp(k, "--mallinfo") == 0)
                         opt.mallinfo_path = v;
                 else if (strcmp(k, "--token-file") == 0) {
@@ -938,18 +957,19 @@ int main(int argc, char **argv)
         if (!image_load(0, 0, BASE_IMAGE))
                 return 1;
         run_phase(opt.warmup);
-        /* Connection threads end a moment after their client closed. */
-        for (unsigned waited = 0;; waited += 100) {
-                base = take_probe();
-                if ((base.fds == first.fds && base.threads == first.threads) || waited >= opt.settle_ms)
-                        break;
-                sleep_ms(100);
-        }
+        base = probe_at_rest(&first);
         fprintf(samples, "jobs\tseconds\trss_kB\theap_kB\tfds\tthreads\tfiles\n");
-        sample(0);
-        run_phase(total);
-        if (opt.jobs % opt.sample_every)
-                sample(opt.jobs);
+        sample(0, &base);
+        /* In rounds of --sample-every jobs, each sampled at rest: no job in
+         * flight, so that what the server holds is what it keeps. */
+        for (unsigned long end = opt.warmup; end < total;) {
+                probe p;
+
+                end = end + opt.sample_every < total ? end + opt.sample_every : total;
+                run_phase(end);
+                p = probe_at_rest(&base);
+                sample(end - opt.warmup, &p);
+        }
 
         /* Invariants. */
         for (unsigned long i = 0; i < total; i++) {
@@ -964,19 +984,21 @@ int main(int argc, char **argv)
         nimg = json_count(true, "/v1.41/images/json", NULL);
         if (lost)
                 failf(total, "%lu jobs did not end as planned", lost);
-        if (njobs != 0)
-                failf(total, "%zd jobs left in the service", (ssize_t)njobs);
+        if (njobs != ends[END_KEPT])
+                failf(total, "%zd jobs left in the service, not %lu", (ssize_t)njobs, ends[END_KEPT]);
+        if (opt.keep_finished) { /* their RSS was the point; now they go */
+                probe kept = take_probe();
+                printf("  with %lu finished jobs kept: RSS %ld kB, heap in use %lld kB\n", ends[END_KEPT],
+                       kept.rss_kb, kept.heap / 1024);
+                for (unsigned long i = 0; i < total; i++)
+                        if (slots[i].end == END_KEPT)
+                                job_delete(i, slots[i].id, END_KEPT);
+        }
         if (ncont != 0)
                 failf(total, "%zd containers left", (ssize_t)ncont);
         if (nimg != 1)
                 failf(total, "%zd images, not the base image only", (ssize_t)nimg);
-        for (unsigned waited = 0;; waited += 100) {
-                last = take_probe();
-                if ((last.fds == base.fds && last.threads == base.threads && last.files == base.files) ||
-                    waited >= opt.settle_ms)
-                        break;
-                sleep_ms(100);
-        }
+        last = probe_at_rest(&base);
         if (last.fds != base.fds)
                 failf(total, "server fds %ld after the warm-up, %ld at the end", base.fds, last.fds);
         if (last.threads != base.threads)
@@ -990,8 +1012,8 @@ int main(int argc, char **argv)
         printf("  plans:");
         for (plan_kind p = 0; p < PLAN_LAST; p++)
                 printf(" %s %lu", plan_names[p], plans[p]);
-        printf("\n  ends: final %lu, deleted %lu, image %lu, lost %lu\n", ends[END_FINAL], ends[END_DELETED],
-               ends[END_IMAGE], lost);
+        printf("\n  ends: final %lu, deleted %lu, image %lu, kept %lu, lost %lu\n", ends[END_FINAL],
+               ends[END_DELETED], ends[END_IMAGE], ends[END_KEPT], lost);
         printf("  left: %zd jobs, %zd containers, %zd images (the base)\n", (ssize_t)njobs, (ssize_t)ncont,
                (ssize_t)nimg);
         printf("  server fds %ld -> %ld (warm) -> %ld, threads %ld -> %ld -> %ld, files %ld -> %ld -> %ld\n",
