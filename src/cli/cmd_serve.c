@@ -259,6 +259,12 @@ int cli_parse_serve_args(int argc, char **argv, cli_serve_args *a)
 
 void cli_serve_args_clear(cli_serve_args *a)
 {
+        for (size_t i = 0; i < a->o.ndocker; i++) { /* parse_docker_socket's copies */
+                free((char *)a->docker[i].path);
+                free((char *)a->docker[i].tenant);
+                a->docker[i] = (vs_docker_socket){ 0 };
+        }
+        a->o.ndocker = 0;
         vs_strv_free(a->roots);
         a->roots = NULL;
         vs_config_clear(&a->cfg);

@@ -40,6 +40,7 @@ Suite *suite_imagestore(void);
 Suite *suite_docker_images(void);
 Suite *suite_containers(void);
 Suite *suite_docker_containers(void);
+Suite *suite_serve_args(void);
 
 /* tarwriter.c: builds ustar archives for the archive tests. */
 void tw_file(FILE *f, const char *name, const void *data, size_t len);
