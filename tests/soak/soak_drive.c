@@ -9,7 +9,8 @@
  *   soak-drive --pid PID --api SOCK --token-file FILE --docker SOCK
  *              --state-dir DIR [--jobs N] [--seed S] [--clients C]
  *              [--warmup W] [--sample-every K] [--samples FILE]
- *              [--mallinfo FILE] [--settle-ms MS] [--keep-finished 0|1]
+ *              [--mallinfo FILE] [--settle-ms MS] [--keep-finished 0|1] [--plan NAME]
+ *              [--at-rest CMD]
  *
  * Plans (each job's from its own generator, seeded by --seed and its index,
  * so a seed gives the same plans; their timing is the scheduler's):
@@ -24,7 +25,10 @@
  * Every job API or container job that is not deleted by its plan is
  * checked in its final state (status, exit code) and then deleted, so the
  * service holds no finished jobs: what grows is what the service keeps.
- * With --keep-finished 1 the job API's finished jobs are kept until the end
+ * With --at-rest CMD, CMD runs (sh -c, SOAK_JOBS=jobs so far) after each
+ * sample, the server still at rest (e.g. vgdb's leak_check under valgrind).
+ * With --plan NAME every job after the warm-up follows that plan (to tell
+ * which one makes the server grow).  With --keep-finished 1 the job API's finished jobs are kept until the end
  * instead (the service's memory per stored job; --owner-jobs bounds them).
  * After every DELETE: 404 for the job and no directory state/server/jobs/ID.
  *
@@ -101,7 +105,9 @@ static struct {
         uint64_t seed;
         unsigned settle_ms;
         bool keep_finished;
-} opt = { .jobs = 1000, .warmup = 50, .sample_every = 250, .clients = 4, .settle_ms = 10000 };
+        const char *at_rest;       /* --at-rest: a shell command run at each sample (SOAK_JOBS=n) */
+        int only;                  /* --plan: every measured job of this plan; -1: the mix */
+} opt = { .jobs = 1000, .warmup = 50, .sample_every = 250, .clients = 4, .settle_ms = 10000, .only = -1 };
 
 static job_slot *slots;
 static atomic_ulong next_job;
@@ -458,7 +464,7 @@ static void job_expect(unsigned long i, const char *id, const char *want, long w
                 failf(i, "job %s ended %s (exit %ld), not %s (exit %ld)", id, status, code, want, want_code);
                 return;
         }
-        if (opt.keep_finished)
+        if (opt.keep_finished && i >= opt.warmup) /* the warm-up keeps none: the files invariant holds */
                 slots[i].end = END_KEPT;
         else
                 job_delete(i, id, END_FINAL);
@@ -845,7 +851,8 @@ static int usage(void)
 {
         fputs("usage: soak-drive --pid PID --api SOCK --token-file FILE --docker SOCK --state-dir DIR\n"
               "       [--jobs N] [--seed S] [--clients C] [--warmup W] [--sample-every K]\n"
-              "       [--samples FILE] [--mallinfo FILE] [--settle-ms MS] [--keep-finished 0|1]\n",
+              "       [--samples FILE] [--mallinfo FILE] [--settle-ms MS] [--keep-finished 0|1]\n"
+              "       [--at-rest CMD] [--plan follow|poll|sync|cancel|delete|container|kill|image]\n",
               stderr);
         return 2;
 }
@@ -888,6 +895,14 @@ static int parse_args(int argc, char **argv)
                         opt.state_dir = v;
                 else if (strcmp(k, "--samples") == 0)
                         opt.samples_path = v;
+                else if (strcmp(k, "--plan") == 0) {
+                        for (plan_kind p = 0; p < PLAN_LAST; p++)
+                                if (strcmp(v, plan_names[p]) == 0)
+                                        opt.only = (int)p;
+                        if (opt.only < 0)
+                                return usage();
+                } else if (strcmp(k, "--at-rest") == 0)
+                        opt.at_rest = v;
                 else if (strcmp(k, "--keep-finished") == 0)
                         opt.keep_finished = strcmp(v, "1") == 0;
                 else if (strcmp(k, "--mallinfo") == 0)
@@ -942,6 +957,8 @@ int main(int argc, char **argv)
         for (unsigned long i = 0; i < total; i++) {
                 uint64_t rng = opt.seed * 0x100000001b3ull + i;
                 slots[i].plan = pick_plan(&rng);
+                if (opt.only >= 0 && i >= opt.warmup)
+                        slots[i].plan = (plan_kind)opt.only;
         }
         curl_global_init(CURL_GLOBAL_DEFAULT);
         samples = opt.samples_path ? fopen(opt.samples_path, "w") : fopen("/dev/null", "w");
@@ -969,6 +986,13 @@ int main(int argc, char **argv)
                 run_phase(end);
                 p = probe_at_rest(&base);
                 sample(end - opt.warmup, &p);
+                if (opt.at_rest) {
+                        char n[32];
+                        snprintf(n, sizeof(n), "%lu", end - opt.warmup);
+                        setenv("SOAK_JOBS", n, 1);
+                        if (system(opt.at_rest) != 0)
+                                fprintf(stderr, "soak: --at-rest failed after %s jobs\n", n);
+                }
         }
 
         /* Invariants. */
