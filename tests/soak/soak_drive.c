@@ -10,7 +10,7 @@
  *              --state-dir DIR [--jobs N] [--seed S] [--clients C]
  *              [--warmup W] [--sample-every K] [--samples FILE]
  *              [--mallinfo FILE] [--settle-ms MS] [--keep-finished 0|1] [--plan NAME]
- *              [--at-rest CMD]
+ *              [--at-rest CMD] [--max-heap-growth KB]
  *
  * Plans (each job's from its own generator, seeded by --seed and its index,
  * so a seed gives the same plans; their timing is the scheduler's):
@@ -36,7 +36,9 @@
  * one ended as planned or was deleted), no job, container or image but the
  * base image left, the number of files under the state dir, the server's
  * fds and threads back to their values after the warm-up (waited for up to
- * --settle-ms).  Exit 0 when everything held, 1 otherwise, 2 for usage. */
+ * --settle-ms), and its heap in use (mallinfo2, when soak-serve answers it)
+ * grown by at most HEAP_SLACK_KB plus --max-heap-growth kB (100) per 1000
+ * jobs.  Exit 0 when everything held, 1 otherwise, 2 for usage. */
 #include "http_client.h"
 #include "sha256.h"
 #include "tarwriter.h"
@@ -63,6 +65,7 @@
 #define CLIENTS_MAX 32
 #define WAIT_MS 60000       /* any one wait of a job for its state */
 #define FAILURES_SHOWN 30
+#define HEAP_SLACK_KB 256   /* heap-in-use growth allowed whatever the jobs (glibc's caches) */
 
 typedef enum {
         PLAN_FOLLOW,
@@ -105,9 +108,10 @@ static struct {
         uint64_t seed;
         unsigned settle_ms;
         bool keep_finished;
+        unsigned long heap_per_1000;  /* --max-heap-growth: kB per 1000 jobs beyond HEAP_SLACK_KB */
         const char *at_rest;       /* --at-rest: a shell command run at each sample (SOAK_JOBS=n) */
         int only;                  /* --plan: every measured job of this plan; -1: the mix */
-} opt = { .jobs = 1000, .warmup = 50, .sample_every = 250, .clients = 4, .settle_ms = 10000, .only = -1 };
+} opt = { .jobs = 1000, .warmup = 50, .sample_every = 250, .clients = 4, .settle_ms = 10000, .only = -1, .heap_per_1000 = 100 };
 
 static job_slot *slots;
 static atomic_ulong next_job;
@@ -852,7 +856,7 @@ static int usage(void)
         fputs("usage: soak-drive --pid PID --api SOCK --token-file FILE --docker SOCK --state-dir DIR\n"
               "       [--jobs N] [--seed S] [--clients C] [--warmup W] [--sample-every K]\n"
               "       [--samples FILE] [--mallinfo FILE] [--settle-ms MS] [--keep-finished 0|1]\n"
-              "       [--at-rest CMD] [--plan follow|poll|sync|cancel|delete|container|kill|image]\n",
+              "       [--at-rest CMD] [--max-heap-growth KB] [--plan follow|poll|sync|cancel|delete|container|kill|image]\n",
               stderr);
         return 2;
 }
@@ -920,6 +924,8 @@ static int parse_args(int argc, char **argv)
                         opt.sample_every = strtoul(v, &end, 10);
                 else if (strcmp(k, "--clients") == 0)
                         opt.clients = (unsigned)strtoul(v, &end, 10);
+                else if (strcmp(k, "--max-heap-growth") == 0)
+                        opt.heap_per_1000 = strtoul(v, &end, 10);
                 else if (strcmp(k, "--settle-ms") == 0)
                         opt.settle_ms = (unsigned)strtoul(v, &end, 10);
                 else if (strcmp(k, "--seed") == 0) {
@@ -1027,6 +1033,12 @@ int main(int argc, char **argv)
                 failf(total, "server fds %ld after the warm-up, %ld at the end", base.fds, last.fds);
         if (last.threads != base.threads)
                 failf(total, "server threads %ld after the warm-up, %ld at the end", base.threads, last.threads);
+        if (last.heap > 0 && base.heap > 0) { /* mallinfo2 answered (not under ASan or valgrind) */
+                long long allowed = HEAP_SLACK_KB + (long long)(opt.heap_per_1000 * opt.jobs / 1000);
+                if ((last.heap - base.heap) / 1024 > allowed)
+                        failf(total, "server heap in use grew by %lld kB over %lu jobs (at most %lld kB)",
+                              (last.heap - base.heap) / 1024, opt.jobs, allowed);
+        }
         if (last.files != base.files)
                 failf(total, "%ld files under the state dir after the warm-up, %ld at the end", base.files,
                       last.files);
