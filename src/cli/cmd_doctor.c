@@ -1,5 +1,7 @@
 /* vmsandbox doctor: can this host run jobs?  Each check says how to fix it. */
+#include "alloc.h"
 #include "baseimage.h"
+#include "cleanup.h"
 #include "cli.h"
 #include "config.h"
 #include "disk.h"
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #define SPACE_WANTED (10ull << 30)
@@ -75,6 +78,49 @@ static void check_base_image(const vs_config *cfg)
                 report(true, "base image", detail, NULL);
         }
         vs_base_image_clear(&img);
+}
+
+/* The kernel libguestfs' appliance is built with (scripts/setup-host): the
+ * host's own when /boot and /lib/modules have it, else one unpacked from a
+ * package (never installed) in VS_DEFAULT_APPLIANCE_KERNEL. */
+static void check_appliance_kernel(void)
+{
+        const char *fix = "scripts/setup-host --appliance (as root, in the vmsandbox source tree: it unpacks a kernel "
+                          "package, it installs none)";
+        char detail[1536], boot[400], dep[400];
+        const char *app = getenv("VMSANDBOX_APPLIANCE");
+        _cleanup_free_ char *fixed = NULL;
+        vs_appliance_kernel k;
+        vs_error err = { 0 };
+        struct utsname u;
+        int r = vs_appliance_kernel_find(&k, &err);
+
+        if (r != 0) {
+                if (r > 0)
+                        snprintf(detail, sizeof(detail), "%s, unpacked in %s (not installed)", k.version, k.dir);
+                report(r > 0, "appl. kernel", r > 0 ? detail : err.msg, fix);
+                vs_appliance_kernel_clear(&k);
+                return;
+        }
+        uname(&u);
+        snprintf(boot, sizeof(boot), "/boot/vmlinuz-%s", u.release);
+        snprintf(dep, sizeof(dep), "/lib/modules/%s/modules.dep", u.release);
+        if (access(boot, R_OK) == 0 && access(dep, R_OK) == 0) {
+                snprintf(detail, sizeof(detail), "the host's own, %s", boot);
+                report(true, "appl. kernel", detail, NULL);
+                return;
+        }
+        fixed = vs_xasprintf("%s/kernel", app && *app ? app : VS_DEFAULT_APPLIANCE);
+        if (access(fixed, R_OK) == 0) {
+                /* Jobs work; only a rebuild of the appliance needs a kernel. */
+                snprintf(detail, sizeof(detail), "%s (%s is not readable: the next scripts/setup-host unpacks one)", fixed,
+                         boot);
+                report(true, "appl. kernel", detail, NULL);
+                return;
+        }
+        snprintf(detail, sizeof(detail), "none for libguestfs' appliance: %s or %s is missing or unreadable, and there is no %s",
+                 boot, dep, fixed);
+        report(false, "appl. kernel", detail, fix);
 }
 
 /* QEMU runs as libvirt-qemu: every directory above the state dir and the
@@ -190,7 +236,8 @@ static void doctor_usage(FILE *f)
 {
         fputs("Usage: vmsandbox doctor [serve SERVE-FLAGS...]\n"
               "\n"
-              "Checks libvirt, acceleration, the base image, libguestfs, QEMU's access to the\n"
+              "Checks libvirt, acceleration, the base image, libguestfs and its appliance's\n"
+              "kernel (the host's own or one setup-host unpacked), QEMU's access to the\n"
               "state directory and the base image, and disk space.  With `serve` and the\n"
               "service's flags (as in its unit's ExecStart), also the service's configuration:\n"
               "the token file (0600, ours, >= 16 characters), --state-dir, every --allow-root,\n"
@@ -227,9 +274,10 @@ int cmd_doctor(int argc, char **argv)
         report(true, "accel", detail, NULL);
         check_base_image(c);
         if (vs_disk_selftest(accel, &err) < 0)
-                report(false, "libguestfs", err.msg, "apt-get install libguestfs-tools linux-image-amd64; run libguestfs-test-tool");
+                report(false, "libguestfs", err.msg, "apt-get install libguestfs-tools; scripts/setup-host --appliance; run libguestfs-test-tool");
         else
                 report(true, "libguestfs", "appliance starts", NULL);
+        check_appliance_kernel();
         if (service)
                 check_service(&sa);
         check_qemu_access(c);

@@ -4,6 +4,7 @@
 #include "fsutil.h"
 #include "guard.h"
 #include "helper.h"
+#include "io.h"
 #include "parse.h"
 
 #include <errno.h>
@@ -77,6 +78,68 @@ static int handle_new(const vs_appliance *a, guestfs_h **ret, vs_error *err)
         }
         *ret = g;
         return 0;
+}
+
+/* ---- the appliance's kernel ------------------------------------------------ */
+
+#define RELEASE_MAX 100
+
+static bool release_ok(const char *v)
+{
+        size_t n = strlen(v);
+
+        if (n == 0 || n > RELEASE_MAX || v[0] < '0' || v[0] > '9')
+                return false;
+        return strspn(v, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.+_~-") == n;
+}
+
+void vs_appliance_kernel_clear(vs_appliance_kernel *k)
+{
+        free(k->dir);
+        free(k->kernel);
+        free(k->modules);
+        free(k->version);
+        *k = (vs_appliance_kernel){ 0 };
+}
+
+int vs_appliance_kernel_find(vs_appliance_kernel *ret, vs_error *err)
+{
+        const char *env = getenv("VMSANDBOX_APPLIANCE_KERNEL");
+        vs_appliance_kernel k = { .dir = vs_xstrdup(env && *env ? env : VS_DEFAULT_APPLIANCE_KERNEL) };
+        _cleanup_free_ char *vpath = NULL, *text = NULL, *dep = NULL;
+        struct stat st;
+        size_t len;
+
+        if (stat(k.dir, &st) < 0 && errno == ENOENT) {
+                vs_appliance_kernel_clear(&k);
+                return 0;
+        }
+        vpath = vs_xasprintf("%s/version", k.dir);
+        if (vs_read_file(vpath, RELEASE_MAX + 2, &text, &len, err) < 0)
+                goto broken;
+        text[strcspn(text, "\n")] = '\0';
+        if (!release_ok(text)) {
+                vs_error_set(err, VS_ERR_SETUP, "%s: not a kernel release", vpath);
+                goto broken;
+        }
+        k.version = vs_xstrdup(text);
+        k.kernel = vs_xasprintf("%s/root/boot/vmlinuz-%s", k.dir, k.version);
+        k.modules = vs_xasprintf("%s/root/lib/modules/%s", k.dir, k.version);
+        if (access(k.modules, F_OK) < 0) {
+                free(k.modules);
+                k.modules = vs_xasprintf("%s/root/usr/lib/modules/%s", k.dir, k.version);
+        }
+        dep = vs_xasprintf("%s/modules.dep", k.modules);
+        if (access(k.kernel, R_OK) < 0 || access(dep, R_OK) < 0) {
+                vs_error_errno(err, VS_ERR_SETUP, errno, "%s or %s", k.kernel, dep);
+                goto broken;
+        }
+        *ret = k;
+        return 1;
+broken:
+        vs_error_prefix(err, "the appliance kernel in %s (run scripts/setup-host again)", k.dir);
+        vs_appliance_kernel_clear(&k);
+        return -1;
 }
 
 /* ---- the parent's side of a phase -------------------------------------- */

@@ -18,6 +18,24 @@
 #include <stdint.h>
 
 #define VS_DEFAULT_APPLIANCE "/var/lib/vmsandbox/appliance"
+#define VS_DEFAULT_APPLIANCE_KERNEL "/var/lib/vmsandbox/appliance-kernel"
+
+/* The kernel scripts/setup-host unpacked (dpkg-deb -x, never installed) for
+ * libguestfs' appliance when the host's own is not readable in /boot:
+ * DIR/version (its release), DIR/root/boot/vmlinuz-RELEASE and
+ * DIR/root/{,usr/}lib/modules/RELEASE/modules.dep.  DIR is
+ * $VMSANDBOX_APPLIANCE_KERNEL or VS_DEFAULT_APPLIANCE_KERNEL. */
+typedef struct {
+        char *dir;
+        char *kernel;
+        char *modules;
+        char *version;
+} vs_appliance_kernel;
+
+/* 1 and *ret filled when DIR is there and complete, 0 when DIR does not
+ * exist, -1 (err names what is wrong) when it is there but broken. */
+int vs_appliance_kernel_find(vs_appliance_kernel *ret, vs_error *err);
+void vs_appliance_kernel_clear(vs_appliance_kernel *k);
 #define VS_PRELOAD_MAX 32
 
 /* A qcow2 overlay of size bytes on the read-only qcow2 base. */

@@ -3,6 +3,7 @@
 #include "cleanup.h"
 #include "collect.h"
 #include "config.h"
+#include "disk.h"
 #include "strv.h"
 
 #include <errno.h>
@@ -94,6 +95,20 @@ char **vs_helper_env(bool drop, const char *tmpdir)
                         push(&v, *e);
                         n++;
                 }
+        /* The kernel setup-host unpacked: what supermin builds libguestfs'
+         * own appliance with when there is no fixed one (a non-root run);
+         * else supermin would look for one in /boot. */
+        vs_appliance_kernel k;
+        vs_error kerr = { 0 };
+        if (vs_appliance_kernel_find(&k, &kerr) > 0) {
+                _cleanup_free_ char *kv = vs_xasprintf("SUPERMIN_KERNEL=%s", k.kernel);
+                _cleanup_free_ char *vv = vs_xasprintf("SUPERMIN_KERNEL_VERSION=%s", k.version);
+                _cleanup_free_ char *mv = vs_xasprintf("SUPERMIN_MODULES=%s", k.modules);
+                push(&v, kv);
+                push(&v, vv);
+                push(&v, mv);
+                vs_appliance_kernel_clear(&k);
+        }
         if (tmpdir) {
                 _cleanup_free_ char *t = vs_xasprintf("TMPDIR=%s", tmpdir);
                 push(&v, t);

@@ -52,7 +52,8 @@ void vs_helper_args_init(vs_helper_args *a, vs_helper_role role);
 
 /* Parent side: the helper's argv (without "--chan N") and environment: PATH
  * (fixed when dropping, else the caller's), the caller's LIBGUESTFS_*,
- * TMPDIR and XDG_RUNTIME_DIR (the phase's private directory; the latter only
+ * SUPERMIN_KERNEL, _KERNEL_VERSION and _MODULES when setup-host unpacked an
+ * appliance kernel (vs_appliance_kernel_find), TMPDIR and XDG_RUNTIME_DIR (the phase's private directory; the latter only
  * when short enough for a socket path). */
 char **vs_helper_argv(const vs_helper_args *a);
 char **vs_helper_env(bool drop, const char *tmpdir);

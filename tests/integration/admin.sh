@@ -4,7 +4,10 @@
 # job through its unix socket by a non-root member of its group, with a client
 # token made with the installed admin token -> `vmsandbox doctor serve` on the
 # installed flags -> uninstall, and nothing left behind (files, group,
-# processes, domains).
+# processes, domains).  Before that, setup-host's appliance kernel: it installs
+# none; without a readable host kernel it unpacks a package into a directory
+# of this suite's (VMSANDBOX_APPLIANCE_KERNEL, VMSANDBOX_BOOT_DIR), leaving the
+# host's packages and /boot as they were.
 #
 # Every root comes from the VMSANDBOX_* variables of install-service: this
 # suite installs below its own work dir and a group of its own, so it never
@@ -18,16 +21,18 @@ it_init admin "$(cd "${1:-$(dirname "$0")/../../build}" && pwd)"
 unset VMSANDBOX_SERVER VMSANDBOX_TOKEN VMSANDBOX_CONFIG VMSANDBOX_ACCEL VMSANDBOX_STATE_DIR
 [ "$(id -u)" = 0 ] || { echo "admin.sh: run as root (it installs a service)"; exit 2; }
 
-it_expect no_sudo dry_run_changes_nothing install install_files install_modes install_group install_unit \
+it_expect no_sudo setup_host_installs_no_kernel setup_host_unpacks_kernel setup_host_host_kernel dry_run_changes_nothing install install_files install_modes install_group install_unit \
     install_conf install_manual_start install_again_keeps_token service_started socket_group \
-    client_outside_group_refused job_through_socket doctor_service doctor_token_mode \
-    uninstall_refused_while_running service_stopped uninstall uninstall_packages nothing_left
+    client_outside_group_refused job_through_socket doctor_service doctor_appliance_kernel doctor_token_mode \
+    doctor_appliance_kernel_broken uninstall_refused_while_running service_stopped uninstall uninstall_packages \
+    uninstall_appliance_kernel nothing_left
 
 root=$work/root
 grp=vmsandbox-it$$
 export VMSANDBOX_PREFIX=$root/usr/local VMSANDBOX_ETC=$root/etc/vmsandbox VMSANDBOX_STATE=$root/var/lib/vmsandbox \
     VMSANDBOX_ALLOW_ROOT=$root/srv/vmsandbox VMSANDBOX_RUN=$root/run/vmsandbox VMSANDBOX_UNIT_DIR=$root/etc/systemd/system \
-    VMSANDBOX_GROUP=$grp VMSANDBOX_UIDS_DIR=$root/run/vmsandbox-uids VMSANDBOX_BUILD=$build VMSANDBOX_IMAGE_DIR=${VMSANDBOX_IMAGE_DIR:-/var/lib/vmsandbox/images/default}
+    VMSANDBOX_GROUP=$grp VMSANDBOX_UIDS_DIR=$root/run/vmsandbox-uids VMSANDBOX_BUILD=$build VMSANDBOX_IMAGE_DIR=${VMSANDBOX_IMAGE_DIR:-/var/lib/vmsandbox/images/default} \
+    VMSANDBOX_APPLIANCE_KERNEL=$root/var/lib/vmsandbox/appliance-kernel
 bin=$VMSANDBOX_PREFIX/bin/vmsandbox
 sock=$VMSANDBOX_RUN/api.sock
 pstate=$VMSANDBOX_STATE
@@ -55,6 +60,31 @@ trap cleanup EXIT
 { grep -nE '(^|[^`])sudo([^`]|$)' "$here/README.md" "$here"/docs/*.md "$here/src/lib/domain.c" "$here/src/lib/baseimage.c" \
     "$here/src/cli/cmd_doctor.c"; strings "$build/vmsandbox" | grep sudo; } > "$work/sudo.txt" 2>&1
 check no_sudo "$(excerpt "$work/sudo.txt")" [ ! -s "$work/sudo.txt" ]
+
+# ---- setup-host's appliance kernel: never an installed one -------------------
+sed -n '/^packages=(/,/^)/p' "$here/scripts/setup-host" | grep -v '^ *#' | grep -oE '\blinux-(image|headers)[^ ]*' > "$work/kpkgs"
+check setup_host_installs_no_kernel "$(excerpt "$work/kpkgs")" [ ! -s "$work/kpkgs" ]
+host_kernel_state() { dpkg-query -W -f='${Package} ${Status}\n' 'linux-image*' 2>/dev/null; ls -l --time-style=+%s /boot; }
+host_kernel_state > "$work/kstate-before"
+mkdir "$work/noboot"
+VMSANDBOX_BOOT_DIR=$work/noboot VMSANDBOX_APPLIANCE_KERNEL=$work/ak "$here/scripts/setup-host" --appliance-kernel \
+    > "$work/ak.out" 2> "$work/ak.err"; code=$?
+host_kernel_state > "$work/kstate-after"
+kv=$(sed -n 's/^version=//p' "$work/ak.out")
+if [ $code = 0 ] && [ -n "$kv" ] && has_line "$work/ak.out" "^kernel=$work/ak/root/boot/vmlinuz-$kv\$" &&
+   [ -s "$work/ak/root/boot/vmlinuz-$kv" ] && [ -s "$work/ak/root/lib/modules/$kv/modules.dep" ] &&
+   [ "$(cat "$work/ak/version")" = "$kv" ] && has_line "$work/ak.err" 'dpkg-deb -x: not installed' &&
+   cmp -s "$work/kstate-before" "$work/kstate-after"; then pass setup_host_unpacks_kernel
+else fail setup_host_unpacks_kernel "exit $code: $(excerpt "$work/ak.out") $(excerpt "$work/ak.err") $(diff "$work/kstate-before" "$work/kstate-after" | head -5)"; fi
+# A readable host kernel (here a fake one of this release) is used as it is.
+rel=$(uname -r)
+mkdir -p "$work/boot" "$work/modules/$rel" "$work/ak-host"
+: > "$work/boot/vmlinuz-$rel"; : > "$work/modules/$rel/modules.dep"; echo "$kv" > "$work/ak-host/version"
+VMSANDBOX_BOOT_DIR=$work/boot VMSANDBOX_MODULES_DIR=$work/modules VMSANDBOX_APPLIANCE_KERNEL=$work/ak-host \
+    "$here/scripts/setup-host" --appliance-kernel > "$work/akh.out" 2>&1; code=$?
+if [ $code = 0 -a ! -e "$work/ak-host" ] && has_line "$work/akh.out" "^kernel=$work/boot/vmlinuz-$rel\$" &&
+   has_line "$work/akh.out" "^modules=$work/modules/$rel\$"; then pass setup_host_host_kernel
+else fail setup_host_host_kernel "exit $code: $(excerpt "$work/akh.out")"; fi
 
 # ---- install ----------------------------------------------------------------
 "$here/scripts/install-service" --dry-run > "$work/dry.out" 2>&1; code=$?
@@ -125,30 +155,44 @@ else fail job_through_socket "exit $code: $(excerpt "$work/job.err") $(excerpt "
 
 # ---- doctor, on the service's own flags ---------------------------------------
 read -ra flags <<< "$(sed -n 's/^ExecStart=[^ ]* serve //p' "$work/exec")"
-VMSANDBOX_CONFIG=$VMSANDBOX_ETC/vmsandbox.conf "$bin" doctor serve "${flags[@]}" > "$work/doctor.out" 2>&1; code=$?
+VMSANDBOX_APPLIANCE_KERNEL=$work/ak VMSANDBOX_CONFIG=$VMSANDBOX_ETC/vmsandbox.conf "$bin" doctor serve "${flags[@]}" \
+    > "$work/doctor.out" 2>&1; code=$?
+check doctor_appliance_kernel "$(excerpt "$work/doctor.out" 800)" \
+    has_line "$work/doctor.out" "^ok +appl\\. kernel +$kv, unpacked in $work/ak \\(not installed\\)\$"
 if [ $code = 0 ] && has_line "$work/doctor.out" "^ok +token +$VMSANDBOX_ETC/token mode 0600" &&
    has_line "$work/doctor.out" "^ok +state-dir" && has_line "$work/doctor.out" "^ok +allow-root" &&
    has_line "$work/doctor.out" "^ok +socket group" && has_line "$work/doctor.out" "^ok +qemu access +$pstate and" &&
    has_line "$work/doctor.out" '^all checks passed$'; then pass doctor_service
 else fail doctor_service "exit $code: $(excerpt "$work/doctor.out" 800)"; fi
+# One more doctor run, two failures: the token's mode, a broken unpacked kernel.
 chmod 0644 "$VMSANDBOX_ETC/token"
-VMSANDBOX_CONFIG=$VMSANDBOX_ETC/vmsandbox.conf "$bin" doctor serve "${flags[@]}" > "$work/doctor2.out" 2>&1; code=$?
+echo "../../etc" > "$work/ak/version"
+VMSANDBOX_APPLIANCE_KERNEL=$work/ak VMSANDBOX_CONFIG=$VMSANDBOX_ETC/vmsandbox.conf "$bin" doctor serve "${flags[@]}" \
+    > "$work/doctor2.out" 2>&1; code=$?
 chmod 0600 "$VMSANDBOX_ETC/token"
-check doctor_token_mode "exit $code: $(excerpt "$work/doctor2.out" 600)" \
-    [ $code = 1 ] && has_line "$work/doctor2.out" "^FAIL +token +--token-file $VMSANDBOX_ETC/token is mode 0644"
+if [ $code = 1 ] && has_line "$work/doctor2.out" "^FAIL +token +--token-file $VMSANDBOX_ETC/token is mode 0644"; then pass doctor_token_mode
+else fail doctor_token_mode "exit $code: $(excerpt "$work/doctor2.out" 600)"; fi
+if [ $code = 1 ] && has_line "$work/doctor2.out" "^FAIL +appl\\. kernel +the appliance kernel in $work/ak \\(run scripts/setup-host again\\): $work/ak/version: not a kernel release\$"; then pass doctor_appliance_kernel_broken
+else fail doctor_appliance_kernel_broken "exit $code: $(excerpt "$work/doctor2.out" 600)"; fi
+rm -rf "$work/ak"
 
 # ---- uninstall --------------------------------------------------------------
 "$here/scripts/uninstall" > "$work/un1.out" 2>&1; code=$?
-check uninstall_refused_while_running "exit $code: $(excerpt "$work/un1.out")" \
-    [ $code = 1 -a -f "$bin" -a -d "$pstate" ] && has_line "$work/un1.out" "still runs on $pstate \\(pid $server\\)"
+if [ $code = 1 -a -f "$bin" -a -d "$pstate" ] && has_line "$work/un1.out" "still runs on $pstate \\(pid $server\\)"; then pass uninstall_refused_while_running
+else fail uninstall_refused_while_running "exit $code: $(excerpt "$work/un1.out")"; fi
 kill -TERM "$server"
 if wait_for 60 gone "$server"; then wait "$server"; code=$?; check service_stopped "exit $code" [ $code = 0 ]
 else kill -KILL "$server"; wait "$server"; fail service_stopped "still running 60 s after SIGTERM"; fi
 server=""
 printf 'jq\ncurl\njq\n' > "$pstate/setup-host.packages"   # as setup-host leaves it
+mkdir -p "$VMSANDBOX_APPLIANCE_KERNEL/root/boot"; echo "$kv" > "$VMSANDBOX_APPLIANCE_KERNEL/version"
 "$here/scripts/uninstall" > "$work/un2.out" 2>&1; code=$?
 check uninstall "exit $code: $(excerpt "$work/un2.out" 600)" [ $code = 0 ]
 check uninstall_packages "$(excerpt "$work/un2.out")" has_line "$work/un2.out" '^  apt-get purge curl jq$'
+if [ ! -e "$VMSANDBOX_APPLIANCE_KERNEL" ] &&
+   has_line "$work/un2.out" "^  $VMSANDBOX_APPLIANCE_KERNEL \\(the kernel setup-host unpacked for the libguestfs appliance; no package\\)\$"
+then pass uninstall_appliance_kernel
+else fail uninstall_appliance_kernel "$(excerpt "$work/un2.out")"; fi
 left=$(diff <(skeleton) "$work/skeleton" 2>&1)
 getent group "$grp" > "$work/group-left"
 pgrep -f -- "$pstate" > "$work/procs-left"

@@ -506,6 +506,102 @@ START_TEST(helper_must_be_roots)
 }
 END_TEST
 
+/* ---- the appliance kernel setup-host unpacked ------------------------------ */
+
+static void put(const char *path, const char *text)
+{
+        FILE *f = fopen(path, "w");
+
+        ck_assert_ptr_nonnull(f);
+        fputs(text, f);
+        ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The variables supermin reads, in order, from env ("" when none). */
+static char *supermin_vars(char **env)
+{
+        char *out = vs_xstrdup("");
+
+        for (char **e = env; e && *e; e++)
+                if (strncmp(*e, "SUPERMIN_", 9) == 0) {
+                        char *n = vs_xasprintf("%s%s%s", out, *out ? " " : "", *e);
+                        free(out);
+                        out = n;
+                }
+        return out;
+}
+
+/* The helper's environment names the unpacked kernel to supermin when the
+ * directory is complete, nothing when it is absent, and nothing (with the
+ * reason) when it is broken; a caller's own SUPERMIN_* never passes. */
+START_TEST(appliance_kernel_in_env)
+{
+        char dir[] = "/tmp/vs-appkernel-XXXXXX", path[256], want[1024];
+        vs_appliance_kernel k;
+        vs_error err = { 0 };
+        char **env, *vars;
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/ak", dir);
+        setenv("VMSANDBOX_APPLIANCE_KERNEL", path, 1);
+        setenv("SUPERMIN_KERNEL", "/caller/vmlinuz", 1);
+
+        /* absent */
+        ck_assert_int_eq(vs_appliance_kernel_find(&k, &err), 0);
+        env = vs_helper_env(true, "/t");
+        vars = supermin_vars(env);
+        ck_assert_str_eq(vars, "");
+        free(vars);
+        vs_strv_free(env);
+
+        /* complete */
+        snprintf(path, sizeof(path), "%s/ak/root/boot", dir);
+        ck_assert_int_eq(vs_mkdir_p(path, 0755, &err), 0);
+        snprintf(path, sizeof(path), "%s/ak/root/lib/modules/6.1.0-57-cloud-amd64", dir);
+        ck_assert_int_eq(vs_mkdir_p(path, 0755, &err), 0);
+        snprintf(path, sizeof(path), "%s/ak/root/lib/modules/6.1.0-57-cloud-amd64/modules.dep", dir);
+        put(path, "");
+        snprintf(path, sizeof(path), "%s/ak/root/boot/vmlinuz-6.1.0-57-cloud-amd64", dir);
+        put(path, "kernel");
+        snprintf(path, sizeof(path), "%s/ak/version", dir);
+        put(path, "6.1.0-57-cloud-amd64\n");
+        ck_assert_int_eq(vs_appliance_kernel_find(&k, &err), 1);
+        ck_assert_str_eq(k.version, "6.1.0-57-cloud-amd64");
+        vs_appliance_kernel_clear(&k);
+        env = vs_helper_env(true, "/t");
+        vars = supermin_vars(env);
+        snprintf(want, sizeof(want),
+                 "SUPERMIN_KERNEL=%s/ak/root/boot/vmlinuz-6.1.0-57-cloud-amd64 SUPERMIN_KERNEL_VERSION=6.1.0-57-cloud-amd64 "
+                 "SUPERMIN_MODULES=%s/ak/root/lib/modules/6.1.0-57-cloud-amd64",
+                 dir, dir);
+        ck_assert_str_eq(vars, want);
+        free(vars);
+        vs_strv_free(env);
+
+        /* broken: a release that climbs out, then a missing modules.dep */
+        snprintf(path, sizeof(path), "%s/ak/version", dir);
+        put(path, "../../etc\n");
+        ck_assert_int_eq(vs_appliance_kernel_find(&k, &err), -1);
+        snprintf(want, sizeof(want), "the appliance kernel in %s/ak (run scripts/setup-host again): %s/ak/version: not a kernel release",
+                 dir, dir);
+        ck_assert_str_eq(err.msg, want);
+        env = vs_helper_env(false, NULL);
+        vars = supermin_vars(env);
+        ck_assert_str_eq(vars, "");
+        free(vars);
+        vs_strv_free(env);
+        put(path, "6.1.0-57-cloud-amd64\n");
+        snprintf(path, sizeof(path), "%s/ak/root/lib/modules/6.1.0-57-cloud-amd64/modules.dep", dir);
+        ck_assert_int_eq(unlink(path), 0);
+        ck_assert_int_eq(vs_appliance_kernel_find(&k, &err), -1);
+        ck_assert_ptr_nonnull(strstr(err.msg, "modules.dep: No such file or directory"));
+
+        unsetenv("VMSANDBOX_APPLIANCE_KERNEL");
+        unsetenv("SUPERMIN_KERNEL");
+        ck_assert_int_eq(vs_rm_rf(dir), 0);
+}
+END_TEST
+
 Suite *suite_helper(void)
 {
         Suite *s = suite_create("helper");
@@ -516,6 +612,7 @@ Suite *suite_helper(void)
         tcase_add_test(tc, prepare_child_has_a_fresh_address_space);
         tcase_add_test(tc, args_round_trip);
         tcase_add_test(tc, helper_must_be_roots);
+        tcase_add_test(tc, appliance_kernel_in_env);
         suite_add_tcase(s, tc);
         return s;
 }
