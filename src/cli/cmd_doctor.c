@@ -159,22 +159,23 @@ static void check_space(const vs_config *cfg)
 
 /* The admin token: a regular file of ours, nobody else may read or write
  * it, at least 16 characters on its first line (what serve insists on). */
-static void check_token(const char *path)
+static void check_token(const char *flag, const char *path)
 {
+        const char *what = strcmp(flag, "--token-file") == 0 ? "token" : "metrics token";
         char detail[1024], fix[1024], buf[300];
         struct stat st;
         int fd;
         ssize_t n;
 
         if (!path) {
-                report(false, "token", "no --token-file", "give --token-file FILE (scripts/install-service makes /etc/vmsandbox/token)");
+                report(false, what, "no --token-file", "give --token-file FILE (scripts/install-service makes /etc/vmsandbox/token)");
                 return;
         }
         fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                snprintf(detail, sizeof(detail), "--token-file %s: %s", path, fd < 0 ? strerror(errno) : "not a regular file");
+                snprintf(detail, sizeof(detail), "%s %s: %s", flag, path, fd < 0 ? strerror(errno) : "not a regular file");
                 snprintf(fix, sizeof(fix), "(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > %s)", path);
-                report(false, "token", detail, fix);
+                report(false, what, detail, fix);
                 if (fd >= 0)
                         close(fd);
                 return;
@@ -184,17 +185,17 @@ static void check_token(const char *path)
         buf[n > 0 ? n : 0] = '\0';
         buf[strcspn(buf, "\r\n")] = '\0';
         if (st.st_uid != geteuid() || (st.st_mode & 077)) {
-                snprintf(detail, sizeof(detail), "--token-file %s is mode %04o, owner %u: others may read or change the admin token",
+                snprintf(detail, sizeof(detail), "%s %s is mode %04o, owner %u: others may read or change the token", flag,
                          path, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
                 snprintf(fix, sizeof(fix), "chown %u %s && chmod 0600 %s", (unsigned)geteuid(), path, path);
-                report(false, "token", detail, fix);
+                report(false, what, detail, fix);
         } else if (strlen(buf) < 16) {
-                snprintf(detail, sizeof(detail), "--token-file %s: its first line is shorter than 16 characters", path);
-                report(false, "token", detail, "write a longer token: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'");
+                snprintf(detail, sizeof(detail), "%s %s: its first line is shorter than 16 characters", flag, path);
+                report(false, what, detail, "write a longer token: head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'");
         } else {
                 snprintf(detail, sizeof(detail), "%s mode %04o, owner %u", path, (unsigned)(st.st_mode & 07777),
                          (unsigned)st.st_uid);
-                report(true, "token", detail, NULL);
+                report(true, what, detail, NULL);
         }
 }
 
@@ -216,7 +217,9 @@ static void check_service(const cli_serve_args *a)
         char fix[1024];
 
         if (a->o.listen || a->o.socket)
-                check_token(a->o.token_file);
+                check_token("--token-file", a->o.token_file);
+        if (a->o.metrics_token_file)
+                check_token("--metrics-token-file", a->o.metrics_token_file);
         snprintf(fix, sizeof(fix), "install -d -m 0711 %s (or run scripts/install-service)", a->cfg.state_dir);
         check_dir("--state-dir", a->cfg.state_dir, fix);
         for (size_t i = 0; a->roots && a->roots[i]; i++) {

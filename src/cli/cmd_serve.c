@@ -26,6 +26,9 @@ static void usage(FILE *f)
               "  --socket PATH        a unix socket instead of TCP (mode 0660)\n"
               "  --socket-group GROUP group of that socket: who may connect (default: root's)\n"
               "  --token-file FILE    bearer token clients must send (required with the job API)\n"
+              "  --metrics-token-file FILE\n"
+              "                       a second token that reads GET /metrics and nothing else\n"
+              "                       (for a Prometheus scraper; >= 16 characters, not the admin's)\n"
               "  --docker-socket PATH[:TENANT]\n"
               "                       a Docker Engine API socket (mode 0660); a client on it\n"
               "                       sees only TENANT's containers and images (default tenant\n"
@@ -128,6 +131,7 @@ int cli_parse_serve_args(int argc, char **argv, cli_serve_args *a)
                 { "docker-socket", required_argument, NULL, 'X' }, { "docker-group", required_argument, NULL, 'G' },
                 { "docker-socket-dir", required_argument, NULL, 'K' },
                 { "socket-group", required_argument, NULL, 'g' + 256 },
+                { "metrics-token-file", required_argument, NULL, 'M' },
                 { NULL, 0, NULL, 0 },
         };
         vs_error err = { 0 };
@@ -148,6 +152,7 @@ int cli_parse_serve_args(int argc, char **argv, cli_serve_args *a)
                 case 'l': a->o.listen = optarg; break;
                 case 's': a->o.socket = optarg; break;
                 case 't': a->o.token_file = optarg; break;
+                case 'M': a->o.metrics_token_file = optarg; break;
                 case 'j':
                         a->o.service.max_jobs = (unsigned)strtoul(optarg, &end, 10);
                         if (*end || a->o.service.max_jobs == 0 || a->o.service.max_jobs > 256)

@@ -525,7 +525,7 @@ static enum MHD_Result remove_docker_socket(server_ctx *ctx, request *rq)
  * /vX.Y prefix; access is the socket's, so ROUTE_PUBLIC). */
 const route_def api_routes[] = {
         { JOBS, "GET", "/v1/health", ROUTE_PUBLIC, ROUTE_BODY_NONE, health, NULL, false },
-        { JOBS, "GET", "/metrics", ROUTE_ADMIN, ROUTE_BODY_NONE, metrics, NULL, false },
+        { JOBS, "GET", "/metrics", ROUTE_METRICS, ROUTE_BODY_NONE, metrics, NULL, false },
         { JOBS, "POST", "/v1/tokens", ROUTE_ADMIN, ROUTE_BODY_NONE, create_token, NULL, false },
         { JOBS, "GET", "/v1/tokens", ROUTE_ADMIN, ROUTE_BODY_NONE, list_tokens, NULL, false },
         { JOBS, "DELETE", "/v1/tokens/{token}", ROUTE_ADMIN, ROUTE_BODY_NONE, revoke_token, NULL, false },

@@ -160,6 +160,11 @@ static bool identify(server_ctx *ctx, request *rq)
                 rq->owner = NULL;
                 return true;
         }
+        /* Never an owner: a metrics token reaches no job (start_request). */
+        if (ctx->metrics_token_len && len == ctx->metrics_token_len && vs_secure_equal(h, ctx->metrics_token, len)) {
+                rq->metrics_only = true;
+                return true;
+        }
         if (ctx->tokens && vs_tokens_lookup(ctx->tokens, h, len, rq->owner_buf)) {
                 rq->owner = rq->owner_buf;
                 return true;
@@ -417,8 +422,12 @@ static enum MHD_Result start_request(const listener *l, struct MHD_Connection *c
                 return respond_code(c, 401, "unauthorized", "a valid bearer token is required");
         if (!rq->route)
                 return respond_code(c, 404, "not_found", "no such route");
+        if (rq->metrics_only && rq->route->access != ROUTE_METRICS)
+                return respond_code(c, 403, "forbidden", "the metrics token reads GET /metrics only");
         if (rq->route->access == ROUTE_ADMIN && !rq->admin)
                 return respond_code(c, 403, "forbidden", "this route needs the admin token");
+        if (rq->route->access == ROUTE_METRICS && !rq->admin && !rq->metrics_only)
+                return respond_code(c, 403, "forbidden", "this route needs the admin or the metrics token");
         if (rq->route->holds && !hold_take(&ctx->holds, rq))
                 return respond_busy(c);
         return start_body(ctx, rq);
@@ -460,21 +469,33 @@ enum MHD_Result server_on_request(void *cls, struct MHD_Connection *c, const cha
 
 /* ---- setup --------------------------------------------------------------------- */
 
-static int read_token(const char *path, server_ctx *ctx, vs_error *err)
+/* A token file's first line (>= 16 characters) into buf (256 bytes). */
+static int read_token_into(const char *path, char *buf, size_t *ret_len, vs_error *err)
 {
         _cleanup_free_ char *text = NULL;
         size_t len;
 
-        if (!path)
-                return vs_error_set(err, VS_ERR_USAGE, "--token-file is required: every route but /v1/health needs a bearer token");
-        if (vs_read_file(path, sizeof(ctx->token) - 1, &text, &len, err) < 0)
+        if (vs_read_file(path, 255, &text, &len, err) < 0)
                 return -1;
         while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
                 len--;
         if (len < 16)
                 return vs_error_set(err, VS_ERR_USAGE, "the token in %s is shorter than 16 characters", path);
-        memcpy(ctx->token, text, len);
-        ctx->token_len = len;
+        memcpy(buf, text, len);
+        *ret_len = len;
+        return 0;
+}
+
+static int read_token(const vs_server_opts *o, server_ctx *ctx, vs_error *err)
+{
+        if (!o->token_file)
+                return vs_error_set(err, VS_ERR_USAGE, "--token-file is required: every route but /v1/health needs a bearer token");
+        if (read_token_into(o->token_file, ctx->token, &ctx->token_len, err) < 0 ||
+            (o->metrics_token_file &&
+             read_token_into(o->metrics_token_file, ctx->metrics_token, &ctx->metrics_token_len, err) < 0))
+                return -1;
+        if (ctx->metrics_token_len == ctx->token_len && vs_secure_equal(ctx->token, ctx->metrics_token, ctx->token_len))
+                return vs_error_set(err, VS_ERR_USAGE, "--metrics-token-file holds the admin token: give it a token of its own");
         return 0;
 }
 
@@ -546,7 +567,7 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
                 server_free(srv);
                 return -1;
         }
-        if ((jobs && read_token(o->token_file, &srv->ctx, err) < 0) ||
+        if ((jobs && read_token(o, &srv->ctx, err) < 0) ||
             vs_tokens_open(o->service.cfg->state_dir, &srv->ctx.tokens, err) < 0 ||
             make_tmp_dir(&srv->ctx, o->service.cfg->state_dir, err) < 0 ||
             open_images(&srv->ctx, o->service.cfg->state_dir, err) < 0 ||

@@ -28,6 +28,7 @@ typedef struct {
         const char *socket;        /* unix socket path instead */
         const char *socket_group;  /* group of that socket (mode 0660); NULL: unchanged */
         const char *token_file;    /* the admin token (required with the job API) */
+        const char *metrics_token_file; /* a token that reads GET /metrics only; NULL: none */
         const vs_docker_socket *docker; /* Docker-compatible sockets */
         size_t ndocker;
         long docker_gid;           /* group of the docker sockets (mode 0660); -1: unchanged */
@@ -60,6 +61,7 @@ typedef enum {
         ROUTE_PUBLIC, /* no token */
         ROUTE_CLIENT, /* any token: a client token sees its own jobs, the admin token all */
         ROUTE_ADMIN,  /* the admin token only */
+        ROUTE_METRICS, /* the admin token or the metrics token (--metrics-token-file) */
         ROUTE_ACCESS_LAST
 } route_access;
 
@@ -139,6 +141,8 @@ struct server_ctx {
         vs_tokens *tokens;
         char token[256];          /* the admin token */
         size_t token_len;
+        char metrics_token[256];  /* reads /metrics and nothing else; empty: none */
+        size_t metrics_token_len;
         uint64_t max_body;
         uint64_t max_upload;
         const route_def *routes;  /* NULL-method terminated */
@@ -163,6 +167,7 @@ struct request {
         const route_def *route;   /* NULL: none matched */
         char *capture[ROUTE_CAPTURES_MAX];
         bool admin;
+        bool metrics_only;        /* the metrics token: ROUTE_METRICS routes only */
         char owner_buf[VS_OWNER_MAX + 1];
         const char *owner;        /* NULL for the admin: every job */
 

@@ -688,6 +688,73 @@ START_TEST(run_log_of_many_lines_is_quick)
 }
 END_TEST
 
+#define METRICS "metrics-token-0123456789abcdef"
+
+static void put_token_file(const char *name, const char *token, char *path, size_t len)
+{
+        FILE *f;
+
+        snprintf(path, len, "%s/%s", dir, name);
+        f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "%s\n", token);
+        ck_assert_int_eq(fclose(f), 0);
+}
+
+/* --metrics-token-file: that token reads /metrics (as the admin's does) and
+ * nothing else, neither admin routes nor jobs (it is no owner, so it must
+ * not be taken for the admin); client tokens still may not read /metrics;
+ * the text names no job and no owner; the admin's own token is refused as
+ * the metrics token. */
+START_TEST(metrics_token_reads_metrics_only)
+{
+        char mfile[128], id[13], path[64], tok[65], tid[13], *body;
+        vs_server_opts o = { 0 };
+        vs_error err = { 0 };
+        vs_server *srv;
+        json_t *t;
+
+        put_token_file("metrics-token", METRICS, mfile, sizeof(mfile));
+        o.metrics_token_file = mfile;
+        srv = srv_start_opts(&o);
+        t = new_token(tok, tid);
+        create_job(tok, "{\"tag\":\"fake:1\",\"cmd\":[\"fake\",\"out:hi\\n\"]}", id);
+        snprintf(path, sizeof(path), "/v1/jobs/%s/start", id);
+        ck_assert_int_eq(http("POST", path, tok, NULL, NULL), 202);
+        fake_wait_started(1);
+
+        ck_assert_int_eq(http("GET", "/metrics", METRICS, NULL, &body), 200);
+        ck_assert_ptr_nonnull(strstr(body, "# TYPE vmsandbox_jobs gauge\n"));
+        ck_assert_ptr_null(strstr(body, id));
+        ck_assert_ptr_null(strstr(body, tid));
+        free(body);
+        ck_assert_int_eq(http("GET", "/metrics", ADMIN, NULL, NULL), 200);
+        ck_assert_int_eq(http("GET", "/metrics", tok, NULL, NULL), 403);
+        ck_assert_int_eq(http("GET", "/metrics", NULL, NULL, NULL), 401);
+        ck_assert_int_eq(http("GET", "/metrics", METRICS "x", NULL, NULL), 401);
+        snprintf(path, sizeof(path), "/v1/jobs/%s", id);
+        ck_assert_int_eq(http("GET", path, METRICS, NULL, &body), 403);
+        ck_error_body(body, "forbidden", "the metrics token reads GET /metrics only");
+        free(body);
+        ck_assert_int_eq(http("GET", "/v1/jobs", METRICS, NULL, NULL), 403);
+        ck_assert_int_eq(http("DELETE", path, METRICS, NULL, NULL), 403);
+        ck_assert_int_eq(http("GET", "/v1/tokens", METRICS, NULL, NULL), 403);
+        ck_assert_int_eq(http("POST", "/v1/tokens", METRICS, NULL, NULL), 403);
+        ck_assert_int_eq(http("GET", "/v1/health", METRICS, NULL, NULL), 200);
+        json_decref(t);
+        vs_server_stop(srv, 0);
+
+        /* The admin's token as the metrics token: refused at start. */
+        o = (vs_server_opts){ .socket = sock, .max_body = 1 << 20, .service = { .cfg = &cfg, .run = fake_run, .max_jobs = 1,
+                                                                                 .memory_budget = 8ull << 30 } };
+        put_token_file("token", ADMIN, path, sizeof(path));
+        o.token_file = path;
+        o.metrics_token_file = path;
+        ck_assert_int_eq(vs_server_start(&o, &srv, &err), -1);
+        ck_assert_str_eq(err.msg, "--metrics-token-file holds the admin token: give it a token of its own");
+}
+END_TEST
+
 Suite *suite_http(void)
 {
         Suite *s = suite_create("http");
@@ -710,6 +777,7 @@ Suite *suite_http(void)
         tcase_add_test(tc, quotas_answer_429_507_413);
         tcase_add_test(tc, run_log_tail_keeps_nul);
         tcase_add_test(tc, run_log_of_many_lines_is_quick);
+        tcase_add_test(tc, metrics_token_reads_metrics_only);
         suite_add_tcase(s, tc);
         return s;
 }
