@@ -125,10 +125,70 @@ static void log_stream_free(void *cls)
         free(ls);
 }
 
+/* The most of one stream's log an answer sends: its end (the pipeline caps
+ * stdout.log and stderr.log at the job's log limit, dockerd.log at 8 MiB). */
+#define STREAM_LOG_MAX (64ull << 20)
+
+static const char *const stream_logs[][2] = {
+        { "stdout", "stdout.log" },
+        { "stderr", "stderr.log" },
+        { "dockerd", "dockerd.log" },
+};
+
+/* ?stream=stdout|stderr|dockerd: that log of a finished job, as collected
+ * into its out/ (409 before it finished, 404 for a job that has none), its
+ * last STREAM_LOG_MAX bytes (X-Vmsandbox-Skipped-Bytes says how many came
+ * before). */
+static enum MHD_Result get_stream_log(server_ctx *ctx, request *rq, const char *stream)
+{
+        const char *file = NULL;
+        char msg[128], skipped[32];
+        vs_error err = { 0 };
+        struct MHD_Response *r;
+        enum MHD_Result ret;
+        struct stat st;
+        uint64_t off;
+        int fd;
+
+        for (size_t i = 0; i < sizeof(stream_logs) / sizeof(stream_logs[0]); i++)
+                if (strcmp(stream, stream_logs[i][0]) == 0)
+                        file = stream_logs[i][1];
+        if (!file) {
+                snprintf(msg, sizeof(msg), "no stream \"%.32s\": stdout, stderr or dockerd", stream);
+                return respond_code(rq->c, 404, "not_found", msg);
+        }
+        if (query_true(rq->c, "follow"))
+                return respond_code(rq->c, 400, "bad_request", "follow=1 is for the merged log, not a stream's");
+        if (vs_service_open_output(ctx->svc, rq->owner, rq->capture[0], file, &fd, &err) < 0) {
+                if (err.kind == VS_ERR_NOT_FOUND && strncmp(err.msg, "no job", 6) != 0) {
+                        snprintf(msg, sizeof(msg), "job %s has no %s log", rq->capture[0], stream);
+                        return respond_code(rq->c, 404, "not_found", msg);
+                }
+                return respond_error(rq->c, &err);
+        }
+        if (fstat(fd, &st) < 0) {
+                close(fd);
+                return MHD_NO;
+        }
+        off = (uint64_t)st.st_size > STREAM_LOG_MAX ? (uint64_t)st.st_size - STREAM_LOG_MAX : 0;
+        r = MHD_create_response_from_fd_at_offset64((uint64_t)st.st_size - off, fd, off); /* takes fd */
+        if (!r) {
+                close(fd);
+                return MHD_NO;
+        }
+        snprintf(skipped, sizeof(skipped), "%llu", (unsigned long long)off);
+        MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+        MHD_add_response_header(r, "X-Vmsandbox-Skipped-Bytes", skipped);
+        ret = MHD_queue_response(rq->c, 200, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
 /* A follow is counted (per job, per follower: 429 beyond) from here until
  * its stream is freed. */
 static enum MHD_Result get_logs(server_ctx *ctx, request *rq)
 {
+        const char *stream = MHD_lookup_connection_value(rq->c, MHD_GET_ARGUMENT_KIND, "stream");
         vs_error err = { 0 };
         bool follow = query_true(rq->c, "follow");
         struct MHD_Response *r;
@@ -136,6 +196,8 @@ static enum MHD_Result get_logs(server_ctx *ctx, request *rq)
         log_stream *ls;
         vs_follow *f;
 
+        if (stream)
+                return get_stream_log(ctx, rq, stream);
         if (vs_service_follow_open(ctx->svc, rq->owner, rq->capture[0], follow, &f, &err) < 0)
                 return respond_error(rq->c, &err);
         ls = vs_xcalloc(1, sizeof(*ls));

@@ -4,6 +4,7 @@
 #include "result.h"
 #include "strv.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -191,6 +192,27 @@ static void repeat(const vs_run_opts *opts, const char *arg)
                 output(opts, bytes, len);
 }
 
+/* file:NAME:TEXT: out/NAME (as the pipeline collects stdout.log, stderr.log,
+ * dockerd.log) holds TEXT. */
+static void out_file(const vs_run_opts *opts, const char *arg)
+{
+        const char *colon = strchr(arg, ':');
+        char *name, *path;
+        FILE *f;
+
+        if (!opts->out_dir || !colon || (mkdir(opts->out_dir, 0700) < 0 && errno != EEXIST))
+                return;
+        name = vs_xstrndup(arg, (size_t)(colon - arg));
+        path = vs_xasprintf("%s/%s", opts->out_dir, name);
+        f = fopen(path, "w");
+        if (f) {
+                fputs(colon + 1, f);
+                fclose(f);
+        }
+        free(path);
+        free(name);
+}
+
 /* Runs the ops; returns false when the job was cancelled. */
 static bool run_ops(const vs_spec *spec, char **ops, const vs_run_opts *opts, int *exit_code, bool *fail,
                     const char **guest_error)
@@ -202,6 +224,8 @@ static bool run_ops(const vs_spec *spec, char **ops, const vs_run_opts *opts, in
                         output(opts, *a + 4, strlen(*a + 4));
                 else if (strncmp(*a, "err:", 4) == 0)
                         output_to(opts, 2, *a + 4, strlen(*a + 4));
+                else if (strncmp(*a, "file:", 5) == 0)
+                        out_file(opts, *a + 5);
                 else if (strncmp(*a, "sleep:", 6) == 0)
                         usleep((useconds_t)strtoul(*a + 6, NULL, 10) * 1000);
                 else if (strncmp(*a, "rep:", 4) == 0)

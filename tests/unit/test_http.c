@@ -755,6 +755,107 @@ START_TEST(metrics_token_reads_metrics_only)
 }
 END_TEST
 
+/* GET logs with headers: the status, the body (hc_bytes) and the headers. */
+static long http_log(const char *path, const char *token, hc_bytes *body, char **headers)
+{
+        char auth[256];
+        hc_bytes h = { 0 };
+        hc_request rq = { .sock = sock, .host = "localhost", .method = "GET", .path = path, .authorization = auth };
+        long code;
+
+        snprintf(auth, sizeof(auth), "Bearer %s", token);
+        code = hc_perform(&rq, body, &h);
+        *headers = h.buf;
+        return code;
+}
+
+static void ck_stream(const char *id, const char *stream, const char *token, long want, const char *want_body)
+{
+        char path[128];
+        char *body;
+
+        snprintf(path, sizeof(path), "/v1/jobs/%s/logs?stream=%s", id, stream);
+        ck_assert_int_eq(http("GET", path, token, NULL, &body), want);
+        ck_assert_str_eq(body, want_body);
+        free(body);
+}
+
+/* ?stream=stdout|stderr|dockerd: each log a finished job's out/ holds,
+ * exactly; the owner's (404 for another client, as every job route), 409
+ * while the job runs, 404 for an unknown stream, job or a log the job does
+ * not have; a log over 64 MiB sends its last 64 MiB and says how much it
+ * skipped. */
+START_TEST(logs_by_stream)
+{
+        vs_server *srv = srv_start(1, 0);
+        char a[65], aid[13], b[65], bid[13], id[13], id2[13], id3[13], path[256], *body, *headers;
+        json_t *ta = new_token(a, aid), *tb = new_token(b, bid), *j;
+        hc_bytes big = { 0 };
+        int fd;
+
+        j = http_json("POST", "/v1/run", a,
+                      "{\"tag\":\"fake:1\",\"cmd\":[\"fake\",\"out:merged\\n\",\"file:stdout.log:the stdout\\n\","
+                      "\"file:stderr.log:the stderr\\n\",\"file:dockerd.log:dockerd said\\n\"]}", 200);
+        snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(j, "id")));
+        json_decref(j);
+        ck_stream(id, "stdout", a, 200, "the stdout\n");
+        ck_stream(id, "stderr", a, 200, "the stderr\n");
+        ck_stream(id, "dockerd", ADMIN, 200, "dockerd said\n");
+        snprintf(path, sizeof(path), "/v1/jobs/%s/logs", id);
+        ck_assert_int_eq(http("GET", path, a, NULL, &body), 200);
+        ck_assert_str_eq(body, "merged\n");
+        free(body);
+        snprintf(path, sizeof(path), "/v1/jobs/%s/logs?stream=nope", id);
+        ck_assert_int_eq(http("GET", path, a, NULL, &body), 404);
+        ck_error_body(body, "not_found", "no stream \"nope\": stdout, stderr or dockerd");
+        free(body);
+        snprintf(path, sizeof(path), "/v1/jobs/%s/logs?stream=stdout&follow=1", id);
+        ck_assert_int_eq(http("GET", path, a, NULL, NULL), 400);
+        snprintf(path, sizeof(path), "/v1/jobs/%s/logs?stream=stdout", id);
+        ck_assert_int_eq(http("GET", path, b, NULL, &body), 404);
+        snprintf(path, sizeof(path), "no job %s", id);
+        ck_error_body(body, "not_found", path);
+        free(body);
+        ck_assert_int_eq(http("GET", "/v1/jobs/0123456789ab/logs?stream=stdout", ADMIN, NULL, NULL), 404);
+
+        /* A job with no dockerd.log (its output has no such file). */
+        j = http_json("POST", "/v1/run", a, "{\"tag\":\"fake:1\",\"cmd\":[\"fake\",\"file:stdout.log:x\"]}", 200);
+        snprintf(id2, sizeof(id2), "%s", json_string_value(json_object_get(j, "id")));
+        json_decref(j);
+        snprintf(path, sizeof(path), "/v1/jobs/%s/logs?stream=dockerd", id2);
+        ck_assert_int_eq(http("GET", path, a, NULL, &body), 404);
+        snprintf(path, sizeof(path), "job %s has no dockerd log", id2);
+        ck_error_body(body, "not_found", path);
+        free(body);
+
+        /* Running: 409. */
+        create_job(a, "{\"tag\":\"fake:1\",\"cmd\":[\"fake\",\"block\"],\"env\":[\"NAME=streamlog\"]}", id3);
+        snprintf(path, sizeof(path), "/v1/jobs/%s/start", id3);
+        ck_assert_int_eq(http("POST", path, a, NULL, NULL), 202);
+        fake_wait_blocked(1);
+        snprintf(path, sizeof(path), "/v1/jobs/%s/logs?stream=stderr", id3);
+        ck_assert_int_eq(http("GET", path, a, NULL, NULL), 409);
+        fake_release("streamlog");
+
+        /* Bounded: a 70 MiB stdout.log (sparse) sends its last 64 MiB. */
+        snprintf(path, sizeof(path), "%s/server/jobs/%s/out/stdout.log", dir, id);
+        fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(pwrite(fd, "END\n", 4, (70 << 20) - 4), 4);
+        close(fd);
+        snprintf(path, sizeof(path), "/v1/jobs/%s/logs?stream=stdout", id);
+        ck_assert_int_eq(http_log(path, a, &big, &headers), 200);
+        ck_assert_uint_eq(big.len, 64u << 20);
+        ck_assert_int_eq(memcmp(big.buf + big.len - 4, "END\n", 4), 0);
+        ck_assert_ptr_nonnull(strstr(headers, "X-Vmsandbox-Skipped-Bytes: 6291456\r\n"));
+        free(big.buf);
+        free(headers);
+        json_decref(ta);
+        json_decref(tb);
+        vs_server_stop(srv, 0);
+}
+END_TEST
+
 Suite *suite_http(void)
 {
         Suite *s = suite_create("http");
@@ -778,6 +879,7 @@ Suite *suite_http(void)
         tcase_add_test(tc, run_log_tail_keeps_nul);
         tcase_add_test(tc, run_log_of_many_lines_is_quick);
         tcase_add_test(tc, metrics_token_reads_metrics_only);
+        tcase_add_test(tc, logs_by_stream);
         suite_add_tcase(s, tc);
         return s;
 }
