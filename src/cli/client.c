@@ -239,8 +239,14 @@ static int job_exit(json_t *rec)
 
         if (st && (!strcmp(st, "success") || !strcmp(st, "failure")))
                 return (int)json_integer_value(json_object_get(rec, "exit_code"));
-        if (st && !strcmp(st, "timeout"))
+        if (st && !strcmp(st, "timeout")) {
+                /* where it was and what to raise, as `run` says it */
+                const char *e = json_string_value(json_object_get(rec, "error")) ?: "the job ran past --timeout and was stopped";
+                _cleanup_free_ char *safe = vs_text_for_terminal(e, strlen(e), 4096, NULL);
+
+                fprintf(stderr, "vmsandbox: %s\n", safe);
                 return EXIT_TIMEOUT;
+        }
         if (st && !strcmp(st, "cancelled"))
                 return EXIT_CANCELLED;
         {

@@ -548,15 +548,12 @@ static void format_ms(uint64_t ms, char *buf, size_t len)
                 snprintf(buf, len, "%llums", (unsigned long long)ms);
 }
 
-/* "the job ran past --timeout 10m while the guest was in load (loading the
- * image); raise --timeout" */
-static char *timeout_message(vs_job *job)
+char *vs_timeout_message(uint64_t timeout_ms, vs_phase phase, const char *gp)
 {
         char t[32], where[160];
-        const char *gp = vs_guest_phase_name(job->watch.guest_current);
 
-        format_ms(job->spec->timeout_ms, t, sizeof(t));
-        switch (job->timeout_phase) {
+        format_ms(timeout_ms, t, sizeof(t));
+        switch (phase) {
         case VS_PHASE_PREPARE:
                 snprintf(where, sizeof(where), "while preparing the job disk (copying the image and workspace in)");
                 break;
@@ -575,10 +572,15 @@ static char *timeout_message(vs_job *job)
         case VS_PHASE_VALIDATE:
         case VS_PHASE_CLEANUP:
         case VS_PHASE_LAST:
-                snprintf(where, sizeof(where), "in %s", vs_phase_name(job->timeout_phase));
+                snprintf(where, sizeof(where), "in %s", vs_phase_name(phase));
                 break;
         }
         return vs_xasprintf("the job ran past --timeout %s %s; raise --timeout", t, where);
+}
+
+static char *timeout_message(vs_job *job)
+{
+        return vs_timeout_message(job->spec->timeout_ms, job->timeout_phase, vs_guest_phase_name(job->watch.guest_current));
 }
 
 #define CONSOLE_TAIL_MAX 4096

@@ -55,4 +55,11 @@ typedef struct {
 int vs_job_run(const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opts, json_t **ret_result,
                vs_error *err);
 
+/* A timeout's verdict (result.json's and the job record's "error"): the
+ * limit, the flag to raise and where the job was: the host phase, and in
+ * VS_PHASE_WAIT the guest's phase (engine-ready, load, run, save; NULL:
+ * none reported yet), e.g. "the job ran past --timeout 10m while the guest
+ * was in load (loading the image); raise --timeout".  Malloc'd. */
+char *vs_timeout_message(uint64_t timeout_ms, vs_phase phase, const char *guest_phase);
+
 #endif

@@ -215,7 +215,7 @@ static void out_file(const vs_run_opts *opts, const char *arg)
 
 /* Runs the ops; returns false when the job was cancelled. */
 static bool run_ops(const vs_spec *spec, char **ops, const vs_run_opts *opts, int *exit_code, bool *fail,
-                    const char **guest_error)
+                    const char **guest_error, const char **timeout)
 {
         for (char **a = ops; a && *a; a++) {
                 if (strncmp(*a, "guest_error:", 12) == 0)
@@ -224,6 +224,8 @@ static bool run_ops(const vs_spec *spec, char **ops, const vs_run_opts *opts, in
                         output(opts, *a + 4, strlen(*a + 4));
                 else if (strncmp(*a, "err:", 4) == 0)
                         output_to(opts, 2, *a + 4, strlen(*a + 4));
+                else if (strncmp(*a, "timeout:", 8) == 0)
+                        *timeout = *a + 8;
                 else if (strncmp(*a, "file:", 5) == 0)
                         out_file(opts, *a + 5);
                 else if (strncmp(*a, "sleep:", 6) == 0)
@@ -324,7 +326,7 @@ int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs
         json_t *result = vs_result_new("fake");
         int exit_code = 0;
         bool fail = false, ok;
-        const char *guest_error = NULL;
+        const char *guest_error = NULL, *timeout = NULL;
         char **ops = NULL;
 
         (void)userdata, (void)cfg;
@@ -348,7 +350,7 @@ int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs
         }
         phase(opts, result, VS_PHASE_WAIT, true);
         ops = spec->build ? build_ops(spec) : NULL;
-        ok = run_ops(spec, spec->build ? ops : spec->cmd ? spec->cmd + 1 : NULL, opts, &exit_code, &fail, &guest_error);
+        ok = run_ops(spec, spec->build ? ops : spec->cmd ? spec->cmd + 1 : NULL, opts, &exit_code, &fail, &guest_error, &timeout);
         if (spec->build)
                 fake_build(opts, result, ok && !fail && exit_code == 0);
         phase(opts, result, VS_PHASE_WAIT, false);
@@ -360,7 +362,16 @@ int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs
         phase(opts, result, VS_PHASE_CLEANUP, false);
         if (!ok)
                 vs_result_set_status(result, VS_STATUS_CANCELLED, -1, "the job was cancelled");
-        else if (fail)
+        else if (timeout) {
+                /* a guest phase: the deadline passed in wait; else the host phase named */
+                vs_phase p = VS_PHASE_WAIT;
+                for (vs_phase q = 0; q < VS_PHASE_LAST; q++)
+                        if (strcmp(timeout, vs_phase_name(q)) == 0)
+                                p = q;
+                char *msg = vs_timeout_message(spec->timeout_ms, p, p == VS_PHASE_WAIT ? timeout : NULL);
+                vs_result_set_status(result, VS_STATUS_TIMEOUT, -1, msg);
+                free(msg);
+        } else if (fail)
                 vs_result_set_status(result, VS_STATUS_ERROR, -1, "fake sandbox failure");
         else
                 vs_result_set_status(result, exit_code == 0 ? VS_STATUS_SUCCESS : VS_STATUS_FAILURE, exit_code, NULL);

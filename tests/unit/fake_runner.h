@@ -9,6 +9,7 @@
  *     exit:N          the verdict: exit code N (default 0)
  *     error           fail as a sandbox error would
  *     guest_error:TEXT  the guest's run_error in the result (e.g. out of memory)
+ *     timeout:PHASE   the verdict: a timeout in PHASE (a guest phase such as load, or a host phase)
  *     file:NAME:TEXT  out/NAME holds TEXT (as collected: stdout.log, stderr.log, dockerd.log)
  *   env NAME=label names the job for fake_started().
  * A build (spec->build) takes its ops from the build argument FAKE

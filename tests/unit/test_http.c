@@ -3,6 +3,7 @@
 #include "fake_runner.h"
 #include "fsutil.h"
 #include "http_client.h"
+#include "pipeline.h"
 #include "server.h"
 #include "tests.h"
 
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
@@ -856,6 +858,73 @@ START_TEST(logs_by_stream)
 }
 END_TEST
 
+/* A timeout's verdict names the limit, where the job was and the flag to
+ * raise, for every phase; the job record carries it, and `vmsandbox submit
+ * --follow` prints it (it said nothing before) and exits 124 as run does. */
+START_TEST(timeout_names_phase_and_flag)
+{
+        static const struct {
+                uint64_t ms;
+                vs_phase phase;
+                const char *guest, *want;
+        } cases[] = {
+                { 600000, VS_PHASE_WAIT, "load",
+                  "the job ran past --timeout 10m while the guest was in load (loading the image); raise --timeout" },
+                { 40000, VS_PHASE_WAIT, "run",
+                  "the job ran past --timeout 40s while the guest was in run (running the workflow); raise --timeout" },
+                { 7200000, VS_PHASE_WAIT, "engine-ready",
+                  "the job ran past --timeout 2h while the guest was in engine-ready (starting the Docker engine); raise --timeout" },
+                { 1500, VS_PHASE_WAIT, "save",
+                  "the job ran past --timeout 1500ms while the guest was in save (saving the image for --export-image); raise --timeout" },
+                { 60000, VS_PHASE_WAIT, NULL,
+                  "the job ran past --timeout 1m before the guest reported a phase (booting: see console_tail); raise --timeout" },
+                { 60000, VS_PHASE_PREPARE, NULL,
+                  "the job ran past --timeout 1m while preparing the job disk (copying the image and workspace in); raise --timeout" },
+                { 60000, VS_PHASE_BOOT, NULL, "the job ran past --timeout 1m while starting the VM; raise --timeout" },
+                { 60000, VS_PHASE_COLLECT, NULL,
+                  "the job ran past --timeout 1m while collecting the outputs from the job disk; raise --timeout" },
+        };
+        const char *want = cases[0].want;
+        char tokfile[128], sockarg[128], out[8192];
+        vs_server *srv;
+        json_t *j;
+        FILE *p;
+        size_t n;
+        int status;
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char *m = vs_timeout_message(cases[i].ms, cases[i].phase, cases[i].guest);
+                ck_assert_str_eq(m, cases[i].want);
+                free(m);
+        }
+
+        srv = srv_start(1, 0);
+        j = http_json("POST", "/v1/run", ADMIN, "{\"tag\":\"fake:1\",\"timeout\":600,\"cmd\":[\"fake\",\"timeout:load\"]}", 500);
+        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "code")), "timeout");
+        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "error"), "message")), want);
+        ck_status_http(json_string_value(json_object_get(j, "id")), "timeout");
+        json_decref(j);
+
+        /* The CLI, as a client of this server (stderr into the pipe). */
+        snprintf(tokfile, sizeof(tokfile), "%s/token", dir);
+        snprintf(sockarg, sizeof(sockarg), "unix:%s", sock);
+        char cmd[1024];
+        snprintf(cmd, sizeof(cmd),
+                 "'%s' submit --server '%s' --token-file '%s' --tag fake:1 --timeout 10m --follow -- fake timeout:load 2>&1",
+                 VS_CLI_PATH, sockarg, tokfile);
+        p = popen(cmd, "r");
+        ck_assert_ptr_nonnull(p);
+        n = fread(out, 1, sizeof(out) - 1, p);
+        out[n] = '\0';
+        status = pclose(p);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 124, "exit %d: %s", status, out);
+        char line[512];
+        snprintf(line, sizeof(line), "vmsandbox: %s\n", want);
+        ck_assert_msg(strstr(out, line) != NULL, "no \"%s\" in: %s", want, out);
+        vs_server_stop(srv, 0);
+}
+END_TEST
+
 Suite *suite_http(void)
 {
         Suite *s = suite_create("http");
@@ -880,6 +949,7 @@ Suite *suite_http(void)
         tcase_add_test(tc, run_log_of_many_lines_is_quick);
         tcase_add_test(tc, metrics_token_reads_metrics_only);
         tcase_add_test(tc, logs_by_stream);
+        tcase_add_test(tc, timeout_names_phase_and_flag);
         suite_add_tcase(s, tc);
         return s;
 }
