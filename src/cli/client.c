@@ -223,12 +223,16 @@ static int get_json(client *c, const char *path, json_t **ret, vs_error *err)
         return r == 0 && !*ret ? vs_error_set(err, VS_ERR_SANDBOX, "the server's answer is not JSON") : r;
 }
 
-static int stream_logs(client *c, const char *id, bool follow, vs_error *err)
+/* The merged output (followed or not), or one collected log (stream). */
+static int stream_logs(client *c, const char *id, bool follow, const char *stream, vs_error *err)
 {
         sink s = { .out = stdout };
         char path[128];
 
-        snprintf(path, sizeof(path), "/v1/jobs/%s/logs%s", id, follow ? "?follow=1" : "");
+        if (stream)
+                snprintf(path, sizeof(path), "/v1/jobs/%s/logs?stream=%s", id, stream);
+        else
+                snprintf(path, sizeof(path), "/v1/jobs/%s/logs%s", id, follow ? "?follow=1" : "");
         return check(http(c, "GET", path, NULL, NULL, &s, err), &s, err);
 }
 
@@ -311,7 +315,7 @@ static int submit(run_args *a, vs_error *err)
                 return 0;
         }
         fprintf(stderr, "vmsandbox: job %s\n", id);
-        if (stream_logs(&c, id, true, err) < 0)
+        if (stream_logs(&c, id, true, NULL, err) < 0)
                 return -1;
         snprintf(path, sizeof(path), "/v1/jobs/%s", id);
         if (get_json(&c, path, &rec, err) < 0)
@@ -409,10 +413,11 @@ static int fetch(client *c, const char *id, const char *out, vs_error *err)
 static void client_usage(FILE *f)
 {
         fputs("Usage: vmsandbox status|logs|cancel|fetch ID --server URL [--token-file F]\n"
-              "         [--follow (logs)] [--out DIR (fetch)]\n"
+              "         [--follow | --stream stdout|stderr|dockerd (logs)] [--out DIR (fetch)]\n"
               "\n"
               "  status  the job record as JSON\n"
-              "  logs    the job's output; --follow streams it until the job ends\n"
+              "  logs    the job's output; --follow streams it until the job ends; --stream\n"
+              "          one log of a finished job: stdout, stderr or dockerd (its engine)\n"
               "  cancel  cancel a queued or running job (its VM is destroyed)\n"
               "  fetch   job.json, output.log, workspace.tar and image.tar into a new --out DIR\n",
               f);
@@ -423,9 +428,10 @@ int cmd_client(const char *verb, int argc, char **argv)
         static const struct option options[] = {
                 { "server", required_argument, NULL, 's' }, { "token-file", required_argument, NULL, 't' },
                 { "follow", no_argument, NULL, 'f' },       { "out", required_argument, NULL, 'o' },
+                { "stream", required_argument, NULL, 'S' },
                 { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
         };
-        const char *server = NULL, *token = NULL, *out = NULL;
+        const char *server = NULL, *token = NULL, *out = NULL, *stream = NULL;
         bool follow = false;
         vs_error err = { 0 };
         client c;
@@ -439,6 +445,7 @@ int cmd_client(const char *verb, int argc, char **argv)
                 case 't': token = optarg; break;
                 case 'f': follow = true; break;
                 case 'o': out = optarg; break;
+                case 'S': stream = optarg; break;
                 case 'h': client_usage(stdout); return 0;
                 default:
                         fprintf(stderr, "vmsandbox: %s: unknown option or missing value\n", argv[optind - 1]);
@@ -447,6 +454,11 @@ int cmd_client(const char *verb, int argc, char **argv)
         }
         if (optind != argc - 1 || strlen(argv[optind]) != 12) {
                 fprintf(stderr, "vmsandbox: %s needs one job ID (12 hex digits)\n", verb);
+                return EXIT_USAGE;
+        }
+        if (stream && (strcmp(verb, "logs") != 0 || follow ||
+                       (strcmp(stream, "stdout") != 0 && strcmp(stream, "stderr") != 0 && strcmp(stream, "dockerd") != 0))) {
+                fprintf(stderr, "vmsandbox: --stream stdout|stderr|dockerd belongs to logs, without --follow\n");
                 return EXIT_USAGE;
         }
         if (client_init(&c, server, token, &err) < 0)
@@ -460,7 +472,7 @@ int cmd_client(const char *verb, int argc, char **argv)
                         json_decref(rec);
                 }
         } else if (strcmp(verb, "logs") == 0)
-                r = stream_logs(&c, argv[optind], follow, &err);
+                r = stream_logs(&c, argv[optind], follow, stream, &err);
         else if (strcmp(verb, "cancel") == 0) {
                 sink s = { 0 };
                 snprintf(path, sizeof(path), "/v1/jobs/%s/cancel", argv[optind]);

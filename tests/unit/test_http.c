@@ -757,6 +757,25 @@ START_TEST(metrics_token_reads_metrics_only)
 }
 END_TEST
 
+/* Runs `vmsandbox VERB --server (this one) ARGS` (VS_CLI_PATH; ARGS are
+ * shell words); its output (stdout, and stderr too with "2>&1" in args) into
+ * out; returns the exit status (-1: not exited). */
+static int run_cli(const char *verb, const char *args, char *out, size_t outlen)
+{
+        char cmd[2048];
+        size_t n;
+        FILE *p;
+        int status;
+
+        snprintf(cmd, sizeof(cmd), "'%s' %s --server 'unix:%s' %s", VS_CLI_PATH, verb, sock, args);
+        p = popen(cmd, "r");
+        ck_assert_ptr_nonnull(p);
+        n = fread(out, 1, outlen - 1, p);
+        out[n] = '\0';
+        status = pclose(p);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* GET logs with headers: the status, the body (hc_bytes) and the headers. */
 static long http_log(const char *path, const char *token, hc_bytes *body, char **headers)
 {
@@ -819,6 +838,19 @@ START_TEST(logs_by_stream)
         ck_error_body(body, "not_found", path);
         free(body);
         ck_assert_int_eq(http("GET", "/v1/jobs/0123456789ab/logs?stream=stdout", ADMIN, NULL, NULL), 404);
+
+        /* The CLI: vmsandbox logs ID --stream S, with the client's token. */
+        char tokfile[128], args[512], out[4096];
+        put_token_file("client-token", a, tokfile, sizeof(tokfile));
+        snprintf(args, sizeof(args), "%s --stream dockerd --token-file '%s' 2>/dev/null", id, tokfile);
+        ck_assert_int_eq(run_cli("logs", args, out, sizeof(out)), 0);
+        ck_assert_str_eq(out, "dockerd said\n");
+        snprintf(args, sizeof(args), "%s --stream stderr --token-file '%s' 2>/dev/null", id, tokfile);
+        ck_assert_int_eq(run_cli("logs", args, out, sizeof(out)), 0);
+        ck_assert_str_eq(out, "the stderr\n");
+        snprintf(args, sizeof(args), "%s --stream console --token-file '%s' 2>&1", id, tokfile);
+        ck_assert_int_eq(run_cli("logs", args, out, sizeof(out)), 2);
+        ck_assert_str_eq(out, "vmsandbox: --stream stdout|stderr|dockerd belongs to logs, without --follow\n");
 
         /* A job with no dockerd.log (its output has no such file). */
         j = http_json("POST", "/v1/run", a, "{\"tag\":\"fake:1\",\"cmd\":[\"fake\",\"file:stdout.log:x\"]}", 200);
@@ -885,11 +917,9 @@ START_TEST(timeout_names_phase_and_flag)
                   "the job ran past --timeout 1m while collecting the outputs from the job disk; raise --timeout" },
         };
         const char *want = cases[0].want;
-        char tokfile[128], sockarg[128], out[8192];
+        char tokfile[128], cmd[512], out[8192];
         vs_server *srv;
         json_t *j;
-        FILE *p;
-        size_t n;
         int status;
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -907,17 +937,9 @@ START_TEST(timeout_names_phase_and_flag)
 
         /* The CLI, as a client of this server (stderr into the pipe). */
         snprintf(tokfile, sizeof(tokfile), "%s/token", dir);
-        snprintf(sockarg, sizeof(sockarg), "unix:%s", sock);
-        char cmd[1024];
-        snprintf(cmd, sizeof(cmd),
-                 "'%s' submit --server '%s' --token-file '%s' --tag fake:1 --timeout 10m --follow -- fake timeout:load 2>&1",
-                 VS_CLI_PATH, sockarg, tokfile);
-        p = popen(cmd, "r");
-        ck_assert_ptr_nonnull(p);
-        n = fread(out, 1, sizeof(out) - 1, p);
-        out[n] = '\0';
-        status = pclose(p);
-        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 124, "exit %d: %s", status, out);
+        snprintf(cmd, sizeof(cmd), "--token-file '%s' --tag fake:1 --timeout 10m --follow -- fake timeout:load 2>&1", tokfile);
+        status = run_cli("submit", cmd, out, sizeof(out));
+        ck_assert_msg(status == 124, "exit %d: %s", status, out);
         char line[512];
         snprintf(line, sizeof(line), "vmsandbox: %s\n", want);
         ck_assert_msg(strstr(out, line) != NULL, "no \"%s\" in: %s", want, out);
