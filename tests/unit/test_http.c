@@ -776,20 +776,6 @@ static int run_cli(const char *verb, const char *args, char *out, size_t outlen)
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* GET logs with headers: the status, the body (hc_bytes) and the headers. */
-static long http_log(const char *path, const char *token, hc_bytes *body, char **headers)
-{
-        char auth[256];
-        hc_bytes h = { 0 };
-        hc_request rq = { .sock = sock, .host = "localhost", .method = "GET", .path = path, .authorization = auth };
-        long code;
-
-        snprintf(auth, sizeof(auth), "Bearer %s", token);
-        code = hc_perform(&rq, body, &h);
-        *headers = h.buf;
-        return code;
-}
-
 static void ck_stream(const char *id, const char *stream, const char *token, long want, const char *want_body)
 {
         char path[128];
@@ -809,9 +795,8 @@ static void ck_stream(const char *id, const char *stream, const char *token, lon
 START_TEST(logs_by_stream)
 {
         vs_server *srv = srv_start(1, 0);
-        char a[65], aid[13], b[65], bid[13], id[13], id2[13], id3[13], path[256], *body, *headers;
+        char a[65], aid[13], b[65], bid[13], id[13], id2[13], id3[13], path[256], head[4096], *body;
         json_t *ta = new_token(a, aid), *tb = new_token(b, bid), *j;
-        hc_bytes big = { 0 };
         int fd;
 
         j = http_json("POST", "/v1/run", a,
@@ -871,19 +856,19 @@ START_TEST(logs_by_stream)
         ck_assert_int_eq(http("GET", path, a, NULL, NULL), 409);
         fake_release("streamlog");
 
-        /* Bounded: a 70 MiB stdout.log (sparse) sends its last 64 MiB. */
+        /* Bounded: a 70 MiB stdout.log (sparse) sends its last 64 MiB (the
+         * head says so; the body is not read: 64 MiB is slow under ASan). */
         snprintf(path, sizeof(path), "%s/server/jobs/%s/out/stdout.log", dir, id);
         fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
         ck_assert_int_ge(fd, 0);
         ck_assert_int_eq(pwrite(fd, "END\n", 4, (70 << 20) - 4), 4);
         close(fd);
         snprintf(path, sizeof(path), "/v1/jobs/%s/logs?stream=stdout", id);
-        ck_assert_int_eq(http_log(path, a, &big, &headers), 200);
-        ck_assert_uint_eq(big.len, 64u << 20);
-        ck_assert_int_eq(memcmp(big.buf + big.len - 4, "END\n", 4), 0);
-        ck_assert_ptr_nonnull(strstr(headers, "X-Vmsandbox-Skipped-Bytes: 6291456\r\n"));
-        free(big.buf);
-        free(headers);
+        fd = raw_get(path, a, 5000, head, sizeof(head));
+        close(fd);
+        ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "%s", head);
+        ck_assert_msg(strcasestr(head, "\r\nContent-Length: 67108864\r\n") != NULL, "%s", head);
+        ck_assert_msg(strstr(head, "\r\nX-Vmsandbox-Skipped-Bytes: 6291456\r\n") != NULL, "%s", head);
         json_decref(ta);
         json_decref(tb);
         vs_server_stop(srv, 0);
