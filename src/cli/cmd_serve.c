@@ -15,7 +15,7 @@
 static void usage(FILE *f)
 {
         fputs("Usage: vmsandbox serve [--listen ADDR:PORT | --socket PATH] --token-file FILE [OPTIONS]\n"
-              "       vmsandbox serve --docker-socket PATH[:TENANT]... [OPTIONS]\n"
+              "       vmsandbox serve --docker-socket PATH[:TENANT[:ROOT]]... [OPTIONS]\n"
               "\n"
               "The HTTP job service (docs/api.md): every job in its own VM, at most\n"
               "--max-jobs at once, jobs kept under --state-dir across restarts; and/or\n"
@@ -26,10 +26,12 @@ static void usage(FILE *f)
               "  --socket PATH        a unix socket instead of TCP (mode 0660)\n"
               "  --socket-group GROUP group of that socket: who may connect (default: root's)\n"
               "  --token-file FILE    bearer token clients must send (required with the job API)\n"
-              "  --docker-socket PATH[:TENANT]\n"
+              "  --docker-socket PATH[:TENANT[:ROOT]]\n"
               "                       a Docker Engine API socket (mode 0660); a client on it\n"
               "                       sees only TENANT's containers and images (default tenant\n"
-              "                       \"default\"; repeatable, one socket per tenant)\n"
+              "                       \"default\"; repeatable, one socket per tenant); its\n"
+              "                       binds must be below ROOT, itself below an --allow-root\n"
+              "                       (without ROOT the tenant binds no host directory)\n"
               "  --docker-group GROUP group of the Docker sockets (default: root's)\n"
               "  --docker-socket-dir DIR\n"
               "                       the admin may add tenants' sockets DIR/TENANT.sock at run\n"
@@ -55,7 +57,8 @@ static void usage(FILE *f)
               "                       the same three quarters for held requests\n"
               "  --idle-timeout DUR   close a connection idle this long, and end a log follow\n"
               "                       of a job that stays created (default 60s)\n"
-              "  --allow-root DIR     server-side paths in specs must be below DIR (repeatable)\n"
+              "  --allow-root DIR     server-side paths in specs, and Docker tenants' ROOTs, must\n"
+              "                       be below DIR (repeatable)\n"
               "  --allow-network      let jobs ask for \"network\": \"nat\" (refused with 403 otherwise)\n"
               "  --state-dir DIR      default /var/lib/vmsandbox\n"
               "  --grace DUR          on SIGTERM, how long running jobs may finish (default 60s)\n"
@@ -96,15 +99,17 @@ static int parse_keep(const char *s, uint64_t *ret_ms)
         return 0;
 }
 
-/* PATH[:TENANT] (copied: argv stays as given, for ps); the tenant is
- * checked when the socket is made. */
+/* PATH[:TENANT[:ROOT]] (copied: argv stays as given, for ps): PATH ends
+ * at the first ':', TENANT at the next, ROOT (absolute) is the rest; the
+ * tenant and the root are checked when the socket is made. */
 static int parse_docker_socket(const char *arg, vs_docker_socket *ret)
 {
-        const char *colon = strrchr(arg, ':');
+        const char *c1 = strchr(arg, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 
-        ret->path = colon ? vs_xstrndup(arg, (size_t)(colon - arg)) : vs_xstrdup(arg);
-        ret->tenant = colon ? vs_xstrdup(colon + 1) : NULL;
-        return arg[0] == '/' ? 0 : -1;
+        ret->path = c1 ? vs_xstrndup(arg, (size_t)(c1 - arg)) : vs_xstrdup(arg);
+        ret->tenant = c1 ? (c2 ? vs_xstrndup(c1 + 1, (size_t)(c2 - c1 - 1)) : vs_xstrdup(c1 + 1)) : NULL;
+        ret->root = c2 ? vs_xstrdup(c2 + 1) : NULL;
+        return arg[0] == '/' && (!c2 || c2[1] == '/') ? 0 : -1;
 }
 
 /* The flags of serve into a->o (also for `vmsandbox doctor serve FLAGS`):

@@ -18,6 +18,8 @@
 typedef struct {
         const char *path;
         const char *tenant;        /* [A-Za-z0-9_.-]{1,48}; NULL: "default" */
+        const char *root;          /* the tenant's own allowed root (vs_service_set_tenant_root); NULL:
+                                      its containers bind no host directory */
 } vs_docker_socket;
 
 #define VS_DOCKER_SOCKETS_MAX 64
@@ -114,6 +116,7 @@ typedef struct {
         char *tenant;                   /* ROUTE_API_DOCKER */
         char owner[VS_OWNER_MAX + 1];   /* ROUTE_API_DOCKER: "docker:TENANT" */
         char *path;                     /* unix socket to unlink at the end, or NULL */
+        char *root;                     /* ROUTE_API_DOCKER: the tenant's root, or NULL (no binds) */
         bool runtime;                   /* added through the job API */
         bool stopping;                  /* atomic: its daemon is being stopped (hijacked streams end:
                                            MHD_stop_daemon waits for them and does not close them) */
@@ -203,9 +206,11 @@ int listeners_start(server_ctx *ctx, const vs_server_opts *o, unsigned limit, un
 void listeners_quiesce(server_ctx *ctx);
 void listeners_stop(server_ctx *ctx);
 unsigned listeners_connections(server_ctx *ctx);
-/* The admin's: a socket DIR/TENANT.sock (*ret_path, malloc'd) for tenant;
- * CONFLICT without --docker-socket-dir or when it is served already. */
-int listeners_add_docker(server_ctx *ctx, const char *tenant, char **ret_path, vs_error *err);
+/* The admin's: a socket DIR/TENANT.sock (*ret_path, malloc'd) for tenant,
+ * with root (NULL: none) as the tenant's allowed root; CONFLICT without
+ * --docker-socket-dir, when it is served already, or when another socket
+ * of the tenant has another root. */
+int listeners_add_docker(server_ctx *ctx, const char *tenant, const char *root, char **ret_path, vs_error *err);
 int listeners_remove_tenant(server_ctx *ctx, const char *tenant, vs_error *err);
 json_t *listeners_docker_json(server_ctx *ctx);
 

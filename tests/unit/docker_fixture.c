@@ -38,8 +38,8 @@ void dfx_start(docker_fx *fx)
         ck_assert_int_eq(mkdir(fx->roots, 0700), 0);
         snprintf(fx->sock_a, sizeof(fx->sock_a), "%s/a.sock", fx->dir);
         snprintf(fx->sock_b, sizeof(fx->sock_b), "%s/b.sock", fx->dir);
-        socks[0] = (vs_docker_socket){ fx->sock_a, "a" };
-        socks[1] = (vs_docker_socket){ fx->sock_b, "b" };
+        socks[0] = (vs_docker_socket){ fx->sock_a, "a", fx->roots };
+        socks[1] = (vs_docker_socket){ fx->sock_b, "b", NULL };
         fx->cfg = (vs_config){ .state_dir = fx->dir };
         fake_reset();
         o.docker = socks;

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 typedef struct {
-        char dir[64];          /* state dir; allowed root: dir/roots */
+        char dir[64];          /* state dir; allowed root: dir/roots (tenant a's root; b has none) */
         char roots[96];
         char sock_a[96], sock_b[96];
         char base[96];         /* dfx_base_image's */

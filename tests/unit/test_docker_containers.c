@@ -439,6 +439,46 @@ START_TEST(store_image_linked)
 }
 END_TEST
 
+/* A tenant's binds stay below its own root (fixture: a's root is
+ * fx.roots, b has none): b, although fx.roots is the service's
+ * --allow-root, binds no host directory at all; a path with ".." below
+ * a's root is refused by its letters (it would resolve below the service's
+ * root, outside a's). */
+START_TEST(http_binds_below_tenant_root)
+{
+        char ws[160], body[512], want[512];
+        long st;
+        json_t *j;
+
+        snprintf(ws, sizeof(ws), "%s/ws", fx.roots);
+        ck_assert_int_eq(mkdir(ws, 0700), 0);
+        snprintf(body, sizeof(body), "{\"Image\":\"" IMG "\",\"HostConfig\":{\"Binds\":[\"%s:/erc\"]}}", ws);
+        j = http_json(fx.sock_b, "POST", "/containers/create", body, &st);
+        ck_assert_int_eq(st, 400);
+        snprintf(want, sizeof(want),
+                 "bind source %s: tenant b has no allowed root, so it binds no host directory (serve --docker-socket "
+                 "PATH:TENANT:ROOT, or \"root\" in POST /v1/docker-sockets)",
+                 ws);
+        ck_assert_str_eq(message(j), want);
+        json_decref(j);
+        snprintf(body, sizeof(body), "{\"Image\":\"" IMG "\",\"HostConfig\":{\"Binds\":[\"%s/../ws:/erc\"]}}", ws);
+        j = http_json(fx.sock_a, "POST", "/containers/create", body, &st);
+        ck_assert_int_eq(st, 400);
+        snprintf(want, sizeof(want), "bind source %s/../ws: a path with \".\" or \"..\" is not allowed", ws);
+        ck_assert_str_eq(message(j), want);
+        json_decref(j);
+        /* Nothing of the refused ones is listed. */
+        j = http_json(fx.sock_b, "GET", "/containers/json?all=1", NULL, &st);
+        ck_assert_int_eq(st, 200);
+        ck_assert_uint_eq(json_array_size(j), 0);
+        json_decref(j);
+        snprintf(body, sizeof(body), "{\"Image\":\"" IMG "\",\"HostConfig\":{\"Binds\":[\"%s:/erc\"]}}", ws);
+        j = http_json(fx.sock_a, "POST", "/containers/create", body, &st);
+        ck_assert_int_eq(st, 201);
+        json_decref(j);
+}
+END_TEST
+
 Suite *suite_docker_containers(void)
 {
         Suite *s = suite_create("docker_containers");
@@ -451,6 +491,7 @@ Suite *suite_docker_containers(void)
         tcase_add_test(t, cli_ps_filters);
         tcase_add_test(t, cli_kill_stop_rm);
         tcase_add_test(t, http_errors);
+        tcase_add_test(t, http_binds_below_tenant_root);
         tcase_add_test(t, http_auto_remove_wait);
         tcase_add_test(t, http_wait_client_gone);
         tcase_add_test(t, store_image_linked);
