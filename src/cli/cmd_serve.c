@@ -33,6 +33,11 @@ static void usage(FILE *f)
               "                       binds must be below ROOT, itself below an --allow-root\n"
               "                       (without ROOT the tenant binds no host directory)\n"
               "  --docker-group GROUP group of the Docker sockets (default: root's)\n"
+              "  --tenant-images N    images one Docker tenant may keep in the image store\n"
+              "                       (default 1024)\n"
+              "  --tenant-image-space SIZE\n"
+              "                       bytes of archives one Docker tenant's images may hold\n"
+              "                       (default: an eighth of --state-dir's filesystem)\n"
               "  --docker-socket-dir DIR\n"
               "                       the admin may add tenants' sockets DIR/TENANT.sock at run\n"
               "                       time (POST /v1/docker-sockets); they survive restarts\n"
@@ -133,6 +138,8 @@ int cli_parse_serve_args(int argc, char **argv, cli_serve_args *a)
                 { "docker-socket", required_argument, NULL, 'X' }, { "docker-group", required_argument, NULL, 'G' },
                 { "docker-socket-dir", required_argument, NULL, 'K' },
                 { "socket-group", required_argument, NULL, 'g' + 256 },
+                { "tenant-images", required_argument, NULL, 'i' + 256 },
+                { "tenant-image-space", required_argument, NULL, 's' + 256 },
                 { NULL, 0, NULL, 0 },
         };
         vs_error err = { 0 };
@@ -244,6 +251,14 @@ int cli_parse_serve_args(int argc, char **argv, cli_serve_args *a)
                         break;
                 }
                 case 'g' + 256: a->o.socket_group = optarg; break;
+                case 'i' + 256:
+                        if (parse_count(optarg, VS_IMGSTORE_MAX_IMAGES, &a->o.tenant_images) < 0)
+                                return bad("--tenant-images", optarg);
+                        break;
+                case 's' + 256:
+                        if (vs_parse_size(optarg, &a->o.tenant_image_space) < 0 || a->o.tenant_image_space == 0)
+                                return bad("--tenant-image-space", optarg);
+                        break;
                 case 'h': usage(stdout); return -1;
                 default: return bad(argv[optind - 1], NULL);
                 }

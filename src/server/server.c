@@ -506,11 +506,14 @@ static int make_tmp_dir(server_ctx *ctx, const char *state_dir, vs_error *err)
 
 /* The Docker sockets' image store, next to the jobs (uploads are linked in
  * from tmp_dir: the same filesystem). */
-static int open_images(server_ctx *ctx, const char *state_dir, vs_error *err)
+static int open_images(server_ctx *ctx, const vs_server_opts *o, const char *state_dir, vs_error *err)
 {
         _cleanup_free_ char *dir = vs_xasprintf("%s/images", state_dir);
 
-        return vs_imgstore_open(dir, &ctx->images, err);
+        if (vs_imgstore_open(dir, &ctx->images, err) < 0)
+                return -1;
+        vs_imgstore_set_tenant_quota(ctx->images, o->tenant_images, o->tenant_image_space);
+        return 0;
 }
 
 int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
@@ -549,7 +552,7 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
         if ((jobs && read_token(o->token_file, &srv->ctx, err) < 0) ||
             vs_tokens_open(o->service.cfg->state_dir, &srv->ctx.tokens, err) < 0 ||
             make_tmp_dir(&srv->ctx, o->service.cfg->state_dir, err) < 0 ||
-            open_images(&srv->ctx, o->service.cfg->state_dir, err) < 0 ||
+            open_images(&srv->ctx, o, o->service.cfg->state_dir, err) < 0 ||
             vs_service_open(&so, &srv->ctx.svc, err) < 0) {
                 server_free(srv);
                 return -1;

@@ -34,6 +34,8 @@ typedef struct {
         size_t ndocker;
         long docker_gid;           /* group of the docker sockets (mode 0660); -1: unchanged */
         const char *docker_socket_dir; /* where the admin may add tenants' sockets at run time; NULL: nowhere */
+        unsigned tenant_images;    /* a tenant's images in the image store; 0: the store's default */
+        uint64_t tenant_image_space; /* bytes of blobs a tenant's images may hold; 0: the store's default */
         uint64_t max_body;         /* JSON bodies */
         uint64_t grace_ms;         /* SIGTERM: time running jobs get to finish */
         unsigned max_connections;  /* at once; 0: 256 */

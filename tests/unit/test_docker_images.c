@@ -284,6 +284,39 @@ START_TEST(names_with_slashes)
 }
 END_TEST
 
+/* A tenant past its share of the store: 429 for the image count, 507 for
+ * the bytes, Docker's error shape; the other tenant loads on. */
+START_TEST(tenant_share_statuses)
+{
+        char *data = NULL, *body = NULL;
+        size_t len = 0;
+        vs_error err = { 0 };
+        json_t *j;
+
+        ck_assert_int_eq(vs_read_file(FIX("oci-layout.tar"), 1 << 20, &data, &len, &err), 0);
+        load_fixture(fx.sock_a, FIX("docker-20.10.tar"), "Loaded image: " TAG_2010 "\n");
+        vs_imgstore_set_tenant_quota(vs_server_images(fx.srv), 1, 0);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "POST", "/v1.41/images/load?quiet=1", data, len, &body, NULL), 429);
+        j = json_loads(body, 0, NULL);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "message")),
+                         "tenant docker:a has 1 images in the image store, its share is 1 (serve --tenant-images)");
+        json_decref(j);
+        free(body);
+        vs_imgstore_set_tenant_quota(vs_server_images(fx.srv), 10, 1000);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "POST", "/v1.41/images/load?quiet=1", data, len, &body, NULL), 507);
+        free(body);
+        /* The docker CLI prints it. */
+        DFX_CLI_EXPECT(&fx, fx.sock_b, 1, "",
+                       "Error response from daemon: tenant docker:b's share of the image store is used up: it holds 0 "
+                       "of 1000, this archive is 17.5K (serve --tenant-image-space)\n",
+                       "load", "-i", FIX("docker-20.10.tar"));
+        /* a's images do not count for b. */
+        vs_imgstore_set_tenant_quota(vs_server_images(fx.srv), 1, 0);
+        load_fixture(fx.sock_b, FIX("oci-layout.tar"), "Loaded image: " TAG_OCI "\n");
+        free(data);
+}
+END_TEST
+
 Suite *suite_docker_images(void)
 {
         Suite *s = suite_create("docker_images");
@@ -297,6 +330,7 @@ Suite *suite_docker_images(void)
         tcase_add_test(tc, create_without_pulls);
         tcase_add_test(tc, create_preloaded_present);
         tcase_add_test(tc, tenants_apart);
+        tcase_add_test(tc, tenant_share_statuses);
         tcase_add_test(tc, names_with_slashes);
         suite_add_tcase(s, tc);
         return s;

@@ -5,6 +5,7 @@
 #include "archive.h"
 #include "fsutil.h"
 #include "imagestore.h"
+#include "parse.h"
 #include "sha256.h"
 #include "tar.h"
 #include "tests.h"
@@ -853,6 +854,86 @@ START_TEST(index_bound_refused)
 }
 END_TEST
 
+/* A tenant's share of the store: images and bytes of the blobs they are
+ * in; past it a load is refused before anything changes, the other
+ * tenants load on; a blob two tenants share counts for both; what only
+ * moves tags needs no share. */
+static uint64_t fixture_size(const char *name)
+{
+        struct stat sb;
+        int fd = fixture_fd(name);
+
+        ck_assert_int_eq(fstat(fd, &sb), 0);
+        close(fd);
+        return (uint64_t)sb.st_size;
+}
+
+START_TEST(tenant_share)
+{
+        uint64_t s2010 = fixture_size("docker-20.10.tar"), soci = fixture_size("oci-layout.tar");
+        vs_image_loaded *lines = NULL;
+        vs_error err = { 0 };
+        unsigned images;
+        uint64_t bytes;
+        char path[512], want[512], a[32], b[32], c[32];
+
+        /* One image each. */
+        vs_imgstore_set_tenant_quota(st, 1, 0);
+        load(TA, "docker-20.10.tar", NULL);
+        load(TA, "docker-20.10.tar", NULL); /* again: nothing new */
+        snprintf(path, sizeof(path), "%s/oci-layout.tar", VS_FIXTURES_DIR);
+        ck_assert_uint_eq(load_path(TA, path, &lines, &err), (size_t)-1);
+        ck_assert_int_eq(err.kind, VS_ERR_LIMIT);
+        ck_assert_str_eq(err.msg, "tenant docker:a has 1 images in the image store, its share is 1 (serve --tenant-images)");
+        ck_assert(!blob_exists(BLOB_OCI));
+        load(TB, "oci-layout.tar", NULL);
+        vs_imgstore_usage(st, TA, &images, &bytes);
+        ck_assert_uint_eq(images, 1);
+        ck_assert_uint_eq(bytes, s2010);
+
+        /* Bytes: room for the 20.10 archive and one byte. */
+        vs_imgstore_set_tenant_quota(st, 100, s2010 + 1);
+        ck_assert_uint_eq(load_path(TA, path, &lines, &err), (size_t)-1);
+        ck_assert_int_eq(err.kind, VS_ERR_NO_SPACE);
+        snprintf(want, sizeof(want),
+                 "tenant docker:a's share of the image store is used up: it holds %s of %s, this archive is %s (serve "
+                 "--tenant-image-space)",
+                 vs_format_size(s2010, a, sizeof(a)), vs_format_size(s2010 + 1, b, sizeof(b)),
+                 vs_format_size(soci, c, sizeof(c)));
+        ck_assert_str_eq(err.msg, want);
+        expect_lookup_error(TA, TAG_OCI, VS_ERR_NOT_FOUND, "No such image: " TAG_OCI);
+        ck_assert(blob_exists(BLOB_OCI)); /* b's, untouched */
+        /* The blob b has counts for a as well when a loads it... */
+        vs_imgstore_set_tenant_quota(st, 100, s2010 + soci);
+        load(TA, "oci-layout.tar", NULL);
+        vs_imgstore_usage(st, TA, &images, &bytes);
+        ck_assert_uint_eq(images, 2);
+        ck_assert_uint_eq(bytes, s2010 + soci);
+        vs_imgstore_usage(st, TB, &images, &bytes);
+        ck_assert_uint_eq(images, 1);
+        ck_assert_uint_eq(bytes, soci);
+        /* ...and tags move within a full share. */
+        load(TA, "docker-20.10.tar", NULL);
+        /* Two images in one blob: it counts once. */
+        vs_imgstore_set_tenant_quota(st, 100, 0);
+        {
+                char *two = two_image_archive("[\"t:1\"]", "[\"t:2\"]");
+                struct stat sb;
+
+                ck_assert_uint_eq(load_path(TA, two, &lines, &err), 2);
+                vs_image_loaded_free(lines, 2);
+                ck_assert_int_eq(stat(two, &sb), 0);
+                vs_imgstore_usage(st, TA, &images, &bytes);
+                ck_assert_uint_eq(images, 4);
+                ck_assert_uint_eq(bytes, s2010 + soci + (uint64_t)sb.st_size);
+                free(two);
+        }
+        vs_imgstore_usage(st, "docker:none", &images, &bytes);
+        ck_assert_uint_eq(images, 0);
+        ck_assert_uint_eq(bytes, 0);
+}
+END_TEST
+
 static void write_index(const char *text)
 {
         char p[256];
@@ -1173,6 +1254,7 @@ Suite *suite_imagestore(void)
         tcase_add_test(tc, link_survives_rmi);
         tcase_add_test(tc, reopen_and_sweep);
         tcase_add_test(tc, hostile_index_refused);
+        tcase_add_test(tc, tenant_share);
         tcase_add_loop_test(tc, export_round_trip, 0, sizeof(fixtures) / sizeof(fixtures[0]));
         tcase_add_test(tc, export_by_repository);
         tcase_add_test(tc, concurrent_tags);
