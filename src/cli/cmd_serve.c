@@ -60,6 +60,8 @@ static void usage(FILE *f)
               "                       and downloads may hold three quarters of them\n"
               "  --max-per-ip N       clients at once from one address, TCP (default 64);\n"
               "                       the same three quarters for held requests\n"
+              "  --owner-holds N      held requests of one client token or Docker tenant at\n"
+              "                       once (default: a quarter of what all may hold)\n"
               "  --idle-timeout DUR   close a connection idle this long, and end a log follow\n"
               "                       of a job that stays created (default 60s)\n"
               "  --allow-root DIR     server-side paths in specs, and Docker tenants' ROOTs, must\n"
@@ -139,6 +141,7 @@ int cli_parse_serve_args(int argc, char **argv, cli_serve_args *a)
                 { "docker-socket-dir", required_argument, NULL, 'K' },
                 { "socket-group", required_argument, NULL, 'g' + 256 },
                 { "tenant-images", required_argument, NULL, 'i' + 256 },
+                { "owner-holds", required_argument, NULL, 'h' + 256 },
                 { "tenant-image-space", required_argument, NULL, 's' + 256 },
                 { NULL, 0, NULL, 0 },
         };
@@ -251,6 +254,10 @@ int cli_parse_serve_args(int argc, char **argv, cli_serve_args *a)
                         break;
                 }
                 case 'g' + 256: a->o.socket_group = optarg; break;
+                case 'h' + 256:
+                        if (parse_count(optarg, 100000, &a->o.owner_holds) < 0)
+                                return bad("--owner-holds", optarg);
+                        break;
                 case 'i' + 256:
                         if (parse_count(optarg, VS_IMGSTORE_MAX_IMAGES, &a->o.tenant_images) < 0)
                                 return bad("--tenant-images", optarg);

@@ -175,34 +175,62 @@ static bool identify(server_ctx *ctx, request *rq)
  * --max-per-ip of an address that all clients behind a proxy share) and
  * nobody, the admin included, gets in.  They may take three quarters of
  * each; the admin's requests are counted but never refused. */
-static void hold_init(hold_table *h, unsigned limit, unsigned per_ip, bool tcp)
+static void hold_init(hold_table *h, unsigned limit, unsigned per_ip, unsigned per_owner, bool tcp)
 {
         unsigned reserve = limit / 4 ? limit / 4 : 1, ip_reserve = per_ip / 4 ? per_ip / 4 : 1;
 
         pthread_mutex_init(&h->lock, NULL);
         h->max = limit > reserve ? limit - reserve : 1;
         h->per_addr_max = !tcp ? 0 : per_ip > ip_reserve ? per_ip - ip_reserve : 1;
+        h->per_owner_max = per_owner ? per_owner : h->max / 4 ? h->max / 4 : 1;
+        h->nslots = limit;
         h->addrs = tcp ? vs_xcalloc(limit, sizeof(*h->addrs)) : NULL;
-        h->nslots = tcp ? limit : 0;
+        h->owners = vs_xcalloc(limit, sizeof(*h->owners));
 }
 
 static void hold_free(hold_table *h)
 {
         pthread_mutex_destroy(&h->lock);
         free(h->addrs);
+        free(h->owners);
 }
 
-/* Counts rq in; false when it is over a bound (it is then answered 503). */
-static bool hold_take(hold_table *h, request *rq)
+/* Under h->lock: the slot of owner, else a free one, else nslots. */
+static size_t hold_owner_slot_locked(const hold_table *h, const char *owner)
+{
+        size_t slot = h->nslots;
+
+        for (size_t i = 0; i < h->nslots; i++) {
+                if (h->owners[i].n > 0 && strcmp(h->owners[i].owner, owner) == 0)
+                        return i;
+                if (h->owners[i].n == 0 && slot == h->nslots)
+                        slot = i;
+        }
+        return slot;
+}
+
+typedef enum {
+        HOLD_OK,
+        HOLD_BUSY,      /* over what all may hold, or an address: 503 */
+        HOLD_OWNER,     /* over the owner's share: 429 */
+        HOLD_LAST
+} hold_verdict;
+
+/* Counts rq in, or says which bound it is over. */
+static hold_verdict hold_take(hold_table *h, request *rq)
 {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         bool per_addr = h->per_addr_max && ci && ci->client_addr && ci->client_addr->sa_family == AF_INET;
         uint32_t a = per_addr ? ((const struct sockaddr_in *)ci->client_addr)->sin_addr.s_addr : 0;
-        size_t slot = h->nslots;
-        bool ok;
+        size_t slot = h->nslots, oslot;
+        bool ok, owner_ok = true;
 
         pthread_mutex_lock(&h->lock);
         ok = rq->admin || h->n < h->max;
+        /* The admin's requests have no owner (rq->owner NULL). */
+        oslot = rq->owner ? hold_owner_slot_locked(h, rq->owner) : h->nslots;
+        if (ok && rq->owner)
+                ok = owner_ok = oslot < h->nslots && h->owners[oslot].n < h->per_owner_max;
         for (size_t i = 0; per_addr && i < h->nslots; i++) {
                 if (h->addrs[i].n > 0 && h->addrs[i].addr == a) {
                         slot = i;
@@ -216,6 +244,11 @@ static bool hold_take(hold_table *h, request *rq)
         if (ok) {
                 h->n++;
                 rq->held = true;
+                if (rq->owner) {
+                        snprintf(h->owners[oslot].owner, sizeof(h->owners[oslot].owner), "%s", rq->owner);
+                        h->owners[oslot].n++;
+                        rq->held_owner = true;
+                }
                 if (slot < h->nslots) { /* no free slot: more holds than connections cannot be */
                         h->addrs[slot].addr = a;
                         h->addrs[slot].n++;
@@ -224,7 +257,7 @@ static bool hold_take(hold_table *h, request *rq)
                 }
         }
         pthread_mutex_unlock(&h->lock);
-        return ok;
+        return ok ? HOLD_OK : owner_ok ? HOLD_BUSY : HOLD_OWNER;
 }
 
 static void hold_release(hold_table *h, request *rq)
@@ -238,6 +271,11 @@ static void hold_release(hold_table *h, request *rq)
                         h->addrs[i].n--;
                         break;
                 }
+        if (rq->held_owner) {
+                size_t i = hold_owner_slot_locked(h, rq->owner);
+                if (i < h->nslots && h->owners[i].n > 0 && strcmp(h->owners[i].owner, rq->owner) == 0)
+                        h->owners[i].n--;
+        }
         pthread_mutex_unlock(&h->lock);
         rq->held = false;
 }
@@ -387,9 +425,18 @@ static enum MHD_Result start_docker(server_ctx *ctx, request *rq, const char *ur
         rq->route = route_match(ctx->routes, ROUTE_API_DOCKER, rq->method, rq->path, rq);
         if (!rq->route)
                 return docker_unmatched(rq);
-        if (rq->route->holds && !hold_take(&ctx->holds, rq))
+        switch (rq->route->holds ? hold_take(&ctx->holds, rq) : HOLD_OK) {
+        case HOLD_OK:
+        case HOLD_LAST:
+                break;
+        case HOLD_BUSY:
                 return docker_respond_message(rq->c, 503, "too many streams, waits, uploads and downloads at once; "
                                                           "try again later");
+        case HOLD_OWNER:
+                return docker_respond_message(rq->c, 429, "tenant %s has %u streams, waits, uploads and downloads "
+                                                          "open, its share (serve --owner-holds); try again later",
+                                              rq->l->tenant, ctx->holds.per_owner_max);
+        }
         return start_body(ctx, rq);
 }
 
@@ -419,8 +466,18 @@ static enum MHD_Result start_request(const listener *l, struct MHD_Connection *c
                 return respond_code(c, 404, "not_found", "no such route");
         if (rq->route->access == ROUTE_ADMIN && !rq->admin)
                 return respond_code(c, 403, "forbidden", "this route needs the admin token");
-        if (rq->route->holds && !hold_take(&ctx->holds, rq))
+        switch (rq->route->holds ? hold_take(&ctx->holds, rq) : HOLD_OK) {
+        case HOLD_OK:
+        case HOLD_LAST:
+                break;
+        case HOLD_BUSY:
                 return respond_busy(c);
+        case HOLD_OWNER:
+                return respond_early(c, 429, "limit",
+                                     "this token has as many log follows, waits, uploads and downloads open as it may "
+                                     "(serve --owner-holds); try again later",
+                                     "Retry-After", "10");
+        }
         return start_body(ctx, rq);
 }
 
@@ -531,7 +588,7 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
         srv->ctx.routes = api_routes;
         srv->ctx.cfg = o->service.cfg;
         /* A TCP listener counts per address; the unix sockets do not. */
-        hold_init(&srv->ctx.holds, limit, per_ip, jobs && !o->socket);
+        hold_init(&srv->ctx.holds, limit, per_ip, o->owner_holds, jobs && !o->socket);
         if (!so.log)
                 so.log = log_stderr;
         /* A follow of a job nobody starts ends as an idle connection would. */

@@ -40,6 +40,8 @@ typedef struct {
         uint64_t grace_ms;         /* SIGTERM: time running jobs get to finish */
         unsigned max_connections;  /* at once; 0: 256 */
         unsigned max_per_ip;       /* at once from one address (TCP only); 0: 64 */
+        unsigned owner_holds;      /* held requests (follows, waits, uploads, downloads) of one owner at
+                                      once; 0: a quarter of what all may hold */
         unsigned idle_timeout_s;   /* a connection idle this long is closed (and a log follow of a job
                                       that stays created ends); 0: 60 */
         vs_service_opts service;
@@ -100,15 +102,18 @@ typedef struct {
         bool holds;          /* may keep its connection long (follows, waits, uploads, downloads) */
 } route_def;
 
-/* Connections that requests of `holds` routes may take, in all and from one
- * address (TCP): the rest is headroom that short requests, the admin and
- * /v1/health always find. */
+/* Connections that requests of `holds` routes may take, in all, from one
+ * address (TCP) and for one owner (a client token, a Docker tenant): the
+ * rest is headroom that short requests, the admin and /v1/health always
+ * find, and no owner takes what the others need. */
 typedef struct {
         pthread_mutex_t lock;
         unsigned max, per_addr_max;   /* per_addr_max 0: no per-address count (unix socket) */
+        unsigned per_owner_max;
         unsigned n;
         struct { uint32_t addr; unsigned n; } *addrs; /* per address; a slot with n 0 is free */
         size_t nslots;                /* --max-connections: no more addresses can hold at once */
+        struct { char owner[VS_OWNER_MAX + 1]; unsigned n; } *owners; /* nslots of them; n 0: free */
 } hold_table;
 
 /* One listening daemon: the job API, or one Docker socket and its tenant. */
@@ -183,6 +188,7 @@ struct request {
         void *on_free_arg;
         bool held;                /* counted in ctx->holds */
         bool held_addr;
+        bool held_owner;
         uint32_t addr;
 };
 

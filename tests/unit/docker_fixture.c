@@ -27,8 +27,13 @@ const char *dfx_docker_cli(void)
 
 void dfx_start(docker_fx *fx)
 {
+        dfx_start_holds(fx, 0);
+}
+
+void dfx_start_holds(docker_fx *fx, unsigned owner_holds)
+{
         static vs_docker_socket socks[2];
-        vs_server_opts o = { .max_body = 1 << 20, .docker_gid = -1 };
+        vs_server_opts o = { .max_body = 1 << 20, .docker_gid = -1, .owner_holds = owner_holds };
         vs_error err = { 0 };
 
         memset(fx, 0, sizeof(*fx));

@@ -21,6 +21,8 @@ typedef struct {
 const char *dfx_docker_cli(void);
 
 void dfx_start(docker_fx *fx);
+/* The same with serve's --owner-holds (0: its default). */
+void dfx_start_holds(docker_fx *fx, unsigned owner_holds);
 void dfx_stop(docker_fx *fx);
 
 /* Runs the docker CLI against sock with args (NULL-terminated); returns its

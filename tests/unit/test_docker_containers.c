@@ -3,6 +3,7 @@
  * images, tenants "a" and "b"; no VM). */
 #include "docker_fixture.h"
 #include "fake_runner.h"
+#include "http_client.h"
 #include "tests.h"
 
 #include <jansson.h>
@@ -479,6 +480,71 @@ START_TEST(http_binds_below_tenant_root)
 }
 END_TEST
 
+/* Held requests are counted per tenant (--owner-holds 2 here): a third
+ * wait of tenant a is 429, tenant b still gets in, and a's slot comes
+ * back when one of its waits goes away. */
+static int held_wait(const char *sock, const char *ref, char *head, size_t headlen)
+{
+        char req[256];
+        int fd = hc_dial(sock, 0);
+
+        snprintf(req, sizeof(req),
+                 "POST /containers/%s/wait?condition=next-exit HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n", ref);
+        hc_send(fd, req);
+        hc_read_head(fd, 5000, head, headlen);
+        return fd;
+}
+
+START_TEST(http_holds_per_tenant)
+{
+        const char *socks[2];
+        char head[4096];
+        int fds[3];
+        bool back = false;
+
+        dfx_start_holds(&fx, 2);
+        socks[0] = fx.sock_a;
+        socks[1] = fx.sock_b;
+        for (int i = 0; i < 2; i++) {
+                char *out = NULL, *err = NULL;
+                ck_assert_int_eq(dfx_cli(&fx, socks[i], &out, &err, "load", "-q", "-i",
+                                         VS_FIXTURES_DIR "/docker-20.10.tar", NULL), 0);
+                free(out), free(err);
+                ck_assert_msg(dfx_cli(&fx, socks[i], &out, &err, "create", "--name", "w1", IMG, "fake", NULL) == 0, "%s",
+                              err);
+                free(out), free(err);
+        }
+        for (int i = 0; i < 2; i++) {
+                fds[i] = held_wait(fx.sock_a, "w1", head, sizeof(head));
+                ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "wait %d: %.300s", i, head);
+        }
+        {
+                long st;
+                json_t *j = http_json(fx.sock_a, "POST", "/containers/w1/wait?condition=next-exit", NULL, &st);
+
+                ck_assert_int_eq(st, 429);
+                ck_assert_str_eq(message(j), "tenant a has 2 streams, waits, uploads and downloads open, its share "
+                                             "(serve --owner-holds); try again later");
+                json_decref(j);
+        }
+        fds[2] = held_wait(fx.sock_b, "w1", head, sizeof(head));
+        ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "tenant b: %.300s", head);
+        close(fds[0]);
+        for (int i = 0; i < 50 && !back; i++) {
+                fds[0] = held_wait(fx.sock_a, "w1", head, sizeof(head));
+                back = strncmp(head, "HTTP/1.1 200", 12) == 0;
+                if (!back) {
+                        close(fds[0]);
+                        usleep(100000);
+                }
+        }
+        ck_assert_msg(back, "a's slot did not come back: %.300s", head);
+        for (int i = 0; i < 3; i++)
+                close(fds[i]);
+        dfx_stop(&fx);
+}
+END_TEST
+
 Suite *suite_docker_containers(void)
 {
         Suite *s = suite_create("docker_containers");
@@ -495,6 +561,10 @@ Suite *suite_docker_containers(void)
         tcase_add_test(t, http_auto_remove_wait);
         tcase_add_test(t, http_wait_client_gone);
         tcase_add_test(t, store_image_linked);
+        suite_add_tcase(s, t);
+        t = tcase_create("holds");
+        tcase_set_timeout(t, 120);
+        tcase_add_test(t, http_holds_per_tenant);
         suite_add_tcase(s, t);
         return s;
 }
