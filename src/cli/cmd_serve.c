@@ -60,6 +60,12 @@ static void usage(FILE *f)
               "                       and downloads may hold three quarters of them\n"
               "  --max-per-ip N       clients at once from one address, TCP (default 64);\n"
               "                       the same three quarters for held requests\n"
+              "  --tmp-space SIZE     request bodies (docker load, build contexts) and image\n"
+              "                       exports in temp files at once (default: a quarter of\n"
+              "                       --state-dir's filesystem)\n"
+              "  --owner-tmp-space SIZE\n"
+              "                       the same for one client token or Docker tenant (default:\n"
+              "                       a quarter of --tmp-space, at least --max-upload)\n"
               "  --owner-holds N      held requests of one client token or Docker tenant at\n"
               "                       once (default: a quarter of what all may hold)\n"
               "  --idle-timeout DUR   close a connection idle this long, and end a log follow\n"
@@ -142,6 +148,8 @@ int cli_parse_serve_args(int argc, char **argv, cli_serve_args *a)
                 { "socket-group", required_argument, NULL, 'g' + 256 },
                 { "tenant-images", required_argument, NULL, 'i' + 256 },
                 { "owner-holds", required_argument, NULL, 'h' + 256 },
+                { "tmp-space", required_argument, NULL, 't' + 256 },
+                { "owner-tmp-space", required_argument, NULL, 'o' + 256 },
                 { "tenant-image-space", required_argument, NULL, 's' + 256 },
                 { NULL, 0, NULL, 0 },
         };
@@ -254,6 +262,14 @@ int cli_parse_serve_args(int argc, char **argv, cli_serve_args *a)
                         break;
                 }
                 case 'g' + 256: a->o.socket_group = optarg; break;
+                case 't' + 256:
+                        if (vs_parse_size(optarg, &a->o.tmp_space) < 0 || a->o.tmp_space == 0)
+                                return bad("--tmp-space", optarg);
+                        break;
+                case 'o' + 256:
+                        if (vs_parse_size(optarg, &a->o.owner_tmp_space) < 0 || a->o.owner_tmp_space == 0)
+                                return bad("--owner-tmp-space", optarg);
+                        break;
                 case 'h' + 256:
                         if (parse_count(optarg, 100000, &a->o.owner_holds) < 0)
                                 return bad("--owner-holds", optarg);

@@ -1856,6 +1856,40 @@ static int export_write(int out, export_item *v, size_t n, vs_error *err)
         return 0;
 }
 
+int vs_imgstore_export_bytes(vs_imgstore *s, const char *tenant, const char *const *names, size_t n_names,
+                             uint64_t *ret, vs_error *err)
+{
+        export_item *v = NULL;
+        uint64_t bytes = 0;
+        size_t n = 0;
+        int r = 0;
+
+        if (check_tenant(tenant, err) < 0)
+                return -1;
+        if (n_names == 0 || n_names > VS_IMGSTORE_EXPORT_MAX)
+                return vs_error_set(err, VS_ERR_INPUT, "name 1 to %d images to export", VS_IMGSTORE_EXPORT_MAX);
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < n_names && r == 0; i++)
+                r = export_select(s, tenant, names[i], &v, &n, err);
+        for (size_t i = 0; i < n && r == 0; i++) {
+                bool seen = false;
+                char name[70];
+                struct stat st;
+
+                for (size_t k = 0; k < i && !seen; k++)
+                        seen = strcmp(v[k].blob, v[i].blob) == 0;
+                blob_name(v[i].blob, name);
+                bytes += 64u << 10;
+                if (!seen && fstatat(s->blobs_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                        bytes += (uint64_t)st.st_size;
+        }
+        pthread_mutex_unlock(&s->lock);
+        export_items_free(v, n);
+        if (r == 0)
+                *ret = bytes;
+        return r;
+}
+
 int vs_imgstore_export(vs_imgstore *s, const char *tenant, const char *const *names, size_t n_names, int out_fd,
                        vs_error *err)
 {

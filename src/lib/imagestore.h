@@ -149,6 +149,14 @@ int vs_imgstore_link(vs_imgstore *s, const char *tenant, const char *name, const
 int vs_imgstore_export(vs_imgstore *s, const char *tenant, const char *const *names, size_t n_names, int out_fd,
                        vs_error *err);
 
+/* About the bytes vs_imgstore_export writes for names (the blobs of the
+ * images they name, each once, plus 64 KiB per image for the legacy
+ * layout's headers and metadata): what a caller reserves before it writes
+ * the export to a temp file (and tops up after, by what it really took).
+ * Errors as vs_imgstore_export's. */
+int vs_imgstore_export_bytes(vs_imgstore *s, const char *tenant, const char *const *names, size_t n_names,
+                             uint64_t *ret, vs_error *err);
+
 /* ---- parts exposed for tests and the fuzz harness ---- */
 
 /* Docker's reference rules: name in its familiar form with a tag

@@ -3,6 +3,7 @@
 #include "cleanup.h"
 #include "fsutil.h"
 #include "jsonload.h"
+#include "parse.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -280,6 +282,108 @@ static void hold_release(hold_table *h, request *rq)
         rq->held = false;
 }
 
+/* ---- temp files ------------------------------------------------------------------ */
+
+static void tmp_init(tmp_quota *q, unsigned slots)
+{
+        pthread_mutex_init(&q->lock, NULL);
+        q->nslots = slots;
+        q->owners = vs_xcalloc(slots, sizeof(*q->owners));
+}
+
+/* The bounds, once tmp_dir exists: its filesystem sizes the defaults. */
+static void tmp_bounds(tmp_quota *q, const char *dir, const vs_server_opts *o)
+{
+        struct statvfs fs;
+
+        q->max = o->tmp_space;
+        if (!q->max)
+                q->max = statvfs(dir, &fs) == 0 && fs.f_blocks > 0 ? (uint64_t)fs.f_blocks * fs.f_frsize / 4
+                                                                   : 16ull << 30;
+        q->per_owner_max = o->owner_tmp_space;
+        if (!q->per_owner_max) {
+                q->per_owner_max = q->max / 4 > o->service.max_upload ? q->max / 4 : o->service.max_upload;
+                if (q->per_owner_max > q->max)
+                        q->per_owner_max = q->max;
+        }
+}
+
+static void tmp_free(tmp_quota *q)
+{
+        if (!q->owners)
+                return;
+        pthread_mutex_destroy(&q->lock);
+        free(q->owners);
+}
+
+/* Under q->lock: owner's slot, else a free one, else nslots. */
+static size_t tmp_slot_locked(const tmp_quota *q, const char *owner)
+{
+        size_t slot = q->nslots;
+
+        for (size_t i = 0; i < q->nslots; i++) {
+                if (q->owners[i].bytes > 0 && strcmp(q->owners[i].owner, owner) == 0)
+                        return i;
+                if (q->owners[i].bytes == 0 && slot == q->nslots)
+                        slot = i;
+        }
+        return slot;
+}
+
+int tmp_charge(server_ctx *ctx, request *rq, uint64_t add, vs_error *err)
+{
+        tmp_quota *q = &ctx->tmp;
+        char a[32], b[32], c[32];
+        size_t slot;
+        int r = 0;
+
+        if (add == 0)
+                return 0;
+        pthread_mutex_lock(&q->lock);
+        slot = rq->owner ? tmp_slot_locked(q, rq->owner) : q->nslots;
+        if (add > q->max || q->total > q->max - add)
+                r = vs_error_set(err, VS_ERR_NO_SPACE,
+                                 "the service's temporary space is used up: %s of %s held, %s more asked for (serve "
+                                 "--tmp-space)",
+                                 vs_format_size(q->total, a, sizeof(a)), vs_format_size(q->max, b, sizeof(b)),
+                                 vs_format_size(add, c, sizeof(c)));
+        else if (rq->owner && (slot == q->nslots || add > q->per_owner_max ||
+                               q->owners[slot].bytes > q->per_owner_max - add))
+                r = vs_error_set(err, VS_ERR_NO_SPACE,
+                                 "%s%s's temporary space is used up: %s of %s held, %s more asked for (serve "
+                                 "--owner-tmp-space)",
+                                 rq->l->api == ROUTE_API_DOCKER ? "tenant " : "client ",
+                                 rq->l->api == ROUTE_API_DOCKER ? rq->l->tenant : rq->owner,
+                                 vs_format_size(slot < q->nslots ? q->owners[slot].bytes : 0, a, sizeof(a)),
+                                 vs_format_size(q->per_owner_max, b, sizeof(b)), vs_format_size(add, c, sizeof(c)));
+        if (r == 0) {
+                q->total += add;
+                if (rq->owner) {
+                        snprintf(q->owners[slot].owner, sizeof(q->owners[slot].owner), "%s", rq->owner);
+                        q->owners[slot].bytes += add;
+                }
+                rq->tmp_charged += add;
+        }
+        pthread_mutex_unlock(&q->lock);
+        return r;
+}
+
+static void tmp_release(tmp_quota *q, request *rq)
+{
+        if (!rq->tmp_charged)
+                return;
+        pthread_mutex_lock(&q->lock);
+        q->total -= rq->tmp_charged;
+        if (rq->owner) {
+                size_t slot = tmp_slot_locked(q, rq->owner);
+                if (slot < q->nslots && q->owners[slot].bytes >= rq->tmp_charged &&
+                    strcmp(q->owners[slot].owner, rq->owner) == 0)
+                        q->owners[slot].bytes -= rq->tmp_charged;
+        }
+        pthread_mutex_unlock(&q->lock);
+        rq->tmp_charged = 0;
+}
+
 /* ---- request lifecycle ----------------------------------------------------------- */
 
 static void request_free(request *rq)
@@ -288,6 +392,10 @@ static void request_free(request *rq)
                 rq->on_free(rq->on_free_arg);
         vs_service_upload_abort(rq->ctx->svc, rq->upload); /* an upload that did not complete */
         hold_release(&rq->ctx->holds, rq);
+        if (rq->body_fd >= 0)
+                close(rq->body_fd);
+        rq->body_fd = -1;
+        tmp_release(&rq->ctx->tmp, rq); /* the body is gone (or the store's now) */
         for (size_t i = 0; i < ROUTE_CAPTURES_MAX; i++)
                 free(rq->capture[i]);
         if (rq->body_fd >= 0)
@@ -338,6 +446,12 @@ static int take_file(server_ctx *ctx, request *rq, const char *data, size_t len)
                 rq->too_large = true;
                 return -1;
         }
+        /* A chunked body is charged as it grows (a declared one at start). */
+        if (rq->body_fd_len + len > rq->tmp_charged &&
+            tmp_charge(ctx, rq, rq->body_fd_len + len - rq->tmp_charged, &rq->upload_err) < 0) {
+                rq->upload_failed = true;
+                return -1;
+        }
         if (vs_write_full(rq->body_fd, data, len) < 0) {
                 vs_error_errno(&rq->upload_err, errno == ENOSPC || errno == EDQUOT ? VS_ERR_NO_SPACE : VS_ERR_SANDBOX,
                                errno, "cannot store the request body");
@@ -386,6 +500,10 @@ static enum MHD_Result start_body(server_ctx *ctx, request *rq)
                 if (declared_too_large(c, ctx->max_upload))
                         return respond_too_large(rq, msg);
                 if (rq->route->body == ROUTE_BODY_FILE) {
+                        /* A declared length over the temp quota: 507 before the body is read. */
+                        if (tmp_charge(ctx, rq, declared_length(c), &err) < 0)
+                                return rq->l->api == ROUTE_API_DOCKER ? docker_respond_error(c, &err)
+                                                                      : respond_error(c, &err);
                         rq->body_fd = open(ctx->tmp_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
                         if (rq->body_fd < 0) {
                                 vs_error_errno(&err, VS_ERR_SANDBOX, errno, "cannot store the request body");
@@ -548,6 +666,7 @@ static void server_free(vs_server *srv)
                 vs_service_free(srv->ctx.svc);
         vs_tokens_free(srv->ctx.tokens);
         hold_free(&srv->ctx.holds);
+        tmp_free(&srv->ctx.tmp);
         vs_imgstore_free(srv->ctx.images);
         free(srv->ctx.tmp_dir);
         free(srv);
@@ -555,10 +674,13 @@ static void server_free(vs_server *srv)
 
 
 /* A private directory for request bodies (unnamed files in it). */
-static int make_tmp_dir(server_ctx *ctx, const char *state_dir, vs_error *err)
+static int make_tmp_dir(server_ctx *ctx, const vs_server_opts *o, const char *state_dir, vs_error *err)
 {
         ctx->tmp_dir = vs_xasprintf("%s/server/tmp", state_dir);
-        return vs_mkdir_p(ctx->tmp_dir, 0700, err);
+        if (vs_mkdir_p(ctx->tmp_dir, 0700, err) < 0)
+                return -1;
+        tmp_bounds(&ctx->tmp, ctx->tmp_dir, o);
+        return 0;
 }
 
 /* The Docker sockets' image store, next to the jobs (uploads are linked in
@@ -589,6 +711,7 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
         srv->ctx.cfg = o->service.cfg;
         /* A TCP listener counts per address; the unix sockets do not. */
         hold_init(&srv->ctx.holds, limit, per_ip, o->owner_holds, jobs && !o->socket);
+        tmp_init(&srv->ctx.tmp, limit);
         if (!so.log)
                 so.log = log_stderr;
         /* A follow of a job nobody starts ends as an idle connection would. */
@@ -608,7 +731,7 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
         }
         if ((jobs && read_token(o->token_file, &srv->ctx, err) < 0) ||
             vs_tokens_open(o->service.cfg->state_dir, &srv->ctx.tokens, err) < 0 ||
-            make_tmp_dir(&srv->ctx, o->service.cfg->state_dir, err) < 0 ||
+            make_tmp_dir(&srv->ctx, o, o->service.cfg->state_dir, err) < 0 ||
             open_images(&srv->ctx, o, o->service.cfg->state_dir, err) < 0 ||
             vs_service_open(&so, &srv->ctx.svc, err) < 0) {
                 server_free(srv);

@@ -40,6 +40,10 @@ typedef struct {
         uint64_t grace_ms;         /* SIGTERM: time running jobs get to finish */
         unsigned max_connections;  /* at once; 0: 256 */
         unsigned max_per_ip;       /* at once from one address (TCP only); 0: 64 */
+        uint64_t tmp_space;        /* request bodies (image loads, build contexts) and image exports in
+                                      state_dir/server/tmp at once; 0: a quarter of its filesystem */
+        uint64_t owner_tmp_space;  /* the same for one owner; 0: a quarter of tmp_space, at least
+                                      max_upload (and at most tmp_space) */
         unsigned owner_holds;      /* held requests (follows, waits, uploads, downloads) of one owner at
                                       once; 0: a quarter of what all may hold */
         unsigned idle_timeout_s;   /* a connection idle this long is closed (and a log follow of a job
@@ -144,6 +148,21 @@ typedef struct {
         char *runtime_file;
 } listener_table;
 
+/* Bytes of the temp files in tmp_dir (ROUTE_BODY_FILE bodies, image
+ * exports), in all and per owner: charged before they are written (a
+ * declared length, an export's estimate) or as they grow, released when
+ * the request is freed.  The admin's count in the total only. */
+typedef struct {
+        pthread_mutex_t lock;
+        uint64_t max, per_owner_max, total;
+        struct { char owner[VS_OWNER_MAX + 1]; uint64_t bytes; } *owners; /* nslots; bytes 0: free */
+        size_t nslots;
+} tmp_quota;
+
+/* Charges add more bytes to rq (NO_SPACE naming the bound past it);
+ * everything rq was charged goes back when it is freed. */
+int tmp_charge(server_ctx *ctx, request *rq, uint64_t add, vs_error *err);
+
 struct server_ctx {
         vs_service *svc;
         vs_tokens *tokens;
@@ -155,6 +174,7 @@ struct server_ctx {
         unsigned idle_timeout_s;
         hold_table holds;
         char *tmp_dir;            /* state_dir/server/tmp: ROUTE_BODY_FILE bodies (unnamed) */
+        tmp_quota tmp;
         listener_table listeners;
         const vs_config *cfg;     /* the service's (the base image: its preloaded images) */
         vs_imgstore *images;      /* state_dir/images: the Docker sockets' images */
@@ -189,6 +209,7 @@ struct request {
         bool held;                /* counted in ctx->holds */
         bool held_addr;
         bool held_owner;
+        uint64_t tmp_charged;     /* bytes of tmp_quota this request holds */
         uint32_t addr;
 };
 

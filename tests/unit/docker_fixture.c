@@ -27,13 +27,14 @@ const char *dfx_docker_cli(void)
 
 void dfx_start(docker_fx *fx)
 {
-        dfx_start_holds(fx, 0);
+        dfx_start_limits(fx, 0, 0, 0);
 }
 
-void dfx_start_holds(docker_fx *fx, unsigned owner_holds)
+void dfx_start_limits(docker_fx *fx, unsigned owner_holds, uint64_t tmp_space, uint64_t owner_tmp_space)
 {
         static vs_docker_socket socks[2];
-        vs_server_opts o = { .max_body = 1 << 20, .docker_gid = -1, .owner_holds = owner_holds };
+        vs_server_opts o = { .max_body = 1 << 20, .docker_gid = -1, .owner_holds = owner_holds,
+                             .tmp_space = tmp_space, .owner_tmp_space = owner_tmp_space };
         vs_error err = { 0 };
 
         memset(fx, 0, sizeof(*fx));

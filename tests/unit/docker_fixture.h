@@ -7,6 +7,7 @@
 #include "server.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
         char dir[64];          /* state dir; allowed root: dir/roots (tenant a's root; b has none) */
@@ -21,8 +22,9 @@ typedef struct {
 const char *dfx_docker_cli(void);
 
 void dfx_start(docker_fx *fx);
-/* The same with serve's --owner-holds (0: its default). */
-void dfx_start_holds(docker_fx *fx, unsigned owner_holds);
+/* The same with serve's --owner-holds, --tmp-space and --owner-tmp-space
+ * (0: their defaults). */
+void dfx_start_limits(docker_fx *fx, unsigned owner_holds, uint64_t tmp_space, uint64_t owner_tmp_space);
 void dfx_stop(docker_fx *fx);
 
 /* Runs the docker CLI against sock with args (NULL-terminated); returns its

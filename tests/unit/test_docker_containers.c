@@ -502,7 +502,7 @@ START_TEST(http_holds_per_tenant)
         int fds[3];
         bool back = false;
 
-        dfx_start_holds(&fx, 2);
+        dfx_start_limits(&fx, 2, 0, 0);
         socks[0] = fx.sock_a;
         socks[1] = fx.sock_b;
         for (int i = 0; i < 2; i++) {
