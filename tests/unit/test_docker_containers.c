@@ -220,6 +220,16 @@ START_TEST(cli_kill_stop_rm)
                 ck_assert_str_eq(out, want);
         }
         free(out), free(err);
+        /* /info: the counts of one list; the name is not the host's. */
+        ck_assert_int_eq(CLI(&out, &err, "create", "--name", "c0", IMG, "fake"), 0);
+        free(out), free(err);
+        ck_assert_int_eq(CLI(&out, &err, "info", "--format",
+                             "{{.Containers}} {{.ContainersRunning}} {{.ContainersStopped}} {{.Name}}"),
+                         0);
+        ck_assert_str_eq(out, "2 1 0 vmsandbox\n");
+        free(out), free(err);
+        ck_assert_int_eq(CLI(&out, &err, "rm", "c0"), 0);
+        free(out), free(err);
         ck_assert_int_eq(CLI(&out, &err, "rm", id), 1);
         ck_assert_msg(strstr(err, "You cannot remove a running container"), "%s", err);
         free(out), free(err);
@@ -228,6 +238,9 @@ START_TEST(cli_kill_stop_rm)
         free(out), free(err);
         ck_assert_int_eq(CLI(&out, &err, "wait", id), 0);
         ck_assert_str_eq(out, "137\n");
+        free(out), free(err);
+        ck_assert_int_eq(CLI(&out, &err, "info", "--format", "{{.ContainersRunning}} {{.ContainersStopped}}"), 0);
+        ck_assert_str_eq(out, "0 1\n");
         free(out), free(err);
         ck_assert_int_eq(CLI(&out, &err, "kill", id), 1);
         ck_assert_msg(strstr(err, "is not running"), "%s", err);
