@@ -584,6 +584,36 @@ int vs_service_container_remove(vs_service *s, const char *owner, const char *id
         return vs_service_delete(s, owner, id, err);
 }
 
+/* Under s->lock: the slot owner's new tombstone goes to: a free one;
+ * else, when owner has its share, its own oldest; else the oldest of the
+ * owner that has the most.  One tenant's AutoRemove containers do not push
+ * out the exit codes that other tenants' late waiters need. */
+static size_t tomb_slot_locked(const vs_service *s, const char *owner)
+{
+        size_t mine = 0, own_oldest = VS_CONTAINER_TOMBSTONES, victim = 0, most = 0;
+
+        for (size_t i = 0; i < VS_CONTAINER_TOMBSTONES; i++)
+                if (!s->tombs[i].used)
+                        return i;
+        for (size_t i = 0; i < VS_CONTAINER_TOMBSTONES; i++) {
+                const ctomb *t = &s->tombs[i];
+                size_t n = 0;
+
+                if (strcmp(t->owner, owner) == 0) {
+                        mine++;
+                        if (own_oldest == VS_CONTAINER_TOMBSTONES || t->seq < s->tombs[own_oldest].seq)
+                                own_oldest = i;
+                }
+                for (size_t k = 0; k < VS_CONTAINER_TOMBSTONES; k++)
+                        n += strcmp(s->tombs[k].owner, t->owner) == 0;
+                if (n > most || (n == most && t->seq < s->tombs[victim].seq)) {
+                        most = n;
+                        victim = i;
+                }
+        }
+        return mine >= VS_CONTAINER_TOMBSTONES_PER_OWNER ? own_oldest : victim;
+}
+
 void container_finished(vs_service *s, sjob *j)
 {
         ctomb t = { .used = true };
@@ -600,8 +630,8 @@ void container_finished(vs_service *s, sjob *j)
          * always finds one or the other. */
         pthread_mutex_lock(&s->lock);
         if (!j->deleting && j->listed) {
-                s->tombs[s->tomb_next] = t;
-                s->tomb_next = (s->tomb_next + 1) % VS_CONTAINER_TOMBSTONES;
+                t.seq = ++s->tomb_seq;
+                s->tombs[tomb_slot_locked(s, t.owner)] = t;
                 j->deleting = true;
                 queue_remove_locked(s, j);
                 job_unlist_locked(s, j);

@@ -66,7 +66,10 @@ typedef struct {
         int code;
         bool failed;               /* code 125: the sandbox failed */
         bool used;
+        uint64_t seq;              /* the order they came in */
 } ctomb;
+/* Of VS_CONTAINER_TOMBSTONES, what one owner's may take from the others'. */
+#define VS_CONTAINER_TOMBSTONES_PER_OWNER (VS_CONTAINER_TOMBSTONES / 4)
 
 struct vs_service {
         vs_service_opts o;
@@ -92,7 +95,7 @@ struct vs_service {
         unsigned njobs;            /* s->lock: listed jobs */
         uint64_t bytes;            /* s->lock: every listed job's files and the uploads in flight */
         ctomb tombs[VS_CONTAINER_TOMBSTONES]; /* s->lock: a ring */
-        size_t tomb_next;          /* s->lock */
+        uint64_t tomb_seq;         /* s->lock */
 };
 
 /* An upload being streamed into a created job. */

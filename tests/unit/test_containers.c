@@ -1151,6 +1151,39 @@ START_TEST(auto_remove)
 }
 END_TEST
 
+/* The remembered exit codes are shared fairly: a tenant whose AutoRemove
+ * containers would fill them all replaces its own oldest once the others
+ * need room, and never another tenant's (the ring of old did). */
+static void auto_removed(vs_service *s, const char *owner, int code, char id[13])
+{
+        char extra[128];
+
+        snprintf(extra, sizeof(extra), "\"Cmd\":[\"fake\",\"exit:%d\"],\"HostConfig\":{\"AutoRemove\":true}", code);
+        ctr(s, owner, NULL, extra, id);
+        ck_assert_int_eq(vs_service_start(s, owner, id, &(vs_error){ 0 }), 0);
+        ck_assert_int_eq(wait_code(s, owner, id, VS_WAIT_REMOVED, NULL), code);
+}
+
+START_TEST(tombstones_per_owner)
+{
+        vs_service *s = svc_open();
+        char b_id[13], first[13], id[13];
+
+        auto_removed(s, "docker:b", 3, b_id);
+        for (int i = 0; i < VS_CONTAINER_TOMBSTONES; i++)
+                auto_removed(s, "docker:a", i % 100, i == 0 ? first : id);
+        ck_assert_int_eq(wait_code(s, "docker:b", b_id, VS_WAIT_REMOVED, NULL), 3);
+        ck_assert_int_eq(wait_code(s, "docker:a", id, VS_WAIT_REMOVED, NULL), (VS_CONTAINER_TOMBSTONES - 1) % 100);
+        {
+                vs_container_waiter *w;
+                vs_error err = { 0 };
+                ck_assert_int_eq(vs_service_container_wait_open(s, "docker:a", first, &w, &err), -1);
+                ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND);
+        }
+        svc_close(s);
+}
+END_TEST
+
 START_TEST(binds_and_network)
 {
         vs_service *s;
@@ -1417,6 +1450,7 @@ Suite *suite_containers(void)
         tcase_add_test(v, auto_remove);
         tcase_add_test(v, binds_and_network);
         tcase_add_test(v, tenant_roots);
+        tcase_add_test(v, tombstones_per_owner);
         tcase_add_test(v, restart_and_list);
         tcase_add_test(v, auto_remove_after_restart);
         suite_add_tcase(s, v);
