@@ -830,23 +830,26 @@ static void sweep(vs_imgstore *s)
 int vs_imgstore_open(const char *dir, vs_imgstore **ret, vs_error *err)
 {
         vs_imgstore *s = vs_xcalloc(1, sizeof(*s));
-        _cleanup_free_ char *blobs = vs_xasprintf("%s/blobs", dir);
 
         s->dir = vs_xstrdup(dir);
         s->index_path = vs_xasprintf("%s/index.json", dir);
         s->blobs_fd = -1;
         pthread_mutex_init(&s->lock, NULL);
-        if (vs_mkdir_p(blobs, 0700, err) < 0 || chmod(dir, 0700) < 0 || chmod(blobs, 0700) < 0) {
-                if (!err->msg[0])
-                        vs_error_errno(err, VS_ERR_SETUP, errno, "cannot make the image store %s", dir);
-                vs_imgstore_free(s);
-                return -1;
-        }
-        s->blobs_fd = open(blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (s->blobs_fd < 0) {
-                vs_error_errno(err, VS_ERR_SETUP, errno, "cannot open %s", blobs);
-                vs_imgstore_free(s);
-                return -1;
+        /* The modes are set through fds opened without following a link: a
+         * symlink put at DIR (or DIR/blobs) is refused, never chmod'ed through. */
+        {
+                _cleanup_close_ int dfd = -1;
+
+                if (vs_mkdir_p(dir, 0700, err) < 0 ||
+                    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0 || fchmod(dfd, 0700) < 0 ||
+                    (mkdirat(dfd, "blobs", 0700) < 0 && errno != EEXIST) ||
+                    (s->blobs_fd = openat(dfd, "blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0 ||
+                    fchmod(s->blobs_fd, 0700) < 0) {
+                        if (!err->msg[0])
+                                vs_error_errno(err, VS_ERR_SETUP, errno, "cannot make the image store %s", dir);
+                        vs_imgstore_free(s);
+                        return -1;
+                }
         }
         if (read_index(s, err) < 0 || check_blobs(s, err) < 0) {
                 vs_imgstore_free(s);

@@ -934,6 +934,30 @@ START_TEST(tenant_share)
 }
 END_TEST
 
+/* The store's directories get their modes through fds opened without
+ * following links: a symlink at the store's path is refused, and what it
+ * points to is neither chmod'ed nor filled. */
+START_TEST(store_path_symlink_refused)
+{
+        char other[128], link[128], blobs[160];
+        vs_imgstore *s2 = NULL;
+        vs_error err = { 0 };
+        struct stat sb;
+
+        snprintf(other, sizeof(other), "%s/other", dir);
+        snprintf(link, sizeof(link), "%s/link", dir);
+        snprintf(blobs, sizeof(blobs), "%s/blobs", other);
+        ck_assert_int_eq(mkdir(other, 0755), 0);
+        ck_assert_int_eq(chmod(other, 0755), 0);
+        ck_assert_int_eq(symlink(other, link), 0);
+        ck_assert_int_eq(vs_imgstore_open(link, &s2, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_SETUP);
+        ck_assert_int_eq(stat(other, &sb), 0);
+        ck_assert_uint_eq(sb.st_mode & 07777, 0755);
+        ck_assert_int_ne(access(blobs, F_OK), 0);
+}
+END_TEST
+
 static void write_index(const char *text)
 {
         char p[256];
@@ -1255,6 +1279,7 @@ Suite *suite_imagestore(void)
         tcase_add_test(tc, reopen_and_sweep);
         tcase_add_test(tc, hostile_index_refused);
         tcase_add_test(tc, tenant_share);
+        tcase_add_test(tc, store_path_symlink_refused);
         tcase_add_loop_test(tc, export_round_trip, 0, sizeof(fixtures) / sizeof(fixtures[0]));
         tcase_add_test(tc, export_by_repository);
         tcase_add_test(tc, concurrent_tags);
