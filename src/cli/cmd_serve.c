@@ -15,7 +15,7 @@
 static void usage(FILE *f)
 {
         fputs("Usage: vmsandbox serve [--listen ADDR:PORT | --socket PATH] --token-file FILE [OPTIONS]\n"
-              "       vmsandbox serve --docker-socket PATH[:TENANT]... [OPTIONS]\n"
+              "       vmsandbox serve --docker-socket PATH[:TENANT[:ROOT]]... [OPTIONS]\n"
               "\n"
               "The HTTP job service (docs/api.md): every job in its own VM, at most\n"
               "--max-jobs at once, jobs kept under --state-dir across restarts; and/or\n"
@@ -29,11 +29,18 @@ static void usage(FILE *f)
               "  --metrics-token-file FILE\n"
               "                       a second token that reads GET /metrics and nothing else\n"
               "                       (for a Prometheus scraper; >= 16 characters, not the admin's)\n"
-              "  --docker-socket PATH[:TENANT]\n"
+              "  --docker-socket PATH[:TENANT[:ROOT]]\n"
               "                       a Docker Engine API socket (mode 0660); a client on it\n"
               "                       sees only TENANT's containers and images (default tenant\n"
-              "                       \"default\"; repeatable, one socket per tenant)\n"
+              "                       \"default\"; repeatable, one socket per tenant); its\n"
+              "                       binds must be below ROOT, itself below an --allow-root\n"
+              "                       (without ROOT the tenant binds no host directory)\n"
               "  --docker-group GROUP group of the Docker sockets (default: root's)\n"
+              "  --tenant-images N    images one Docker tenant may keep in the image store\n"
+              "                       (default 1024)\n"
+              "  --tenant-image-space SIZE\n"
+              "                       bytes of archives one Docker tenant's images may hold\n"
+              "                       (default: an eighth of --state-dir's filesystem)\n"
               "  --docker-socket-dir DIR\n"
               "                       the admin may add tenants' sockets DIR/TENANT.sock at run\n"
               "                       time (POST /v1/docker-sockets); they survive restarts\n"
@@ -56,9 +63,18 @@ static void usage(FILE *f)
               "                       and downloads may hold three quarters of them\n"
               "  --max-per-ip N       clients at once from one address, TCP (default 64);\n"
               "                       the same three quarters for held requests\n"
+              "  --tmp-space SIZE     request bodies (docker load, build contexts) and image\n"
+              "                       exports in temp files at once (default: a quarter of\n"
+              "                       --state-dir's filesystem)\n"
+              "  --owner-tmp-space SIZE\n"
+              "                       the same for one client token or Docker tenant (default:\n"
+              "                       a quarter of --tmp-space, at least --max-upload)\n"
+              "  --owner-holds N      held requests of one client token or Docker tenant at\n"
+              "                       once (default: a quarter of what all may hold)\n"
               "  --idle-timeout DUR   close a connection idle this long, and end a log follow\n"
               "                       of a job that stays created (default 60s)\n"
-              "  --allow-root DIR     server-side paths in specs must be below DIR (repeatable)\n"
+              "  --allow-root DIR     server-side paths in specs, and Docker tenants' ROOTs, must\n"
+              "                       be below DIR (repeatable)\n"
               "  --allow-network      let jobs ask for \"network\": \"nat\" (refused with 403 otherwise)\n"
               "  --state-dir DIR      default /var/lib/vmsandbox\n"
               "  --grace DUR          on SIGTERM, how long running jobs may finish (default 60s)\n"
@@ -99,15 +115,17 @@ static int parse_keep(const char *s, uint64_t *ret_ms)
         return 0;
 }
 
-/* PATH[:TENANT] (copied: argv stays as given, for ps); the tenant is
- * checked when the socket is made. */
+/* PATH[:TENANT[:ROOT]] (copied: argv stays as given, for ps): PATH ends
+ * at the first ':', TENANT at the next, ROOT (absolute) is the rest; the
+ * tenant and the root are checked when the socket is made. */
 static int parse_docker_socket(const char *arg, vs_docker_socket *ret)
 {
-        const char *colon = strrchr(arg, ':');
+        const char *c1 = strchr(arg, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
 
-        ret->path = colon ? vs_xstrndup(arg, (size_t)(colon - arg)) : vs_xstrdup(arg);
-        ret->tenant = colon ? vs_xstrdup(colon + 1) : NULL;
-        return arg[0] == '/' ? 0 : -1;
+        ret->path = c1 ? vs_xstrndup(arg, (size_t)(c1 - arg)) : vs_xstrdup(arg);
+        ret->tenant = c1 ? (c2 ? vs_xstrndup(c1 + 1, (size_t)(c2 - c1 - 1)) : vs_xstrdup(c1 + 1)) : NULL;
+        ret->root = c2 ? vs_xstrdup(c2 + 1) : NULL;
+        return arg[0] == '/' && (!c2 || c2[1] == '/') ? 0 : -1;
 }
 
 /* The flags of serve into a->o (also for `vmsandbox doctor serve FLAGS`):
@@ -132,6 +150,11 @@ int cli_parse_serve_args(int argc, char **argv, cli_serve_args *a)
                 { "docker-socket-dir", required_argument, NULL, 'K' },
                 { "socket-group", required_argument, NULL, 'g' + 256 },
                 { "metrics-token-file", required_argument, NULL, 'M' },
+                { "tenant-images", required_argument, NULL, 'i' + 256 },
+                { "owner-holds", required_argument, NULL, 'h' + 256 },
+                { "tmp-space", required_argument, NULL, 't' + 256 },
+                { "owner-tmp-space", required_argument, NULL, 'o' + 256 },
+                { "tenant-image-space", required_argument, NULL, 's' + 256 },
                 { NULL, 0, NULL, 0 },
         };
         vs_error err = { 0 };
@@ -244,6 +267,26 @@ int cli_parse_serve_args(int argc, char **argv, cli_serve_args *a)
                         break;
                 }
                 case 'g' + 256: a->o.socket_group = optarg; break;
+                case 't' + 256:
+                        if (vs_parse_size(optarg, &a->o.tmp_space) < 0 || a->o.tmp_space == 0)
+                                return bad("--tmp-space", optarg);
+                        break;
+                case 'o' + 256:
+                        if (vs_parse_size(optarg, &a->o.owner_tmp_space) < 0 || a->o.owner_tmp_space == 0)
+                                return bad("--owner-tmp-space", optarg);
+                        break;
+                case 'h' + 256:
+                        if (parse_count(optarg, 100000, &a->o.owner_holds) < 0)
+                                return bad("--owner-holds", optarg);
+                        break;
+                case 'i' + 256:
+                        if (parse_count(optarg, VS_IMGSTORE_MAX_IMAGES, &a->o.tenant_images) < 0)
+                                return bad("--tenant-images", optarg);
+                        break;
+                case 's' + 256:
+                        if (vs_parse_size(optarg, &a->o.tenant_image_space) < 0 || a->o.tenant_image_space == 0)
+                                return bad("--tenant-image-space", optarg);
+                        break;
                 case 'h': usage(stdout); return -1;
                 default: return bad(argv[optind - 1], NULL);
                 }

@@ -4,6 +4,7 @@
 #include "cleanup.h"
 #include "fsutil.h"
 #include "jsonload.h"
+#include "parse.h"
 #include "sha256.h"
 
 #include <ctype.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +38,8 @@ struct vs_imgstore {
         entry *v;
         size_t n;
         uint64_t gen;           /* bumped on every change of v */
+        unsigned tenant_images; /* a tenant's share (vs_imgstore_set_tenant_quota) */
+        uint64_t tenant_bytes;
 };
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -826,31 +830,81 @@ static void sweep(vs_imgstore *s)
 int vs_imgstore_open(const char *dir, vs_imgstore **ret, vs_error *err)
 {
         vs_imgstore *s = vs_xcalloc(1, sizeof(*s));
-        _cleanup_free_ char *blobs = vs_xasprintf("%s/blobs", dir);
 
         s->dir = vs_xstrdup(dir);
         s->index_path = vs_xasprintf("%s/index.json", dir);
         s->blobs_fd = -1;
         pthread_mutex_init(&s->lock, NULL);
-        if (vs_mkdir_p(blobs, 0700, err) < 0 || chmod(dir, 0700) < 0 || chmod(blobs, 0700) < 0) {
-                if (!err->msg[0])
-                        vs_error_errno(err, VS_ERR_SETUP, errno, "cannot make the image store %s", dir);
-                vs_imgstore_free(s);
-                return -1;
-        }
-        s->blobs_fd = open(blobs, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (s->blobs_fd < 0) {
-                vs_error_errno(err, VS_ERR_SETUP, errno, "cannot open %s", blobs);
-                vs_imgstore_free(s);
-                return -1;
+        /* The modes are set through fds opened without following a link: a
+         * symlink put at DIR (or DIR/blobs) is refused, never chmod'ed through. */
+        {
+                _cleanup_close_ int dfd = -1;
+
+                if (vs_mkdir_p(dir, 0700, err) < 0 ||
+                    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0 || fchmod(dfd, 0700) < 0 ||
+                    (mkdirat(dfd, "blobs", 0700) < 0 && errno != EEXIST) ||
+                    (s->blobs_fd = openat(dfd, "blobs", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0 ||
+                    fchmod(s->blobs_fd, 0700) < 0) {
+                        if (!err->msg[0])
+                                vs_error_errno(err, VS_ERR_SETUP, errno, "cannot make the image store %s", dir);
+                        vs_imgstore_free(s);
+                        return -1;
+                }
         }
         if (read_index(s, err) < 0 || check_blobs(s, err) < 0) {
                 vs_imgstore_free(s);
                 return -1;
         }
         sweep(s);
+        vs_imgstore_set_tenant_quota(s, 0, 0);
         *ret = s;
         return 0;
+}
+
+void vs_imgstore_set_tenant_quota(vs_imgstore *s, unsigned images, uint64_t bytes)
+{
+        struct statvfs fs;
+
+        if (!bytes)
+                bytes = statvfs(s->dir, &fs) == 0 && fs.f_blocks > 0 ? (uint64_t)fs.f_blocks * fs.f_frsize / 8
+                                                                     : 8ull << 30;
+        pthread_mutex_lock(&s->lock);
+        s->tenant_images = images ? images : VS_IMGSTORE_TENANT_IMAGES_DEFAULT;
+        s->tenant_bytes = bytes;
+        pthread_mutex_unlock(&s->lock);
+}
+
+/* Under the lock: tenant's images in v and the bytes of the distinct blobs
+ * they are in (a blob's size from its file; one that is gone counts 0). */
+static void usage_locked(const vs_imgstore *s, const entry *v, size_t n, const char *tenant, unsigned *ret_images,
+                         uint64_t *ret_bytes)
+{
+        unsigned images = 0;
+        uint64_t bytes = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                bool seen = false;
+                char name[70];
+                struct stat st;
+
+                if (strcmp(v[i].tenant, tenant) != 0)
+                        continue;
+                images++;
+                for (size_t k = 0; k < i && !seen; k++)
+                        seen = strcmp(v[k].tenant, tenant) == 0 && strcmp(v[k].im.blob, v[i].im.blob) == 0;
+                blob_name(v[i].im.blob, name);
+                if (!seen && fstatat(s->blobs_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                        bytes += (uint64_t)st.st_size;
+        }
+        *ret_images = images;
+        *ret_bytes = bytes;
+}
+
+void vs_imgstore_usage(vs_imgstore *s, const char *tenant, unsigned *ret_images, uint64_t *ret_bytes)
+{
+        pthread_mutex_lock(&s->lock);
+        usage_locked(s, s->v, s->n, tenant, ret_images, ret_bytes);
+        pthread_mutex_unlock(&s->lock);
 }
 
 void vs_imgstore_free(vs_imgstore *s)
@@ -1272,8 +1326,36 @@ static void loaded_lines(const vs_image *v, size_t n, vs_image_loaded **ret, siz
 
 /* Under the lock: the archive's images into the tenant's; the staged blob
  * (tmp, may be "") is put in place when an entry refers to it. */
+/* Under the lock: whether tenant may add `add` images that are in blob
+ * (blob_bytes long) within its share. */
+static int quota_check_locked(const vs_imgstore *s, const char *tenant, size_t add, const char *blob,
+                              uint64_t blob_bytes, vs_error *err)
+{
+        unsigned images;
+        uint64_t bytes;
+        char a[32], b[32], c[32];
+        bool has_blob = false;
+
+        if (add == 0)
+                return 0; /* only tags move: nothing new is held */
+        usage_locked(s, s->v, s->n, tenant, &images, &bytes);
+        if (images + add > s->tenant_images)
+                return vs_error_set(err, VS_ERR_LIMIT,
+                                    "tenant %.64s has %u images in the image store, its share is %u (serve --tenant-images)",
+                                    tenant, images, s->tenant_images);
+        for (size_t i = 0; i < s->n && !has_blob; i++)
+                has_blob = strcmp(s->v[i].tenant, tenant) == 0 && strcmp(s->v[i].im.blob, blob) == 0;
+        if (!has_blob && (blob_bytes > s->tenant_bytes || bytes > s->tenant_bytes - blob_bytes))
+                return vs_error_set(err, VS_ERR_NO_SPACE,
+                                    "tenant %.64s's share of the image store is used up: it holds %s of %s, this archive "
+                                    "is %s (serve --tenant-image-space)",
+                                    tenant, vs_format_size(bytes, a, sizeof(a)),
+                                    vs_format_size(s->tenant_bytes, b, sizeof(b)), vs_format_size(blob_bytes, c, sizeof(c)));
+        return 0;
+}
+
 static int load_commit(vs_imgstore *s, const char *tenant, vs_image *imgs, size_t n, const char *blob,
-                       const char *tmp, vs_error *err)
+                       uint64_t blob_bytes, const char *tmp, vs_error *err)
 {
         size_t add = 0, total;
         entry *v;
@@ -1283,6 +1365,8 @@ static int load_commit(vs_imgstore *s, const char *tenant, vs_image *imgs, size_
                 add += !find_id(s->v, s->n, tenant, imgs[i].id);
         if (s->n + add > VS_IMGSTORE_MAX_IMAGES)
                 return vs_error_set(err, VS_ERR_LIMIT, "the image store holds %d images already", VS_IMGSTORE_MAX_IMAGES);
+        if (quota_check_locked(s, tenant, add, blob, blob_bytes, err) < 0)
+                return -1;
         for (size_t i = 0; i < n; i++) {
                 const entry *old = find_id(s->v, s->n, tenant, imgs[i].id);
                 size_t have = old ? strv_len(old->im.tags) : 0;
@@ -1333,11 +1417,16 @@ int vs_imgstore_load(vs_imgstore *s, const char *tenant, int fd, vs_image_loaded
         vs_image *imgs = NULL;
         size_t n = 0;
         char tmp[32] = "";
+        uint64_t blob_bytes;
+        struct stat st;
         bool have;
         int r = -1;
 
         if (check_tenant(tenant, err) < 0)
                 return -1;
+        if (fstat(fd, &st) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot read the upload");
+        blob_bytes = (uint64_t)st.st_size;
         if (vs_archive_inspect_layout_fd(fd, "upload", &info, &lay, err) < 0)
                 return -1;
         if (archive_images(fd, &info, &lay, &imgs, &n, err) < 0)
@@ -1346,7 +1435,7 @@ int vs_imgstore_load(vs_imgstore *s, const char *tenant, int fd, vs_image_loaded
                 pthread_mutex_lock(&s->lock);
                 have = blob_referenced(s->v, s->n, info.sha256);
                 if (have || tmp[0]) {
-                        r = load_commit(s, tenant, imgs, n, info.sha256, have ? "" : tmp, err);
+                        r = load_commit(s, tenant, imgs, n, info.sha256, blob_bytes, have ? "" : tmp, err);
                         pthread_mutex_unlock(&s->lock);
                         break;
                 }
@@ -1768,6 +1857,40 @@ static int export_write(int out, export_item *v, size_t n, vs_error *err)
         if (vs_write_full(out, zero, sizeof(zero)) < 0)
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot write the image archive");
         return 0;
+}
+
+int vs_imgstore_export_bytes(vs_imgstore *s, const char *tenant, const char *const *names, size_t n_names,
+                             uint64_t *ret, vs_error *err)
+{
+        export_item *v = NULL;
+        uint64_t bytes = 0;
+        size_t n = 0;
+        int r = 0;
+
+        if (check_tenant(tenant, err) < 0)
+                return -1;
+        if (n_names == 0 || n_names > VS_IMGSTORE_EXPORT_MAX)
+                return vs_error_set(err, VS_ERR_INPUT, "name 1 to %d images to export", VS_IMGSTORE_EXPORT_MAX);
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < n_names && r == 0; i++)
+                r = export_select(s, tenant, names[i], &v, &n, err);
+        for (size_t i = 0; i < n && r == 0; i++) {
+                bool seen = false;
+                char name[70];
+                struct stat st;
+
+                for (size_t k = 0; k < i && !seen; k++)
+                        seen = strcmp(v[k].blob, v[i].blob) == 0;
+                blob_name(v[i].blob, name);
+                bytes += 64u << 10;
+                if (!seen && fstatat(s->blobs_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                        bytes += (uint64_t)st.st_size;
+        }
+        pthread_mutex_unlock(&s->lock);
+        export_items_free(v, n);
+        if (r == 0)
+                *ret = bytes;
+        return r;
 }
 
 int vs_imgstore_export(vs_imgstore *s, const char *tenant, const char *const *names, size_t n_names, int out_fd,

@@ -34,6 +34,7 @@
 #define VS_IMGSTORE_STR_MAX 8192      /* a string of the config subset */
 #define VS_IMGSTORE_LIST_MAX 1024     /* Cmd, Entrypoint, Env, Labels, ExposedPorts, layers */
 #define VS_IMGSTORE_EXPORT_MAX 256    /* names in one export */
+#define VS_IMGSTORE_TENANT_IMAGES_DEFAULT 1024 /* a quarter of VS_IMGSTORE_MAX_IMAGES */
 
 /* What index.json keeps of an image's config json (Docker's inspect names;
  * the config itself is in the blob).  A NULL list was null or absent. */
@@ -67,6 +68,16 @@ typedef struct vs_imgstore vs_imgstore;
  * an entry whose blob is not a regular file, fails the open (SETUP). */
 int vs_imgstore_open(const char *dir, vs_imgstore **ret, vs_error *err);
 void vs_imgstore_free(vs_imgstore *s);
+
+/* One tenant's share of the store, so that no tenant fills it for all: at
+ * most images of its images (0: VS_IMGSTORE_TENANT_IMAGES_DEFAULT) and
+ * bytes of the blobs they are in (0: an eighth of the store's filesystem,
+ * as serve's --owner-state).  A blob counts in full for every tenant that
+ * has an image in it.  A load past either is refused before anything
+ * changes: LIMIT for the images, NO_SPACE for the bytes. */
+void vs_imgstore_set_tenant_quota(vs_imgstore *s, unsigned images, uint64_t bytes);
+/* What tenant holds now, as the quota counts it. */
+void vs_imgstore_usage(vs_imgstore *s, const char *tenant, unsigned *ret_images, uint64_t *ret_bytes);
 
 /* What a load answers, line by line as `docker load` prints it: one
  * "Loaded image: REF" per tag (ref set), and, only when the archive had no
@@ -137,6 +148,14 @@ int vs_imgstore_link(vs_imgstore *s, const char *tenant, const char *name, const
  * "repo" every tag of that repository, an id none. */
 int vs_imgstore_export(vs_imgstore *s, const char *tenant, const char *const *names, size_t n_names, int out_fd,
                        vs_error *err);
+
+/* About the bytes vs_imgstore_export writes for names (the blobs of the
+ * images they name, each once, plus 64 KiB per image for the legacy
+ * layout's headers and metadata): what a caller reserves before it writes
+ * the export to a temp file (and tops up after, by what it really took).
+ * Errors as vs_imgstore_export's. */
+int vs_imgstore_export_bytes(vs_imgstore *s, const char *tenant, const char *const *names, size_t n_names,
+                             uint64_t *ret, vs_error *err);
 
 /* ---- parts exposed for tests and the fuzz harness ---- */
 

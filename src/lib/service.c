@@ -827,6 +827,7 @@ void vs_service_free(vs_service *s)
         free(s->queue);
         free(s->root);
         vs_strv_free(s->roots);
+        vs_strv_free(s->tenant_roots);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->changed);
         pthread_cond_destroy(&s->janitor_wake);

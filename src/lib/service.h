@@ -178,6 +178,21 @@ char *vs_service_metrics(vs_service *s);
  * A container is a job with Docker facts (record.h's vs_container); the
  * job verbs above work on it by its id. */
 
+/* A Docker tenant's own allowed root (docs/docker-api.md "Sockets,
+ * tenants and access"): the host directories its containers bind must be
+ * below it.  owner "docker:TENANT"; root an absolute path with no "." or
+ * ".." component (trailing "/" dropped), below one of the service's
+ * allowed roots and opened there as a directory with no symlink on the way
+ * (vs_open_beneath); NULL takes the tenant's root away.  A tenant without a
+ * root binds no host directory; owners that are no Docker tenant (client
+ * tokens, the admin) keep the service's roots.  INPUT (FORBIDDEN for a
+ * root outside the allowed roots or behind a symlink) naming the root and
+ * the reason; LIMIT past VS_TENANT_ROOTS_MAX tenants. */
+#define VS_TENANT_ROOTS_MAX 1024
+int vs_service_set_tenant_root(vs_service *s, const char *owner, const char *root, vs_error *err);
+/* The tenant's root (malloc'd), or NULL. */
+char *vs_service_tenant_root(vs_service *s, const char *owner);
+
 /* POST /containers/create: body (the Engine API's create config) mapped by
  * vs_container_from_docker under the service's --allow-root and network
  * policy, the image resolved and linked into the job's directory, the

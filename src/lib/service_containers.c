@@ -9,13 +9,158 @@
 #include "fsutil.h"
 #include "spec.h"
 #include "store.h"
+#include "strv.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
+
+/* ---- tenants' roots ------------------------------------------------------------- */
+
+static bool is_tenant(const char *owner)
+{
+        return owner && strncmp(owner, "docker:", 7) == 0;
+}
+
+/* Whether path, absolute, has a "." or ".." component (empty ones are
+ * harmless: the kernel reads "//" as "/"). */
+static bool has_dot_component(const char *path)
+{
+        for (const char *c = path; *c;) {
+                size_t n;
+
+                while (*c == '/')
+                        c++;
+                n = strcspn(c, "/");
+                if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+                        return true;
+                c += n;
+        }
+        return false;
+}
+
+/* Whether path is root or below it, by letters. */
+static bool below(const char *root, const char *path)
+{
+        size_t n = strlen(root);
+
+        return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0' || strcmp(root, "/") == 0);
+}
+
+/* Under s->lock: the index of owner's root in s->tenant_roots, or -1. */
+static ssize_t tenant_root_at_locked(const vs_service *s, const char *owner)
+{
+        for (size_t i = 0; s->tenant_roots && s->tenant_roots[i]; i += 2)
+                if (strcmp(s->tenant_roots[i], owner) == 0)
+                        return (ssize_t)i;
+        return -1;
+}
+
+char *vs_service_tenant_root(vs_service *s, const char *owner)
+{
+        char *r = NULL;
+        ssize_t i;
+
+        pthread_mutex_lock(&s->lock);
+        i = tenant_root_at_locked(s, owner);
+        if (i >= 0)
+                r = vs_xstrdup(s->tenant_roots[i + 1]);
+        pthread_mutex_unlock(&s->lock);
+        return r;
+}
+
+/* The root as a tenant's: clean, below an allowed root, a directory that
+ * opens there with no symlink, "..", or mount point on the way (the same
+ * open as a bind's, so a root that is a link to /etc is refused). */
+static int tenant_root_check(vs_service *s, const char *root, char **ret, vs_error *err)
+{
+        _cleanup_free_ char *clean = NULL;
+        _cleanup_close_ int fd = -1;
+        const char *allowed;
+        size_t n = strlen(root);
+        struct stat st;
+
+        if (root[0] != '/' || n >= PATH_MAX || has_dot_component(root))
+                return vs_error_set(err, VS_ERR_INPUT, "root %.300s: expected an absolute path without \".\" or \"..\"",
+                                    root);
+        while (n > 1 && root[n - 1] == '/')
+                n--;
+        clean = vs_xstrndup(root, n);
+        allowed = vs_service_root_for(s, clean);
+        if (!allowed)
+                return vs_error_set(err, VS_ERR_FORBIDDEN, "root %.300s is not below an allowed root (--allow-root)",
+                                    clean);
+        fd = vs_open_beneath(allowed, clean, O_RDONLY | O_DIRECTORY, err);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                if (fd >= 0)
+                        vs_error_errno(err, VS_ERR_INPUT, errno, "%.300s", clean);
+                vs_error_prefix(err, "root");
+                return -1;
+        }
+        *ret = TAKE_PTR(clean);
+        return 0;
+}
+
+int vs_service_set_tenant_root(vs_service *s, const char *owner, const char *root, vs_error *err)
+{
+        _cleanup_free_ char *clean = NULL;
+        size_t n;
+        ssize_t i;
+
+        if (!is_tenant(owner) || strlen(owner) > VS_OWNER_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "%.80s is not a Docker tenant", owner ? owner : "(admin)");
+        if (root && tenant_root_check(s, root, &clean, err) < 0)
+                return -1;
+        pthread_mutex_lock(&s->lock);
+        i = tenant_root_at_locked(s, owner);
+        n = vs_strv_length(s->tenant_roots);
+        if (i >= 0 && clean) {
+                free(s->tenant_roots[i + 1]);
+                s->tenant_roots[i + 1] = TAKE_PTR(clean);
+        } else if (i >= 0) {
+                free(s->tenant_roots[i]);
+                free(s->tenant_roots[i + 1]);
+                memmove(s->tenant_roots + i, s->tenant_roots + i + 2, (n - (size_t)i - 1) * sizeof(char *));
+        } else if (clean && n / 2 >= VS_TENANT_ROOTS_MAX) {
+                pthread_mutex_unlock(&s->lock);
+                return vs_error_set(err, VS_ERR_LIMIT, "at most %d tenants have roots", VS_TENANT_ROOTS_MAX);
+        } else if (clean) {
+                vs_strv_push(&s->tenant_roots, owner);
+                vs_strv_push(&s->tenant_roots, clean);
+        }
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+}
+
+int svc_owner_path_check(vs_service *s, const char *owner, const char *label, const char *path, vs_error *err)
+{
+        _cleanup_free_ char *root = NULL;
+
+        if (!path || !is_tenant(owner))
+                return 0;
+        root = vs_service_tenant_root(s, owner);
+        /* A tenant without a root of its own binds nothing: the service's
+         * roots hold every tenant's directories. */
+        if (!root)
+                return vs_error_set(err, VS_ERR_INPUT,
+                                    "%s %.300s: tenant %.48s has no allowed root, so it binds no host directory "
+                                    "(serve --docker-socket PATH:TENANT:ROOT, or \"root\" in POST /v1/docker-sockets)",
+                                    label, path, owner + 7);
+        if (has_dot_component(path))
+                return vs_error_set(err, VS_ERR_INPUT, "%s %.300s: a path with \".\" or \"..\" is not allowed", label,
+                                    path);
+        if (!below(root, path))
+                return vs_error_set(err, VS_ERR_INPUT, "%s %.300s is not below tenant %.48s's root %.300s", label, path,
+                                    owner + 7, root);
+        return 0;
+}
 
 /* ---- create ------------------------------------------------------------------ */
 
@@ -102,8 +247,10 @@ int vs_service_container_create(vs_service *s, const char *owner, const char *na
                 return -1;
         spec = vs_spec_to_json(&sp);
         vs_spec_clear(&sp);
-        /* Limits and the bind's directory before anything is made. */
+        /* Limits and the bind's directory (below the tenant's own root, then
+         * opened below the service's) before anything is made. */
         if (spec_size_check(spec, err) < 0 || svc_check_spec(s, spec, &memory, err) < 0 ||
+            svc_owner_path_check(s, owner, "bind source", json_string_value(json_object_get(spec, "workspace")), err) < 0 ||
             svc_check_path(s, "workspace", "bind source", spec, err) < 0) {
                 vs_container_free(facts);
                 return -1;
@@ -437,6 +584,36 @@ int vs_service_container_remove(vs_service *s, const char *owner, const char *id
         return vs_service_delete(s, owner, id, err);
 }
 
+/* Under s->lock: the slot owner's new tombstone goes to: a free one;
+ * else, when owner has its share, its own oldest; else the oldest of the
+ * owner that has the most.  One tenant's AutoRemove containers do not push
+ * out the exit codes that other tenants' late waiters need. */
+static size_t tomb_slot_locked(const vs_service *s, const char *owner)
+{
+        size_t mine = 0, own_oldest = VS_CONTAINER_TOMBSTONES, victim = 0, most = 0;
+
+        for (size_t i = 0; i < VS_CONTAINER_TOMBSTONES; i++)
+                if (!s->tombs[i].used)
+                        return i;
+        for (size_t i = 0; i < VS_CONTAINER_TOMBSTONES; i++) {
+                const ctomb *t = &s->tombs[i];
+                size_t n = 0;
+
+                if (strcmp(t->owner, owner) == 0) {
+                        mine++;
+                        if (own_oldest == VS_CONTAINER_TOMBSTONES || t->seq < s->tombs[own_oldest].seq)
+                                own_oldest = i;
+                }
+                for (size_t k = 0; k < VS_CONTAINER_TOMBSTONES; k++)
+                        n += strcmp(s->tombs[k].owner, t->owner) == 0;
+                if (n > most || (n == most && t->seq < s->tombs[victim].seq)) {
+                        most = n;
+                        victim = i;
+                }
+        }
+        return mine >= VS_CONTAINER_TOMBSTONES_PER_OWNER ? own_oldest : victim;
+}
+
 void container_finished(vs_service *s, sjob *j)
 {
         ctomb t = { .used = true };
@@ -453,8 +630,8 @@ void container_finished(vs_service *s, sjob *j)
          * always finds one or the other. */
         pthread_mutex_lock(&s->lock);
         if (!j->deleting && j->listed) {
-                s->tombs[s->tomb_next] = t;
-                s->tomb_next = (s->tomb_next + 1) % VS_CONTAINER_TOMBSTONES;
+                t.seq = ++s->tomb_seq;
+                s->tombs[tomb_slot_locked(s, t.owner)] = t;
                 j->deleting = true;
                 queue_remove_locked(s, j);
                 job_unlist_locked(s, j);

@@ -66,11 +66,15 @@ typedef struct {
         int code;
         bool failed;               /* code 125: the sandbox failed */
         bool used;
+        uint64_t seq;              /* the order they came in */
 } ctomb;
+/* Of VS_CONTAINER_TOMBSTONES, what one owner's may take from the others'. */
+#define VS_CONTAINER_TOMBSTONES_PER_OWNER (VS_CONTAINER_TOMBSTONES / 4)
 
 struct vs_service {
         vs_service_opts o;
         char **roots;               /* resolved --allow-root dirs; see vs_service_root_for */
+        char **tenant_roots;        /* s->lock: owner, root, owner, root, ...: Docker tenants' own roots */
         char *root;
         pthread_mutex_t lock;
         pthread_cond_t changed;    /* s->lock: queue, running counts */
@@ -91,7 +95,7 @@ struct vs_service {
         unsigned njobs;            /* s->lock: listed jobs */
         uint64_t bytes;            /* s->lock: every listed job's files and the uploads in flight */
         ctomb tombs[VS_CONTAINER_TOMBSTONES]; /* s->lock: a ring */
-        size_t tomb_next;          /* s->lock */
+        uint64_t tomb_seq;         /* s->lock */
 };
 
 /* An upload being streamed into a created job. */
@@ -179,6 +183,12 @@ void containers_recover(vs_service *s);
 
 /* The longest allowed root that path (absolute) names by its letters, or NULL. */
 const char *vs_service_root_for(const vs_service *s, const char *path);
+/* A Docker tenant (owner "docker:T") may name host paths below its own
+ * root only (vs_service_set_tenant_root), by letters with no "." or ".."
+ * component; the open below the service's root then has no symlink
+ * either.  Other owners: 0 (the service's roots apply).  INPUT naming
+ * label, path and the reason. */
+int svc_owner_path_check(vs_service *s, const char *owner, const char *label, const char *path, vs_error *err);
 
 static inline bool svc_stopping(vs_service *s)
 {

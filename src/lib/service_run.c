@@ -117,7 +117,14 @@ static void run_one(vs_service *s, sjob *j)
         if (json_object_get(specj, "build"))
                 svc_build_opts(j, &opts, &build_context, &build_images);
         vs_rm_rf(out); /* a run the previous process lost */
-        r = vs_spec_from_json(specj, &spec, &err);
+        /* A tenant's root may have changed since create: checked again. */
+        r = has_ws ? 0 : svc_owner_path_check(s, j->rec.owner, "bind source",
+                                              json_string_value(json_object_get(specj, "workspace")), &err);
+        if (r == 0 && !has_img)
+                r = svc_owner_path_check(s, j->rec.owner, "image", json_string_value(json_object_get(specj, "image")),
+                                         &err);
+        if (r == 0)
+                r = vs_spec_from_json(specj, &spec, &err);
         if (r == 0) {
                 r = s->o.run ? s->o.run(s->o.run_userdata, s->o.cfg, &spec, &opts, &result, &err)
                              : vs_job_run(s->o.cfg, &spec, &opts, &result, &err);

@@ -166,41 +166,54 @@ enum MHD_Result docker_version(server_ctx *ctx, request *rq)
                                    false)));
 }
 
-/* How many of the tenant's containers are in state st. */
-static size_t count_state(server_ctx *ctx, const char *owner, vs_job_state st)
+/* The tenant's containers by Docker's state, from one list (counted from
+ * several, a container that changed state in between made Stopped wrap
+ * around). */
+static void count_states(const json_t *all, json_int_t *ret_running, json_int_t *ret_stopped)
 {
-        _cleanup_json_ json_t *list = vs_service_list(ctx->svc, owner, &st);
+        json_int_t running = 0, stopped = 0;
+        const json_t *e;
+        size_t i;
 
-        return json_array_size(list);
+        json_array_foreach(all, i, e) {
+                vs_job_state st;
+
+                if (vs_job_state_from_string(json_string_value(json_object_get(e, "status")), &st) < 0)
+                        continue;
+                /* A queued container has been started: Docker would call it running. */
+                if (st == VS_JOB_RUNNING || st == VS_JOB_QUEUED)
+                        running++;
+                else if (st != VS_JOB_CREATED)
+                        stopped++;
+        }
+        *ret_running = running;
+        *ret_stopped = stopped;
 }
 
 enum MHD_Result docker_info(server_ctx *ctx, request *rq)
 {
-        size_t running = count_state(ctx, rq->owner, VS_JOB_RUNNING), created = count_state(ctx, rq->owner, VS_JOB_CREATED),
-               queued = count_state(ctx, rq->owner, VS_JOB_QUEUED);
         _cleanup_json_ json_t *all = vs_service_list(ctx->svc, rq->owner, NULL);
         struct utsname u;
         const char *kernel = kernel_release(&u);
         struct sysinfo si;
-        char host[256] = "";
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        json_int_t running, stopped;
 
         if (sysinfo(&si) < 0)
                 si.totalram = 0, si.mem_unit = 1;
-        gethostname(host, sizeof(host) - 1);
-        /* A queued container has been started: Docker would call it running. */
+        count_states(all, &running, &stopped);
+        /* Name is Docker's host name: not the host's (a tenant needs it not). */
         return docker_respond_json(
                 rq->c, 200,
                 vs_xjson(json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, "
                                    "s:[s], s:s, s:b}",
                                    "ID", "vmsandbox", "Containers", (json_int_t)json_array_size(all),
-                                   "ContainersRunning", (json_int_t)(running + queued), "ContainersPaused",
-                                   (json_int_t)0, "ContainersStopped",
-                                   (json_int_t)(json_array_size(all) - running - queued - created), "Driver",
+                                   "ContainersRunning", running, "ContainersPaused", (json_int_t)0,
+                                   "ContainersStopped", stopped, "Driver",
                                    "vmsandbox", "OperatingSystem", "vmsandbox " VS_VERSION " (one VM per container)",
                                    "OSType", "linux", "Architecture", "x86_64", "KernelVersion", kernel, "NCPU",
                                    (json_int_t)(ncpu > 0 ? ncpu : 1), "MemTotal",
-                                   (json_int_t)((uint64_t)si.totalram * si.mem_unit), "Name", host, "ServerVersion",
+                                   (json_int_t)((uint64_t)si.totalram * si.mem_unit), "Name", "vmsandbox", "ServerVersion",
                                    VS_VERSION, "IndexServerAddress", "https://index.docker.io/v1/", "SecurityOptions",
                                    "name=vm", "CgroupDriver", "none", "ExperimentalBuild", false)));
 }

@@ -84,8 +84,15 @@ static enum MHD_Result send_export(server_ctx *ctx, request *rq, const char *con
         vs_error err = { 0 };
         struct MHD_Response *r;
         struct stat st;
-        int fd = open(ctx->tmp_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        uint64_t want;
+        int fd;
 
+        /* The temp file counts against the tenant's temporary space (and
+         * the service's) from before it is written until the answer ends. */
+        if (vs_imgstore_export_bytes(ctx->images, rq->owner, names, n, &want, &err) < 0 ||
+            tmp_charge(ctx, rq, want, &err) < 0)
+                return docker_respond_error(rq->c, &err);
+        fd = open(ctx->tmp_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         /* Written whole before the answer: an error is still an error
          * status, never a cut archive. */
         if (fd < 0) {
@@ -101,6 +108,11 @@ static enum MHD_Result send_export(server_ctx *ctx, request *rq, const char *con
         if (fstat(fd, &st) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
                 close(fd);
                 return MHD_NO;
+        }
+        if ((uint64_t)st.st_size > rq->tmp_charged &&
+            tmp_charge(ctx, rq, (uint64_t)st.st_size - rq->tmp_charged, &err) < 0) {
+                close(fd);
+                return docker_respond_error(rq->c, &err);
         }
         r = MHD_create_response_from_fd64((uint64_t)st.st_size, fd); /* takes fd */
         if (!r) {

@@ -2,7 +2,9 @@
  * one per Docker socket, given on the command line or added at run time by
  * the admin (POST /v1/docker-sockets: DIR/TENANT.sock in --docker-socket-dir,
  * kept in state_dir/server/docker-sockets.json so that a restart brings them
- * back). */
+ * back).  A tenant's root (the host directories its containers may bind)
+ * is the service's (vs_service_set_tenant_root) while a socket of the
+ * tenant is served; all sockets of one tenant have the same root. */
 #include "server.h"
 #include "alloc.h"
 #include "cleanup.h"
@@ -115,6 +117,7 @@ static void listener_free(listener *l)
                 unlink(l->path);
         free(l->path);
         free(l->tenant);
+        free(l->root);
         free(l);
 }
 
@@ -127,19 +130,63 @@ static bool path_in_use_locked(const listener_table *t, const char *path)
         return false;
 }
 
-/* A Docker socket for tenant at path; runtime: added through the job API
- * (and kept in the runtime file). */
-static int add_docker(server_ctx *ctx, const char *flag, const char *path, const char *tenant, bool runtime,
-                      vs_error *err)
+/* Under t->lock: the first Docker listener of tenant, or NULL. */
+static listener *tenant_listener_locked(const listener_table *t, const char *tenant)
+{
+        for (size_t i = 0; i < t->n; i++)
+                if (t->l[i]->api == ROUTE_API_DOCKER && strcmp(t->l[i]->tenant, tenant) == 0)
+                        return t->l[i];
+        return NULL;
+}
+
+static bool same_root(const char *a, const char *b)
+{
+        return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Under t->lock: l's root becomes its tenant's, unless another socket of
+ * the tenant has given it already (the same one: else CONFLICT). */
+static int tenant_root_locked(server_ctx *ctx, const listener *l, const char *flag, const char *path, bool *ret_set,
+                              vs_error *err)
+{
+        const listener *other = tenant_listener_locked(&ctx->listeners, l->tenant);
+
+        *ret_set = false;
+        if (other && !same_root(other->root, l->root))
+                return vs_error_set(err, VS_ERR_CONFLICT, "%s %s: tenant %s has %s%s already (its socket %s)", flag, path,
+                                    l->tenant, other->root ? "the root " : "no root", other->root ? other->root : "",
+                                    other->path);
+        if (other || !l->root)
+                return 0;
+        if (vs_service_set_tenant_root(ctx->svc, l->owner, l->root, err) < 0) {
+                vs_error_prefix(err, "%s %s", flag, path);
+                return -1;
+        }
+        *ret_set = true;
+        return 0;
+}
+
+/* A Docker socket for tenant at path, with the tenant's root (NULL:
+ * none); runtime: added through the job API (and kept in the runtime
+ * file). */
+static int add_docker(server_ctx *ctx, const char *flag, const char *path, const char *tenant, const char *root,
+                      bool runtime, vs_error *err)
 {
         listener_table *t = &ctx->listeners;
         listener *l = vs_xcalloc(1, sizeof(*l));
+        bool root_set = false;
         int fd, r = 0;
 
         l->ctx = ctx;
         l->api = ROUTE_API_DOCKER;
         l->runtime = runtime;
         l->tenant = vs_xstrdup(tenant ? tenant : "default");
+        if (root) {
+                size_t n = strlen(root);
+                while (n > 1 && root[n - 1] == '/')
+                        n--;
+                l->root = vs_xstrndup(root, n);
+        }
         if (docker_owner(l->tenant, l->owner, err) < 0) {
                 listener_free(l);
                 return -1;
@@ -149,6 +196,8 @@ static int add_docker(server_ctx *ctx, const char *flag, const char *path, const
                 r = vs_error_set(err, VS_ERR_LIMIT, "at most %d Docker sockets", VS_DOCKER_SOCKETS_MAX);
         else if (path_in_use_locked(t, path))
                 r = vs_error_set(err, VS_ERR_CONFLICT, "%s is already served", path);
+        else if (tenant_root_locked(ctx, l, flag, path, &root_set, err) < 0)
+                r = -1;
         else if ((fd = listen_unix(flag, path, t->docker_gid, err)) < 0)
                 r = -1;
         else {
@@ -161,6 +210,8 @@ static int add_docker(server_ctx *ctx, const char *flag, const char *path, const
                         l = NULL;
                 }
         }
+        if (r < 0 && root_set)
+                vs_service_set_tenant_root(ctx->svc, l->owner, NULL, &(vs_error){ 0 });
         pthread_mutex_unlock(&t->lock);
         listener_free(l);
         return r;
@@ -168,20 +219,45 @@ static int add_docker(server_ctx *ctx, const char *flag, const char *path, const
 
 /* ---- the runtime file ------------------------------------------------------------ */
 
-/* Under t->lock: the tenants whose sockets were added at run time (a list
- * of names), replaced atomically. */
+/* Under t->lock: the tenants whose sockets were added at run time,
+ * [{"tenant": T, "root": R}, ...] ("root" only when it has one), replaced
+ * atomically. */
 static int save_runtime_locked(listener_table *t, vs_error *err)
 {
         _cleanup_json_ json_t *list = vs_xjson(json_array());
         _cleanup_free_ char *text = NULL;
 
-        for (size_t i = 0; i < t->n; i++)
-                if (t->l[i]->runtime)
-                        json_array_append_new(list, vs_xjson(json_string(t->l[i]->tenant)));
+        for (size_t i = 0; i < t->n; i++) {
+                json_t *e;
+                if (!t->l[i]->runtime)
+                        continue;
+                e = vs_xjson(json_pack("{s:s}", "tenant", t->l[i]->tenant));
+                if (t->l[i]->root)
+                        json_object_set_new(e, "root", vs_xjson(json_string(t->l[i]->root)));
+                json_array_append_new(list, e);
+        }
         text = json_dumps(list, JSON_INDENT(2));
         if (!text)
                 return vs_error_set(err, VS_ERR_SANDBOX, "cannot write %s", t->runtime_file);
         return vs_write_file_atomic(t->runtime_file, text, strlen(text), 0600, err);
+}
+
+/* One entry of the runtime file: {"tenant": T[, "root": R]}, or a bare
+ * "T" as the file was before tenants had roots. */
+static bool runtime_entry(json_t *e, const char **ret_tenant, const char **ret_root)
+{
+        json_t *root;
+
+        *ret_root = NULL;
+        if (json_is_string(e)) {
+                *ret_tenant = json_string_value(e);
+                return true;
+        }
+        root = json_object_get(e, "root");
+        *ret_tenant = json_string_value(json_object_get(e, "tenant"));
+        *ret_root = json_string_value(root);
+        return json_is_object(e) && *ret_tenant && (!root || *ret_root) &&
+               json_object_size(e) == (size_t)(root ? 2 : 1);
 }
 
 /* Brings back the sockets the admin added before a restart; one that cannot
@@ -200,23 +276,24 @@ static void load_runtime(server_ctx *ctx)
                         fprintf(stderr, "<4>vmsandbox: %s\n", err.msg);
                 return;
         }
-        list = vs_json_load_bounded(text, len, VS_DOCKER_SOCKETS_MAX, 4, VS_ERR_INPUT, &err);
+        list = vs_json_load_bounded(text, len, RUNTIME_FILE_MAX, 4, VS_ERR_INPUT, &err);
         if (!json_is_array(list)) {
                 fprintf(stderr, "<4>vmsandbox: %s: not a list of sockets, ignored\n", t->runtime_file);
                 return;
         }
         json_array_foreach(list, i, e) {
-                const char *tenant = json_string_value(e);
+                const char *tenant, *root;
                 _cleanup_free_ char *path = NULL;
                 vs_error aerr = { 0 };
 
-                if (!tenant || !t->socket_dir) {
+                if (!runtime_entry(e, &tenant, &root) || !t->socket_dir) {
                         fprintf(stderr, "<4>vmsandbox: %s: %s: dropped\n", t->runtime_file,
-                                tenant ? "a tenant's socket, but no --docker-socket-dir" : "malformed entry");
+                                !runtime_entry(e, &tenant, &root) ? "malformed entry"
+                                                                  : "a tenant's socket, but no --docker-socket-dir");
                         continue;
                 }
                 path = vs_xasprintf("%s/%s.sock", t->socket_dir, tenant);
-                if (add_docker(ctx, "docker socket", path, tenant, true, &aerr) < 0)
+                if (add_docker(ctx, "docker socket", path, tenant, root, true, &aerr) < 0)
                         fprintf(stderr, "<4>vmsandbox: Docker socket of tenant %.60s not restored: %s\n", tenant,
                                 aerr.msg);
         }
@@ -272,7 +349,8 @@ int listeners_start(server_ctx *ctx, const vs_server_opts *o, unsigned limit, un
                 t->l[t->n++] = l;
         }
         for (size_t i = 0; i < o->ndocker; i++)
-                if (add_docker(ctx, "--docker-socket", o->docker[i].path, o->docker[i].tenant, false, err) < 0)
+                if (add_docker(ctx, "--docker-socket", o->docker[i].path, o->docker[i].tenant, o->docker[i].root, false,
+                               err) < 0)
                         return -1;
         load_runtime(ctx);
         return 0;
@@ -318,7 +396,7 @@ unsigned listeners_connections(server_ctx *ctx)
         return n;
 }
 
-int listeners_add_docker(server_ctx *ctx, const char *tenant, char **ret_path, vs_error *err)
+int listeners_add_docker(server_ctx *ctx, const char *tenant, const char *root, char **ret_path, vs_error *err)
 {
         listener_table *t = &ctx->listeners;
         char owner[VS_OWNER_MAX + 1];
@@ -331,7 +409,7 @@ int listeners_add_docker(server_ctx *ctx, const char *tenant, char **ret_path, v
         if (docker_owner(tenant, owner, err) < 0)
                 return -1;
         path = vs_xasprintf("%s/%s.sock", t->socket_dir, tenant);
-        if (add_docker(ctx, "socket", path, tenant, true, err) < 0)
+        if (add_docker(ctx, "socket", path, tenant, root, true, err) < 0)
                 return -1;
         *ret_path = TAKE_PTR(path);
         pthread_mutex_lock(&t->lock);
@@ -361,6 +439,9 @@ int listeners_remove_tenant(server_ctx *ctx, const char *tenant, vs_error *err)
                 configured |= match && !l->runtime;
         }
         t->n = keep;
+        /* The tenant's root goes with its last socket. */
+        if (ngone > 0 && !tenant_listener_locked(t, tenant))
+                vs_service_set_tenant_root(ctx->svc, gone[0]->owner, NULL, &(vs_error){ 0 });
         r = ngone > 0 ? save_runtime_locked(t, err) : 0;
         pthread_mutex_unlock(&t->lock);
         /* Stopping waits for the daemon's connections: outside the lock. */
@@ -382,8 +463,9 @@ json_t *listeners_docker_json(server_ctx *ctx)
         pthread_mutex_lock(&t->lock);
         for (size_t i = 0; i < t->n; i++)
                 if (t->l[i]->api == ROUTE_API_DOCKER)
-                        json_array_append_new(list, vs_xjson(json_pack("{s:s, s:s, s:s}", "path", t->l[i]->path,
-                                                                       "tenant", t->l[i]->tenant, "added",
+                        json_array_append_new(list, vs_xjson(json_pack("{s:s, s:s, s:s?, s:s}", "path", t->l[i]->path,
+                                                                       "tenant", t->l[i]->tenant, "root",
+                                                                       t->l[i]->root, "added",
                                                                        t->l[i]->runtime ? "api" : "command line")));
         pthread_mutex_unlock(&t->lock);
         return list;

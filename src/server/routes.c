@@ -551,17 +551,20 @@ static enum MHD_Result add_docker_socket(server_ctx *ctx, request *rq)
         _cleanup_json_ json_t *body = NULL;
         _cleanup_free_ char *path = NULL;
         vs_error err = { 0 };
-        const char *tenant;
+        const char *tenant, *root;
+        json_t *rootj;
 
         body = parse_body(rq, &err);
         if (!body)
                 return respond_error(rq->c, &err);
         tenant = json_string_value(json_object_get(body, "tenant"));
-        if (!json_is_object(body) || !tenant || json_object_size(body) != 1)
-                return respond_code(rq->c, 400, "usage", "expected {\"tenant\": NAME}");
-        if (listeners_add_docker(ctx, tenant, &path, &err) < 0)
+        rootj = json_object_get(body, "root");
+        root = json_string_value(rootj);
+        if (!json_is_object(body) || !tenant || (rootj && !root) || json_object_size(body) != (rootj ? 2u : 1u))
+                return respond_code(rq->c, 400, "usage", "expected {\"tenant\": NAME, \"root\": DIR} (root optional)");
+        if (listeners_add_docker(ctx, tenant, root, &path, &err) < 0)
                 return respond_error(rq->c, &err);
-        return respond_json(rq->c, 201, json_pack("{s:s, s:s}", "tenant", tenant, "path", path));
+        return respond_json(rq->c, 201, json_pack("{s:s, s:s, s:s?}", "tenant", tenant, "path", path, "root", root));
 }
 
 static enum MHD_Result list_docker_sockets(server_ctx *ctx, request *rq)

@@ -3,6 +3,7 @@
 #include "cleanup.h"
 #include "fsutil.h"
 #include "jsonload.h"
+#include "parse.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -180,34 +182,62 @@ static bool identify(server_ctx *ctx, request *rq)
  * --max-per-ip of an address that all clients behind a proxy share) and
  * nobody, the admin included, gets in.  They may take three quarters of
  * each; the admin's requests are counted but never refused. */
-static void hold_init(hold_table *h, unsigned limit, unsigned per_ip, bool tcp)
+static void hold_init(hold_table *h, unsigned limit, unsigned per_ip, unsigned per_owner, bool tcp)
 {
         unsigned reserve = limit / 4 ? limit / 4 : 1, ip_reserve = per_ip / 4 ? per_ip / 4 : 1;
 
         pthread_mutex_init(&h->lock, NULL);
         h->max = limit > reserve ? limit - reserve : 1;
         h->per_addr_max = !tcp ? 0 : per_ip > ip_reserve ? per_ip - ip_reserve : 1;
+        h->per_owner_max = per_owner ? per_owner : h->max / 4 ? h->max / 4 : 1;
+        h->nslots = limit;
         h->addrs = tcp ? vs_xcalloc(limit, sizeof(*h->addrs)) : NULL;
-        h->nslots = tcp ? limit : 0;
+        h->owners = vs_xcalloc(limit, sizeof(*h->owners));
 }
 
 static void hold_free(hold_table *h)
 {
         pthread_mutex_destroy(&h->lock);
         free(h->addrs);
+        free(h->owners);
 }
 
-/* Counts rq in; false when it is over a bound (it is then answered 503). */
-static bool hold_take(hold_table *h, request *rq)
+/* Under h->lock: the slot of owner, else a free one, else nslots. */
+static size_t hold_owner_slot_locked(const hold_table *h, const char *owner)
+{
+        size_t slot = h->nslots;
+
+        for (size_t i = 0; i < h->nslots; i++) {
+                if (h->owners[i].n > 0 && strcmp(h->owners[i].owner, owner) == 0)
+                        return i;
+                if (h->owners[i].n == 0 && slot == h->nslots)
+                        slot = i;
+        }
+        return slot;
+}
+
+typedef enum {
+        HOLD_OK,
+        HOLD_BUSY,      /* over what all may hold, or an address: 503 */
+        HOLD_OWNER,     /* over the owner's share: 429 */
+        HOLD_LAST
+} hold_verdict;
+
+/* Counts rq in, or says which bound it is over. */
+static hold_verdict hold_take(hold_table *h, request *rq)
 {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(rq->c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         bool per_addr = h->per_addr_max && ci && ci->client_addr && ci->client_addr->sa_family == AF_INET;
         uint32_t a = per_addr ? ((const struct sockaddr_in *)ci->client_addr)->sin_addr.s_addr : 0;
-        size_t slot = h->nslots;
-        bool ok;
+        size_t slot = h->nslots, oslot;
+        bool ok, owner_ok = true;
 
         pthread_mutex_lock(&h->lock);
         ok = rq->admin || h->n < h->max;
+        /* The admin's requests have no owner (rq->owner NULL). */
+        oslot = rq->owner ? hold_owner_slot_locked(h, rq->owner) : h->nslots;
+        if (ok && rq->owner)
+                ok = owner_ok = oslot < h->nslots && h->owners[oslot].n < h->per_owner_max;
         for (size_t i = 0; per_addr && i < h->nslots; i++) {
                 if (h->addrs[i].n > 0 && h->addrs[i].addr == a) {
                         slot = i;
@@ -221,6 +251,11 @@ static bool hold_take(hold_table *h, request *rq)
         if (ok) {
                 h->n++;
                 rq->held = true;
+                if (rq->owner) {
+                        snprintf(h->owners[oslot].owner, sizeof(h->owners[oslot].owner), "%s", rq->owner);
+                        h->owners[oslot].n++;
+                        rq->held_owner = true;
+                }
                 if (slot < h->nslots) { /* no free slot: more holds than connections cannot be */
                         h->addrs[slot].addr = a;
                         h->addrs[slot].n++;
@@ -229,7 +264,7 @@ static bool hold_take(hold_table *h, request *rq)
                 }
         }
         pthread_mutex_unlock(&h->lock);
-        return ok;
+        return ok ? HOLD_OK : owner_ok ? HOLD_BUSY : HOLD_OWNER;
 }
 
 static void hold_release(hold_table *h, request *rq)
@@ -243,8 +278,115 @@ static void hold_release(hold_table *h, request *rq)
                         h->addrs[i].n--;
                         break;
                 }
+        if (rq->held_owner) {
+                size_t i = hold_owner_slot_locked(h, rq->owner);
+                if (i < h->nslots && h->owners[i].n > 0 && strcmp(h->owners[i].owner, rq->owner) == 0)
+                        h->owners[i].n--;
+        }
         pthread_mutex_unlock(&h->lock);
         rq->held = false;
+}
+
+/* ---- temp files ------------------------------------------------------------------ */
+
+static void tmp_init(tmp_quota *q, unsigned slots)
+{
+        pthread_mutex_init(&q->lock, NULL);
+        q->nslots = slots;
+        q->owners = vs_xcalloc(slots, sizeof(*q->owners));
+}
+
+/* The bounds, once tmp_dir exists: its filesystem sizes the defaults. */
+static void tmp_bounds(tmp_quota *q, const char *dir, const vs_server_opts *o)
+{
+        struct statvfs fs;
+
+        q->max = o->tmp_space;
+        if (!q->max)
+                q->max = statvfs(dir, &fs) == 0 && fs.f_blocks > 0 ? (uint64_t)fs.f_blocks * fs.f_frsize / 4
+                                                                   : 16ull << 30;
+        q->per_owner_max = o->owner_tmp_space;
+        if (!q->per_owner_max) {
+                q->per_owner_max = q->max / 4 > o->service.max_upload ? q->max / 4 : o->service.max_upload;
+                if (q->per_owner_max > q->max)
+                        q->per_owner_max = q->max;
+        }
+}
+
+static void tmp_free(tmp_quota *q)
+{
+        if (!q->owners)
+                return;
+        pthread_mutex_destroy(&q->lock);
+        free(q->owners);
+}
+
+/* Under q->lock: owner's slot, else a free one, else nslots. */
+static size_t tmp_slot_locked(const tmp_quota *q, const char *owner)
+{
+        size_t slot = q->nslots;
+
+        for (size_t i = 0; i < q->nslots; i++) {
+                if (q->owners[i].bytes > 0 && strcmp(q->owners[i].owner, owner) == 0)
+                        return i;
+                if (q->owners[i].bytes == 0 && slot == q->nslots)
+                        slot = i;
+        }
+        return slot;
+}
+
+int tmp_charge(server_ctx *ctx, request *rq, uint64_t add, vs_error *err)
+{
+        tmp_quota *q = &ctx->tmp;
+        char a[32], b[32], c[32];
+        size_t slot;
+        int r = 0;
+
+        if (add == 0)
+                return 0;
+        pthread_mutex_lock(&q->lock);
+        slot = rq->owner ? tmp_slot_locked(q, rq->owner) : q->nslots;
+        if (add > q->max || q->total > q->max - add)
+                r = vs_error_set(err, VS_ERR_NO_SPACE,
+                                 "the service's temporary space is used up: %s of %s held, %s more asked for (serve "
+                                 "--tmp-space)",
+                                 vs_format_size(q->total, a, sizeof(a)), vs_format_size(q->max, b, sizeof(b)),
+                                 vs_format_size(add, c, sizeof(c)));
+        else if (rq->owner && (slot == q->nslots || add > q->per_owner_max ||
+                               q->owners[slot].bytes > q->per_owner_max - add))
+                r = vs_error_set(err, VS_ERR_NO_SPACE,
+                                 "%s%s's temporary space is used up: %s of %s held, %s more asked for (serve "
+                                 "--owner-tmp-space)",
+                                 rq->l->api == ROUTE_API_DOCKER ? "tenant " : "client ",
+                                 rq->l->api == ROUTE_API_DOCKER ? rq->l->tenant : rq->owner,
+                                 vs_format_size(slot < q->nslots ? q->owners[slot].bytes : 0, a, sizeof(a)),
+                                 vs_format_size(q->per_owner_max, b, sizeof(b)), vs_format_size(add, c, sizeof(c)));
+        if (r == 0) {
+                q->total += add;
+                if (rq->owner) {
+                        snprintf(q->owners[slot].owner, sizeof(q->owners[slot].owner), "%s", rq->owner);
+                        q->owners[slot].bytes += add;
+                }
+                rq->tmp_charged += add;
+        }
+        pthread_mutex_unlock(&q->lock);
+        return r;
+}
+
+static void tmp_release(tmp_quota *q, request *rq)
+{
+        if (!rq->tmp_charged)
+                return;
+        pthread_mutex_lock(&q->lock);
+        q->total -= rq->tmp_charged;
+        if (rq->owner) {
+                size_t slot = tmp_slot_locked(q, rq->owner);
+                if (slot < q->nslots && q->owners[slot].bytes >= rq->tmp_charged &&
+                    strcmp(q->owners[slot].owner, rq->owner) == 0)
+                        q->owners[slot].bytes -= rq->tmp_charged;
+        }
+        pthread_mutex_unlock(&q->lock);
+        rq->tmp_charged = 0;
 }
 
 /* ---- request lifecycle ----------------------------------------------------------- */
@@ -255,6 +397,10 @@ static void request_free(request *rq)
                 rq->on_free(rq->on_free_arg);
         vs_service_upload_abort(rq->ctx->svc, rq->upload); /* an upload that did not complete */
         hold_release(&rq->ctx->holds, rq);
+        if (rq->body_fd >= 0)
+                close(rq->body_fd);
+        rq->body_fd = -1;
+        tmp_release(&rq->ctx->tmp, rq); /* the body is gone (or the store's now) */
         for (size_t i = 0; i < ROUTE_CAPTURES_MAX; i++)
                 free(rq->capture[i]);
         if (rq->body_fd >= 0)
@@ -305,6 +451,12 @@ static int take_file(server_ctx *ctx, request *rq, const char *data, size_t len)
                 rq->too_large = true;
                 return -1;
         }
+        /* A chunked body is charged as it grows (a declared one at start). */
+        if (rq->body_fd_len + len > rq->tmp_charged &&
+            tmp_charge(ctx, rq, rq->body_fd_len + len - rq->tmp_charged, &rq->upload_err) < 0) {
+                rq->upload_failed = true;
+                return -1;
+        }
         if (vs_write_full(rq->body_fd, data, len) < 0) {
                 vs_error_errno(&rq->upload_err, errno == ENOSPC || errno == EDQUOT ? VS_ERR_NO_SPACE : VS_ERR_SANDBOX,
                                errno, "cannot store the request body");
@@ -353,6 +505,10 @@ static enum MHD_Result start_body(server_ctx *ctx, request *rq)
                 if (declared_too_large(c, ctx->max_upload))
                         return respond_too_large(rq, msg);
                 if (rq->route->body == ROUTE_BODY_FILE) {
+                        /* A declared length over the temp quota: 507 before the body is read. */
+                        if (tmp_charge(ctx, rq, declared_length(c), &err) < 0)
+                                return rq->l->api == ROUTE_API_DOCKER ? docker_respond_error(c, &err)
+                                                                      : respond_error(c, &err);
                         rq->body_fd = open(ctx->tmp_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
                         if (rq->body_fd < 0) {
                                 vs_error_errno(&err, VS_ERR_SANDBOX, errno, "cannot store the request body");
@@ -392,9 +548,18 @@ static enum MHD_Result start_docker(server_ctx *ctx, request *rq, const char *ur
         rq->route = route_match(ctx->routes, ROUTE_API_DOCKER, rq->method, rq->path, rq);
         if (!rq->route)
                 return docker_unmatched(rq);
-        if (rq->route->holds && !hold_take(&ctx->holds, rq))
+        switch (rq->route->holds ? hold_take(&ctx->holds, rq) : HOLD_OK) {
+        case HOLD_OK:
+        case HOLD_LAST:
+                break;
+        case HOLD_BUSY:
                 return docker_respond_message(rq->c, 503, "too many streams, waits, uploads and downloads at once; "
                                                           "try again later");
+        case HOLD_OWNER:
+                return docker_respond_message(rq->c, 429, "tenant %s has %u streams, waits, uploads and downloads "
+                                                          "open, its share (serve --owner-holds); try again later",
+                                              rq->l->tenant, ctx->holds.per_owner_max);
+        }
         return start_body(ctx, rq);
 }
 
@@ -428,8 +593,18 @@ static enum MHD_Result start_request(const listener *l, struct MHD_Connection *c
                 return respond_code(c, 403, "forbidden", "this route needs the admin token");
         if (rq->route->access == ROUTE_METRICS && !rq->admin && !rq->metrics_only)
                 return respond_code(c, 403, "forbidden", "this route needs the admin or the metrics token");
-        if (rq->route->holds && !hold_take(&ctx->holds, rq))
+        switch (rq->route->holds ? hold_take(&ctx->holds, rq) : HOLD_OK) {
+        case HOLD_OK:
+        case HOLD_LAST:
+                break;
+        case HOLD_BUSY:
                 return respond_busy(c);
+        case HOLD_OWNER:
+                return respond_early(c, 429, "limit",
+                                     "this token has as many log follows, waits, uploads and downloads open as it may "
+                                     "(serve --owner-holds); try again later",
+                                     "Retry-After", "10");
+        }
         return start_body(ctx, rq);
 }
 
@@ -512,6 +687,7 @@ static void server_free(vs_server *srv)
                 vs_service_free(srv->ctx.svc);
         vs_tokens_free(srv->ctx.tokens);
         hold_free(&srv->ctx.holds);
+        tmp_free(&srv->ctx.tmp);
         vs_imgstore_free(srv->ctx.images);
         free(srv->ctx.tmp_dir);
         free(srv);
@@ -519,19 +695,25 @@ static void server_free(vs_server *srv)
 
 
 /* A private directory for request bodies (unnamed files in it). */
-static int make_tmp_dir(server_ctx *ctx, const char *state_dir, vs_error *err)
+static int make_tmp_dir(server_ctx *ctx, const vs_server_opts *o, const char *state_dir, vs_error *err)
 {
         ctx->tmp_dir = vs_xasprintf("%s/server/tmp", state_dir);
-        return vs_mkdir_p(ctx->tmp_dir, 0700, err);
+        if (vs_mkdir_p(ctx->tmp_dir, 0700, err) < 0)
+                return -1;
+        tmp_bounds(&ctx->tmp, ctx->tmp_dir, o);
+        return 0;
 }
 
 /* The Docker sockets' image store, next to the jobs (uploads are linked in
  * from tmp_dir: the same filesystem). */
-static int open_images(server_ctx *ctx, const char *state_dir, vs_error *err)
+static int open_images(server_ctx *ctx, const vs_server_opts *o, const char *state_dir, vs_error *err)
 {
         _cleanup_free_ char *dir = vs_xasprintf("%s/images", state_dir);
 
-        return vs_imgstore_open(dir, &ctx->images, err);
+        if (vs_imgstore_open(dir, &ctx->images, err) < 0)
+                return -1;
+        vs_imgstore_set_tenant_quota(ctx->images, o->tenant_images, o->tenant_image_space);
+        return 0;
 }
 
 int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
@@ -549,7 +731,8 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
         srv->ctx.routes = api_routes;
         srv->ctx.cfg = o->service.cfg;
         /* A TCP listener counts per address; the unix sockets do not. */
-        hold_init(&srv->ctx.holds, limit, per_ip, jobs && !o->socket);
+        hold_init(&srv->ctx.holds, limit, per_ip, o->owner_holds, jobs && !o->socket);
+        tmp_init(&srv->ctx.tmp, limit);
         if (!so.log)
                 so.log = log_stderr;
         /* A follow of a job nobody starts ends as an idle connection would. */
@@ -569,8 +752,8 @@ int vs_server_start(const vs_server_opts *o, vs_server **ret, vs_error *err)
         }
         if ((jobs && read_token(o, &srv->ctx, err) < 0) ||
             vs_tokens_open(o->service.cfg->state_dir, &srv->ctx.tokens, err) < 0 ||
-            make_tmp_dir(&srv->ctx, o->service.cfg->state_dir, err) < 0 ||
-            open_images(&srv->ctx, o->service.cfg->state_dir, err) < 0 ||
+            make_tmp_dir(&srv->ctx, o, o->service.cfg->state_dir, err) < 0 ||
+            open_images(&srv->ctx, o, o->service.cfg->state_dir, err) < 0 ||
             vs_service_open(&so, &srv->ctx.svc, err) < 0) {
                 server_free(srv);
                 return -1;

@@ -18,6 +18,8 @@
 typedef struct {
         const char *path;
         const char *tenant;        /* [A-Za-z0-9_.-]{1,48}; NULL: "default" */
+        const char *root;          /* the tenant's own allowed root (vs_service_set_tenant_root); NULL:
+                                      its containers bind no host directory */
 } vs_docker_socket;
 
 #define VS_DOCKER_SOCKETS_MAX 64
@@ -33,10 +35,18 @@ typedef struct {
         size_t ndocker;
         long docker_gid;           /* group of the docker sockets (mode 0660); -1: unchanged */
         const char *docker_socket_dir; /* where the admin may add tenants' sockets at run time; NULL: nowhere */
+        unsigned tenant_images;    /* a tenant's images in the image store; 0: the store's default */
+        uint64_t tenant_image_space; /* bytes of blobs a tenant's images may hold; 0: the store's default */
         uint64_t max_body;         /* JSON bodies */
         uint64_t grace_ms;         /* SIGTERM: time running jobs get to finish */
         unsigned max_connections;  /* at once; 0: 256 */
         unsigned max_per_ip;       /* at once from one address (TCP only); 0: 64 */
+        uint64_t tmp_space;        /* request bodies (image loads, build contexts) and image exports in
+                                      state_dir/server/tmp at once; 0: a quarter of its filesystem */
+        uint64_t owner_tmp_space;  /* the same for one owner; 0: a quarter of tmp_space, at least
+                                      max_upload (and at most tmp_space) */
+        unsigned owner_holds;      /* held requests (follows, waits, uploads, downloads) of one owner at
+                                      once; 0: a quarter of what all may hold */
         unsigned idle_timeout_s;   /* a connection idle this long is closed (and a log follow of a job
                                       that stays created ends); 0: 60 */
         vs_service_opts service;
@@ -98,15 +108,18 @@ typedef struct {
         bool holds;          /* may keep its connection long (follows, waits, uploads, downloads) */
 } route_def;
 
-/* Connections that requests of `holds` routes may take, in all and from one
- * address (TCP): the rest is headroom that short requests, the admin and
- * /v1/health always find. */
+/* Connections that requests of `holds` routes may take, in all, from one
+ * address (TCP) and for one owner (a client token, a Docker tenant): the
+ * rest is headroom that short requests, the admin and /v1/health always
+ * find, and no owner takes what the others need. */
 typedef struct {
         pthread_mutex_t lock;
         unsigned max, per_addr_max;   /* per_addr_max 0: no per-address count (unix socket) */
+        unsigned per_owner_max;
         unsigned n;
         struct { uint32_t addr; unsigned n; } *addrs; /* per address; a slot with n 0 is free */
         size_t nslots;                /* --max-connections: no more addresses can hold at once */
+        struct { char owner[VS_OWNER_MAX + 1]; unsigned n; } *owners; /* nslots of them; n 0: free */
 } hold_table;
 
 /* One listening daemon: the job API, or one Docker socket and its tenant. */
@@ -116,6 +129,7 @@ typedef struct {
         char *tenant;                   /* ROUTE_API_DOCKER */
         char owner[VS_OWNER_MAX + 1];   /* ROUTE_API_DOCKER: "docker:TENANT" */
         char *path;                     /* unix socket to unlink at the end, or NULL */
+        char *root;                     /* ROUTE_API_DOCKER: the tenant's root, or NULL (no binds) */
         bool runtime;                   /* added through the job API */
         bool stopping;                  /* atomic: its daemon is being stopped (hijacked streams end:
                                            MHD_stop_daemon waits for them and does not close them) */
@@ -136,6 +150,21 @@ typedef struct {
         char *runtime_file;
 } listener_table;
 
+/* Bytes of the temp files in tmp_dir (ROUTE_BODY_FILE bodies, image
+ * exports), in all and per owner: charged before they are written (a
+ * declared length, an export's estimate) or as they grow, released when
+ * the request is freed.  The admin's count in the total only. */
+typedef struct {
+        pthread_mutex_t lock;
+        uint64_t max, per_owner_max, total;
+        struct { char owner[VS_OWNER_MAX + 1]; uint64_t bytes; } *owners; /* nslots; bytes 0: free */
+        size_t nslots;
+} tmp_quota;
+
+/* Charges add more bytes to rq (NO_SPACE naming the bound past it);
+ * everything rq was charged goes back when it is freed. */
+int tmp_charge(server_ctx *ctx, request *rq, uint64_t add, vs_error *err);
+
 struct server_ctx {
         vs_service *svc;
         vs_tokens *tokens;
@@ -149,6 +178,7 @@ struct server_ctx {
         unsigned idle_timeout_s;
         hold_table holds;
         char *tmp_dir;            /* state_dir/server/tmp: ROUTE_BODY_FILE bodies (unnamed) */
+        tmp_quota tmp;
         listener_table listeners;
         const vs_config *cfg;     /* the service's (the base image: its preloaded images) */
         vs_imgstore *images;      /* state_dir/images: the Docker sockets' images */
@@ -183,6 +213,8 @@ struct request {
         void *on_free_arg;
         bool held;                /* counted in ctx->holds */
         bool held_addr;
+        bool held_owner;
+        uint64_t tmp_charged;     /* bytes of tmp_quota this request holds */
         uint32_t addr;
 };
 
@@ -208,9 +240,11 @@ int listeners_start(server_ctx *ctx, const vs_server_opts *o, unsigned limit, un
 void listeners_quiesce(server_ctx *ctx);
 void listeners_stop(server_ctx *ctx);
 unsigned listeners_connections(server_ctx *ctx);
-/* The admin's: a socket DIR/TENANT.sock (*ret_path, malloc'd) for tenant;
- * CONFLICT without --docker-socket-dir or when it is served already. */
-int listeners_add_docker(server_ctx *ctx, const char *tenant, char **ret_path, vs_error *err);
+/* The admin's: a socket DIR/TENANT.sock (*ret_path, malloc'd) for tenant,
+ * with root (NULL: none) as the tenant's allowed root; CONFLICT without
+ * --docker-socket-dir, when it is served already, or when another socket
+ * of the tenant has another root. */
+int listeners_add_docker(server_ctx *ctx, const char *tenant, const char *root, char **ret_path, vs_error *err);
 int listeners_remove_tenant(server_ctx *ctx, const char *tenant, vs_error *err);
 json_t *listeners_docker_json(server_ctx *ctx);
 

@@ -16,7 +16,7 @@ sock_b=$work/b.sock
 export DOCKER_CONFIG=$work/docker-config DOCKER_CLI_HINTS=false
 
 it_expect socket_mode cli_version cli_load cli_images cli_inspect tenant_images_apart \
-    unknown_route bad_json bind_outside_roots image_name_dotdot attach_missing create_missing_image \
+    unknown_route bad_json bind_outside_roots bind_tenant_without_root image_name_dotdot attach_missing create_missing_image \
     tenant_containers_apart cli_rm_created \
     cli_run_exit_code cli_run_stdout cli_run_stderr cli_run_env_user_workdir cli_run_write_back cli_run_removed \
     cli_run_detached cli_logs_follow cli_wait cli_logs_streams cli_ps cli_rm_f \
@@ -37,7 +37,7 @@ dcurl() {
 message_has() { [ "$(jfield "$work/body" .message)" != "" ] && grep -qF -- "$1" "$work/body"; }
 
 start_server() {
-    "$vms" serve --docker-socket "$sock_a:a" --docker-socket "$sock_b:b" --max-jobs 1 --memory-budget 4G \
+    "$vms" serve --docker-socket "$sock_a:a:$work/allowed" --docker-socket "$sock_b:b" --max-jobs 1 --memory-budget 4G \
         --allow-root "$work/allowed" --state-dir "$state" --max-upload 64M --grace 5s 2>>"$work/server.log" &
     server=$!
     trap 'kill "$server" 2>/dev/null' EXIT   # a suite that dies leaves no server behind
@@ -87,6 +87,12 @@ check bad_json "HTTP $code: $(excerpt "$work/body")" eval '[ "$code" = 400 ] && 
 code=$(dcurl "$sock_a" POST /v1.41/containers/create -H 'Content-Type: application/json' \
     -d "{\"Image\":\"$img\",\"HostConfig\":{\"Binds\":[\"$work/outside:/erc\"]}}")
 check bind_outside_roots "HTTP $code: $(excerpt "$work/body")" eval '[ "$code" = 400 ] && message_has "$work/outside"'
+
+# Tenant b has no root of its own: no host directory, even below --allow-root.
+code=$(dcurl "$sock_b" POST /v1.41/containers/create -H 'Content-Type: application/json' \
+    -d "{\"Image\":\"$img\",\"HostConfig\":{\"Binds\":[\"$work/allowed/ws:/erc\"]}}")
+check bind_tenant_without_root "HTTP $code: $(excerpt "$work/body")" \
+    eval '[ "$code" = 400 ] && message_has "tenant b has no allowed root"'
 
 code=$(dcurl "$sock_a" GET "/v1.41/images/..%2F..%2Fetc/json")
 check image_name_dotdot "HTTP $code: $(excerpt "$work/body")" eval '[ "$code" = 400 ] || [ "$code" = 404 ]'

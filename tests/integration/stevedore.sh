@@ -30,7 +30,7 @@ echo "from the host" > "$work/allowed/session/in.txt"
 printf 'FROM vmsandbox-test/hello:latest\nCOPY hello.txt /\n' > "$work/context/Dockerfile"
 echo hi > "$work/context/hello.txt"
 
-"$vms" serve --docker-socket "$sock:containerit" --max-jobs 1 --memory-budget 4G \
+"$vms" serve --docker-socket "$sock:containerit:$work/allowed" --max-jobs 1 --memory-budget 4G \
     --allow-root "$work/allowed" --state-dir "$state" --grace 5s 2>>"$work/server.log" &
 server=$!
 trap 'kill "$server" 2>/dev/null' EXIT

@@ -27,8 +27,14 @@ const char *dfx_docker_cli(void)
 
 void dfx_start(docker_fx *fx)
 {
+        dfx_start_limits(fx, 0, 0, 0);
+}
+
+void dfx_start_limits(docker_fx *fx, unsigned owner_holds, uint64_t tmp_space, uint64_t owner_tmp_space)
+{
         static vs_docker_socket socks[2];
-        vs_server_opts o = { .max_body = 1 << 20, .docker_gid = -1 };
+        vs_server_opts o = { .max_body = 1 << 20, .docker_gid = -1, .owner_holds = owner_holds,
+                             .tmp_space = tmp_space, .owner_tmp_space = owner_tmp_space };
         vs_error err = { 0 };
 
         memset(fx, 0, sizeof(*fx));
@@ -38,8 +44,8 @@ void dfx_start(docker_fx *fx)
         ck_assert_int_eq(mkdir(fx->roots, 0700), 0);
         snprintf(fx->sock_a, sizeof(fx->sock_a), "%s/a.sock", fx->dir);
         snprintf(fx->sock_b, sizeof(fx->sock_b), "%s/b.sock", fx->dir);
-        socks[0] = (vs_docker_socket){ fx->sock_a, "a" };
-        socks[1] = (vs_docker_socket){ fx->sock_b, "b" };
+        socks[0] = (vs_docker_socket){ fx->sock_a, "a", fx->roots };
+        socks[1] = (vs_docker_socket){ fx->sock_b, "b", NULL };
         fx->cfg = (vs_config){ .state_dir = fx->dir };
         fake_reset();
         o.docker = socks;

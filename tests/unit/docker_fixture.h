@@ -7,9 +7,10 @@
 #include "server.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
-        char dir[64];          /* state dir; allowed root: dir/roots */
+        char dir[64];          /* state dir; allowed root: dir/roots (tenant a's root; b has none) */
         char roots[96];
         char sock_a[96], sock_b[96];
         char base[96];         /* dfx_base_image's */
@@ -21,6 +22,9 @@ typedef struct {
 const char *dfx_docker_cli(void);
 
 void dfx_start(docker_fx *fx);
+/* The same with serve's --owner-holds, --tmp-space and --owner-tmp-space
+ * (0: their defaults). */
+void dfx_start_limits(docker_fx *fx, unsigned owner_holds, uint64_t tmp_space, uint64_t owner_tmp_space);
 void dfx_stop(docker_fx *fx);
 
 /* Runs the docker CLI against sock with args (NULL-terminated); returns its

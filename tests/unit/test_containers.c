@@ -763,6 +763,8 @@ static vs_service *svc_open(void)
         rootv[0] = roots;
         o.allowed_roots = rootv;
         ck_assert_msg(vs_service_open(&o, &s, &err) == 0, "%s", err.msg);
+        /* Tenant a binds below the whole allowed root; b has no root. */
+        ck_assert_msg(vs_service_set_tenant_root(s, "docker:a", roots, &err) == 0, "%s", err.msg);
         return s;
 }
 
@@ -1149,6 +1151,39 @@ START_TEST(auto_remove)
 }
 END_TEST
 
+/* The remembered exit codes are shared fairly: a tenant whose AutoRemove
+ * containers would fill them all replaces its own oldest once the others
+ * need room, and never another tenant's (the ring of old did). */
+static void auto_removed(vs_service *s, const char *owner, int code, char id[13])
+{
+        char extra[128];
+
+        snprintf(extra, sizeof(extra), "\"Cmd\":[\"fake\",\"exit:%d\"],\"HostConfig\":{\"AutoRemove\":true}", code);
+        ctr(s, owner, NULL, extra, id);
+        ck_assert_int_eq(vs_service_start(s, owner, id, &(vs_error){ 0 }), 0);
+        ck_assert_int_eq(wait_code(s, owner, id, VS_WAIT_REMOVED, NULL), code);
+}
+
+START_TEST(tombstones_per_owner)
+{
+        vs_service *s = svc_open();
+        char b_id[13], first[13], id[13];
+
+        auto_removed(s, "docker:b", 3, b_id);
+        for (int i = 0; i < VS_CONTAINER_TOMBSTONES; i++)
+                auto_removed(s, "docker:a", i % 100, i == 0 ? first : id);
+        ck_assert_int_eq(wait_code(s, "docker:b", b_id, VS_WAIT_REMOVED, NULL), 3);
+        ck_assert_int_eq(wait_code(s, "docker:a", id, VS_WAIT_REMOVED, NULL), (VS_CONTAINER_TOMBSTONES - 1) % 100);
+        {
+                vs_container_waiter *w;
+                vs_error err = { 0 };
+                ck_assert_int_eq(vs_service_container_wait_open(s, "docker:a", first, &w, &err), -1);
+                ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND);
+        }
+        svc_close(s);
+}
+END_TEST
+
 START_TEST(binds_and_network)
 {
         vs_service *s;
@@ -1179,6 +1214,130 @@ START_TEST(binds_and_network)
         spec = fake_last_spec();
         ck_assert_str_eq(json_string_value(json_object_get(spec, "network")), "none");
         json_decref(spec);
+        svc_close(s);
+}
+END_TEST
+
+/* A Docker tenant's root: checked when it is set (clean, below an
+ * allowed root, a directory reached with no symlink), then every bind of
+ * the tenant must be below it by its letters with no "." or "..", at
+ * create and again at start; a tenant without one binds nothing; other
+ * owners keep the service's roots. */
+static void create_fails(vs_service *s, const char *owner, const char *bind, const char *want)
+{
+        char text[1024], id[13];
+        vs_error err = { 0 };
+        json_t *b;
+
+        snprintf(text, sizeof(text), "{\"Image\":\"demo/app:1\",\"HostConfig\":{\"Binds\":[\"%s:/erc\"]}}", bind);
+        b = body_of(text);
+        ck_assert_int_eq(vs_service_container_create(s, owner, NULL, b, id, &err), -1);
+        ck_assert_str_eq(err.msg, want);
+        ck_assert_int_eq(err.kind, VS_ERR_INPUT);
+        json_decref(b);
+}
+
+static void root_fails(vs_service *s, const char *root, vs_error_kind kind, const char *want_prefix)
+{
+        vs_error err = { 0 };
+        char *now;
+
+        ck_assert_int_eq(vs_service_set_tenant_root(s, "docker:p", root, &err), -1);
+        ck_assert_msg(strncmp(err.msg, want_prefix, strlen(want_prefix)) == 0, "%s: %s", root, err.msg);
+        ck_assert_int_eq(err.kind, kind);
+        now = vs_service_tenant_root(s, "docker:p");
+        ck_assert_ptr_nonnull(now); /* the root it had stays */
+        free(now);
+}
+
+START_TEST(tenant_roots)
+{
+        vs_service *s = svc_open();
+        char pa[160], pb[160], pab[160], given[170], link[160], file[160], want[1024], text[1024], id[13], *root,
+                *msg = NULL;
+        vs_error err = { 0 };
+        json_t *spec;
+
+        snprintf(pa, sizeof(pa), "%s/pa", roots);
+        snprintf(pb, sizeof(pb), "%s/pb", roots);
+        snprintf(pab, sizeof(pab), "%s/pab", roots);
+        snprintf(link, sizeof(link), "%s/etc-link", roots);
+        snprintf(file, sizeof(file), "%s/file", roots);
+        ck_assert_int_eq(mkdir(pa, 0700), 0);
+        ck_assert_int_eq(mkdir(pb, 0700), 0);
+        ck_assert_int_eq(mkdir(pab, 0700), 0);
+        ck_assert_int_eq(symlink("/etc", link), 0);
+        fclose(fopen(file, "w"));
+        /* A trailing "/" is dropped. */
+        snprintf(given, sizeof(given), "%s//", pa);
+        ck_assert_int_eq(vs_service_set_tenant_root(s, "docker:p", given, &err), 0);
+        root = vs_service_tenant_root(s, "docker:p");
+        ck_assert_str_eq(root, pa);
+        free(root);
+        ck_assert_ptr_null(vs_service_tenant_root(s, "docker:q"));
+
+        /* Refused roots leave the one it has. */
+        root_fails(s, "rel/x", VS_ERR_INPUT, "root rel/x: expected an absolute path without \".\" or \"..\"");
+        snprintf(given, sizeof(given), "%s/../pb", pa);
+        root_fails(s, given, VS_ERR_INPUT, "root ");
+        root_fails(s, "/etc", VS_ERR_FORBIDDEN, "root /etc is not below an allowed root (--allow-root)");
+        root_fails(s, link, VS_ERR_FORBIDDEN, "root: ");
+        root_fails(s, file, VS_ERR_INPUT, "root: ");
+        snprintf(given, sizeof(given), "%s/nope", roots);
+        root_fails(s, given, VS_ERR_INPUT, "root: ");
+        ck_assert_int_eq(vs_service_set_tenant_root(s, "tok123", pa, &err), -1);
+        ck_assert_str_eq(err.msg, "tok123 is not a Docker tenant");
+
+        /* Binds: below its root only, by letters, no "..". */
+        snprintf(want, sizeof(want), "bind source %s is not below tenant p's root %s", pb, pa);
+        create_fails(s, "docker:p", pb, want);
+        snprintf(want, sizeof(want), "bind source %s is not below tenant p's root %s", pab, pa);
+        create_fails(s, "docker:p", pab, want);
+        snprintf(want, sizeof(want), "bind source %s is not below tenant p's root %s", roots, pa);
+        create_fails(s, "docker:p", roots, want);
+        snprintf(given, sizeof(given), "%s/../pb", pa);
+        snprintf(want, sizeof(want), "bind source %s: a path with \".\" or \"..\" is not allowed", given);
+        create_fails(s, "docker:p", given, want);
+        snprintf(given, sizeof(given), "%s/./", pa);
+        snprintf(want, sizeof(want), "bind source %s: a path with \".\" or \"..\" is not allowed", given);
+        create_fails(s, "docker:p", given, want);
+        snprintf(want, sizeof(want),
+                 "bind source %s: tenant q has no allowed root, so it binds no host directory (serve --docker-socket "
+                 "PATH:TENANT:ROOT, or \"root\" in POST /v1/docker-sockets)",
+                 pa);
+        create_fails(s, "docker:q", pa, want);
+        ck_assert_uint_eq(job_dirs(), 0);
+
+        /* The job API's owners keep the service's roots; a tenant's jobs
+         * are held to its root there too. */
+        spec = json_pack("{s:s, s:s}", "tag", "x:1", "workspace", pb);
+        ck_assert_msg(vs_service_create(s, "tok123", spec, id, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(vs_service_create(s, "docker:q", spec, id, &err), -1);
+        snprintf(want, sizeof(want),
+                 "workspace %s: tenant q has no allowed root, so it binds no host directory (serve --docker-socket "
+                 "PATH:TENANT:ROOT, or \"root\" in POST /v1/docker-sockets)",
+                 pb);
+        ck_assert_str_eq(err.msg, want);
+        json_decref(spec);
+
+        /* Allowed at create; the root changed before start: the run is
+         * refused, nothing of the directory reaches the runner. */
+        snprintf(text, sizeof(text), "\"Cmd\":[\"fake\"],\"HostConfig\":{\"Binds\":[\"%s:/data\"]}", pa);
+        ctr(s, "docker:p", "r1", text, id);
+        ck_assert_int_eq(vs_service_set_tenant_root(s, "docker:p", pb, &err), 0);
+        ck_assert_int_eq(vs_service_start(s, "docker:p", id, &err), 0);
+        ck_assert_int_eq(wait_code(s, "docker:p", id, VS_WAIT_NEXT_EXIT, &msg), 125);
+        snprintf(want, sizeof(want), "bind source %s is not below tenant p's root %s", pa, pb);
+        ck_assert_str_eq(msg, want);
+        free(msg);
+        /* Taken away: nothing binds. */
+        ck_assert_int_eq(vs_service_set_tenant_root(s, "docker:p", NULL, &err), 0);
+        ck_assert_ptr_null(vs_service_tenant_root(s, "docker:p"));
+        snprintf(want, sizeof(want),
+                 "bind source %s: tenant p has no allowed root, so it binds no host directory (serve --docker-socket "
+                 "PATH:TENANT:ROOT, or \"root\" in POST /v1/docker-sockets)",
+                 pb);
+        create_fails(s, "docker:p", pb, want);
         svc_close(s);
 }
 END_TEST
@@ -1290,6 +1449,8 @@ Suite *suite_containers(void)
         tcase_add_test(v, kill_and_remove);
         tcase_add_test(v, auto_remove);
         tcase_add_test(v, binds_and_network);
+        tcase_add_test(v, tenant_roots);
+        tcase_add_test(v, tombstones_per_owner);
         tcase_add_test(v, restart_and_list);
         tcase_add_test(v, auto_remove_after_restart);
         suite_add_tcase(s, v);

@@ -215,7 +215,8 @@ static char rdir[64];
 
 static vs_server *runtime_server(bool with_dir)
 {
-        static char jobs_sock[96], tokfile[96], sockdir[96];
+        static char jobs_sock[96], tokfile[96], sockdir[96], allowed[96];
+        static char *rootv[2];
         static vs_config rcfg;
         vs_server_opts o = { .max_body = 1 << 20, .docker_gid = -1 };
         vs_server *srv = NULL;
@@ -225,7 +226,10 @@ static vs_server *runtime_server(bool with_dir)
         snprintf(jobs_sock, sizeof(jobs_sock), "%s/jobs.sock", rdir);
         snprintf(tokfile, sizeof(tokfile), "%s/token", rdir);
         snprintf(sockdir, sizeof(sockdir), "%s/socks", rdir);
+        snprintf(allowed, sizeof(allowed), "%s/allowed", rdir);
         mkdir(sockdir, 0755);
+        mkdir(allowed, 0700);
+        rootv[0] = allowed;
         f = fopen(tokfile, "w");
         fputs(ADMIN "\n", f);
         fclose(f);
@@ -238,6 +242,7 @@ static vs_server *runtime_server(bool with_dir)
         o.service.memory_budget = 8ull << 30;
         o.service.max_upload = 1 << 20;
         o.service.run = fake_run;
+        o.service.allowed_roots = rootv;
         ck_assert_msg(vs_server_start(&o, &srv, &err) == 0, "%s", err.msg);
         return srv;
 }
@@ -321,6 +326,143 @@ START_TEST(runtime_sockets)
 }
 END_TEST
 
+/* The runtime file of many tenants (longer than 64 bytes: it was read
+ * with the socket count as its byte bound, and then ignored whole) comes
+ * back after a restart. */
+START_TEST(runtime_file_many_tenants)
+{
+        vs_server *srv;
+        char body[128], path[128], *answer;
+        struct stat st;
+
+        snprintf(rdir, sizeof(rdir), "/tmp/vs-dsock-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(rdir));
+        srv = runtime_server(true);
+        for (int i = 0; i < 12; i++) {
+                snprintf(body, sizeof(body), "{\"tenant\": \"notebook-pod-%02d\"}", i);
+                ck_assert_int_eq(admin_http("POST", "/v1/docker-sockets", body, &answer), 201);
+                free(answer);
+        }
+        vs_server_stop(srv, 1000);
+        srv = runtime_server(true);
+        for (int i = 0; i < 12; i++) {
+                snprintf(path, sizeof(path), "%s/socks/notebook-pod-%02d.sock", rdir, i);
+                ck_assert_msg(stat(path, &st) == 0 && S_ISSOCK(st.st_mode), "%s not restored", path);
+        }
+        vs_server_stop(srv, 1000);
+        vs_rm_rf(rdir);
+}
+END_TEST
+
+/* The tenant's root given with its socket reaches the service, is listed,
+ * persisted and restored; a bad one is refused with nothing left; a
+ * docker-sockets.json of the format before roots (a list of names) still
+ * loads, those tenants without a root. */
+static json_t *socket_of(const char *tenant)
+{
+        char *body;
+        json_t *j, *e, *found = NULL;
+        size_t i;
+
+        ck_assert_int_eq(admin_http("GET", "/v1/docker-sockets", NULL, &body), 200);
+        j = json_loads(body, 0, NULL);
+        free(body);
+        json_array_foreach(json_object_get(j, "sockets"), i, e)
+                if (strcmp(json_string_value(json_object_get(e, "tenant")), tenant) == 0)
+                        found = json_incref(e);
+        json_decref(j);
+        return found;
+}
+
+static void add_refused(const char *body, long status, const char *want, const char *sock)
+{
+        char *answer, path[128];
+        json_t *j;
+        struct stat st;
+
+        ck_assert_int_eq(admin_http("POST", "/v1/docker-sockets", body, &answer), status);
+        j = json_loads(answer, 0, NULL);
+        ck_assert_msg(j && strcmp(json_string_value(json_object_get(json_object_get(j, "error"), "message")), want) == 0, "%s",
+                      answer);
+        json_decref(j);
+        free(answer);
+        snprintf(path, sizeof(path), "%s/socks/%s.sock", rdir, sock);
+        ck_assert_int_ne(stat(path, &st), 0);
+}
+
+START_TEST(runtime_socket_roots)
+{
+        vs_server *srv;
+        char file[128], root[128], body[512], want[512], *answer, *r;
+        json_t *j;
+        FILE *f;
+
+        snprintf(rdir, sizeof(rdir), "/tmp/vs-dsock-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(rdir));
+        snprintf(file, sizeof(file), "%s/server", rdir);
+        ck_assert_int_eq(mkdir(file, 0700), 0);
+        snprintf(file, sizeof(file), "%s/server/docker-sockets.json", rdir);
+        f = fopen(file, "w");
+        fputs("[\"old1\"]", f);
+        fclose(f);
+        srv = runtime_server(true);
+        j = socket_of("old1");
+        ck_assert_ptr_nonnull(j);
+        ck_assert(json_is_null(json_object_get(j, "root")));
+        ck_assert_str_eq(json_string_value(json_object_get(j, "added")), "api");
+        json_decref(j);
+        snprintf(file, sizeof(file), "%s/socks/old1.sock", rdir);
+        ck_assert_int_eq(dfx_http(file, "GET", "/_ping", NULL, 0, &answer, NULL), 200);
+        free(answer);
+
+        snprintf(root, sizeof(root), "%s/allowed/pod1", rdir);
+        ck_assert_int_eq(mkdir(root, 0700), 0);
+        snprintf(body, sizeof(body), "{\"tenant\": \"pod1\", \"root\": \"%s\"}", root);
+        ck_assert_int_eq(admin_http("POST", "/v1/docker-sockets", body, &answer), 201);
+        j = json_loads(answer, 0, NULL);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "root")), root);
+        json_decref(j);
+        free(answer);
+        r = vs_service_tenant_root(vs_server_service(srv), "docker:pod1");
+        ck_assert_str_eq(r, root);
+        free(r);
+        ck_assert_ptr_null(vs_service_tenant_root(vs_server_service(srv), "docker:old1"));
+
+        snprintf(want, sizeof(want), "socket %s/socks/pod2.sock: root /etc is not below an allowed root (--allow-root)",
+                 rdir);
+        add_refused("{\"tenant\": \"pod2\", \"root\": \"/etc\"}", 403, want, "pod2");
+        snprintf(body, sizeof(body), "{\"tenant\": \"pod2\", \"root\": \"%s/../x\"}", root);
+        snprintf(want, sizeof(want), "socket %s/socks/pod2.sock: root %s/../x: expected an absolute path without \".\" or \"..\"",
+                 rdir, root);
+        add_refused(body, 400, want, "pod2");
+        add_refused("{\"tenant\": \"pod2\", \"root\": 5}", 400, "expected {\"tenant\": NAME, \"root\": DIR} (root optional)",
+                    "pod2");
+        add_refused("{\"tenant\": \"pod2\", \"root\": \"/x\", \"more\": 1}", 400,
+                    "expected {\"tenant\": NAME, \"root\": DIR} (root optional)", "pod2");
+        ck_assert_ptr_null(vs_service_tenant_root(vs_server_service(srv), "docker:pod2"));
+
+        /* Kept in the file, both forms read back after a restart. */
+        vs_server_stop(srv, 1000);
+        srv = runtime_server(true);
+        j = socket_of("pod1");
+        ck_assert_ptr_nonnull(j);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "root")), root);
+        json_decref(j);
+        j = socket_of("old1");
+        ck_assert_ptr_nonnull(j);
+        json_decref(j);
+        r = vs_service_tenant_root(vs_server_service(srv), "docker:pod1");
+        ck_assert_str_eq(r, root);
+        free(r);
+        /* The root goes with the tenant's socket. */
+        ck_assert_int_eq(admin_http("DELETE", "/v1/docker-sockets/pod1", NULL, &answer), 200);
+        free(answer);
+        ck_assert_ptr_null(vs_service_tenant_root(vs_server_service(srv), "docker:pod1"));
+        vs_server_stop(srv, 1000);
+        vs_rm_rf(rdir);
+}
+END_TEST
+
 Suite *suite_docker(void)
 {
         Suite *s = suite_create("docker");
@@ -344,6 +486,8 @@ Suite *suite_docker(void)
         r = tcase_create("runtime");
         tcase_set_timeout(r, 60);
         tcase_add_test(r, runtime_sockets);
+        tcase_add_test(r, runtime_socket_roots);
+        tcase_add_test(r, runtime_file_many_tenants);
         suite_add_tcase(s, r);
         return s;
 }

@@ -3,6 +3,7 @@
  * images, tenants "a" and "b"; no VM). */
 #include "docker_fixture.h"
 #include "fake_runner.h"
+#include "http_client.h"
 #include "tests.h"
 
 #include <jansson.h>
@@ -219,6 +220,16 @@ START_TEST(cli_kill_stop_rm)
                 ck_assert_str_eq(out, want);
         }
         free(out), free(err);
+        /* /info: the counts of one list; the name is not the host's. */
+        ck_assert_int_eq(CLI(&out, &err, "create", "--name", "c0", IMG, "fake"), 0);
+        free(out), free(err);
+        ck_assert_int_eq(CLI(&out, &err, "info", "--format",
+                             "{{.Containers}} {{.ContainersRunning}} {{.ContainersStopped}} {{.Name}}"),
+                         0);
+        ck_assert_str_eq(out, "2 1 0 vmsandbox\n");
+        free(out), free(err);
+        ck_assert_int_eq(CLI(&out, &err, "rm", "c0"), 0);
+        free(out), free(err);
         ck_assert_int_eq(CLI(&out, &err, "rm", id), 1);
         ck_assert_msg(strstr(err, "You cannot remove a running container"), "%s", err);
         free(out), free(err);
@@ -227,6 +238,9 @@ START_TEST(cli_kill_stop_rm)
         free(out), free(err);
         ck_assert_int_eq(CLI(&out, &err, "wait", id), 0);
         ck_assert_str_eq(out, "137\n");
+        free(out), free(err);
+        ck_assert_int_eq(CLI(&out, &err, "info", "--format", "{{.ContainersRunning}} {{.ContainersStopped}}"), 0);
+        ck_assert_str_eq(out, "0 1\n");
         free(out), free(err);
         ck_assert_int_eq(CLI(&out, &err, "kill", id), 1);
         ck_assert_msg(strstr(err, "is not running"), "%s", err);
@@ -439,6 +453,111 @@ START_TEST(store_image_linked)
 }
 END_TEST
 
+/* A tenant's binds stay below its own root (fixture: a's root is
+ * fx.roots, b has none): b, although fx.roots is the service's
+ * --allow-root, binds no host directory at all; a path with ".." below
+ * a's root is refused by its letters (it would resolve below the service's
+ * root, outside a's). */
+START_TEST(http_binds_below_tenant_root)
+{
+        char ws[160], body[512], want[512];
+        long st;
+        json_t *j;
+
+        snprintf(ws, sizeof(ws), "%s/ws", fx.roots);
+        ck_assert_int_eq(mkdir(ws, 0700), 0);
+        snprintf(body, sizeof(body), "{\"Image\":\"" IMG "\",\"HostConfig\":{\"Binds\":[\"%s:/erc\"]}}", ws);
+        j = http_json(fx.sock_b, "POST", "/containers/create", body, &st);
+        ck_assert_int_eq(st, 400);
+        snprintf(want, sizeof(want),
+                 "bind source %s: tenant b has no allowed root, so it binds no host directory (serve --docker-socket "
+                 "PATH:TENANT:ROOT, or \"root\" in POST /v1/docker-sockets)",
+                 ws);
+        ck_assert_str_eq(message(j), want);
+        json_decref(j);
+        snprintf(body, sizeof(body), "{\"Image\":\"" IMG "\",\"HostConfig\":{\"Binds\":[\"%s/../ws:/erc\"]}}", ws);
+        j = http_json(fx.sock_a, "POST", "/containers/create", body, &st);
+        ck_assert_int_eq(st, 400);
+        snprintf(want, sizeof(want), "bind source %s/../ws: a path with \".\" or \"..\" is not allowed", ws);
+        ck_assert_str_eq(message(j), want);
+        json_decref(j);
+        /* Nothing of the refused ones is listed. */
+        j = http_json(fx.sock_b, "GET", "/containers/json?all=1", NULL, &st);
+        ck_assert_int_eq(st, 200);
+        ck_assert_uint_eq(json_array_size(j), 0);
+        json_decref(j);
+        snprintf(body, sizeof(body), "{\"Image\":\"" IMG "\",\"HostConfig\":{\"Binds\":[\"%s:/erc\"]}}", ws);
+        j = http_json(fx.sock_a, "POST", "/containers/create", body, &st);
+        ck_assert_int_eq(st, 201);
+        json_decref(j);
+}
+END_TEST
+
+/* Held requests are counted per tenant (--owner-holds 2 here): a third
+ * wait of tenant a is 429, tenant b still gets in, and a's slot comes
+ * back when one of its waits goes away. */
+static int held_wait(const char *sock, const char *ref, char *head, size_t headlen)
+{
+        char req[256];
+        int fd = hc_dial(sock, 0);
+
+        snprintf(req, sizeof(req),
+                 "POST /containers/%s/wait?condition=next-exit HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n", ref);
+        hc_send(fd, req);
+        hc_read_head(fd, 5000, head, headlen);
+        return fd;
+}
+
+START_TEST(http_holds_per_tenant)
+{
+        const char *socks[2];
+        char head[4096];
+        int fds[3];
+        bool back = false;
+
+        dfx_start_limits(&fx, 2, 0, 0);
+        socks[0] = fx.sock_a;
+        socks[1] = fx.sock_b;
+        for (int i = 0; i < 2; i++) {
+                char *out = NULL, *err = NULL;
+                ck_assert_int_eq(dfx_cli(&fx, socks[i], &out, &err, "load", "-q", "-i",
+                                         VS_FIXTURES_DIR "/docker-20.10.tar", NULL), 0);
+                free(out), free(err);
+                ck_assert_msg(dfx_cli(&fx, socks[i], &out, &err, "create", "--name", "w1", IMG, "fake", NULL) == 0, "%s",
+                              err);
+                free(out), free(err);
+        }
+        for (int i = 0; i < 2; i++) {
+                fds[i] = held_wait(fx.sock_a, "w1", head, sizeof(head));
+                ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "wait %d: %.300s", i, head);
+        }
+        {
+                long st;
+                json_t *j = http_json(fx.sock_a, "POST", "/containers/w1/wait?condition=next-exit", NULL, &st);
+
+                ck_assert_int_eq(st, 429);
+                ck_assert_str_eq(message(j), "tenant a has 2 streams, waits, uploads and downloads open, its share "
+                                             "(serve --owner-holds); try again later");
+                json_decref(j);
+        }
+        fds[2] = held_wait(fx.sock_b, "w1", head, sizeof(head));
+        ck_assert_msg(strncmp(head, "HTTP/1.1 200", 12) == 0, "tenant b: %.300s", head);
+        close(fds[0]);
+        for (int i = 0; i < 50 && !back; i++) {
+                fds[0] = held_wait(fx.sock_a, "w1", head, sizeof(head));
+                back = strncmp(head, "HTTP/1.1 200", 12) == 0;
+                if (!back) {
+                        close(fds[0]);
+                        usleep(100000);
+                }
+        }
+        ck_assert_msg(back, "a's slot did not come back: %.300s", head);
+        for (int i = 0; i < 3; i++)
+                close(fds[i]);
+        dfx_stop(&fx);
+}
+END_TEST
+
 Suite *suite_docker_containers(void)
 {
         Suite *s = suite_create("docker_containers");
@@ -451,9 +570,14 @@ Suite *suite_docker_containers(void)
         tcase_add_test(t, cli_ps_filters);
         tcase_add_test(t, cli_kill_stop_rm);
         tcase_add_test(t, http_errors);
+        tcase_add_test(t, http_binds_below_tenant_root);
         tcase_add_test(t, http_auto_remove_wait);
         tcase_add_test(t, http_wait_client_gone);
         tcase_add_test(t, store_image_linked);
+        suite_add_tcase(s, t);
+        t = tcase_create("holds");
+        tcase_set_timeout(t, 120);
+        tcase_add_test(t, http_holds_per_tenant);
         suite_add_tcase(s, t);
         return s;
 }

@@ -4,12 +4,15 @@
 #include "archive.h"
 #include "docker_fixture.h"
 #include "fsutil.h"
+#include "parse.h"
+#include "http_client.h"
 #include "tests.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define ID_2010 "sha256:c732da56c260e5906dfe7641ccf58531957b5fa521395ae360b19fb0a7637f77"
 #define ID_OCI "sha256:72cbb8094008ea35d34f9daf7b9cd7c0246cbffe6dec846e6e7bb26f90536139"
@@ -284,6 +287,112 @@ START_TEST(names_with_slashes)
 }
 END_TEST
 
+/* A tenant past its share of the store: 429 for the image count, 507 for
+ * the bytes, Docker's error shape; the other tenant loads on. */
+START_TEST(tenant_share_statuses)
+{
+        char *data = NULL, *body = NULL;
+        size_t len = 0;
+        vs_error err = { 0 };
+        json_t *j;
+
+        ck_assert_int_eq(vs_read_file(FIX("oci-layout.tar"), 1 << 20, &data, &len, &err), 0);
+        load_fixture(fx.sock_a, FIX("docker-20.10.tar"), "Loaded image: " TAG_2010 "\n");
+        vs_imgstore_set_tenant_quota(vs_server_images(fx.srv), 1, 0);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "POST", "/v1.41/images/load?quiet=1", data, len, &body, NULL), 429);
+        j = json_loads(body, 0, NULL);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "message")),
+                         "tenant docker:a has 1 images in the image store, its share is 1 (serve --tenant-images)");
+        json_decref(j);
+        free(body);
+        vs_imgstore_set_tenant_quota(vs_server_images(fx.srv), 10, 1000);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "POST", "/v1.41/images/load?quiet=1", data, len, &body, NULL), 507);
+        free(body);
+        /* The docker CLI prints it. */
+        DFX_CLI_EXPECT(&fx, fx.sock_b, 1, "",
+                       "Error response from daemon: tenant docker:b's share of the image store is used up: it holds 0 "
+                       "of 1000, this archive is 17.5K (serve --tenant-image-space)\n",
+                       "load", "-i", FIX("docker-20.10.tar"));
+        /* a's images do not count for b. */
+        vs_imgstore_set_tenant_quota(vs_server_images(fx.srv), 1, 0);
+        load_fixture(fx.sock_b, FIX("oci-layout.tar"), "Loaded image: " TAG_OCI "\n");
+        free(data);
+}
+END_TEST
+
+/* Temp files (load bodies, exports) count against the tenant's temporary
+ * space and the service's: a declared body over either is 507 before it
+ * is read; what a request held comes back when it ends. */
+START_TEST(tmp_space_bounded)
+{
+        char *data = NULL, *body = NULL, req[256];
+        size_t len = 0;
+        vs_error err = { 0 };
+        json_t *j;
+        int fd;
+        long st = 0;
+
+        dfx_stop(&fx); /* the suite's fixture, with the default bounds */
+        dfx_start_limits(&fx, 0, 30000, 20000);
+        ck_assert_int_eq(vs_read_file(FIX("docker-20.10.tar"), 1 << 20, &data, &len, &err), 0);
+        ck_assert_uint_eq(len, 17920);
+        /* b's load is announced and held: 17920 of the 30000 in all. */
+        fd = hc_dial(fx.sock_b, 0);
+        snprintf(req, sizeof(req), "POST /images/load HTTP/1.1\r\nHost: d\r\nContent-Length: %zu\r\n\r\n", len);
+        hc_send(fd, req);
+        /* a's body of 12081 bytes fits beside it only until b's headers
+         * are in (then it is 507; before, it is read and refused as no
+         * archive, 400, changing nothing). */
+        {
+                char *probe = calloc(1, 12081), want[256], x[32], y[32], z[32];
+
+                for (int i = 0; i < 50 && st != 507; i++) {
+                        if (i)
+                                usleep(100000);
+                        st = dfx_http(fx.sock_a, "POST", "/v1.41/images/load?quiet=1", probe, 12081, &body, NULL);
+                        if (st != 507)
+                                free(body);
+                }
+                ck_assert_int_eq(st, 507);
+                snprintf(want, sizeof(want),
+                         "the service's temporary space is used up: %s of %s held, %s more asked for (serve --tmp-space)",
+                         vs_format_size(17920, x, sizeof(x)), vs_format_size(30000, y, sizeof(y)),
+                         vs_format_size(12081, z, sizeof(z)));
+                j = json_loads(body, 0, NULL);
+                ck_assert_str_eq(json_string_value(json_object_get(j, "message")), want);
+                json_decref(j);
+                free(body);
+                /* 12080 fits (a bad archive, 400). */
+                ck_assert_int_eq(dfx_http(fx.sock_a, "POST", "/v1.41/images/load?quiet=1", probe, 12080, &body, NULL), 400);
+                free(body);
+                free(probe);
+        }
+        hc_send(fd, ""); /* nothing more: close, and b's bytes come back */
+        close(fd);
+        for (int i = 0; i < 50 && (st = dfx_http(fx.sock_a, "POST", "/v1.41/images/load?quiet=1", data, len, &body,
+                                                 NULL)) != 200;
+             i++) {
+                free(body);
+                usleep(100000);
+        }
+        ck_assert_int_eq(st, 200);
+        free(body);
+        /* An export of 17920 bytes of blob and 64 KiB for its layout: over
+         * the tenant's 20000 (and within 200000 in all). */
+        dfx_stop(&fx);
+        dfx_start_limits(&fx, 0, 200000, 20000);
+        load_fixture(fx.sock_a, FIX("docker-20.10.tar"), "Loaded image: " TAG_2010 "\n");
+        ck_assert_int_eq(dfx_http(fx.sock_a, "GET", "/v1.41/images/" TAG_2010 "/get", NULL, 0, &body, NULL), 507);
+        j = json_loads(body, 0, NULL);
+        ck_assert_str_eq(json_string_value(json_object_get(j, "message")),
+                         "tenant a's temporary space is used up: 0 of 19.5K held, 81.5K more asked for (serve "
+                         "--owner-tmp-space)");
+        json_decref(j);
+        free(body);
+        free(data);
+}
+END_TEST
+
 Suite *suite_docker_images(void)
 {
         Suite *s = suite_create("docker_images");
@@ -297,6 +406,8 @@ Suite *suite_docker_images(void)
         tcase_add_test(tc, create_without_pulls);
         tcase_add_test(tc, create_preloaded_present);
         tcase_add_test(tc, tenants_apart);
+        tcase_add_test(tc, tenant_share_statuses);
+        tcase_add_test(tc, tmp_space_bounded);
         tcase_add_test(tc, names_with_slashes);
         suite_add_tcase(s, tc);
         return s;

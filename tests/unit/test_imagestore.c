@@ -1,13 +1,16 @@
 /* The Docker socket's image store (imagestore.h) with the real fixtures
  * (tests/fixtures/README.md): load, lookup, tag, remove, link, export and
  * its round trip, tenancy, restart, crash leftovers, hostile index.json. */
+#include "alloc.h"
 #include "archive.h"
 #include "fsutil.h"
 #include "imagestore.h"
+#include "parse.h"
 #include "sha256.h"
 #include "tar.h"
 #include "tests.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -725,6 +728,236 @@ START_TEST(reopen_and_sweep)
 }
 END_TEST
 
+/* index.json is read back at most VS_IMGSTORE_INDEX_MAX bytes: a commit
+ * that would write more is refused (LIMIT, the sockets' 429) and leaves
+ * the store as it was, so that serve still starts.  A config is at most
+ * VS_ARCHIVE_MAX_JSON (4 MiB), but each tenant's entry keeps its own copy
+ * of the config subset: four images of 1024 Env items of ~3.9 KB (~4 MB
+ * each in the index) loaded by four tenants fit (~64 MB), and one more
+ * image does not. */
+static char *big_env_archive(int first, int count)
+{
+        char *path = NULL, *layer = NULL, manifest[4096] = "[";
+        size_t layer_len = 0, cap = 1024 * 3900 + 256;
+        char *config = vs_xmalloc(cap);
+        FILE *lf = open_memstream(&layer, &layer_len), *f;
+
+        tw_file(lf, "bin/hello", "hi\n", 3);
+        tw_end(lf);
+        fclose(lf);
+        ck_assert_int_ge(asprintf(&path, "%s/big-%d.tar", dir, first), 0);
+        f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        tw_dir(f, "l1/");
+        tw_file(f, "l1/layer.tar", layer, layer_len);
+        for (int i = first; i < first + count; i++) {
+                char name[32];
+                size_t n = (size_t)snprintf(config, cap, "{\"os\":\"linux\",\"config\":{\"Env\":[");
+
+                for (int k = 0; k < 1024; k++) {
+                        n += (size_t)snprintf(config + n, cap - n, "%s\"V%d_%d=", k ? "," : "", i, k);
+                        memset(config + n, 'x', 3880);
+                        n += 3880;
+                        config[n++] = '"';
+                }
+                n += (size_t)snprintf(config + n, cap - n, "]}}");
+                snprintf(name, sizeof(name), "c%d.json", i);
+                tw_file(f, name, config, n);
+                snprintf(manifest + strlen(manifest), sizeof(manifest) - strlen(manifest),
+                         "%s{\"Config\":\"c%d.json\",\"RepoTags\":[\"big/x:%d\"],\"Layers\":[\"l1/layer.tar\"]}",
+                         i > first ? "," : "", i, i);
+        }
+        strcat(manifest, "]");
+        tw_file(f, "manifest.json", manifest, strlen(manifest));
+        tw_end(f);
+        fclose(f);
+        free(layer);
+        free(config);
+        return path;
+}
+
+static size_t vs_strv_len_test(char *const *v)
+{
+        size_t n = 0;
+
+        while (v && v[n])
+                n++;
+        return n;
+}
+
+static size_t dir_entries(const char *rel)
+{
+        char p[256];
+        size_t n = 0;
+        DIR *d;
+        struct dirent *e;
+
+        snprintf(p, sizeof(p), "%s/%s", store_dir, rel);
+        d = opendir(p);
+        ck_assert_ptr_nonnull(d);
+        while ((e = readdir(d)))
+                n += e->d_name[0] != '.';
+        closedir(d);
+        return n;
+}
+
+START_TEST(index_bound_refused)
+{
+        char *four = big_env_archive(0, 4), *one = big_env_archive(4, 1), p[256];
+        vs_image_loaded *lines = NULL;
+        vs_error err = { 0 };
+        vs_image *v;
+        size_t n;
+        struct stat before, after;
+
+        static const char *const tenants[] = { TA, TB, "docker:c", "docker:d" };
+
+        for (size_t t = 0; t < 4; t++) {
+                ck_assert_msg(load_path(tenants[t], four, &lines, &err) == 4, "%s", err.msg);
+                vs_image_loaded_free(lines, 4);
+        }
+        snprintf(p, sizeof(p), "%s/index.json", store_dir);
+        ck_assert_int_eq(stat(p, &before), 0);
+        ck_assert_uint_gt((uint64_t)before.st_size, 60ull << 20);
+        ck_assert_uint_le((uint64_t)before.st_size, VS_IMGSTORE_INDEX_MAX);
+
+        lines = NULL;
+        ck_assert_uint_eq(load_path(TA, one, &lines, &err), (size_t)-1);
+        ck_assert_ptr_null(lines);
+        ck_assert_int_eq(err.kind, VS_ERR_LIMIT);
+        ck_assert_str_eq(err.msg, "the image store's index would be over 67108864 bytes");
+        /* Nothing changed: the index, the tenant's images, the blobs (the
+         * new archive's is gone again). */
+        ck_assert_int_eq(stat(p, &after), 0);
+        ck_assert_int_eq(after.st_size, before.st_size);
+        ck_assert_int_eq(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+        ck_assert_int_eq(vs_imgstore_list(st, TA, &v, &n, &err), 0);
+        ck_assert_uint_eq(n, 4);
+        vs_image_list_free(v, n);
+        ck_assert_uint_eq(dir_entries("blobs"), 1);
+        expect_lookup_error(TA, "big/x:4", VS_ERR_NOT_FOUND, "No such image: big/x:4");
+        /* What still fits goes on (a tag is a commit too). */
+        ck_assert_msg(vs_imgstore_tag(st, TA, "big/x:0", "more:1", &err) == 0, "%s", err.msg);
+        /* The store opens again: serve starts. */
+        vs_imgstore_free(st);
+        st = NULL;
+        open_store();
+        {
+                vs_image im;
+                ck_assert_int_eq(vs_imgstore_lookup(st, TA, "more:1", &im, &err), 0);
+                ck_assert_str_eq(im.tags[0], "big/x:0");
+                ck_assert_uint_eq(vs_strv_len_test(im.config.env), 1024);
+                vs_image_clear(&im);
+        }
+        free(four);
+        free(one);
+}
+END_TEST
+
+/* A tenant's share of the store: images and bytes of the blobs they are
+ * in; past it a load is refused before anything changes, the other
+ * tenants load on; a blob two tenants share counts for both; what only
+ * moves tags needs no share. */
+static uint64_t fixture_size(const char *name)
+{
+        struct stat sb;
+        int fd = fixture_fd(name);
+
+        ck_assert_int_eq(fstat(fd, &sb), 0);
+        close(fd);
+        return (uint64_t)sb.st_size;
+}
+
+START_TEST(tenant_share)
+{
+        uint64_t s2010 = fixture_size("docker-20.10.tar"), soci = fixture_size("oci-layout.tar");
+        vs_image_loaded *lines = NULL;
+        vs_error err = { 0 };
+        unsigned images;
+        uint64_t bytes;
+        char path[512], want[512], a[32], b[32], c[32];
+
+        /* One image each. */
+        vs_imgstore_set_tenant_quota(st, 1, 0);
+        load(TA, "docker-20.10.tar", NULL);
+        load(TA, "docker-20.10.tar", NULL); /* again: nothing new */
+        snprintf(path, sizeof(path), "%s/oci-layout.tar", VS_FIXTURES_DIR);
+        ck_assert_uint_eq(load_path(TA, path, &lines, &err), (size_t)-1);
+        ck_assert_int_eq(err.kind, VS_ERR_LIMIT);
+        ck_assert_str_eq(err.msg, "tenant docker:a has 1 images in the image store, its share is 1 (serve --tenant-images)");
+        ck_assert(!blob_exists(BLOB_OCI));
+        load(TB, "oci-layout.tar", NULL);
+        vs_imgstore_usage(st, TA, &images, &bytes);
+        ck_assert_uint_eq(images, 1);
+        ck_assert_uint_eq(bytes, s2010);
+
+        /* Bytes: room for the 20.10 archive and one byte. */
+        vs_imgstore_set_tenant_quota(st, 100, s2010 + 1);
+        ck_assert_uint_eq(load_path(TA, path, &lines, &err), (size_t)-1);
+        ck_assert_int_eq(err.kind, VS_ERR_NO_SPACE);
+        snprintf(want, sizeof(want),
+                 "tenant docker:a's share of the image store is used up: it holds %s of %s, this archive is %s (serve "
+                 "--tenant-image-space)",
+                 vs_format_size(s2010, a, sizeof(a)), vs_format_size(s2010 + 1, b, sizeof(b)),
+                 vs_format_size(soci, c, sizeof(c)));
+        ck_assert_str_eq(err.msg, want);
+        expect_lookup_error(TA, TAG_OCI, VS_ERR_NOT_FOUND, "No such image: " TAG_OCI);
+        ck_assert(blob_exists(BLOB_OCI)); /* b's, untouched */
+        /* The blob b has counts for a as well when a loads it... */
+        vs_imgstore_set_tenant_quota(st, 100, s2010 + soci);
+        load(TA, "oci-layout.tar", NULL);
+        vs_imgstore_usage(st, TA, &images, &bytes);
+        ck_assert_uint_eq(images, 2);
+        ck_assert_uint_eq(bytes, s2010 + soci);
+        vs_imgstore_usage(st, TB, &images, &bytes);
+        ck_assert_uint_eq(images, 1);
+        ck_assert_uint_eq(bytes, soci);
+        /* ...and tags move within a full share. */
+        load(TA, "docker-20.10.tar", NULL);
+        /* Two images in one blob: it counts once. */
+        vs_imgstore_set_tenant_quota(st, 100, 0);
+        {
+                char *two = two_image_archive("[\"t:1\"]", "[\"t:2\"]");
+                struct stat sb;
+
+                ck_assert_uint_eq(load_path(TA, two, &lines, &err), 2);
+                vs_image_loaded_free(lines, 2);
+                ck_assert_int_eq(stat(two, &sb), 0);
+                vs_imgstore_usage(st, TA, &images, &bytes);
+                ck_assert_uint_eq(images, 4);
+                ck_assert_uint_eq(bytes, s2010 + soci + (uint64_t)sb.st_size);
+                free(two);
+        }
+        vs_imgstore_usage(st, "docker:none", &images, &bytes);
+        ck_assert_uint_eq(images, 0);
+        ck_assert_uint_eq(bytes, 0);
+}
+END_TEST
+
+/* The store's directories get their modes through fds opened without
+ * following links: a symlink at the store's path is refused, and what it
+ * points to is neither chmod'ed nor filled. */
+START_TEST(store_path_symlink_refused)
+{
+        char other[128], link[128], blobs[160];
+        vs_imgstore *s2 = NULL;
+        vs_error err = { 0 };
+        struct stat sb;
+
+        snprintf(other, sizeof(other), "%s/other", dir);
+        snprintf(link, sizeof(link), "%s/link", dir);
+        snprintf(blobs, sizeof(blobs), "%s/blobs", other);
+        ck_assert_int_eq(mkdir(other, 0755), 0);
+        ck_assert_int_eq(chmod(other, 0755), 0);
+        ck_assert_int_eq(symlink(other, link), 0);
+        ck_assert_int_eq(vs_imgstore_open(link, &s2, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_SETUP);
+        ck_assert_int_eq(stat(other, &sb), 0);
+        ck_assert_uint_eq(sb.st_mode & 07777, 0755);
+        ck_assert_int_ne(access(blobs, F_OK), 0);
+}
+END_TEST
+
 static void write_index(const char *text)
 {
         char p[256];
@@ -1027,7 +1260,7 @@ END_TEST
 Suite *suite_imagestore(void)
 {
         Suite *s = suite_create("imagestore");
-        TCase *tc = tcase_create("imagestore");
+        TCase *tc = tcase_create("imagestore"), *big;
 
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 60);
@@ -1045,9 +1278,17 @@ Suite *suite_imagestore(void)
         tcase_add_test(tc, link_survives_rmi);
         tcase_add_test(tc, reopen_and_sweep);
         tcase_add_test(tc, hostile_index_refused);
+        tcase_add_test(tc, tenant_share);
+        tcase_add_test(tc, store_path_symlink_refused);
         tcase_add_loop_test(tc, export_round_trip, 0, sizeof(fixtures) / sizeof(fixtures[0]));
         tcase_add_test(tc, export_by_repository);
         tcase_add_test(tc, concurrent_tags);
         suite_add_tcase(s, tc);
+        /* ~200 MB of index written (and fsynced) on the way to the bound. */
+        big = tcase_create("index_bound");
+        tcase_add_checked_fixture(big, setup, teardown);
+        tcase_set_timeout(big, 300);
+        tcase_add_test(big, index_bound_refused);
+        suite_add_tcase(s, big);
         return s;
 }
