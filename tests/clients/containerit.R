@@ -6,20 +6,20 @@
 # builds a context directory with a tag and a dockerfile name and takes the
 # image id from the build output.
 #
-#   Rscript containerit.R SOCKET IMAGE_TAR BIND_DIR CONTEXT_DIR
+#   Rscript containerit.R SOCKET BIND_DIR CONTEXT_DIR
 #
-# IMAGE_TAR: a docker-archive tagged vmsandbox-test/hello:latest with a
-# busybox sh. Prints "ok - STEP" or "FAIL - STEP: WHY" per step; exits 1
-# when one failed.
+# SOCKET's tenant must have vmsandbox-test/hello:latest (a busybox sh)
+# loaded, and BIND_DIR (below its root) an in.txt holding "from the host".
+# Prints "ok - STEP" or "FAIL - STEP: WHY" per step; exits 1 when one
+# failed.
 args <- commandArgs(trailingOnly = TRUE)
-if (length(args) != 4L) {
-  cat("usage: containerit.R SOCKET IMAGE_TAR BIND_DIR CONTEXT_DIR\n")
+if (length(args) != 3L) {
+  cat("usage: containerit.R SOCKET BIND_DIR CONTEXT_DIR\n")
   quit(status = 2L)
 }
 sock <- args[[1L]]
-image_tar <- args[[2L]]
-bind_dir <- args[[3L]]
-context_dir <- args[[4L]]
+bind_dir <- args[[2L]]
+context_dir <- args[[3L]]
 image <- "vmsandbox-test/hello:latest"
 failed <- FALSE
 
@@ -49,8 +49,12 @@ step("available", function() {
   if (isTRUE(stevedore::docker_available(host = paste0("unix://", sock)))) NULL else "docker_available() is FALSE"
 })
 
-step("import", function() {
-  client$image$import(readBin(image_tar, "raw", file.size(image_tar)))
+# containerit never loads an archive (it builds or pulls), and stevedore's
+# image$import cannot: at API 1.39 its spec gives /images/load's answer no
+# schema, so it fails with "Expected an empty response" on the
+# {"stream":"Loaded image: ..."} lines that dockerd sends too. The suite loads
+# the image through the socket before this script; stevedore must see it.
+step("image_get", function() {
   id <- client$image$get(image)$id()
   if (grepl("^sha256:[0-9a-f]{64}$", id)) NULL else sprintf("image id %s", id)
 })
