@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MIB (1ull << 20)
 
@@ -22,12 +23,39 @@ static int type_error(const char *field, const char *want, vs_error *err)
         return vs_error_set(err, VS_ERR_INPUT, "%s must be %s", field, want);
 }
 
+/* dockerd decodes the body with Go's encoding/json, which takes a key that
+ * names a field exactly or else case-insensitively: stevedore passes a
+ * host_config list as its caller wrote it, and containerit writes "binds".
+ * Two keys that fold to one name are refused (which one dockerd keeps
+ * depends on their order).  Not an object: absent. */
+static int field_get(json_t *o, const char *key, const char *field, json_t **ret, vs_error *err)
+{
+        const char *k, *found_key = NULL;
+        json_t *v;
+
+        *ret = NULL;
+        if (!json_is_object(o))
+                return 0;
+        json_object_foreach(o, k, v) {
+                if (strcasecmp(k, key) != 0)
+                        continue;
+                if (*ret != NULL)
+                        return vs_error_set(err, VS_ERR_INPUT, "%s is given twice, as \"%.64s\" and \"%.64s\"", field,
+                                            found_key, k);
+                *ret = v;
+                found_key = k;
+        }
+        return 0;
+}
+
 /* A string (null or absent: NULL), at most max bytes, valid UTF-8. */
 static int get_str(json_t *o, const char *key, const char *field, size_t max, const char **ret, vs_error *err)
 {
-        json_t *v = json_object_get(o, key);
+        json_t *v;
 
         *ret = NULL;
+        if (field_get(o, key, field, &v, err) < 0)
+                return -1;
         if (!v || json_is_null(v))
                 return 0;
         if (!json_is_string(v))
@@ -42,8 +70,11 @@ static int get_str(json_t *o, const char *key, const char *field, size_t max, co
 
 static int get_bool(json_t *o, const char *key, const char *field, bool *ret, vs_error *err)
 {
-        json_t *v = json_object_get(o, key);
+        json_t *v;
 
+        *ret = false;
+        if (field_get(o, key, field, &v, err) < 0)
+                return -1;
         if (v && !json_is_null(v) && !json_is_boolean(v))
                 return type_error(field, "true or false", err);
         *ret = json_is_true(v);
@@ -53,9 +84,11 @@ static int get_bool(json_t *o, const char *key, const char *field, bool *ret, vs
 /* An integer of 0 or more (null or absent: 0). */
 static int get_count(json_t *o, const char *key, const char *field, int64_t *ret, vs_error *err)
 {
-        json_t *v = json_object_get(o, key);
+        json_t *v;
 
         *ret = 0;
+        if (field_get(o, key, field, &v, err) < 0)
+                return -1;
         if (!v || json_is_null(v))
                 return 0;
         if (!json_is_integer(v))
@@ -70,11 +103,13 @@ static int get_count(json_t *o, const char *key, const char *field, int64_t *ret
  * slice).  null or absent: *ret NULL; [] an empty vector. */
 static int get_words(json_t *o, const char *key, const char *field, size_t max_n, char ***ret, vs_error *err)
 {
-        json_t *v = json_object_get(o, key), *w;
+        json_t *v, *w;
         char **out;
         size_t i;
 
         *ret = NULL;
+        if (field_get(o, key, field, &v, err) < 0)
+                return -1;
         if (!v || json_is_null(v))
                 return 0;
         if (json_is_string(v)) {
@@ -107,12 +142,14 @@ static int get_words(json_t *o, const char *key, const char *field, size_t max_n
 
 static int get_labels(json_t *o, char ***ret, vs_error *err)
 {
-        json_t *v = json_object_get(o, "Labels"), *val;
+        json_t *v, *val;
         const char *key;
         size_t n = 0;
         char **out;
 
         *ret = NULL;
+        if (field_get(o, "Labels", "Labels", &v, err) < 0)
+                return -1;
         if (!v || json_is_null(v))
                 return 0;
         if (!json_is_object(v))
@@ -171,10 +208,12 @@ static int get_count2(json_t *body, json_t *hc, const char *key, int64_t *ret, v
 
 static int read_host_config(json_t *body, docker_body *b, vs_error *err)
 {
-        json_t *hc = json_object_get(body, "HostConfig");
+        json_t *hc;
         bool top_remove;
         const char *top_mode;
 
+        if (field_get(body, "HostConfig", "HostConfig", &hc, err) < 0)
+                return -1;
         if (hc && !json_is_null(hc) && !json_is_object(hc))
                 return type_error("HostConfig", "an object", err);
         if (get_count2(body, hc, "Memory", &b->memory, err) < 0 || get_count2(body, hc, "NanoCpus", &b->nano_cpus, err) < 0 ||
@@ -193,7 +232,8 @@ static int read_host_config(json_t *body, docker_body *b, vs_error *err)
                 return -1;
         if (!b->binds && get_words(body, "Binds", "Binds", VS_CONTAINER_BINDS_MAX, &b->binds, err) < 0)
                 return -1;
-        b->mounts = json_object_get(hc, "Mounts");
+        if (field_get(hc, "Mounts", "HostConfig.Mounts", &b->mounts, err) < 0)
+                return -1;
         if (b->mounts && !json_is_null(b->mounts) && !json_is_array(b->mounts))
                 return type_error("HostConfig.Mounts", "an array", err);
         if (json_array_size(b->mounts) > VS_CONTAINER_BINDS_MAX)

@@ -253,6 +253,36 @@ START_TEST(map_binds)
 }
 END_TEST
 
+/* dockerd (Go's encoding/json) takes keys case-insensitively: stevedore
+ * sends containerit's host_config as written, {"binds": [...]}. */
+START_TEST(map_keys_any_case)
+{
+        vs_spec s;
+        vs_container *c;
+
+        map_ok("{\"image\":\"x\",\"cmd\":[\"sh\"],\"hostconfig\":{\"binds\":[\"/roots/ws:/data\"],\"MEMORY\":104857600},"
+               "\"Labels\":{\"k\":\"v\"},\"tty\":true}",
+               &policy, &s, &c);
+        ck_assert_str_eq(s.workspace, "/roots/ws");
+        ck_assert_str_eq(s.mount_at, "/data");
+        ck_assert_str_eq(c->binds[0], "/roots/ws:/data");
+        ck_assert_str_eq(s.cmd[0], "sh");
+        ck_assert_uint_eq(s.memory, 260 * MIB);
+        ck_assert(c->tty);
+        vs_spec_clear(&s);
+        vs_container_free(c);
+        map_ok("{\"Image\":\"x\",\"HostConfig\":{\"Mounts\":[{\"type\":\"bind\",\"source\":\"/roots/ws\",\"target\":\"/m\","
+               "\"readonly\":true}]}}",
+               &policy, &s, &c);
+        ck_assert_str_eq(c->binds[0], "/roots/ws:/m:ro");
+        vs_spec_clear(&s);
+        vs_container_free(c);
+        map_fails("{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a\"],\"binds\":[\"/etc:/a\"]}}", &policy,
+                  "HostConfig.Binds is given twice, as \"Binds\" and \"binds\"");
+        map_fails("{\"image\":\"x\",\"Image\":\"y\"}", &policy, "Image is given twice, as \"image\" and \"Image\"");
+}
+END_TEST
+
 /* A bind of Docker's socket is the VM's own engine, not a workspace. */
 START_TEST(map_engine_socket)
 {
@@ -1425,6 +1455,7 @@ Suite *suite_containers(void)
         tcase_add_test(m, map_cpus);
         tcase_add_test(m, map_network);
         tcase_add_test(m, map_binds);
+        tcase_add_test(m, map_keys_any_case);
         tcase_add_test(m, map_binds_refused);
         tcase_add_test(m, map_engine_socket);
         tcase_add_test(m, map_config);
