@@ -2,7 +2,9 @@
 #include "cli.h"
 #include "alloc.h"
 #include "config.h"
+#include "fsutil.h"
 #include "parse.h"
+#include "qemuaccess.h"
 #include "server.h"
 #include "strv.h"
 
@@ -318,6 +320,16 @@ void cli_serve_args_clear(cli_serve_args *a)
         vs_config_clear(&a->cfg);
 }
 
+/* Every job's VM files live below the state dir, so QEMU's user must be
+ * able to traverse it: a missing one is made 0711 (not 0700), and one it
+ * cannot reach stops serve at start instead of failing every job. */
+static int prepare_state_dir(const char *dir, vs_error *err)
+{
+        if (vs_check_qemu_access("--state-dir", dir, err) < 0)
+                return -1; /* checked first: nothing is made where it would not work */
+        return vs_mkdir_p(dir, 0711, err);
+}
+
 int cmd_serve(int argc, char **argv)
 {
         cli_serve_args a;
@@ -326,7 +338,9 @@ int cmd_serve(int argc, char **argv)
 
         if (r != 0)
                 return r < 0 ? 0 : r;
-        r = vs_server_run(&a.o, &err);
+        r = prepare_state_dir(a.cfg.state_dir, &err);
+        if (r == 0)
+                r = vs_server_run(&a.o, &err);
         cli_serve_args_clear(&a);
         return r < 0 ? cli_fail(&err) : 0;
 }

@@ -4,7 +4,12 @@
 #include "tests.h"
 
 #include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* cmd_serve.c's cmd_serve reports through cli_fail, which lives in
  * src/cli/main.c beside main(): a stand-in for the link. */
@@ -39,12 +44,34 @@ START_TEST(serve_args_clear_frees_docker_sockets)
 }
 END_TEST
 
+/* A state dir QEMU's user cannot reach stops serve at start, and nothing is
+ * made there (before, serve made it 0700 and every job failed at boot). */
+START_TEST(serve_refuses_unreachable_state_dir)
+{
+        char dir[] = "/tmp/vs-serve-state-XXXXXX", state[64], sock[64];
+        struct stat st;
+
+        if (geteuid() != 0 || !getpwnam("libvirt-qemu"))
+                return; /* the check runs as QEMU's user: root, with libvirt installed (CI) */
+        ck_assert_ptr_nonnull(mkdtemp(dir)); /* 0700 */
+        snprintf(state, sizeof(state), "%s/state", dir);
+        snprintf(sock, sizeof(sock), "%s/d.sock", dir);
+        char *argv[] = { "serve", "--docker-socket", sock, "--state-dir", state, NULL };
+        optind = 0;
+        ck_assert_int_eq(cmd_serve(5, argv), 1);
+        ck_assert_int_eq(stat(state, &st), -1);
+        ck_assert_int_eq(stat(sock, &st), -1);
+        ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 Suite *suite_serve_args(void)
 {
         Suite *s = suite_create("serve_args");
         TCase *tc = tcase_create("core");
 
         tcase_add_test(tc, serve_args_clear_frees_docker_sockets);
+        tcase_add_test(tc, serve_refuses_unreachable_state_dir);
         suite_add_tcase(s, tc);
         return s;
 }
