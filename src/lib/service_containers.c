@@ -10,6 +10,8 @@
 #include "spec.h"
 #include "store.h"
 #include "strv.h"
+#include "parse.h"
+#include "workspace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -227,6 +229,46 @@ static int resolve_image(vs_service *s, const char *owner, const char *name, con
         return 0;
 }
 
+/* Every bind opened now, below the root that admits it, as the run will
+ * open it again: a directory or a regular file; its identity (dev/ino)
+ * goes into the spec, so that the run copies in and writes back the same
+ * file, not whatever the path names by then.  Their bytes together are
+ * bounded (VS_BINDS_BYTES_MAX, and the job disk holds each twice). */
+#define BINDS_MAX_ENTRIES 200000ull
+static int check_binds(vs_service *s, const char *owner, vs_spec *sp, vs_error *err)
+{
+        uint64_t total = 0, entries = 0;
+        char a[32], b[32];
+
+        for (size_t i = 0; i < sp->n_binds; i++) {
+                vs_bind *bd = &sp->binds[i];
+                _cleanup_close_ int fd = -1;
+                uint64_t bytes, n;
+                struct stat st;
+
+                /* A tenant binds below its own root only. */
+                if (svc_owner_path_check(s, owner, "bind source", bd->host, err) < 0 ||
+                    vs_bind_open(vs_service_root_for(s, bd->host), bd, BINDS_MAX_ENTRIES - entries, &fd, &st, &bytes, &n,
+                                 err) < 0)
+                        return -1;
+                bd->dev = (uint64_t)st.st_dev;
+                bd->ino = (uint64_t)st.st_ino;
+                total += bytes;
+                entries += n;
+                if (entries > BINDS_MAX_ENTRIES)
+                        return vs_error_set(err, VS_ERR_INPUT, "binds: more than %llu entries together (at %.300s)",
+                                            BINDS_MAX_ENTRIES, bd->host);
+                /* The job disk holds each bind twice (in, and back out). */
+                uint64_t limit = sp->disk / 2 - (32ull << 20);
+                if (limit > VS_BINDS_BYTES_MAX)
+                        limit = VS_BINDS_BYTES_MAX;
+                if (total > limit)
+                        return vs_error_set(err, VS_ERR_INPUT, "binds: %s together (at %.300s), over the limit of %s",
+                                            vs_format_size(total, a, sizeof(a)), bd->host, vs_format_size(limit, b, sizeof(b)));
+        }
+        return 0;
+}
+
 int vs_service_container_create(vs_service *s, const char *owner, const char *name, json_t *body, char ret_id[13],
                                 vs_error *err)
 {
@@ -245,6 +287,11 @@ int vs_service_container_create(vs_service *s, const char *owner, const char *na
                 return -1;
         if (vs_container_from_docker(body, &pol, &sp, &facts, err) < 0)
                 return -1;
+        if (check_binds(s, owner, &sp, err) < 0) {
+                vs_spec_clear(&sp);
+                vs_container_free(facts);
+                return -1;
+        }
         spec = vs_spec_to_json(&sp);
         vs_spec_clear(&sp);
         /* Limits and the bind's directory (below the tenant's own root, then

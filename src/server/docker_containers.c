@@ -367,18 +367,22 @@ static json_t *config_json(const vs_container *c)
                                   "Labels", labels_json(c->labels), "Volumes", "OnBuild"));
 }
 
-/* The bind as Docker's Mounts show it. */
+/* The binds as Docker's Mounts show them. */
 static json_t *mounts_json(const vs_container *c)
 {
         json_t *a = vs_xjson(json_array());
-        _cleanup_free_ char *host = NULL, *target = NULL;
-        bool rw;
 
-        if (c->binds && c->binds[0] && vs_container_parse_bind(c->binds[0], &host, &target, &rw, NULL) == 0)
+        for (size_t i = 0; c->binds && c->binds[i]; i++) {
+                _cleanup_free_ char *host = NULL, *target = NULL;
+                bool rw;
+
+                if (vs_container_parse_bind(c->binds[i], &host, &target, &rw, NULL) < 0)
+                        continue;
                 json_array_append_new(a, vs_xjson(json_pack("{s:s, s:o, s:o, s:s, s:b, s:s}", "Type", "bind", "Source",
                                                             str_or_empty(host), "Destination", str_or_empty(target),
                                                             "Mode", rw ? "" : "ro", "RW", rw, "Propagation",
                                                             "rprivate")));
+        }
         return a;
 }
 
