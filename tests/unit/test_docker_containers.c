@@ -4,6 +4,7 @@
 #include "docker_fixture.h"
 #include "fake_runner.h"
 #include "http_client.h"
+#include "service.h"
 #include "tests.h"
 
 #include <jansson.h>
@@ -575,6 +576,45 @@ START_TEST(http_holds_per_tenant)
 }
 END_TEST
 
+/* A build is a job of the tenant but no container: absent from
+ * /containers/json (all=1 too) and not counted by /info. */
+START_TEST(build_jobs_not_containers)
+{
+        vs_service *svc = vs_server_service(fx.srv);
+        json_t *spec = json_pack("{s:s, s:o}", "tag", "x:1", "env", json_pack("[s]", "NAME=build-like"));
+        char job[13];
+        vs_error e = { 0 };
+        long st;
+        json_t *j;
+
+        ck_assert_msg(vs_service_create(svc, "docker:a", spec, job, &e) == 0, "%s", e.msg);
+        json_decref(spec);
+        j = http_json(fx.sock_a, "POST", "/containers/create?name=real", "{\"Image\":\"" IMG "\"}", &st);
+        ck_assert_int_eq(st, 201);
+        json_decref(j);
+        j = http_json(fx.sock_a, "GET", "/containers/json?all=1", NULL, &st);
+        ck_assert_int_eq(st, 200);
+        ck_assert_uint_eq(json_array_size(j), 1);
+        ck_assert_str_eq(json_string_value(json_array_get(json_object_get(json_array_get(j, 0), "Names"), 0)), "/real");
+        json_decref(j);
+        j = http_json(fx.sock_a, "GET", "/info", NULL, &st);
+        ck_assert_int_eq(st, 200);
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "Containers")), 1);
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "ContainersStopped")), 0);
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "ContainersRunning")), 0);
+        json_decref(j);
+        /* Running, the build still does not count. */
+        ck_assert_int_eq(vs_service_start(svc, "docker:a", job, &e), 0);
+        j = http_json(fx.sock_a, "GET", "/info", NULL, &st);
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "Containers")), 1);
+        ck_assert_int_eq(json_integer_value(json_object_get(j, "ContainersRunning")), 0);
+        json_decref(j);
+        j = http_json(fx.sock_a, "GET", "/containers/json", NULL, &st);
+        ck_assert_uint_eq(json_array_size(j), 0);
+        json_decref(j);
+}
+END_TEST
+
 Suite *suite_docker_containers(void)
 {
         Suite *s = suite_create("docker_containers");
@@ -591,6 +631,7 @@ Suite *suite_docker_containers(void)
         tcase_add_test(t, http_auto_remove_wait);
         tcase_add_test(t, http_wait_client_gone);
         tcase_add_test(t, store_image_linked);
+        tcase_add_test(t, build_jobs_not_containers);
         suite_add_tcase(s, t);
         t = tcase_create("holds");
         tcase_set_timeout(t, 120);
