@@ -189,7 +189,7 @@ static int list_container_checked(vs_service *s, sjob *j, vs_error *err)
                 r = vs_error_set(err, VS_ERR_CONFLICT,
                                  "Conflict. The container name \"/%s\" is already in use by container \"%s\". You have "
                                  "to remove (or rename) that container to be able to reuse that name.",
-                                 j->rec.container->name, other->id);
+                                 j->rec.container->name, vs_container_id(other->rec.container, other->id));
         else
                 r = quota_create_locked(s, j->rec.owner, err);
         if (r == 0)
@@ -269,6 +269,20 @@ static int check_binds(vs_service *s, const char *owner, vs_spec *sp, vs_error *
         return 0;
 }
 
+/* Docker's 64 hex digits: the job's 12, then 52 random ones. */
+static int long_id_of(const char *job_id, char ret[VS_CONTAINER_ID_LEN + 1], vs_error *err)
+{
+        memcpy(ret, job_id, 12);
+        for (size_t at = 12; at < VS_CONTAINER_ID_LEN; at += 12) {
+                char more[13];
+                if (vs_random_id(more, err) < 0)
+                        return -1;
+                memcpy(ret + at, more, VS_CONTAINER_ID_LEN - at < 12 ? VS_CONTAINER_ID_LEN - at : 12);
+        }
+        ret[VS_CONTAINER_ID_LEN] = '\0';
+        return 0;
+}
+
 int vs_service_container_create(vs_service *s, const char *owner, const char *name, json_t *body, char ret_id[13],
                                 vs_error *err)
 {
@@ -314,6 +328,11 @@ int vs_service_container_create(vs_service *s, const char *owner, const char *na
         }
         json_object_set_new(spec, "tag", vs_xjson(json_string(im.linked ? im.id : im.ref)));
         snprintf(facts->image_id, sizeof(facts->image_id), "%s", im.id);
+        if (long_id_of(id, facts->long_id, err) < 0) {
+                vs_rm_rf(dir);
+                vs_container_free(facts);
+                return -1;
+        }
         facts->name = TAKE_PTR(cname);
         vs_record_init(&rec, id, owner, TAKE_PTR(spec), (int64_t)vs_now_ms());
         rec.container = facts;
@@ -340,6 +359,15 @@ static bool is_hex(const char *p)
         return true;
 }
 
+/* Under s->lock: a listed container of owner (NULL: any). */
+static bool visible_locked(const sjob *j, const char *owner)
+{
+        return !j->deleting && j->rec.container && (!owner || strcmp(j->rec.owner, owner) == 0);
+}
+
+/* Docker's lookup: the full id (or, for every container, its job id: the
+ * id of records made before ids were long), the name, then a prefix of
+ * the full id that is unique among the owner's containers. */
 int vs_service_container_find(vs_service *s, const char *owner, const char *ref, char ret_id[13], vs_error *err)
 {
         const char *name = ref[0] == '/' ? ref + 1 : ref;
@@ -348,17 +376,15 @@ int vs_service_container_find(vs_service *s, const char *owner, const char *ref,
 
         pthread_mutex_lock(&s->lock);
         for (sjob *j = s->jobs; j && !found; j = j->next)
-                if (!j->deleting && j->rec.container && (!owner || strcmp(j->rec.owner, owner) == 0) &&
-                    strcmp(j->id, ref) == 0)
+                if (visible_locked(j, owner) &&
+                    (strcmp(j->id, ref) == 0 || strcmp(vs_container_id(j->rec.container, j->id), ref) == 0))
                         found = j;
         for (sjob *j = s->jobs; j && !found; j = j->next)
-                if (!j->deleting && j->rec.container && (!owner || strcmp(j->rec.owner, owner) == 0) &&
-                    strcmp(j->rec.container->name, name) == 0)
+                if (visible_locked(j, owner) && strcmp(j->rec.container->name, name) == 0)
                         found = j;
-        if (!found && n > 0 && n < 12 && is_hex(ref))
+        if (!found && n > 0 && n < VS_CONTAINER_ID_LEN && is_hex(ref))
                 for (sjob *j = s->jobs; j; j = j->next)
-                        if (!j->deleting && j->rec.container && (!owner || strcmp(j->rec.owner, owner) == 0) &&
-                            strncmp(j->id, ref, n) == 0) {
+                        if (visible_locked(j, owner) && strncmp(vs_container_id(j->rec.container, j->id), ref, n) == 0) {
                                 found = j;
                                 matches++;
                         }
@@ -395,6 +421,7 @@ static void info_of(const sjob *j, vs_container_info *ret)
 
         memset(ret, 0, sizeof(*ret));
         memcpy(ret->id, r->id, 13);
+        snprintf(ret->full_id, sizeof(ret->full_id), "%s", vs_container_id(r->container, r->id));
         ret->state = r->state;
         ret->exit_code = r->exit_code;
         ret->error = r->error ? vs_xstrdup(r->error) : NULL;
@@ -480,7 +507,8 @@ static bool tomb_find_locked(vs_service *s, const char *owner, const char *id, c
 {
         for (size_t i = 0; i < VS_CONTAINER_TOMBSTONES; i++) {
                 const ctomb *t = &s->tombs[i];
-                if (t->used && strcmp(t->id, id) == 0 && (!owner || strcmp(t->owner, owner) == 0)) {
+                if (t->used && (strcmp(t->id, id) == 0 || (strlen(id) == 12 && strncmp(t->id, id, 12) == 0)) &&
+                    (!owner || strcmp(t->owner, owner) == 0)) {
                         *ret = *t;
                         return true;
                 }
@@ -670,7 +698,7 @@ void container_finished(vs_service *s, sjob *j)
                 return;
         pthread_mutex_lock(&j->lock);
         snprintf(t.owner, sizeof(t.owner), "%s", j->rec.owner);
-        memcpy(t.id, j->id, 13);
+        snprintf(t.id, sizeof(t.id), "%s", vs_container_id(j->rec.container, j->id));
         t.code = vs_container_exit_code(j->rec.state, j->rec.exit_code, &t.failed);
         pthread_mutex_unlock(&j->lock);
         /* The tombstone is there before the job leaves the list: a waiter

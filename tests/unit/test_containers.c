@@ -1014,10 +1014,12 @@ START_TEST(names)
 
         ctr(s, "docker:a", "/web", NULL, id);
         ck_assert_int_eq(vs_service_container_create(s, "docker:a", "web", b, other, &err), -1);
+        ck_assert_int_eq(vs_service_container_info(s, "docker:a", id, &info, &err), 0);
         snprintf(msg, sizeof(msg),
                  "Conflict. The container name \"/web\" is already in use by container \"%s\". You have to remove (or "
                  "rename) that container to be able to reuse that name.",
-                 id);
+                 info.full_id);
+        vs_container_info_clear(&info);
         ck_assert_str_eq(err.msg, msg);
         ck_assert_int_eq(err.kind, VS_ERR_CONFLICT);
         ck_assert_uint_eq(job_dirs(), 1);
@@ -1594,6 +1596,79 @@ START_TEST(bind_open)
 }
 END_TEST
 
+/* Docker's ids: 64 hex digits (the job's 12 first), found whole, by the
+ * job's 12, or by a unique prefix of any length; an ambiguous prefix is
+ * Docker's 400.  A record stored with a 12-digit id (before ids were
+ * long) still loads, and is found by its id and its prefixes. */
+START_TEST(long_ids)
+{
+        vs_service *s = svc_open();
+        char a[13], b[13], found[13], old[13], path[256], pre[65];
+        vs_container_info ia, ib;
+        vs_error err = { 0 };
+        size_t common = 0;
+
+        ctr(s, "docker:a", "la", NULL, a);
+        ctr(s, "docker:a", "lb", NULL, b);
+        ck_assert_int_eq(vs_service_container_info(s, "docker:a", a, &ia, &err), 0);
+        ck_assert_int_eq(vs_service_container_info(s, "docker:a", b, &ib, &err), 0);
+        ck_assert_uint_eq(strlen(ia.full_id), 64);
+        ck_assert_uint_eq(strspn(ia.full_id, "0123456789abcdef"), 64);
+        ck_assert_int_eq(strncmp(ia.full_id, a, 12), 0);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", ia.full_id, found, &err), 0);
+        ck_assert_str_eq(found, a);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", a, found, &err), 0);
+        ck_assert_str_eq(found, a);
+        /* A prefix longer than 12 (the CLI's, a user's) is unique. */
+        snprintf(pre, sizeof(pre), "%.40s", ia.full_id);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", pre, found, &err), 0);
+        ck_assert_str_eq(found, a);
+        snprintf(pre, sizeof(pre), "%.40sx", ia.full_id);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", pre, found, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND);
+        /* Another tenant does not find it. */
+        ck_assert_int_eq(vs_service_container_find(s, "docker:b", ia.full_id, found, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND);
+        /* The prefix the two share (maybe ""): ambiguous, one more digit is not. */
+        while (ia.full_id[common] == ib.full_id[common])
+                common++;
+        snprintf(pre, sizeof(pre), "%.*s", (int)common + 1, ia.full_id);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", pre, found, &err), 0);
+        ck_assert_str_eq(found, a);
+        if (common > 0) {
+                snprintf(pre, sizeof(pre), "%.*s", (int)common, ia.full_id);
+                ck_assert_int_eq(vs_service_container_find(s, "docker:a", pre, found, &err), -1);
+                ck_assert_int_eq(err.kind, VS_ERR_INPUT);
+        }
+        vs_container_info_clear(&ia);
+        vs_container_info_clear(&ib);
+        ck_assert_int_eq(vs_service_delete(s, "docker:a", b, &err), 0);
+
+        /* An older record: no long_id in its container. */
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", a, old, &err), 0);
+        svc_close(s);
+        snprintf(path, sizeof(path), "%s/server/jobs/%s/job.json", state, a);
+        {
+                json_error_t je;
+                json_t *j = json_load_file(path, 0, &je);
+                ck_assert_ptr_nonnull(j);
+                ck_assert_int_eq(json_object_del(json_object_get(j, "container"), "long_id"), 0);
+                ck_assert_int_eq(json_dump_file(j, path, 0), 0);
+                json_decref(j);
+        }
+        s = svc_open();
+        ck_assert_int_eq(vs_service_container_info(s, "docker:a", a, &ia, &err), 0);
+        ck_assert_str_eq(ia.full_id, a);
+        vs_container_info_clear(&ia);
+        snprintf(pre, sizeof(pre), "%.5s", a);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", pre, found, &err), 0);
+        ck_assert_str_eq(found, a);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", "la", found, &err), 0);
+        ck_assert_str_eq(found, a);
+        svc_close(s);
+}
+END_TEST
+
 /* The facts survive a restart; a list is newest first and shows
  * containers only. */
 START_TEST(restart_and_list)
@@ -1708,6 +1783,7 @@ Suite *suite_containers(void)
         tcase_add_test(v, tombstones_per_owner);
         tcase_add_test(v, binds_several_service);
         tcase_add_test(v, bind_open);
+        tcase_add_test(v, long_ids);
         tcase_add_test(v, restart_and_list);
         tcase_add_test(v, auto_remove_after_restart);
         suite_add_tcase(s, v);

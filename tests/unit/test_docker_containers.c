@@ -54,7 +54,7 @@ static char *line(char *s)
 
 static bool is_id(const char *s)
 {
-        return strlen(s) == 12 && strspn(s, "0123456789abcdef") == 12;
+        return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
 }
 
 static json_t *http_json(const char *sock, const char *method, const char *path, const char *body, long *ret_status)
@@ -75,7 +75,7 @@ static const char *message(json_t *j)
 
 START_TEST(cli_create_start_wait_inspect)
 {
-        char *out = NULL, *err = NULL, id[16];
+        char *out = NULL, *err = NULL, id[65];
         json_t *j, *c;
 
         ck_assert_int_eq(CLI(&out, &err, "create", "--name", "web", "-e", "A=1", "-w", "/w", "-u", "1000:100", "--label",
@@ -126,7 +126,7 @@ END_TEST
 
 START_TEST(cli_run_detached_then_wait)
 {
-        char *out = NULL, *err = NULL, id[16];
+        char *out = NULL, *err = NULL, id[65];
         int rc;
 
         rc = CLI(&out, &err, "run", "-d", IMG, "fake", "exit:5");
@@ -146,7 +146,7 @@ START_TEST(cli_run_detached_then_wait)
         free(out), free(err);
         for (int i = 0; i < 200; i++) {
                 long st;
-                char path[64];
+                char path[128];
                 json_t *j;
                 snprintf(path, sizeof(path), "/containers/%s/json", id);
                 j = http_json(fx.sock_a, "GET", path, NULL, &st);
@@ -208,7 +208,7 @@ END_TEST
 
 START_TEST(cli_kill_stop_rm)
 {
-        char *out = NULL, *err = NULL, id[16];
+        char *out = NULL, *err = NULL, id[65];
 
         ck_assert_int_eq(CLI(&out, &err, "run", "-d", "-e", "NAME=k1", IMG, "fake", "block"), 0);
         snprintf(id, sizeof(id), "%s", line(out));
@@ -217,7 +217,7 @@ START_TEST(cli_kill_stop_rm)
         ck_assert_int_eq(CLI(&out, &err, "ps", "--format", "{{.ID}} {{.State}}"), 0);
         {
                 char want[64];
-                snprintf(want, sizeof(want), "%s running\n", id);
+                snprintf(want, sizeof(want), "%.12s running\n", id); /* docker ps shows 12 */
                 ck_assert_str_eq(out, want);
         }
         free(out), free(err);
@@ -264,7 +264,7 @@ START_TEST(cli_kill_stop_rm)
         fake_wait_blocked(1);
         ck_assert_int_eq(CLI(&out, &err, "rm", "-f", "f1", "s1", id), 0);
         {
-                char want[64];
+                char want[128];
                 snprintf(want, sizeof(want), "f1\ns1\n%s\n", id);
                 ck_assert_str_eq(out, want);
         }
@@ -372,11 +372,11 @@ END_TEST
 /* AutoRemove as dockerode's run does it: create, start, wait (removed). */
 START_TEST(http_auto_remove_wait)
 {
-        char path[96];
+        char path[160];
         long st;
         json_t *j;
         const char *id;
-        char idbuf[16];
+        char idbuf[65];
 
         j = http_json(fx.sock_a, "POST", "/containers/create",
                       "{\"Image\":\"" IMG "\",\"Cmd\":[\"fake\",\"exit:9\"],\"HostConfig\":{\"AutoRemove\":true}}", &st);
@@ -412,7 +412,7 @@ END_TEST
  * thread left behind), the container goes on. */
 START_TEST(http_wait_client_gone)
 {
-        char *out = NULL, *err = NULL, id[16], cmd[512];
+        char *out = NULL, *err = NULL, id[65], cmd[512];
         int rc;
 
         ck_assert_int_eq(CLI(&out, &err, "run", "-d", "-e", "NAME=g1", IMG, "fake", "block"), 0);
@@ -438,18 +438,20 @@ END_TEST
  * Docker refuses it) and run by its id. */
 START_TEST(store_image_linked)
 {
-        char *out = NULL, *err = NULL, id[16], path[256];
+        char *out = NULL, *err = NULL, id[65], path[256];
         json_t *spec;
         struct stat st;
 
         ck_assert_int_eq(CLI(&out, &err, "create", "--name", "u1", IMG, "fake", "exit:0"), 0);
         snprintf(id, sizeof(id), "%s", line(out));
         free(out), free(err);
-        snprintf(path, sizeof(path), "%s/server/jobs/%s/image.tar", fx.dir, id);
+        /* The job (and its directory) is named by the id's first 12. */
+        snprintf(path, sizeof(path), "%s/server/jobs/%.12s/image.tar", fx.dir, id);
         ck_assert_int_eq(stat(path, &st), 0);
         ck_assert_uint_ge(st.st_nlink, 2);
         ck_assert_int_eq(CLI(&out, &err, "rmi", IMG), 1);
         ck_assert_msg(strstr(err, "conflict") || strstr(err, "Conflict"), "%s", err);
+        id[12] = '\0'; /* Docker names the container by its short id here */
         ck_assert_msg(strstr(err, id), "%s", err);
         free(out), free(err);
         ck_assert_int_eq(CLI(&out, &err, "start", "u1"), 0);
