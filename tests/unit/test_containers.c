@@ -1552,6 +1552,16 @@ START_TEST(binds_several_service)
                 json_decref(b);
         }
         ck_assert_uint_eq(job_dirs(), 1);
+        /* The job API takes no binds: a job has its workspace. */
+        {
+                json_t *js = json_pack("{s:s, s:[{s:s, s:s, s:b}]}", "tag", "x:1", "binds", "host", in, "target", "/a",
+                                       "rw", 1);
+                char job[13];
+                ck_assert_int_eq(vs_service_create(s, "docker:a", js, job, &err), -1);
+                ck_assert_str_eq(err.msg, "unknown field \"binds\"");
+                json_decref(js);
+        }
+        ck_assert_uint_eq(job_dirs(), 1);
         svc_close(s);
 }
 END_TEST
