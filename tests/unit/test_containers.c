@@ -402,8 +402,10 @@ START_TEST(map_binds_refused)
                   "bind source /rootsx/ws is not below an allowed root (--allow-root)" },
                 { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a\",\"/roots/b:/a\"]}}",
                   "Duplicate mount point: /a" },
-                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a/\"],\"Mounts\":[{\"Type\":\"bind\",\"Source\":"
-                  "\"/roots/b\",\"Target\":\"/a\",\"ReadOnly\":true}]}}",
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a\"],\"Mounts\":[{\"Type\":\"bind\",\"Source\":"
+                  "\"/roots/b\",\"Target\":\"/a/\",\"ReadOnly\":true}]}}",
+                  "Duplicate mount point: /a/" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a/\",\"/roots/b:/a:ro\"]}}",
                   "Duplicate mount point: /a" },
                 { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/var/run/docker.sock:/s\",\"/roots/b:/s\"]}}",
                   "Duplicate mount point: /s" },
