@@ -58,7 +58,7 @@ typedef struct {
 #define VS_CONTAINER_IMAGE_MAX 255      /* an image reference as the client gave it */
 #define VS_CONTAINER_IMAGE_ID_LEN 71    /* "sha256:" + 64 hex */
 #define VS_CONTAINER_LABELS_MAX 256
-#define VS_CONTAINER_BINDS_MAX 16       /* as given (for inspect); one is used */
+#define VS_CONTAINER_BINDS_MAX 16       /* as given (for inspect), the Docker socket's among them */
 #define VS_CONTAINER_STRING_MAX 32768   /* a label, an env entry, a word of Cmd */
 #define VS_CONTAINER_ARGS_MAX 1024      /* words of Cmd, of Entrypoint (VS_ARGS_MAX) */
 #define VS_CONTAINER_ENV_MAX 256        /* VS_ENV_MAX */
