@@ -65,6 +65,7 @@ int spawn_stream_keep_err(char *const argv[], int in_fd, int *ret_status, char *
 #define DOCKER_SOCK "/run/docker.sock"   /* the VM's own engine */
 /* More than the host allows (256 env, 1024 args, each --env two words). */
 #define DOCKER_ARGV_MAX 2048
+#define DOCKER_BINDS_MAX 16 /* VS_BINDS_MAX: a container's binds, /job/binds/N */
 /* argv of `docker create` for the job spec (a NULL-terminated strv); with
  * memory_kib > 0 the container is limited to it (no swap). */
 int docker_create_argv(const json_t *spec, unsigned long memory_kib, char ***ret_argv, vs_error *err);

@@ -84,6 +84,48 @@ static int push_engine_socket(argv_builder *b, const json_t *spec, vs_error *err
         return push2(b, "--mount", mount, err);
 }
 
+/* A container's binds: /job/binds/N (the host's copy, made by prepare) at
+ * each target, readonly for ro ones (their changes would not go back
+ * anyway: the container cannot make any).  Targets are checked on the host
+ * (vs_spec_validate); checked again: a ',' or '"' would start another
+ * field of the CSV that --mount is. */
+static int push_binds(argv_builder *b, const json_t *spec, vs_error *err)
+{
+        const json_t *a = json_object_get(spec, "binds"), *v;
+        size_t i;
+
+        if (!a || json_is_null(a))
+                return 0;
+        if (!json_is_array(a) || json_array_size(a) > DOCKER_BINDS_MAX)
+                return vs_error_set(err, VS_ERR_INPUT, "spec.json: binds is not an array of at most %d", DOCKER_BINDS_MAX);
+        json_array_foreach(a, i, v) {
+                const char *t = json_string_value(json_object_get(v, "target"));
+                _cleanup_free_ char *mount = NULL;
+
+                if (!t || t[0] != '/' || strpbrk(t, ",\"\n") || !json_is_boolean(json_object_get(v, "ro")))
+                        return vs_error_set(err, VS_ERR_INPUT, "spec.json: binds[%zu] is not {target, ro} with an absolute target without ',' or '\"'", i);
+                mount = vs_xasprintf("type=bind,source=%s/binds/%zu,target=%s%s", VS_JOB_MOUNT, i, t,
+                                     json_is_true(json_object_get(v, "ro")) ? ",readonly" : "");
+                if (push2(b, "--mount", mount, err) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+/* Hostname and Tty of the container's create config. */
+static int push_terminal(argv_builder *b, const json_t *spec, vs_error *err)
+{
+        const char *h;
+
+        if (opt_string(spec, "hostname", &h, err) < 0)
+                return -1;
+        if (h && push2(b, "--hostname", h, err) < 0)
+                return -1;
+        if (json_is_true(json_object_get(spec, "tty")) && push(b, "--tty", err) < 0)
+                return -1;
+        return 0;
+}
+
 /* The image reference, after the entrypoint's first word as --entrypoint
  * and before the rest of it: how the docker CLI maps an entrypoint array
  * (an --entrypoint also drops the image's cmd, as the Engine API does for
@@ -156,7 +198,8 @@ int docker_create_argv(const json_t *spec, unsigned long memory_kib, char ***ret
                 if (push2(&b, "--mount", mount, err) < 0)
                         return -1;
         }
-        if (push_engine_socket(&b, spec, err) < 0 || push_entrypoint(&b, spec, ref, err) < 0 ||
+        if (push_binds(&b, spec, err) < 0 || push_terminal(&b, spec, err) < 0 || push_engine_socket(&b, spec, err) < 0 ||
+            push_entrypoint(&b, spec, ref, err) < 0 ||
             push_array(&b, spec, "cmd", NULL, err) < 0)
                 return -1;
         *ret_argv = TAKE_PTR(v);

@@ -30,8 +30,10 @@ static int chown_one(const char *path, const struct stat *st, int flag, struct F
         return 0;
 }
 
-/* With --user, the workflow must be able to write its own workspace. */
-static void workspace_chown(const char *user)
+/* With --user, the workflow must be able to write its own workspace and
+ * binds (a ro bind is mounted read-only and never goes back: its copy is
+ * handed over too, so that the user can read it as the host's owner could). */
+static void tree_chown(const char *user, const char *path)
 {
         vs_error err = { 0 };
 
@@ -40,8 +42,21 @@ static void workspace_chown(const char *user)
                 return;
         }
         chown_failed = 0;
-        if (nftw(VS_JOB_MOUNT "/workspace", chown_one, 32, FTW_PHYS) != 0 || chown_failed)
-                channel_log("the workspace could not be handed to %s whole (%u entries failed)", user, chown_failed);
+        if (nftw(path, chown_one, 32, FTW_PHYS) != 0 || chown_failed)
+                channel_log("%s could not be handed to %s whole (%u entries failed)", path, user, chown_failed);
+}
+
+static void workspace_chown(const char *user, const json_t *spec)
+{
+        const json_t *binds = json_object_get(spec, "binds");
+
+        if (json_is_true(json_object_get(spec, "workspace")))
+                tree_chown(user, VS_JOB_MOUNT "/workspace");
+        for (size_t i = 0; json_is_array(binds) && i < json_array_size(binds) && i < DOCKER_BINDS_MAX; i++) {
+                char path[64];
+                snprintf(path, sizeof(path), VS_JOB_MOUNT "/binds/%zu", i);
+                tree_chown(user, path);
+        }
 }
 
 static void write_result(json_t *result)
@@ -101,8 +116,8 @@ static int run_job(const json_t *spec, json_t *result)
                         return fail(result, "network", &err);
                 channel_log("network: %s", err.msg); /* loopback only: the job goes on */
         }
-        if (user && json_is_true(json_object_get(spec, "workspace")))
-                workspace_chown(user);
+        if (user)
+                workspace_chown(user, spec);
 
         phase_mark(phases, "engine-ready", true);
         if (docker_start_engine(nat, &engine, &err) < 0)

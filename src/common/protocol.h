@@ -6,6 +6,8 @@
  *   /in/context.tar       a build's context (spec.json has "build" then)
  *   /in/images/N.tar      a build's FROM images, N < spec.json's "images"
  *   /workspace/           the workspace, read-write in the container
+ *   /binds/N              a container's Nth bind (a directory or a file), at
+ *                         spec.json's binds[N].target, read-only when "ro"
  *   /out/result.json      the guest's record (written by the agent)
  *   /out/image.tar        the exported image, if asked for (a build's, always)
  *   /out/image.id         a build's image id (docker build --iidfile)

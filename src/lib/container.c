@@ -452,27 +452,45 @@ static int map_engine_socket(char *const *binds, vs_spec *s, char ***ret_rest, v
         return 0;
 }
 
-static int map_binds(char *const *binds, const vs_container_policy *p, vs_spec *s, bool *ret_rw, vs_error *err)
+/* Every bind but the engine socket's: a host path below a root (by its
+ * letters; the service opens it below that root), copied in at its target;
+ * rw ones are written back.  Targets are checked by vs_spec_validate (no
+ * target twice: Docker's "Duplicate mount point"); targets nested in
+ * another bind's are fine, as in Docker (o2r-muncher binds ro files into
+ * its rw /erc).  Two rw binds of one host directory, or of one inside
+ * the other, would write back over each other: refused. */
+static bool host_nested(const char *a, const char *b)
 {
-        _cleanup_free_ char *host = NULL, *target = NULL;
+        size_t n = strlen(a);
 
-        *ret_rw = false;
-        if (!binds || !binds[0])
-                return 0;
-        if (binds[1])
-                return vs_error_set(err, VS_ERR_INPUT,
-                                    "more than one bind (%.200s and %.200s): vmsandbox copies one host directory into a container",
-                                    binds[0], binds[1]);
-        if (vs_container_parse_bind(binds[0], &host, &target, ret_rw, err) < 0)
-                return -1;
-        if (!root_holds(p->roots, host))
-                return vs_error_set(err, VS_ERR_INPUT, "bind source %.300s is not below an allowed root (--allow-root)",
-                                    host);
-        if (strcmp(target, "/") == 0)
-                return vs_error_set(err, VS_ERR_INPUT, "bind %.300s: the container path must not be /", binds[0]);
-        s->workspace = TAKE_PTR(host);
-        s->mount_at = TAKE_PTR(target);
-        return 0;
+        while (n > 1 && a[n - 1] == '/')
+                n--;
+        return strncmp(a, b, n) == 0 && (b[n] == '/' || b[n] == '\0' || n == 1);
+}
+
+static int map_binds(char *const *binds, const vs_container_policy *p, vs_spec *s, vs_error *err)
+{
+        for (size_t i = 0; binds && binds[i]; i++) {
+                _cleanup_free_ char *host = NULL, *target = NULL;
+                bool rw;
+
+                if (vs_container_parse_bind(binds[i], &host, &target, &rw, err) < 0)
+                        return -1;
+                if (!root_holds(p->roots, host))
+                        return vs_error_set(err, VS_ERR_INPUT, "bind source %.300s is not below an allowed root (--allow-root)",
+                                            host);
+                if (strcmp(target, "/") == 0)
+                        return vs_error_set(err, VS_ERR_INPUT, "bind %.300s: the container path must not be /", binds[i]);
+                for (size_t k = 0; rw && k < s->n_binds; k++)
+                        if (s->binds[k].rw && (host_nested(host, s->binds[k].host) || host_nested(s->binds[k].host, host)))
+                                return vs_error_set(err, VS_ERR_INPUT,
+                                                    "binds of %.300s and %.300s: two rw binds of overlapping host "
+                                                    "directories would write back over each other",
+                                                    s->binds[k].host, host);
+                if (vs_spec_add_bind(s, host, target, rw, err) < 0)
+                        return -1;
+        }
+        return vs_spec_validate_binds(s, err);
 }
 
 /* Docker's User is a name or an id; a VM's container runs by number (the
@@ -522,7 +540,20 @@ static int map_workdir(const char *wd, vs_spec *s, vs_error *err)
         return 0;
 }
 
-static vs_container *facts_of(docker_body *b, char **binds, bool rw)
+/* Docker takes any hostname up to 255 bytes; the engine in the VM gets it
+ * as --hostname (checked by vs_spec_validate's rules, said here in
+ * Docker's field name). */
+static int map_hostname(const char *h, vs_spec *s, vs_error *err)
+{
+        if (!h || !*h)
+                return 0;
+        s->hostname = vs_xstrdup(h);
+        if (vs_spec_validate_hostname(s, err) < 0)
+                return vs_error_set(err, VS_ERR_INPUT, "Hostname \"%.64s\": letters, digits, '.', '-' and '_' only", h);
+        return 0;
+}
+
+static vs_container *facts_of(docker_body *b, char **binds)
 {
         vs_container *c = vs_xcalloc(1, sizeof(*c));
 
@@ -541,20 +572,20 @@ static vs_container *facts_of(docker_body *b, char **binds, bool rw)
         c->nano_cpus = b->nano_cpus;
         c->cpu_shares = b->cpu_shares;
         c->network_mode = b->network_mode && *b->network_mode ? vs_xstrdup(b->network_mode) : NULL;
-        c->binds = binds;
-        c->bind_rw = rw;
+        c->binds = binds; /* copied in as the spec's binds: bind_rw (the workspace's write-back of old records) stays false */
         return c;
 }
 
-static int map_all(docker_body *b, const vs_container_policy *p, char *const *binds, vs_spec *s, bool *ret_rw,
-                   vs_error *err)
+static int map_all(docker_body *b, const vs_container_policy *p, char *const *binds, vs_spec *s, vs_error *err)
 {
-        _cleanup_strv_ char **ws = NULL; /* the binds but the engine's socket */
+        _cleanup_strv_ char **rest = NULL; /* the binds but the engine's socket */
 
         if (map_memory(b, p, s, err) < 0 || map_cpus(b, s, err) < 0 || map_network(b, p, s, err) < 0 ||
-            map_engine_socket(binds, s, &ws, err) < 0 || map_binds(ws, p, s, ret_rw, err) < 0 || map_user(b->user, s, err) < 0 || map_env(b->env, s, err) < 0 ||
-            map_words(b, s, err) < 0 || map_workdir(b->working_dir, s, err) < 0)
+            map_engine_socket(binds, s, &rest, err) < 0 || map_binds(rest, p, s, err) < 0 ||
+            map_user(b->user, s, err) < 0 || map_env(b->env, s, err) < 0 || map_words(b, s, err) < 0 ||
+            map_workdir(b->working_dir, s, err) < 0 || map_hostname(b->hostname, s, err) < 0)
                 return -1;
+        s->tty = b->tty;
         if (p->max_disk && p->max_disk < s->disk)
                 s->disk = p->max_disk;
         s->timeout_ms = p->timeout_ms ? p->timeout_ms : VS_TIMEOUT_MAX_MS;
@@ -567,7 +598,6 @@ int vs_container_from_docker(json_t *body, const vs_container_policy *p, vs_spec
         docker_body b;
         _cleanup_strv_ char **binds = NULL;
         vs_spec s;
-        bool rw = false;
         int r;
 
         vs_spec_init(&s);
@@ -575,7 +605,7 @@ int vs_container_from_docker(json_t *body, const vs_container_policy *p, vs_spec
         if (r == 0)
                 r = collect_binds(&b, &binds, err);
         if (r == 0)
-                r = map_all(&b, p, binds, &s, &rw, err);
+                r = map_all(&b, p, binds, &s, err);
         if (r < 0) {
                 vs_spec_clear(&s);
                 docker_body_clear(&b);
@@ -583,7 +613,7 @@ int vs_container_from_docker(json_t *body, const vs_container_policy *p, vs_spec
                         err->kind = VS_ERR_INPUT;
                 return -1;
         }
-        *ret_c = facts_of(&b, TAKE_PTR(binds), rw);
+        *ret_c = facts_of(&b, TAKE_PTR(binds));
         docker_body_clear(&b);
         *ret_spec = s;
         return 0;

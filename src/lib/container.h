@@ -43,11 +43,13 @@ typedef struct {
  *                                          meaning between VMs: 1 vCPU
  *   NetworkDisabled, NetworkMode none      network none
  *   NetworkMode "", default, bridge        nat when allow_network, else none
- *   Binds / Mounts (type bind)             one bind below a root: the workspace at
- *                                          CONTAINER, written back when rw; a bind of
+ *   Binds / Mounts (type bind)             binds below a root: the spec's binds (copied
+ *                                          in, written back when rw; no target twice,
+ *                                          no two overlapping rw sources); a bind of
  *                                          /var/run/docker.sock: the VM's own engine
+ *   Hostname, Tty                          the spec's (the guest's --hostname, --tty)
  *   Env, User (numeric), WorkingDir, Cmd, Entrypoint  the spec's
- *   Labels, Tty, OpenStdin, Hostname, AutoRemove      the facts
+ *   Labels, Tty, OpenStdin, Hostname, AutoRemove      the facts too
  * HostConfig's fields win over the same fields at the top level (where
  * dockerode's callers put them); the top level fills in what HostConfig
  * leaves 0 or absent, as moby's create handler does. */

@@ -387,6 +387,28 @@ static int build_in(guestfs_h *g, const vs_helper_args *a, vs_error *err)
         return 0;
 }
 
+/* A container's binds: /binds/N, a directory from its tar pipe (made by
+ * tar in the open host directory, as the workspace's) or a file copied. */
+static int binds_in(guestfs_h *g, const vs_helper_args *a, vs_error *err)
+{
+        if (guestfs_mkdir(g, "/binds") < 0)
+                return vs_disk_error(g, err, "copying the binds in");
+        for (size_t i = 0; i < a->n_binds; i++) {
+                char remote[32], from[32];
+
+                snprintf(remote, sizeof(remote), "/binds/%zu", i);
+                if (a->bind_files[i]) {
+                        if (feed(g, a->bind_fds[i], remote, false, err) < 0)
+                                return -1;
+                        continue;
+                }
+                snprintf(from, sizeof(from), "/dev/fd/%d", a->bind_fds[i]);
+                if (guestfs_mkdir(g, remote) < 0 || guestfs_tar_in(g, from, remote) < 0)
+                        return vs_disk_error(g, err, "copying a bind in");
+        }
+        return 0;
+}
+
 static int prepare_in_appliance(const vs_helper_args *a, const char *spec, size_t spec_len, vs_error *err)
 {
         _cleanup_guestfs_ guestfs_h *g = NULL;
@@ -416,6 +438,8 @@ static int prepare_in_appliance(const vs_helper_args *a, const char *spec, size_
                         return vs_disk_error(g, err, "copying the workspace in");
         }
         if (a->context_fd >= 0 && build_in(g, a, err) < 0)
+                return -1;
+        if (a->n_binds && binds_in(g, a, err) < 0)
                 return -1;
         /* An uploaded tar is unpacked by the appliance, never on the host. */
         if (a->ws_tar_fd >= 0 && feed(g, a->ws_tar_fd, "/workspace", true, err) < 0)
@@ -525,7 +549,7 @@ static int send_spec(vs_child *c, const char *spec, vs_error *err)
 static int run_prepare_child(vs_disk_phase *p, const vs_helper_args *a, const char *spec, const vs_bound *b,
                              vs_error *err)
 {
-        int keep[3 * VS_PRELOAD_MAX + 5];
+        int keep[3 * VS_PRELOAD_MAX + VS_BINDS_MAX + 5];
         size_t n = 0;
         vs_child c;
         char type, msg[1100];
@@ -544,6 +568,8 @@ static int run_prepare_child(vs_disk_phase *p, const vs_helper_args *a, const ch
                 keep[n++] = a->context_fd;
         for (size_t i = 0; i < a->n_build_images; i++)
                 keep[n++] = a->build_image_fds[i];
+        for (size_t i = 0; i < a->n_binds; i++)
+                keep[n++] = a->bind_fds[i];
         vs_child_opts o = vs_disk_phase_child_opts(p, b, keep, n);
         if (vs_helper_start(&c, &o, a, err) < 0)
                 return -1;
@@ -579,6 +605,24 @@ int vs_disk_check_links(int fd, const char *path, vs_error *err)
         return 0;
 }
 
+/* The tar that fed one directory in: 0 when it read the whole tree.  On
+ * failure it is killed first (not reaped yet: still our child). */
+static int reap_tar(pid_t tar, bool failed, const char *what, vs_error *err)
+{
+        int status;
+
+        if (tar <= 0)
+                return 0;
+        if (failed)
+                kill(tar, SIGKILL);
+        if (wait_child(tar, &status) < 0)
+                status = -1;
+        if (!failed && (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0))
+                return vs_error_set(err, VS_ERR_INPUT, "tar could not read the whole %s (exit status %d)", what,
+                                    status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        return 0;
+}
+
 int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs_accel accel, const vs_bound *b,
                     vs_error *err)
 {
@@ -586,11 +630,13 @@ int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs
         _cleanup_close_ int disk = -1;
         vs_helper_args a;
         vs_disk_phase p;
-        pid_t tar = -1;
-        int r, status;
+        pid_t tar = -1, bind_tars[VS_BINDS_MAX];
+        int r;
 
         if (in->build && in->build->n_images > VS_PRELOAD_MAX)
                 return vs_error_set(err, VS_ERR_USAGE, "a build takes at most %d images", VS_PRELOAD_MAX);
+        if (in->n_binds > VS_BINDS_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "at most %d binds", VS_BINDS_MAX);
         if (vs_disk_phase_begin(&p, dirname(copy), accel, err) < 0)
                 return -1;
         vs_helper_args_init(&a, VS_HELPER_PREPARE);
@@ -614,21 +660,30 @@ int vs_disk_prepare(const char *path, uint64_t size, const vs_job_inputs *in, vs
                 r = open_preloads(in->preloads, &a, err);
         if (r == 0 && in->workspace_fd >= 0)
                 r = spawn_workspace_tar(&p.id, in->workspace_fd, &tar, &a.ws_pipe, err);
+        /* A directory bind goes in as the workspace does (a tar in its fd); a
+         * file as it is (the child reads the fd). */
+        for (size_t i = 0; i < in->n_binds; i++) {
+                bind_tars[i] = -1;
+                a.bind_files[i] = in->bind_files[i];
+                a.bind_fds[i] = in->bind_files[i] ? in->bind_fds[i] : -1;
+                if (r == 0 && !in->bind_files[i])
+                        r = spawn_workspace_tar(&p.id, in->bind_fds[i], &bind_tars[i], &a.bind_fds[i], err);
+                a.n_binds = i + 1;
+        }
         if (r == 0)
                 r = run_prepare_child(&p, &a, in->spec_json, b, err);
         if (r < 0)
                 prefix_if_full(&p, err);
         if (a.ws_pipe >= 0)
                 close(a.ws_pipe); /* the child's copy is gone: a tar still writing gets EPIPE */
-        if (tar > 0) {
-                if (r < 0)
-                        kill(tar, SIGKILL); /* not reaped yet: still our child */
-                if (wait_child(tar, &status) < 0)
-                        status = -1;
-                if (r == 0 && (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0))
-                        r = vs_error_set(err, VS_ERR_INPUT, "tar could not read the whole workspace (exit status %d)",
-                                         status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-        }
+        for (size_t i = 0; i < a.n_binds; i++)
+                if (!a.bind_files[i] && a.bind_fds[i] >= 0)
+                        close(a.bind_fds[i]);
+        if (reap_tar(tar, r < 0, "workspace", err) < 0)
+                r = -1;
+        for (size_t i = 0; i < a.n_binds; i++)
+                if (reap_tar(bind_tars[i], r < 0, "bind", err) < 0)
+                        r = -1;
         for (size_t i = 0; i < a.n_preloads; i++)
                 close(a.preload_fds[i]);
         if (disk >= 0) {

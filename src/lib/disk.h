@@ -56,6 +56,9 @@ typedef struct {
         char *const *preloads;   /* archive paths -> /in/preload-N.tar, or NULL */
         int workspace_fd;        /* an open host directory -> /workspace, or -1 */
         int workspace_tar_fd;    /* or an open tar, unpacked inside the appliance into /workspace, or -1 */
+        const int *bind_fds;     /* a container's binds -> /binds/N: an open directory (copied as the */
+        const bool *bind_files;  /* workspace is) or, bind_files[N], an open regular file */
+        size_t n_binds;
         const vs_build_inputs *build; /* NULL: not a build */
 } vs_job_inputs;
 

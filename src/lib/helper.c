@@ -74,6 +74,8 @@ char **vs_helper_argv(const vs_helper_args *a)
                 push_fd(&v, "--preload", a->preload_fds[i]);
         push_fd(&v, "--ws-pipe", a->ws_pipe);
         push_fd(&v, "--ws-tar", a->ws_tar_fd);
+        for (size_t i = 0; i < a->n_binds; i++)
+                push_fd(&v, a->bind_files[i] ? "--bind-file" : "--bind-dir", a->bind_fds[i]);
         push_fd(&v, "--context", a->context_fd);
         for (size_t i = 0; i < a->n_build_images; i++)
                 push_fd(&v, "--build-image", a->build_image_fds[i]);
@@ -196,7 +198,12 @@ int vs_helper_parse(int argc, char **argv, vs_helper_args *ret, vs_error *err)
                         r = parse_fd(o, v, &a.ws_pipe, err);
                 else if (strcmp(o, "--ws-tar") == 0)
                         r = parse_fd(o, v, &a.ws_tar_fd, err);
-                else if (strcmp(o, "--context") == 0)
+                else if (strcmp(o, "--bind-dir") == 0 || strcmp(o, "--bind-file") == 0) {
+                        if (a.n_binds >= VS_BINDS_MAX)
+                                return vs_error_set(err, VS_ERR_USAGE, "at most %d binds", VS_BINDS_MAX);
+                        a.bind_files[a.n_binds] = o[7] == 'f';
+                        r = parse_fd(o, v, &a.bind_fds[a.n_binds++], err);
+                } else if (strcmp(o, "--context") == 0)
                         r = parse_fd(o, v, &a.context_fd, err);
                 else if (strcmp(o, "--build-image") == 0) {
                         if (a.n_build_images >= VS_PRELOAD_MAX)

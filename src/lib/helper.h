@@ -10,7 +10,8 @@
  *
  *   vmsandbox-appliance ROLE --accel kvm|tcg --tmpdir DIR [--appliance DIR]
  *       [--job ID] [--disk PATH] [--image FD] [--preload FD]... [--ws-pipe FD]
- *       [--ws-tar FD] [--context FD [--build-image FD]...] --chan FD
+ *       [--ws-tar FD] [--bind-dir FD | --bind-file FD]... [--context FD [--build-image FD]...]
+ *       --chan FD
  *
  * ROLE is prepare (the spec comes as 'J' frames, an empty one last; then
  * the child answers 'K' or 'X'), collect (the frames of collect.h) or
@@ -21,6 +22,7 @@
 #include "disk.h"
 #include "error.h"
 #include "privdrop.h"
+#include "spec.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -44,6 +46,9 @@ typedef struct {
         int context_fd;                  /* prepare of a build: the context tar; -1: not a build */
         int build_image_fds[VS_PRELOAD_MAX]; /* its FROM images */
         size_t n_build_images;
+        int bind_fds[VS_BINDS_MAX];      /* prepare: /binds/N from a tar pipe (a directory) or a file */
+        bool bind_files[VS_BINDS_MAX];
+        size_t n_binds;
         int chan;                        /* the helper's side; -1 in the parent */
 } vs_helper_args;
 

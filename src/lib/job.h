@@ -35,6 +35,16 @@ typedef struct {
         int image_fds[VS_BUILD_IMAGES_MAX]; /* a build's FROM images, n_images of them */
         size_t n_images;
         uint64_t images_bytes;
+        /* A container's binds (spec->binds): each opened once at validation
+         * (vs_bind_open), copied in and, rw, written back through its fd. */
+        struct {
+                int fd;
+                struct stat st;  /* at validation: the write-back checks it again */
+                uint64_t bytes;
+                char *stage;     /* where a rw bind is collected; NULL: not yet */
+        } binds[VS_BINDS_MAX];
+        size_t n_binds;          /* opened so far */
+        uint64_t binds_bytes;
         bool has_workspace;      /* a directory or a tar was given */
         uint64_t workspace_bytes;
         vs_base_image base;

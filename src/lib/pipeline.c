@@ -106,6 +106,32 @@ static int check_workspace(vs_job *job, vs_error *err)
         return 0;
 }
 
+/* A container's binds: each opened below its root (vs_bind_open: a
+ * directory or a regular file, the one pinned at create), sized; the
+ * copy-in and the write-back use only the fds. */
+static int open_binds(vs_job *job, vs_error *err)
+{
+        uint64_t entries = 0;
+
+        for (size_t i = 0; i < job->spec->n_binds; i++) {
+                const vs_bind *b = &job->spec->binds[i];
+                const char *root = job->opts->bind_roots ? job->opts->bind_roots[i] : "/";
+                uint64_t n;
+
+                if (vs_bind_open(root, b, WORKSPACE_MAX_ENTRIES - entries, &job->binds[i].fd, &job->binds[i].st,
+                                 &job->binds[i].bytes, &n, err) < 0)
+                        return -1;
+                job->n_binds = i + 1;
+                job->binds_bytes += job->binds[i].bytes;
+                entries += n;
+                if (entries > WORKSPACE_MAX_ENTRIES)
+                        return vs_error_set(err, VS_ERR_INPUT, "binds: more than %llu entries together", WORKSPACE_MAX_ENTRIES);
+        }
+        if (job->binds_bytes > VS_BINDS_BYTES_MAX)
+                return vs_error_set(err, VS_ERR_INPUT, "binds: more than 16 GiB together");
+        return 0;
+}
+
 /* The image archive is opened once; inspection and the upload read it
  * through /proc/self/fd/N. */
 static int open_image(vs_job *job, vs_error *err)
@@ -190,7 +216,7 @@ static int open_build(vs_job *job, vs_error *err)
  * workspace again, an exported image): all of it must fit in --disk. */
 static int check_disk_budget(vs_job *job, vs_error *err)
 {
-        uint64_t need = job->archive.size + 2 * job->workspace_bytes + (64ull << 20);
+        uint64_t need = job->archive.size + 2 * job->workspace_bytes + 2 * job->binds_bytes + (64ull << 20);
         char a[32], b[32];
 
         if (job->spec->export_image)
@@ -240,7 +266,7 @@ static int job_validate(vs_job *job, vs_error *err)
         if (job->accel == VS_ACCEL_TCG && s->cpus > 1)
                 return vs_error_set(err, VS_ERR_USAGE, "--cpus %u needs KVM; under TCG (%s) guests run with 1 vCPU",
                                     s->cpus, job->accel_why);
-        if (check_out_dir(job, err) < 0 || check_workspace(job, err) < 0)
+        if (check_out_dir(job, err) < 0 || check_workspace(job, err) < 0 || open_binds(job, err) < 0)
                 return -1;
         if (s->build) {
                 if (open_build(job, err) < 0)
@@ -323,6 +349,8 @@ static int job_prepare(vs_job *job, vs_error *err)
                                   .n_images = job->n_images };
         json_t *guest;
         vs_job_inputs in;
+        int bind_fds[VS_BINDS_MAX];
+        bool bind_files[VS_BINDS_MAX];
 
         if (vs_jobdir_create(job->cfg->state_dir, job->id, &job->dir, err) < 0 || make_out_tmp(job, err) < 0)
                 return -1;
@@ -331,6 +359,16 @@ static int job_prepare(vs_job *job, vs_error *err)
         guest = vs_spec_guest_json(job->spec, job->ref);
         json_object_set_new(guest, "workspace", json_boolean(job->has_workspace));
         json_object_set_new(guest, "load", json_boolean(job->spec->image != NULL));
+        if (job->n_binds) {
+                json_t *a = json_array();
+                for (size_t i = 0; i < job->n_binds; i++) {
+                        bind_fds[i] = job->binds[i].fd;
+                        bind_files[i] = S_ISREG(job->binds[i].st.st_mode);
+                        json_array_append_new(a, json_pack("{s:s, s:b, s:b}", "target", job->spec->binds[i].target, "ro",
+                                                           !job->spec->binds[i].rw, "file", bind_files[i]));
+                }
+                json_object_set_new(guest, "binds", a);
+        }
         if (job->spec->build)
                 json_object_set_new(guest, "images", json_integer((json_int_t)job->n_images));
         spec_text = json_dumps(guest, JSON_COMPACT);
@@ -342,6 +380,9 @@ static int job_prepare(vs_job *job, vs_error *err)
                               .image_fd = job->image_fd,
                               .workspace_fd = job->workspace_fd,
                               .workspace_tar_fd = job->workspace_tar_fd,
+                              .bind_fds = bind_fds,
+                              .bind_files = bind_files,
+                              .n_binds = job->n_binds,
                               .build = job->spec->build ? &build : NULL };
         return vs_disk_prepare(job->dir.job_disk, job->spec->disk, &in, job->accel, &bound, err);
 }
@@ -430,14 +471,52 @@ static int job_wait(vs_job *job, vs_error *err)
 
 /* ---- collect ----------------------------------------------------------- */
 
+/* The rw binds, collected whole, into the directories (or files) opened
+ * at validation; ro binds are never written.  The result lists each. */
+static int write_back_binds(vs_job *job, vs_error *err)
+{
+        json_t *a;
+
+        if (!job->ran || job->n_binds == 0)
+                return 0;
+        a = json_array();
+        json_object_set_new(job->result, "binds", a);
+        for (size_t i = 0; i < job->n_binds; i++) {
+                const vs_bind *b = &job->spec->binds[i];
+                vs_sync_stats st = { 0 };
+                struct stat now;
+
+                if (!b->rw || !job->binds[i].stage) {
+                        json_array_append_new(a, json_pack("{s:s, s:s, s:b}", "host", b->host, "target", b->target,
+                                                           "written_back", false));
+                        continue;
+                }
+                if (fstat(job->binds[i].fd, &now) < 0 || now.st_dev != job->binds[i].st.st_dev ||
+                    now.st_ino != job->binds[i].st.st_ino)
+                        return vs_error_set(err, VS_ERR_SANDBOX, "bind source %s changed identity during the run", b->host);
+                if (S_ISREG(now.st_mode) ? vs_bind_write_file(job->binds[i].stage, job->binds[i].fd, err)
+                                         : vs_workspace_sync_fd(job->binds[i].stage, job->binds[i].fd, &st, err)) {
+                        vs_error_prefix(err, "writing back the bind of %s", b->host);
+                        return -1;
+                }
+                json_array_append_new(a, json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}", "host", b->host, "target",
+                                                   b->target, "written_back", true, "written", (json_int_t)st.written,
+                                                   "deleted", (json_int_t)st.deleted, "unchanged",
+                                                   (json_int_t)st.unchanged));
+        }
+        return 0;
+}
+
 /* With write_back, the workspace as the workflow left it replaces the
  * user's directory, once it has been collected whole (into --out's
- * workspace/ too when there is one: a container's rw bind). */
+ * workspace/ too when there is one: a container of an older record's rw bind). */
 static int write_back(vs_job *job, vs_error *err)
 {
         vs_sync_stats st;
         struct stat now;
 
+        if (write_back_binds(job, err) < 0)
+                return -1;
         /* Nothing to write back when the workflow did not run (the guest
          * failed before it): the user's directory stays as it was. */
         if (!job->opts->write_back || job->workspace_fd < 0 || !job->ran)
@@ -454,6 +533,38 @@ static int write_back(vs_job *job, vs_error *err)
                             json_pack("{s:s, s:I, s:I, s:I}", "dir", job->spec->workspace, "written",
                                       (json_int_t)st.written, "deleted", (json_int_t)st.deleted, "unchanged",
                                       (json_int_t)st.unchanged));
+        return 0;
+}
+
+/* The rw binds as the workflow left them, each into a stage of the job
+ * directory (/binds/N of the job disk: a tree, or one file). */
+static int collect_binds(vs_job *job, vs_collect_src *g, const vs_collect_limits *lim, vs_error *err)
+{
+        for (size_t i = 0; i < job->n_binds; i++) {
+                char remote[32], name[32];
+                vs_collect_stats stats;
+                bool present;
+
+                if (!job->spec->binds[i].rw)
+                        continue;
+                snprintf(remote, sizeof(remote), "/binds/%zu", i);
+                snprintf(name, sizeof(name), "bind-%zu", i);
+                job->binds[i].stage = path_join(job->dir.dir, name);
+                if (!job->binds[i].stage)
+                        return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "binds");
+                if (S_ISREG(job->binds[i].st.st_mode)) {
+                        if (vs_collect_file(g, remote, job->binds[i].stage, lim->max_bytes, &present, err) < 0)
+                                return -1;
+                        if (!present)
+                                return vs_error_set(err, VS_ERR_SANDBOX, "the bound file %s is gone from the job disk",
+                                                    job->spec->binds[i].target);
+                        continue;
+                }
+                if (mkdir(job->binds[i].stage, 0700) < 0)
+                        return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create %s", job->binds[i].stage);
+                if (vs_collect_tree(g, remote, job->binds[i].stage, lim, &stats, err) < 0)
+                        return -1;
+        }
         return 0;
 }
 
@@ -478,7 +589,11 @@ static int collect_outputs(vs_job *job, vs_collect_src *g, vs_error *err)
                                 json_object_set_new(job->result, "exported_image", json_string("image.tar"));
                 }
         }
-        if (!job->has_workspace || !job->ran)
+        if (!job->ran)
+                return 0;
+        if (collect_binds(job, g, &lim, err) < 0)
+                return -1;
+        if (!job->has_workspace)
                 return 0;
         if (mkdir(job->ws_stage, 0700) < 0)
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create %s", job->ws_stage);
@@ -744,6 +859,10 @@ static void job_free(vs_job *job)
                 vs_rm_rf(job->out_tmp);
         free(job->out_tmp);
         free(job->ws_stage);
+        for (size_t i = 0; i < job->n_binds; i++) {
+                close_fd(&job->binds[i].fd);
+                free(job->binds[i].stage);
+        }
         close_fd(&job->workspace_fd);
         close_fd(&job->workspace_tar_fd);
         close_fd(&job->image_fd);

@@ -40,6 +40,9 @@ typedef struct {
         /* The same for spec->image (NULL for an upload in the service's own
          * job directory). */
         const char *image_root;
+        /* spec->binds[i].host is opened below bind_roots[i] (the root that
+         * admitted it; a NULL entry: refused).  NULL: below "/" (no roots). */
+        const char *const *bind_roots;
         /* A build (spec->build): its context tar (checked again here) and the
          * docker-archives of its FROM images (NULL-terminated, may be NULL). */
         const char *build_context;

@@ -341,6 +341,11 @@ void vs_container_free(vs_container *c)
         free(c);
 }
 
+const char *vs_container_id(const vs_container *c, const char *job_id)
+{
+        return c && c->long_id[0] ? c->long_id : job_id;
+}
+
 vs_container *vs_container_copy(const vs_container *c)
 {
         vs_container *d;
@@ -395,8 +400,8 @@ static json_t *text_or_null(const char *s)
 json_t *vs_container_to_json(const vs_container *c)
 {
         return vs_xjson(json_pack(
-                "{s:o, s:o, s:s, s:o, s:b, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:o, s:o, s:b}",
-                "name", text_or_null(c->name), "image", text_or_null(c->image), "image_id", c->image_id, "hostname",
+                "{s:s, s:o, s:o, s:s, s:o, s:b, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:o, s:o, s:b}",
+                "long_id", c->long_id, "name", text_or_null(c->name), "image", text_or_null(c->image), "image_id", c->image_id, "hostname",
                 text_or_null(c->hostname), "tty", c->tty, "open_stdin", c->open_stdin, "auto_remove", c->auto_remove,
                 "cmd", strv_or_null(c->cmd), "entrypoint", strv_or_null(c->entrypoint), "env", strv_or_null(c->env),
                 "user", text_or_null(c->user), "working_dir", text_or_null(c->working_dir), "labels",
@@ -429,6 +434,11 @@ static bool image_id_valid(const char *id)
         return true;
 }
 
+static bool long_id_valid(const char *id)
+{
+        return !*id || (strlen(id) == VS_CONTAINER_ID_LEN && strspn(id, "0123456789abcdef") == VS_CONTAINER_ID_LEN);
+}
+
 static bool name_valid(const char *name)
 {
         return vs_container_name_valid(name);
@@ -443,6 +453,8 @@ static bool name_valid(const char *name)
 
 /* job.json's "container", in the order its errors are looked for. */
 static const vs_json_field container_fields[] = {
+        { "long_id", VS_JF_BUF, offsetof(vs_container, long_id), VS_CONTAINER_ID_LEN, 0, VS_JF_NULLABLE, long_id_valid,
+          "is not a container id" },
         { "name", VS_JF_STRING, offsetof(vs_container, name), VS_CONTAINER_NAME_MAX, 0,
           VS_JF_REQUIRED | VS_JF_NULLABLE, name_valid, "is not a container name" },
         C_STR("image", image, VS_CONTAINER_IMAGE_MAX, VS_JF_REQUIRED),

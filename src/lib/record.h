@@ -58,13 +58,18 @@ typedef struct {
 #define VS_CONTAINER_IMAGE_MAX 255      /* an image reference as the client gave it */
 #define VS_CONTAINER_IMAGE_ID_LEN 71    /* "sha256:" + 64 hex */
 #define VS_CONTAINER_LABELS_MAX 256
-#define VS_CONTAINER_BINDS_MAX 16       /* as given (for inspect); one is used */
+#define VS_CONTAINER_BINDS_MAX 16       /* as given (for inspect), the Docker socket's among them */
 #define VS_CONTAINER_STRING_MAX 32768   /* a label, an env entry, a word of Cmd */
 #define VS_CONTAINER_ARGS_MAX 1024      /* words of Cmd, of Entrypoint (VS_ARGS_MAX) */
 #define VS_CONTAINER_ENV_MAX 256        /* VS_ENV_MAX */
 #define VS_CONTAINER_PATH_MAX 1024      /* VS_PATH_MAX */
 
+#define VS_CONTAINER_ID_LEN 64         /* Docker's ids: 64 hex digits */
 typedef struct {
+        /* Docker's id, 64 hex digits whose first 12 are the job's id; ""
+         * in records made before ids were long: the job id (12) is then
+         * the container's id (vs_container_id). */
+        char long_id[VS_CONTAINER_ID_LEN + 1];
         char *name;                     /* unique per tenant */
         char *image;                    /* the reference as given ("ubuntu", "sha256:...") */
         char image_id[VS_CONTAINER_IMAGE_ID_LEN + 1]; /* "sha256:<hex>"; "" when the image had none */
@@ -84,6 +89,8 @@ typedef struct {
 } vs_container;
 
 void vs_container_free(vs_container *c);
+/* The container's Docker id: long_id, or job_id for an older record. */
+const char *vs_container_id(const vs_container *c, const char *job_id);
 /* A deep copy (callers take it under the job's lock and use it without). */
 vs_container *vs_container_copy(const vs_container *c);
 /* job.json's "container" and back; read back bounded: a field of the wrong

@@ -208,7 +208,8 @@ int vs_service_container_find(vs_service *s, const char *owner, const char *ref,
 
 /* What inspect and list show of one container: typed copies. */
 typedef struct {
-        char id[13];
+        char id[13];                  /* the job's */
+        char full_id[VS_CONTAINER_ID_LEN + 1]; /* Docker's (vs_container_id) */
         vs_job_state state;
         int exit_code;                /* -1: none */
         char *error;                  /* the job's error, or NULL */

@@ -10,6 +10,8 @@
 #include "spec.h"
 #include "store.h"
 #include "strv.h"
+#include "parse.h"
+#include "workspace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -187,7 +189,7 @@ static int list_container_checked(vs_service *s, sjob *j, vs_error *err)
                 r = vs_error_set(err, VS_ERR_CONFLICT,
                                  "Conflict. The container name \"/%s\" is already in use by container \"%s\". You have "
                                  "to remove (or rename) that container to be able to reuse that name.",
-                                 j->rec.container->name, other->id);
+                                 j->rec.container->name, vs_container_id(other->rec.container, other->id));
         else
                 r = quota_create_locked(s, j->rec.owner, err);
         if (r == 0)
@@ -227,6 +229,60 @@ static int resolve_image(vs_service *s, const char *owner, const char *name, con
         return 0;
 }
 
+/* Every bind opened now, below the root that admits it, as the run will
+ * open it again: a directory or a regular file; its identity (dev/ino)
+ * goes into the spec, so that the run copies in and writes back the same
+ * file, not whatever the path names by then.  Their bytes together are
+ * bounded (VS_BINDS_BYTES_MAX, and the job disk holds each twice). */
+#define BINDS_MAX_ENTRIES 200000ull
+static int check_binds(vs_service *s, const char *owner, vs_spec *sp, vs_error *err)
+{
+        uint64_t total = 0, entries = 0;
+        char a[32], b[32];
+
+        for (size_t i = 0; i < sp->n_binds; i++) {
+                vs_bind *bd = &sp->binds[i];
+                _cleanup_close_ int fd = -1;
+                uint64_t bytes, n;
+                struct stat st;
+
+                /* A tenant binds below its own root only. */
+                if (svc_owner_path_check(s, owner, "bind source", bd->host, err) < 0 ||
+                    vs_bind_open(vs_service_root_for(s, bd->host), bd, BINDS_MAX_ENTRIES - entries, &fd, &st, &bytes, &n,
+                                 err) < 0)
+                        return -1;
+                bd->dev = (uint64_t)st.st_dev;
+                bd->ino = (uint64_t)st.st_ino;
+                total += bytes;
+                entries += n;
+                if (entries > BINDS_MAX_ENTRIES)
+                        return vs_error_set(err, VS_ERR_INPUT, "binds: more than %llu entries together (at %.300s)",
+                                            BINDS_MAX_ENTRIES, bd->host);
+                /* The job disk holds each bind twice (in, and back out). */
+                uint64_t limit = sp->disk / 2 - (32ull << 20);
+                if (limit > VS_BINDS_BYTES_MAX)
+                        limit = VS_BINDS_BYTES_MAX;
+                if (total > limit)
+                        return vs_error_set(err, VS_ERR_INPUT, "binds: %s together (at %.300s), over the limit of %s",
+                                            vs_format_size(total, a, sizeof(a)), bd->host, vs_format_size(limit, b, sizeof(b)));
+        }
+        return 0;
+}
+
+/* Docker's 64 hex digits: the job's 12, then 52 random ones. */
+static int long_id_of(const char *job_id, char ret[VS_CONTAINER_ID_LEN + 1], vs_error *err)
+{
+        memcpy(ret, job_id, 12);
+        for (size_t at = 12; at < VS_CONTAINER_ID_LEN; at += 12) {
+                char more[13];
+                if (vs_random_id(more, err) < 0)
+                        return -1;
+                memcpy(ret + at, more, VS_CONTAINER_ID_LEN - at < 12 ? VS_CONTAINER_ID_LEN - at : 12);
+        }
+        ret[VS_CONTAINER_ID_LEN] = '\0';
+        return 0;
+}
+
 int vs_service_container_create(vs_service *s, const char *owner, const char *name, json_t *body, char ret_id[13],
                                 vs_error *err)
 {
@@ -245,6 +301,11 @@ int vs_service_container_create(vs_service *s, const char *owner, const char *na
                 return -1;
         if (vs_container_from_docker(body, &pol, &sp, &facts, err) < 0)
                 return -1;
+        if (check_binds(s, owner, &sp, err) < 0) {
+                vs_spec_clear(&sp);
+                vs_container_free(facts);
+                return -1;
+        }
         spec = vs_spec_to_json(&sp);
         vs_spec_clear(&sp);
         /* Limits and the bind's directory (below the tenant's own root, then
@@ -267,6 +328,11 @@ int vs_service_container_create(vs_service *s, const char *owner, const char *na
         }
         json_object_set_new(spec, "tag", vs_xjson(json_string(im.linked ? im.id : im.ref)));
         snprintf(facts->image_id, sizeof(facts->image_id), "%s", im.id);
+        if (long_id_of(id, facts->long_id, err) < 0) {
+                vs_rm_rf(dir);
+                vs_container_free(facts);
+                return -1;
+        }
         facts->name = TAKE_PTR(cname);
         vs_record_init(&rec, id, owner, TAKE_PTR(spec), (int64_t)vs_now_ms());
         rec.container = facts;
@@ -293,6 +359,15 @@ static bool is_hex(const char *p)
         return true;
 }
 
+/* Under s->lock: a listed container of owner (NULL: any). */
+static bool visible_locked(const sjob *j, const char *owner)
+{
+        return !j->deleting && j->rec.container && (!owner || strcmp(j->rec.owner, owner) == 0);
+}
+
+/* Docker's lookup: the full id (or, for every container, its job id: the
+ * id of records made before ids were long), the name, then a prefix of
+ * the full id that is unique among the owner's containers. */
 int vs_service_container_find(vs_service *s, const char *owner, const char *ref, char ret_id[13], vs_error *err)
 {
         const char *name = ref[0] == '/' ? ref + 1 : ref;
@@ -301,17 +376,15 @@ int vs_service_container_find(vs_service *s, const char *owner, const char *ref,
 
         pthread_mutex_lock(&s->lock);
         for (sjob *j = s->jobs; j && !found; j = j->next)
-                if (!j->deleting && j->rec.container && (!owner || strcmp(j->rec.owner, owner) == 0) &&
-                    strcmp(j->id, ref) == 0)
+                if (visible_locked(j, owner) &&
+                    (strcmp(j->id, ref) == 0 || strcmp(vs_container_id(j->rec.container, j->id), ref) == 0))
                         found = j;
         for (sjob *j = s->jobs; j && !found; j = j->next)
-                if (!j->deleting && j->rec.container && (!owner || strcmp(j->rec.owner, owner) == 0) &&
-                    strcmp(j->rec.container->name, name) == 0)
+                if (visible_locked(j, owner) && strcmp(j->rec.container->name, name) == 0)
                         found = j;
-        if (!found && n > 0 && n < 12 && is_hex(ref))
+        if (!found && n > 0 && n < VS_CONTAINER_ID_LEN && is_hex(ref))
                 for (sjob *j = s->jobs; j; j = j->next)
-                        if (!j->deleting && j->rec.container && (!owner || strcmp(j->rec.owner, owner) == 0) &&
-                            strncmp(j->id, ref, n) == 0) {
+                        if (visible_locked(j, owner) && strncmp(vs_container_id(j->rec.container, j->id), ref, n) == 0) {
                                 found = j;
                                 matches++;
                         }
@@ -348,6 +421,7 @@ static void info_of(const sjob *j, vs_container_info *ret)
 
         memset(ret, 0, sizeof(*ret));
         memcpy(ret->id, r->id, 13);
+        snprintf(ret->full_id, sizeof(ret->full_id), "%s", vs_container_id(r->container, r->id));
         ret->state = r->state;
         ret->exit_code = r->exit_code;
         ret->error = r->error ? vs_xstrdup(r->error) : NULL;
@@ -433,7 +507,8 @@ static bool tomb_find_locked(vs_service *s, const char *owner, const char *id, c
 {
         for (size_t i = 0; i < VS_CONTAINER_TOMBSTONES; i++) {
                 const ctomb *t = &s->tombs[i];
-                if (t->used && strcmp(t->id, id) == 0 && (!owner || strcmp(t->owner, owner) == 0)) {
+                if (t->used && (strcmp(t->id, id) == 0 || (strlen(id) == 12 && strncmp(t->id, id, 12) == 0)) &&
+                    (!owner || strcmp(t->owner, owner) == 0)) {
                         *ret = *t;
                         return true;
                 }
@@ -623,7 +698,7 @@ void container_finished(vs_service *s, sjob *j)
                 return;
         pthread_mutex_lock(&j->lock);
         snprintf(t.owner, sizeof(t.owner), "%s", j->rec.owner);
-        memcpy(t.id, j->id, 13);
+        snprintf(t.id, sizeof(t.id), "%s", vs_container_id(j->rec.container, j->id));
         t.code = vs_container_exit_code(j->rec.state, j->rec.exit_code, &t.failed);
         pthread_mutex_unlock(&j->lock);
         /* The tombstone is there before the job leaves the list: a waiter

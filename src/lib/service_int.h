@@ -62,7 +62,7 @@ typedef struct sjob {
 /* What a container that AutoRemove removed leaves for its waiters. */
 typedef struct {
         char owner[VS_OWNER_MAX + 1];
-        char id[13];
+        char id[VS_CONTAINER_ID_LEN + 1]; /* the full id (vs_container_id); its job id's 12 match too */
         int code;
         bool failed;               /* code 125: the sandbox failed */
         bool used;

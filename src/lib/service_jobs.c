@@ -104,6 +104,10 @@ int vs_service_create(vs_service *s, const char *owner, json_t *spec, char ret_i
 
         if (!json_is_object(copy))
                 return vs_error_set(err, VS_ERR_USAGE, "the job spec must be a JSON object");
+        /* Binds are the Docker socket's containers' (checked and pinned by
+         * vs_service_container_create); a job has its workspace. */
+        if (json_object_get(copy, "binds"))
+                return vs_error_set(err, VS_ERR_USAGE, "unknown field \"binds\"");
         if (spec_size_check(copy, err) < 0 || svc_check_spec(s, copy, &memory, err) < 0 ||
             svc_owner_path_check(s, owner, "image", json_string_value(json_object_get(copy, "image")), err) < 0 ||
             svc_owner_path_check(s, owner, "workspace", json_string_value(json_object_get(copy, "workspace")), err) < 0 ||

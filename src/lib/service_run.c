@@ -100,6 +100,8 @@ static void run_one(vs_service *s, sjob *j)
         int64_t durations[VS_PHASE_LAST];
         vs_error err = { 0 };
         bool has_ws, has_img;
+        const char *bind_roots[VS_BINDS_MAX] = { 0 };
+        bool parsed = false;
         vs_spec spec;
         int r;
 
@@ -125,11 +127,20 @@ static void run_one(vs_service *s, sjob *j)
                                          &err);
         if (r == 0)
                 r = vs_spec_from_json(specj, &spec, &err);
-        if (r == 0) {
+        parsed = r == 0;
+        /* A container's binds: each below its tenant's root (again) and
+         * opened below the service's root that admits it (none now: refused
+         * by the run, VS_ERR_FORBIDDEN). */
+        for (size_t i = 0; r == 0 && i < spec.n_binds && i < VS_BINDS_MAX; i++) {
+                r = svc_owner_path_check(s, j->rec.owner, "bind source", spec.binds[i].host, &err);
+                bind_roots[i] = vs_service_root_for(s, spec.binds[i].host);
+        }
+        opts.bind_roots = bind_roots;
+        if (r == 0)
                 r = s->o.run ? s->o.run(s->o.run_userdata, s->o.cfg, &spec, &opts, &result, &err)
                              : vs_job_run(s->o.cfg, &spec, &opts, &result, &err);
+        if (parsed)
                 vs_spec_clear(&spec);
-        }
 
         pthread_mutex_lock(&j->lock);
         vs_joblog_finish(&j->log, &j->rec, VS_PHASE_WAIT);

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,30 @@ void vs_spec_clear(vs_spec *s)
         vs_strv_free(s->cmd);
         vs_build_free(s->build);
         vs_strv_free(s->entrypoint);
+        for (size_t i = 0; i < s->n_binds; i++) {
+                free(s->binds[i].host);
+                free(s->binds[i].target);
+        }
+        free(s->binds);
+        free(s->hostname);
         vs_spec_init(s);
+}
+
+int vs_spec_add_bind(vs_spec *s, const char *host, const char *target, bool rw, vs_error *err)
+{
+        vs_bind *b;
+
+        if (s->n_binds >= VS_BINDS_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "more than %d binds", VS_BINDS_MAX);
+        b = realloc(s->binds, (s->n_binds + 1) * sizeof(*b));
+        if (!b)
+                abort(); /* out of memory: the policy (alloc.h) */
+        s->binds = b;
+        b = &s->binds[s->n_binds++];
+        *b = (vs_bind){ .host = strdup(host), .target = strdup(target), .rw = rw };
+        if (!b->host || !b->target)
+                abort();
+        return 0;
 }
 
 const char *vs_network_name(vs_network n)
@@ -149,6 +173,61 @@ static int user_valid(const char *u)
         return !errno && *end == '\0' && v <= 0x7fffffff;
 }
 
+/* A hostname: letters, digits, '.', '-' and '_', starting with a letter
+ * or digit (what the engine's --hostname takes). */
+static int hostname_valid(const char *h)
+{
+        if (!isalnum((unsigned char)h[0]) || strlen(h) > VS_HOSTNAME_MAX)
+                return 0;
+        return strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == strlen(h);
+}
+
+int vs_spec_validate_hostname(const vs_spec *s, vs_error *err)
+{
+        if (s->hostname && !hostname_valid(s->hostname))
+                return vs_error_set(err, VS_ERR_USAGE, "hostname \"%.64s\" must be letters, digits, '.', '-' and '_' (at most %d)",
+                                    s->hostname, VS_HOSTNAME_MAX);
+        return 0;
+}
+
+/* Two guest paths that are one (a trailing '/' aside). */
+static bool same_guest_path(const char *a, const char *b)
+{
+        size_t la = strlen(a), lb = strlen(b);
+
+        while (la > 1 && a[la - 1] == '/')
+                la--;
+        while (lb > 1 && b[lb - 1] == '/')
+                lb--;
+        return la == lb && strncmp(a, b, la) == 0;
+}
+
+/* Binds: host paths absolute, targets guest paths (not /, no '"': the
+ * engine's --mount is CSV) and no target twice, nor the workspace's or
+ * the engine socket's. */
+int vs_spec_validate_binds(const vs_spec *s, vs_error *err)
+{
+        if (s->n_binds > VS_BINDS_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "more than %d binds", VS_BINDS_MAX);
+        for (size_t i = 0; i < s->n_binds; i++) {
+                const vs_bind *b = &s->binds[i];
+
+                if (!b->host || b->host[0] != '/' || strlen(b->host) > VS_PATH_MAX)
+                        return vs_error_set(err, VS_ERR_USAGE, "bind %zu: the host path must be absolute", i);
+                if (!guest_path_valid(b->target) || strcmp(b->target, "/") == 0 || strchr(b->target, '"'))
+                        return vs_error_set(err, VS_ERR_USAGE,
+                                            "bind %.300s: the container path must be absolute, not /, without '..', ':', ',' or '\"'",
+                                            b->target);
+                if ((s->workspace && same_guest_path(b->target, s->mount_at ? s->mount_at : "/erc")) ||
+                    (s->docker_socket && same_guest_path(b->target, s->docker_socket)))
+                        return vs_error_set(err, VS_ERR_USAGE, "Duplicate mount point: %.300s", b->target);
+                for (size_t k = 0; k < i; k++)
+                        if (same_guest_path(b->target, s->binds[k].target))
+                                return vs_error_set(err, VS_ERR_USAGE, "Duplicate mount point: %.300s", b->target);
+        }
+        return 0;
+}
+
 int vs_spec_validate(const vs_spec *s, vs_error *err)
 {
         char a[32], b[32];
@@ -180,6 +259,10 @@ int vs_spec_validate(const vs_spec *s, vs_error *err)
                 return vs_error_set(err, VS_ERR_USAGE, "docker_socket must be an absolute path other than / without '..', ':' or ','");
         if (s->user && !user_valid(s->user))
                 return vs_error_set(err, VS_ERR_USAGE, "--user must be UID or UID:GID (numbers)");
+        if (vs_spec_validate_hostname(s, err) < 0 || vs_spec_validate_binds(s, err) < 0)
+                return -1;
+        if (s->build && (s->n_binds || s->hostname || s->tty))
+                return vs_error_set(err, VS_ERR_USAGE, "a build takes no binds, hostname or tty");
         if (s->tag && (strlen(s->tag) > 512 || strchr(s->tag, ' ')))
                 return vs_error_set(err, VS_ERR_USAGE, "--tag is not a valid image reference");
         return 0;
@@ -199,7 +282,7 @@ json_t *vs_spec_guest_json(const vs_spec *s, const char *ref)
         if (s->build)
                 return json_pack("{s:o, s:s, s:b}", "build", vs_build_guest_json(s->build), "network",
                                  vs_network_name(s->network), "export_image", true);
-        return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:b}",
+        return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:b, s:o, s:b}",
                          "ref", ref,
                          "docker_socket", s->docker_socket ? json_string(s->docker_socket) : json_null(),
                          "cmd", s->cmd ? strv_json(s->cmd) : json_null(),
@@ -209,5 +292,7 @@ json_t *vs_spec_guest_json(const vs_spec *s, const char *ref)
                          "workdir", s->workdir ? json_string(s->workdir) : json_null(),
                          "mount_at", s->mount_at ? s->mount_at : "/erc",
                          "network", vs_network_name(s->network),
-                         "export_image", s->export_image);
+                         "export_image", s->export_image,
+                         "hostname", s->hostname ? json_string(s->hostname) : json_null(),
+                         "tty", s->tty);
 }

@@ -28,6 +28,22 @@ typedef enum {
 #define VS_ARGS_MAX 1024
 #define VS_STRING_MAX 32768
 #define VS_PATH_MAX 1024
+/* A container's binds (docs/docker-api.md): how many, and their bytes
+ * together (each is copied into the job disk and, rw, back). */
+#define VS_BINDS_MAX 16
+#define VS_BINDS_BYTES_MAX (16ull << 30)
+#define VS_HOSTNAME_MAX 255
+
+/* One bind of a container: a host directory or file copied in to target
+ * before the run and, rw, written back after it.  dev/ino: the identity
+ * the host path had when the container was created (0/0: not pinned); the
+ * run refuses a path that is another file by then. */
+typedef struct {
+        char *host;
+        char *target;
+        bool rw;
+        uint64_t dev, ino;
+} vs_bind;
 
 typedef struct {
         char *image;          /* host path of the docker-archive tar; NULL: run a
@@ -52,6 +68,10 @@ typedef struct {
          * runs entrypoint + cmd. */
         char **entrypoint;
         char *docker_socket;  /* guest path where the container gets the VM's own engine socket; NULL: none */
+        vs_bind *binds;       /* a container's binds (besides the workspace), n_binds of them */
+        size_t n_binds;
+        char *hostname;       /* the container's hostname in the VM's engine; NULL: the engine's */
+        bool tty;             /* the container gets a terminal (its output one raw stream) */
 } vs_spec;
 
 void vs_spec_init(vs_spec *s);
@@ -59,6 +79,10 @@ void vs_spec_clear(vs_spec *s);
 
 /* Checks every field against its bounds; the error names the field. */
 int vs_spec_validate(const vs_spec *s, vs_error *err);
+/* The parts of it for the binds (no container path twice: "Duplicate
+ * mount point: T") and the hostname. */
+int vs_spec_validate_binds(const vs_spec *s, vs_error *err);
+int vs_spec_validate_hostname(const vs_spec *s, vs_error *err);
 
 /* Adds one "KEY=VALUE" (validated) / one command argument. */
 int vs_spec_add_env(vs_spec *s, const char *kv, vs_error *err);
@@ -66,6 +90,9 @@ int vs_spec_add_arg(vs_spec *s, const char *arg, vs_error *err);
 /* Sets the entrypoint (empty: reset); at most VS_ARGS_MAX words of
  * VS_STRING_MAX bytes. */
 int vs_spec_set_entrypoint(vs_spec *s, char *const *words, size_t n, vs_error *err);
+
+/* Appends a bind (copied); at most VS_BINDS_MAX. */
+int vs_spec_add_bind(vs_spec *s, const char *host, const char *target, bool rw, vs_error *err);
 
 const char *vs_network_name(vs_network n);
 int vs_network_parse(const char *s, vs_network *ret);

@@ -40,6 +40,7 @@ STRING_FIELD(f_mount_at, mount_at)
 STRING_FIELD(f_user, user)
 STRING_FIELD(f_workdir, workdir)
 STRING_FIELD(f_docker_socket, docker_socket)
+STRING_FIELD(f_hostname, hostname)
 
 /* "1G" or a byte count. */
 static int size_value(const char *name, json_t *v, uint64_t *ret, vs_error *err)
@@ -95,6 +96,45 @@ static int f_export(vs_spec *s, const char *name, json_t *v, vs_error *err)
         if (!json_is_boolean(v))
                 return type_error(name, "true or false", err);
         s->export_image = json_is_true(v);
+        return 0;
+}
+
+static int f_tty(vs_spec *s, const char *name, json_t *v, vs_error *err)
+{
+        if (!json_is_boolean(v))
+                return type_error(name, "true or false", err);
+        s->tty = json_is_true(v);
+        return 0;
+}
+
+/* [{"host": H, "target": T, "rw": B, "dev": N, "ino": N}, ...]; dev and
+ * ino are optional (0: not pinned). */
+static int f_binds(vs_spec *s, const char *name, json_t *v, vs_error *err)
+{
+        json_t *b;
+        size_t i;
+
+        if (!json_is_array(v))
+                return type_error(name, "an array of binds", err);
+        if (json_array_size(v) > VS_BINDS_MAX)
+                return vs_error_set(err, VS_ERR_USAGE, "field \"%s\" has more than %d binds", name, VS_BINDS_MAX);
+        json_array_foreach(v, i, b) {
+                json_t *host = json_object_get(b, "host"), *target = json_object_get(b, "target"),
+                       *rw = json_object_get(b, "rw"), *dev = json_object_get(b, "dev"), *ino = json_object_get(b, "ino");
+
+                if (!json_is_object(b) || json_object_size(b) != 3u + !!dev + !!ino || !json_is_string(host) ||
+                    !json_is_string(target) || !json_is_boolean(rw) || (dev && !json_is_integer(dev)) ||
+                    (ino && !json_is_integer(ino)) || json_string_length(host) > VS_PATH_MAX ||
+                    json_string_length(target) > VS_PATH_MAX ||
+                    strlen(json_string_value(host)) != json_string_length(host) ||
+                    strlen(json_string_value(target)) != json_string_length(target))
+                        return vs_error_set(err, VS_ERR_USAGE,
+                                            "field \"%s\"[%zu] must be {\"host\", \"target\", \"rw\"[, \"dev\", \"ino\"]}", name, i);
+                if (vs_spec_add_bind(s, json_string_value(host), json_string_value(target), json_is_true(rw), err) < 0)
+                        return -1;
+                s->binds[s->n_binds - 1].dev = (uint64_t)json_integer_value(dev);
+                s->binds[s->n_binds - 1].ino = (uint64_t)json_integer_value(ino);
+        }
         return 0;
 }
 
@@ -192,6 +232,7 @@ static const struct {
         { "export_image", f_export }, { "cmd", f_cmd },         { "build", f_build },
         { "entrypoint", f_entrypoint },
         { "docker_socket", f_docker_socket },
+        { "binds", f_binds },       { "hostname", f_hostname }, { "tty", f_tty },
 };
 
 int vs_spec_from_json(json_t *obj, vs_spec *ret, vs_error *err)
@@ -260,5 +301,22 @@ json_t *vs_spec_to_json(const vs_spec *s)
                 json_object_set_new(j, "entrypoint", strv_array(s->entrypoint));
         if (s->docker_socket)
                 json_object_set_new(j, "docker_socket", json_string(s->docker_socket));
+        if (s->n_binds) {
+                json_t *a = json_array();
+                for (size_t i = 0; i < s->n_binds; i++) {
+                        const vs_bind *b = &s->binds[i];
+                        json_t *o = json_pack("{s:s, s:s, s:b}", "host", b->host, "target", b->target, "rw", b->rw);
+                        if (b->dev || b->ino) {
+                                json_object_set_new(o, "dev", json_integer((json_int_t)b->dev));
+                                json_object_set_new(o, "ino", json_integer((json_int_t)b->ino));
+                        }
+                        json_array_append_new(a, o);
+                }
+                json_object_set_new(j, "binds", a);
+        }
+        if (s->hostname)
+                json_object_set_new(j, "hostname", json_string(s->hostname));
+        if (s->tty)
+                json_object_set_new(j, "tty", json_true());
         return j;
 }

@@ -1,6 +1,7 @@
 #include "workspace.h"
 #include "cleanup.h"
 #include "fsutil.h"
+#include "io.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -251,4 +252,65 @@ int vs_workspace_sync(const char *src, const char *dst, vs_sync_stats *ret_stats
         if (d < 0)
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot open workspace %s", dst);
         return vs_workspace_sync_fd(src, d, ret_stats, err);
+}
+
+int vs_bind_open(const char *root, const vs_bind *b, uint64_t max_entries, int *ret_fd, struct stat *ret_st,
+                 uint64_t *ret_bytes, uint64_t *ret_entries, vs_error *err)
+{
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        if (!root)
+                return vs_error_set(err, VS_ERR_FORBIDDEN, "bind source %.300s is not below an allowed root (--allow-root)",
+                                    b->host);
+        fd = vs_open_beneath(root, b->host, O_RDONLY | O_NONBLOCK, err);
+        if (fd < 0) {
+                vs_error_prefix(err, "bind source"); /* the message names the path */
+                return -1;
+        }
+        if (fstat(fd, &st) < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "bind source %.300s", b->host);
+        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+                return vs_error_set(err, VS_ERR_INPUT, "bind source %.300s is not a directory or a regular file", b->host);
+        if ((b->dev || b->ino) && ((uint64_t)st.st_dev != b->dev || (uint64_t)st.st_ino != b->ino))
+                return vs_error_set(err, VS_ERR_INPUT, "bind source %.300s is another file than when the container was created",
+                                    b->host);
+        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+                return vs_error_errno(err, VS_ERR_INPUT, errno, "bind source %.300s", b->host);
+        if (S_ISREG(st.st_mode)) {
+                *ret_bytes = (uint64_t)st.st_size;
+                *ret_entries = 1;
+        } else if (vs_tree_size_fd(fd, max_entries, ret_bytes, ret_entries, err) < 0) {
+                vs_error_prefix(err, "bind source %.300s", b->host);
+                return -1;
+        }
+        *ret_st = st;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int vs_bind_write_file(const char *src, int dst, vs_error *err)
+{
+        _cleanup_close_ int s = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), d = -1;
+        char path[64], buf[65536];
+        struct stat st;
+        ssize_t n;
+
+        if (s < 0 || fstat(s, &st) < 0 || !S_ISREG(st.st_mode))
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno ? errno : EINVAL, "cannot read the collected %s", src);
+        /* The same inode as dst, open for writing: the magic link is never a
+         * name that can be swapped. */
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", dst);
+        d = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        if (d < 0 || ftruncate(d, 0) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot write the bound file back");
+        while ((n = read(s, buf, sizeof(buf))) != 0) {
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 || vs_write_full(d, buf, (size_t)n) < 0)
+                        return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot write the bound file back");
+        }
+        if (fsync(d) < 0)
+                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot write the bound file back");
+        return 0;
 }

@@ -166,50 +166,47 @@ enum MHD_Result docker_version(server_ctx *ctx, request *rq)
                                    false)));
 }
 
-/* The tenant's containers by Docker's state, from one list (counted from
- * several, a container that changed state in between made Stopped wrap
- * around). */
-static void count_states(const json_t *all, json_int_t *ret_running, json_int_t *ret_stopped)
+/* The tenant's containers by Docker's state: jobs with container facts
+ * only (a build is a job of the tenant too, but no container). */
+static void count_containers(server_ctx *ctx, const char *owner, size_t *ret_all, size_t *ret_running,
+                             size_t *ret_created)
 {
-        json_int_t running = 0, stopped = 0;
-        const json_t *e;
-        size_t i;
+        vs_container_info *v;
+        size_t n;
 
-        json_array_foreach(all, i, e) {
-                vs_job_state st;
-
-                if (vs_job_state_from_string(json_string_value(json_object_get(e, "status")), &st) < 0)
-                        continue;
+        vs_service_container_list(ctx->svc, owner, &v, &n);
+        *ret_all = n;
+        *ret_running = *ret_created = 0;
+        for (size_t i = 0; i < n; i++) {
                 /* A queued container has been started: Docker would call it running. */
-                if (st == VS_JOB_RUNNING || st == VS_JOB_QUEUED)
-                        running++;
-                else if (st != VS_JOB_CREATED)
-                        stopped++;
+                if (v[i].state == VS_JOB_RUNNING || v[i].state == VS_JOB_QUEUED)
+                        (*ret_running)++;
+                else if (v[i].state == VS_JOB_CREATED)
+                        (*ret_created)++;
         }
-        *ret_running = running;
-        *ret_stopped = stopped;
+        vs_container_info_list_free(v, n);
 }
 
 enum MHD_Result docker_info(server_ctx *ctx, request *rq)
 {
-        _cleanup_json_ json_t *all = vs_service_list(ctx->svc, rq->owner, NULL);
+        size_t all, running, created;
         struct utsname u;
         const char *kernel = kernel_release(&u);
         struct sysinfo si;
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        json_int_t running, stopped;
 
         if (sysinfo(&si) < 0)
                 si.totalram = 0, si.mem_unit = 1;
-        count_states(all, &running, &stopped);
         /* Name is Docker's host name: not the host's (a tenant needs it not). */
+        count_containers(ctx, rq->owner, &all, &running, &created);
         return docker_respond_json(
                 rq->c, 200,
                 vs_xjson(json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:s, "
                                    "s:[s], s:s, s:b}",
-                                   "ID", "vmsandbox", "Containers", (json_int_t)json_array_size(all),
-                                   "ContainersRunning", running, "ContainersPaused", (json_int_t)0,
-                                   "ContainersStopped", stopped, "Driver",
+                                   "ID", "vmsandbox", "Containers", (json_int_t)all,
+                                   "ContainersRunning", (json_int_t)running, "ContainersPaused",
+                                   (json_int_t)0, "ContainersStopped",
+                                   (json_int_t)(all - running - created), "Driver",
                                    "vmsandbox", "OperatingSystem", "vmsandbox " VS_VERSION " (one VM per container)",
                                    "OSType", "linux", "Architecture", "x86_64", "KernelVersion", kernel, "NCPU",
                                    (json_int_t)(ncpu > 0 ? ncpu : 1), "MemTotal",

@@ -88,7 +88,8 @@ enum MHD_Result docker_container_create(server_ctx *ctx, request *rq)
 {
         _cleanup_json_ json_t *body = NULL;
         vs_error err = { 0 };
-        char id[13];
+        vs_container_info info = { 0 };
+        char id[13], full[VS_CONTAINER_ID_LEN + 1];
 
         body = vs_json_load_bounded(rq->body ? rq->body : "", rq->body_len, (size_t)-1, VS_JSON_DEPTH_MAX, VS_ERR_INPUT,
                                     &err);
@@ -96,7 +97,14 @@ enum MHD_Result docker_container_create(server_ctx *ctx, request *rq)
                 return docker_respond_message(rq->c, 400, "invalid JSON in the container config: %s", err.msg);
         if (vs_service_container_create(ctx->svc, rq->owner, query(rq, "name"), body, id, &err) < 0)
                 return docker_respond_error(rq->c, &err);
-        return docker_respond_json(rq->c, 201, vs_xjson(json_pack("{s:s, s:[]}", "Id", id, "Warnings")));
+        /* Docker's id is the long one; a container removed meanwhile (a
+         * racing rm -f) keeps the job's in the answer. */
+        if (vs_service_container_info(ctx->svc, rq->owner, id, &info, NULL) == 0)
+                snprintf(full, sizeof(full), "%s", info.full_id);
+        else
+                snprintf(full, sizeof(full), "%s", id);
+        vs_container_info_clear(&info);
+        return docker_respond_json(rq->c, 201, vs_xjson(json_pack("{s:s, s:[]}", "Id", full, "Warnings")));
 }
 
 enum MHD_Result docker_container_start(server_ctx *ctx, request *rq)
@@ -367,18 +375,22 @@ static json_t *config_json(const vs_container *c)
                                   "Labels", labels_json(c->labels), "Volumes", "OnBuild"));
 }
 
-/* The bind as Docker's Mounts show it. */
+/* The binds as Docker's Mounts show them. */
 static json_t *mounts_json(const vs_container *c)
 {
         json_t *a = vs_xjson(json_array());
-        _cleanup_free_ char *host = NULL, *target = NULL;
-        bool rw;
 
-        if (c->binds && c->binds[0] && vs_container_parse_bind(c->binds[0], &host, &target, &rw, NULL) == 0)
+        for (size_t i = 0; c->binds && c->binds[i]; i++) {
+                _cleanup_free_ char *host = NULL, *target = NULL;
+                bool rw;
+
+                if (vs_container_parse_bind(c->binds[i], &host, &target, &rw, NULL) < 0)
+                        continue;
                 json_array_append_new(a, vs_xjson(json_pack("{s:s, s:o, s:o, s:s, s:b, s:s}", "Type", "bind", "Source",
                                                             str_or_empty(host), "Destination", str_or_empty(target),
                                                             "Mode", rw ? "" : "ro", "RW", rw, "Propagation",
                                                             "rprivate")));
+        }
         return a;
 }
 
@@ -393,7 +405,7 @@ static json_t *inspect_json(const vs_container_info *i)
         return vs_xjson(json_pack(
                 "{s:s, s:o, s:o, s:o, s:o, s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:s, s:s, s:s, s:s, s:s, s:n, s:o, "
                 "s:{s:{}, s:s}, s:o, s:o, s:{s:{}, s:{}, s:s, s:s}}",
-                "Id", i->id, "Created", rfc3339(i->created_ms), "Path", str_or_empty(path), "Args", args, "State",
+                "Id", i->full_id, "Created", rfc3339(i->created_ms), "Path", str_or_empty(path), "Args", args, "State",
                 state_json(i), "Image", c->image_id, "ResolvConfPath", "", "HostnamePath", "", "HostsPath", "",
                 "LogPath", "", "Name", str_or_empty(name), "RestartCount", 0, "Driver", "vmsandbox", "Platform",
                 "linux", "MountLabel", "", "ProcessLabel", "", "AppArmorProfile", "", "ExecIDs", "HostConfig",
@@ -464,7 +476,7 @@ static json_t *summary_json(const vs_container_info *i, int64_t now_ms)
         _cleanup_free_ char *name = vs_xasprintf("/%s", c->name);
 
         return vs_xjson(json_pack("{s:s, s:[o], s:o, s:s, s:o, s:I, s:[], s:o, s:s, s:o, s:{s:s}, s:{s:{}}, s:o}", "Id",
-                                  i->id, "Names", str_or_empty(name), "Image",
+                                  i->full_id, "Names", str_or_empty(name), "Image",
                                   vs_json_text(c->image, strlen(c->image), 4096), "ImageID", c->image_id, "Command",
                                   command_words(c), "Created", (json_int_t)(i->created_ms / 1000), "Ports", "Labels",
                                   labels_json(c->labels), "State", vs_container_status(i->state), "Status",
@@ -497,7 +509,7 @@ enum MHD_Result docker_container_list(server_ctx *ctx, request *rq)
         vs_service_container_list(ctx->svc, rq->owner, &v, &n);
         for (size_t i = 0; i < n; i++) {
                 bool running = v[i].state == VS_JOB_QUEUED || v[i].state == VS_JOB_RUNNING;
-                if ((all || running) && vs_container_filters_match(&f, v[i].id, v[i].c, v[i].state))
+                if ((all || running) && vs_container_filters_match(&f, v[i].full_id, v[i].c, v[i].state))
                         json_array_append_new(out, summary_json(&v[i], now));
         }
         vs_container_info_list_free(v, n);

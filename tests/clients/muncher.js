@@ -99,22 +99,28 @@ function readTar(s) {
     return d.Id === imageId ? null : `erc:job1 is ${d.Id}, not ${imageId}`;
   });
   // executor.js executeImage: create options from muncher's config (smaller
-  // memory), the payload bound rw at /erc, AutoRemove; docker.run attaches
-  // before it starts, then waits.
+  // memory), the payload bound rw at /erc, a substitution's file of the
+  // payload bound ro over one of /erc's files (executor.js's bind_mounts:
+  // path.join(payload, source) + ':' + destination + ':ro'), AutoRemove;
+  // docker.run attaches before it starts, then waits.
   await step('run', async () => {
     let out = '';
     const sink = new stream.Writable({ write(c, e, next) { out += c.toString(); next(); } });
+    fs.writeFileSync(path.join(payload, 'subst.txt'), 'substituted\n');
     const create = {
       CpuShares: 256, Memory: 268435456, MemorySwap: 536870912, NetworkDisabled: true, User: '1000',
       name: 'muncher_job_1',
-      HostConfig: { Binds: [`${payload}:/erc:rw`], AutoRemove: true },
+      HostConfig: { Binds: [`${payload}:/erc:rw`, `${path.join(payload, 'subst.txt')}:/erc/in.txt:ro`], AutoRemove: true },
     };
     const [data] = await docker.run('erc:job1', ['sh', '-c', 'cat /erc/in.txt; echo made > /erc/out.txt; exit 3'],
                                      sink, create, {});
     if (data.StatusCode !== 3) return `StatusCode ${data.StatusCode}, wanted 3`;
-    if (out.trim() !== 'from the host') return `output ${JSON.stringify(out)}`;
+    if (out.trim() !== 'substituted') return `output ${JSON.stringify(out)}`;
     const back = fs.readFileSync(path.join(payload, 'out.txt'), 'utf8');
-    return back === 'made\n' ? null : `out.txt is ${JSON.stringify(back)}`;
+    if (back !== 'made\n') return `out.txt is ${JSON.stringify(back)}`;
+    // The file under the ro bind is the payload's, untouched by the write-back.
+    const kept = fs.readFileSync(path.join(payload, 'in.txt'), 'utf8');
+    return kept === 'from the host\n' ? null : `in.txt is ${JSON.stringify(kept)}`;
   });
   await step('autoremove', async () => {
     const list = await docker.listContainers({ all: true });

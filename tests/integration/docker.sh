@@ -19,6 +19,7 @@ it_expect socket_mode cli_version cli_load cli_images cli_inspect tenant_images_
     unknown_route bad_json bind_outside_roots bind_tenant_without_root image_name_dotdot attach_missing create_missing_image \
     tenant_containers_apart cli_rm_created \
     cli_run_exit_code cli_run_stdout cli_run_stderr cli_run_env_user_workdir cli_run_write_back cli_run_removed \
+    cli_binds_ro_refused cli_binds_rw_back cli_binds_ro_kept cli_tty_hostname \
     cli_run_detached cli_logs_follow cli_wait cli_logs_streams cli_ps cli_rm_f \
     build_not_a_tar build_missing_from cli_build cli_build_stored \
     cli_save cli_rmi \
@@ -48,10 +49,12 @@ docker_up() {
     [ "$(curl -s --max-time 5 --unix-socket "$sock_a" http://docker/_ping 2>/dev/null)" = OK ]
 }
 
-mkdir -p "$work/allowed/ws" "$work/allowed/payload" "$work/outside"
+mkdir -p "$work/allowed/ws" "$work/allowed/payload" "$work/outside" "$work/allowed/ro" "$work/allowed/rw"
 "$here/scripts/make-test-image" --out "$work/hello.tar"
 echo "from the host" > "$work/allowed/payload/in.txt"
 echo keep > "$work/allowed/ws/keep.txt"
+echo "read only" > "$work/allowed/ro/a.txt"
+echo "a file" > "$work/allowed/f.txt"
 start_server
 img=vmsandbox-test/hello:latest
 
@@ -125,6 +128,22 @@ check cli_run_env_user_workdir "stdout: $(excerpt "$work/run.out")" has_line "$w
 check cli_run_write_back "made.txt: $(cat "$work/allowed/ws/made.txt" 2>&1)" test "$(cat "$work/allowed/ws/made.txt" 2>/dev/null)" = new
 dk "$sock_a" ps -a -q > "$work/ps-after.out" 2>&1
 check cli_run_removed "left: $(excerpt "$work/ps-after.out")" test ! -s "$work/ps-after.out"
+
+# ---- one VM: several binds (ro dir, rw dir, ro file in it), -t, --hostname -------
+# With -t the container's stdout and stderr are one raw stream (no frames).
+dk "$sock_a" run --rm -t --hostname binds-host -v "$work/allowed/ro:/a:ro" -v "$work/allowed/rw:/b" \
+    -v "$work/allowed/f.txt:/b/f.txt:ro" "$img" \
+    sh -c 'uname -n; cat /a/a.txt /b/f.txt; echo no >&2 > /a/x.txt || echo ro-refused; echo made > /b/made.txt; touch /a/a.txt || echo ro-touch-refused' \
+    > "$work/binds.out" 2>"$work/binds.err"; code=$?
+tr -d '\r' < "$work/binds.out" > "$work/binds.txt"
+check cli_tty_hostname "exit $code: $(excerpt "$work/binds.txt") $(excerpt "$work/binds.err")" eval '[ "$code" = 0 ] &&
+    [ "$(head -n 3 "$work/binds.txt")" = "$(printf "binds-host\nread only\na file")" ] && grep -q $'"'"'\r'"'"' "$work/binds.out"'
+check cli_binds_ro_refused "stdout: $(excerpt "$work/binds.txt")" eval 'has_line "$work/binds.txt" "^ro-refused\$" &&
+    has_line "$work/binds.txt" "^ro-touch-refused\$"'
+check cli_binds_rw_back "rw/made.txt: $(cat "$work/allowed/rw/made.txt" 2>&1)" \
+    test "$(cat "$work/allowed/rw/made.txt" 2>/dev/null)" = made
+check cli_binds_ro_kept "ro: $(ls "$work/allowed/ro")" eval '[ "$(ls "$work/allowed/ro")" = a.txt ] &&
+    [ "$(cat "$work/allowed/ro/a.txt")" = "read only" ] && [ "$(cat "$work/allowed/f.txt")" = "a file" ]'
 
 # ---- one VM: run -d, logs -f, wait, ps, rm -f --------------------------------
 dk "$sock_a" run -d --name bg --label purpose=test "$img" sh -c 'echo one; echo two >&2; sleep 2; echo three; exit 7' \

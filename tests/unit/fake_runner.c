@@ -242,7 +242,7 @@ static bool run_ops(const vs_spec *spec, char **ops, const vs_run_opts *opts, in
         return true;
 }
 
-static char last_image_root[4096], last_workspace_root[4096];
+static char last_image_root[4096], last_workspace_root[4096], last_bind_roots[4096];
 static json_t *last_spec;
 static bool last_write_back;
 
@@ -274,6 +274,11 @@ const char *fake_last_image_root(void)
 const char *fake_last_workspace_root(void)
 {
         return last_workspace_root;
+}
+
+const char *fake_last_bind_roots(void)
+{
+        return last_bind_roots;
 }
 
 /* A build's ops: its build argument FAKE, split at '|'. */
@@ -336,6 +341,12 @@ int fake_run(void *userdata, const vs_config *cfg, const vs_spec *spec, const vs
         snprintf(last_image_root, sizeof(last_image_root), "%s", opts->image_root ? opts->image_root : "");
         snprintf(last_workspace_root, sizeof(last_workspace_root), "%s",
                  opts->workspace_root ? opts->workspace_root : "");
+        last_bind_roots[0] = '\0';
+        for (size_t i = 0; i < spec->n_binds; i++) {
+                size_t n = strlen(last_bind_roots);
+                snprintf(last_bind_roots + n, sizeof(last_bind_roots) - n, "%s%s", i ? "," : "",
+                         opts->bind_roots && opts->bind_roots[i] ? opts->bind_roots[i] : "(none)");
+        }
         json_decref(last_spec);
         last_spec = vs_spec_to_json(spec);
         last_write_back = opts->write_back;

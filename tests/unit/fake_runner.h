@@ -46,6 +46,8 @@ void fake_release(const char *name);
  * ("" for none). */
 const char *fake_last_image_root(void);
 const char *fake_last_workspace_root(void);
+/* The roots of the last run's binds, comma-separated ("(none)": NULL). */
+const char *fake_last_bind_roots(void);
 /* The spec the last run was given (vs_spec_to_json, a copy) and its
  * opts->write_back. */
 json_t *fake_last_spec(void);

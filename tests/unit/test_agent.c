@@ -75,6 +75,43 @@ START_TEST(create_argv_minimal_nat)
 }
 END_TEST
 
+/* A container's binds at their targets (ro ones readonly), its hostname
+ * and its terminal: the engine in the VM gets them as docker run would. */
+START_TEST(create_argv_binds_hostname_tty)
+{
+        _cleanup_json_ json_t *spec = spec_of(
+                "{\"ref\":\"x:1\",\"network\":\"none\",\"hostname\":\"h1\",\"tty\":true,\"binds\":["
+                "{\"target\":\"/erc\",\"ro\":false,\"file\":false},{\"target\":\"/erc/a.csv\",\"ro\":true,\"file\":true},"
+                "{\"target\":\"/in\",\"ro\":true,\"file\":false}],\"docker_socket\":\"/var/run/docker.sock\"}");
+        _cleanup_strv_ char **argv = NULL;
+        _cleanup_free_ char *s = NULL;
+        vs_error err = { 0 };
+        static const char *const bad[] = {
+                "{\"ref\":\"x:1\",\"binds\":[{\"target\":\"/a,source=/etc\",\"ro\":true}]}",
+                "{\"ref\":\"x:1\",\"binds\":[{\"target\":\"/a\\\"b\",\"ro\":true}]}",
+                "{\"ref\":\"x:1\",\"binds\":[{\"target\":\"a\",\"ro\":true}]}",
+                "{\"ref\":\"x:1\",\"binds\":[{\"target\":\"/a\"}]}",
+                "{\"ref\":\"x:1\",\"binds\":{}}",
+        };
+
+        ck_assert_int_eq(docker_create_argv(spec, 0, &argv, &err), 0);
+        s = joined(argv);
+        ck_assert_str_eq(s, "[/usr/bin/docker] [create] [--name=vmsandbox-job] [--network=none] "
+                            "[--mount] [type=bind,source=/job/binds/0,target=/erc] "
+                            "[--mount] [type=bind,source=/job/binds/1,target=/erc/a.csv,readonly] "
+                            "[--mount] [type=bind,source=/job/binds/2,target=/in,readonly] "
+                            "[--hostname] [h1] [--tty] "
+                            "[--mount] [type=bind,source=/run/docker.sock,target=/var/run/docker.sock] [--] [x:1]");
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                _cleanup_json_ json_t *b = spec_of(bad[i]);
+                _cleanup_strv_ char **v = NULL;
+
+                ck_assert_msg(docker_create_argv(b, 0, &v, &err) == -1, "%s", bad[i]);
+                ck_assert_msg(strncmp(err.msg, "spec.json: binds", 16) == 0, "%s", err.msg);
+        }
+}
+END_TEST
+
 /* Docker's CLI mapping of an entrypoint array: --entrypoint FIRST, then
  * the rest before the cmd; an empty one (and [""]) is --entrypoint "". */
 START_TEST(create_argv_entrypoint)
@@ -557,6 +594,7 @@ Suite *suite_agent(void)
 
         tcase_add_test(cli, create_argv_exact);
         tcase_add_test(cli, create_argv_minimal_nat);
+        tcase_add_test(cli, create_argv_binds_hostname_tty);
         tcase_add_test(cli, create_argv_entrypoint);
         tcase_add_test(cli, create_argv_engine_socket);
         tcase_add_test(cli, create_argv_refuses_what_it_cannot_pass);

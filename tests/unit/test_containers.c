@@ -10,6 +10,7 @@
 #include "store.h"
 #include "strv.h"
 #include "tests.h"
+#include "workspace.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -242,11 +243,16 @@ START_TEST(map_binds)
                 vs_container *c;
 
                 map_ok(cases[i].body, &policy, &s, &c);
-                ck_assert_str_eq(s.workspace, cases[i].ws);
-                ck_assert_str_eq(s.mount_at, cases[i].at);
+                /* A container's binds are the spec's binds, never its workspace. */
+                ck_assert_ptr_null(s.workspace);
+                ck_assert_ptr_null(s.mount_at);
+                ck_assert_uint_eq(s.n_binds, 1);
+                ck_assert_str_eq(s.binds[0].host, cases[i].ws);
+                ck_assert_str_eq(s.binds[0].target, cases[i].at);
+                ck_assert_msg(s.binds[0].rw == cases[i].rw, "case %zu", i);
                 ck_assert_str_eq(c->binds[0], cases[i].bind);
                 ck_assert_ptr_null(c->binds[1]);
-                ck_assert_msg(c->bind_rw == cases[i].rw, "case %zu", i);
+                ck_assert(!c->bind_rw);
                 vs_spec_clear(&s);
                 vs_container_free(c);
         }
@@ -263,8 +269,9 @@ START_TEST(map_keys_any_case)
         map_ok("{\"image\":\"x\",\"cmd\":[\"sh\"],\"hostconfig\":{\"binds\":[\"/roots/ws:/data\"],\"MEMORY\":104857600},"
                "\"Labels\":{\"k\":\"v\"},\"tty\":true}",
                &policy, &s, &c);
-        ck_assert_str_eq(s.workspace, "/roots/ws");
-        ck_assert_str_eq(s.mount_at, "/data");
+        ck_assert_uint_eq(s.n_binds, 1);
+        ck_assert_str_eq(s.binds[0].host, "/roots/ws");
+        ck_assert_str_eq(s.binds[0].target, "/data");
         ck_assert_str_eq(c->binds[0], "/roots/ws:/data");
         ck_assert_str_eq(s.cmd[0], "sh");
         ck_assert_uint_eq(s.memory, 260 * MIB);
@@ -283,6 +290,76 @@ START_TEST(map_keys_any_case)
 }
 END_TEST
 
+/* Hostname and Tty reach the spec (the guest's docker run gets them). */
+START_TEST(map_hostname_tty)
+{
+        vs_spec s;
+        vs_container *c;
+
+        map_ok("{\"Image\":\"x\",\"Hostname\":\"build-1.lab\",\"Tty\":true}", &policy, &s, &c);
+        ck_assert_str_eq(s.hostname, "build-1.lab");
+        ck_assert(s.tty);
+        ck_assert(c->tty);
+        ck_assert_str_eq(c->hostname, "build-1.lab");
+        vs_spec_clear(&s);
+        vs_container_free(c);
+        map_ok("{\"Image\":\"x\",\"Hostname\":\"\"}", &policy, &s, &c);
+        ck_assert_ptr_null(s.hostname);
+        ck_assert(!s.tty);
+        vs_spec_clear(&s);
+        vs_container_free(c);
+        map_fails("{\"Image\":\"x\",\"Hostname\":\"a b\"}", &policy, "Hostname \"a b\": letters, digits, '.', '-' and '_' only");
+        map_fails("{\"Image\":\"x\",\"Hostname\":\"-x\"}", &policy, "Hostname \"-x\": letters, digits, '.', '-' and '_' only");
+}
+END_TEST
+
+/* Several binds, in order, Binds then Mounts: o2r-muncher's shape (its
+ * payload rw at /erc, substitution files ro inside it, containerit's
+ * Docker socket). */
+START_TEST(map_binds_several)
+{
+        vs_spec s;
+        vs_container *c;
+
+        map_ok("{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/job:/erc:rw\",\"/roots/job/sub/a.csv:/erc/data/a.csv:ro\","
+               "\"/var/run/docker.sock:/var/run/docker.sock\",\"/roots/in:/in:ro\"],\"Mounts\":[{\"Type\":\"bind\","
+               "\"Source\":\"/roots/out\",\"Target\":\"/out\"}]}}",
+               &policy, &s, &c);
+        ck_assert_uint_eq(s.n_binds, 4);
+        ck_assert_str_eq(s.binds[0].host, "/roots/job");
+        ck_assert_str_eq(s.binds[0].target, "/erc");
+        ck_assert(s.binds[0].rw);
+        ck_assert_str_eq(s.binds[1].host, "/roots/job/sub/a.csv");
+        ck_assert_str_eq(s.binds[1].target, "/erc/data/a.csv");
+        ck_assert(!s.binds[1].rw);
+        ck_assert_str_eq(s.binds[2].host, "/roots/in");
+        ck_assert(!s.binds[2].rw);
+        ck_assert_str_eq(s.binds[3].host, "/roots/out");
+        ck_assert_str_eq(s.binds[3].target, "/out");
+        ck_assert(s.binds[3].rw);
+        ck_assert_str_eq(s.docker_socket, "/var/run/docker.sock");
+        ck_assert_uint_eq(vs_strv_length(c->binds), 5);
+        ck_assert_str_eq(c->binds[4], "/roots/out:/out");
+        /* It is a spec the pipeline takes. */
+        {
+                vs_error err = { 0 };
+                json_t *j = vs_spec_to_json(&s);
+                vs_spec back;
+
+                s.image = strdup("x.tar");
+                ck_assert_msg(vs_spec_validate(&s, &err) == 0, "%s", err.msg);
+                ck_assert_int_eq(vs_spec_from_json(j, &back, &err), 0);
+                ck_assert_uint_eq(back.n_binds, 4);
+                ck_assert_str_eq(back.binds[1].target, "/erc/data/a.csv");
+                ck_assert(!back.binds[1].rw && back.binds[3].rw);
+                vs_spec_clear(&back);
+                json_decref(j);
+        }
+        vs_spec_clear(&s);
+        vs_container_free(c);
+}
+END_TEST
+
 /* A bind of Docker's socket is the VM's own engine, not a workspace. */
 START_TEST(map_engine_socket)
 {
@@ -292,9 +369,10 @@ START_TEST(map_engine_socket)
         map_ok("{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/var/run/docker.sock:/var/run/docker.sock\","
                "\"/roots/ws:/erc\"]}}", &policy, &s, &c);
         ck_assert_str_eq(s.docker_socket, "/var/run/docker.sock");
-        ck_assert_str_eq(s.workspace, "/roots/ws");
-        ck_assert_str_eq(s.mount_at, "/erc");
-        ck_assert(c->bind_rw);
+        ck_assert_ptr_null(s.workspace);
+        ck_assert_uint_eq(s.n_binds, 1);
+        ck_assert_str_eq(s.binds[0].host, "/roots/ws");
+        ck_assert_str_eq(s.binds[0].target, "/erc");
         ck_assert_str_eq(c->binds[0], "/var/run/docker.sock:/var/run/docker.sock");
         ck_assert_str_eq(c->binds[1], "/roots/ws:/erc");
         vs_spec_clear(&s);
@@ -322,11 +400,27 @@ START_TEST(map_binds_refused)
                   "bind source /etc is not below an allowed root (--allow-root)" },
                 { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/rootsx/ws:/erc\"]}}",
                   "bind source /rootsx/ws is not below an allowed root (--allow-root)" },
-                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a\",\"/roots/b:/b\"]}}",
-                  "more than one bind (/roots/a:/a and /roots/b:/b): vmsandbox copies one host directory into a container" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a\",\"/roots/b:/a\"]}}",
+                  "Duplicate mount point: /a" },
                 { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a\"],\"Mounts\":[{\"Type\":\"bind\",\"Source\":"
-                  "\"/roots/b\",\"Target\":\"/b\"}]}}",
-                  "more than one bind (/roots/a:/a and /roots/b:/b): vmsandbox copies one host directory into a container" },
+                  "\"/roots/b\",\"Target\":\"/a/\",\"ReadOnly\":true}]}}",
+                  "Duplicate mount point: /a/" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a/\",\"/roots/b:/a:ro\"]}}",
+                  "Duplicate mount point: /a" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/var/run/docker.sock:/s\",\"/roots/b:/s\"]}}",
+                  "Duplicate mount point: /s" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a\",\"/roots/a/b:/b\"]}}",
+                  "binds of /roots/a and /roots/a/b: two rw binds of overlapping host directories would write back over "
+                  "each other" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a/b/:/b\",\"/roots/a:/a\"]}}",
+                  "binds of /roots/a/b/ and /roots/a: two rw binds of overlapping host directories would write back over "
+                  "each other" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a\",\"/roots/c:/c\",\"/etc/x:/x:ro\"]}}",
+                  "bind source /etc/x is not below an allowed root (--allow-root)" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a\\\"b\"]}}",
+                  "bind /a\"b: the container path must be absolute, not /, without '..', ':', ',' or '\"'" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a/../etc\"]}}",
+                  "bind /a/../etc: the container path must be absolute, not /, without '..', ':', ',' or '\"'" },
                 { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"vol:/data\"]}}",
                   "bind vol:/data: named volumes are not supported, the source must be an absolute host path" },
                 { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/ws:data\"]}}",
@@ -520,6 +614,7 @@ static vs_container *full_facts(void)
                "\"NanoCpus\":6,\"CpuShares\":7,\"NetworkMode\":\"none\",\"Binds\":[\"/roots/ws:/erc:rw\"]}}",
                &policy, &s, &c);
         vs_spec_clear(&s);
+        c->bind_rw = true; /* as a record of a one-bind container made before several binds has it */
         c->name = strdup("web-1");
         snprintf(c->image_id, sizeof(c->image_id), "sha256:%064d", 0);
         return c;
@@ -921,10 +1016,12 @@ START_TEST(names)
 
         ctr(s, "docker:a", "/web", NULL, id);
         ck_assert_int_eq(vs_service_container_create(s, "docker:a", "web", b, other, &err), -1);
+        ck_assert_int_eq(vs_service_container_info(s, "docker:a", id, &info, &err), 0);
         snprintf(msg, sizeof(msg),
                  "Conflict. The container name \"/web\" is already in use by container \"%s\". You have to remove (or "
                  "rename) that container to be able to reuse that name.",
-                 id);
+                 info.full_id);
+        vs_container_info_clear(&info);
         ck_assert_str_eq(err.msg, msg);
         ck_assert_int_eq(err.kind, VS_ERR_CONFLICT);
         ck_assert_uint_eq(job_dirs(), 1);
@@ -1227,11 +1324,23 @@ START_TEST(binds_and_network)
         ctr(s, "docker:a", "b1", text, id);
         ck_assert_int_eq(vs_service_start(s, "docker:a", id, &err), 0);
         ck_assert_int_eq(wait_code(s, "docker:a", id, VS_WAIT_NEXT_EXIT, NULL), 0);
-        ck_assert(fake_last_write_back());
-        ck_assert_str_eq(fake_last_workspace_root(), roots);
+        /* A bind is not the workspace: the run writes back rw binds itself. */
+        ck_assert(!fake_last_write_back());
+        ck_assert_str_eq(fake_last_bind_roots(), roots);
         spec = fake_last_spec();
-        ck_assert_str_eq(json_string_value(json_object_get(spec, "workspace")), ws);
-        ck_assert_str_eq(json_string_value(json_object_get(spec, "mount_at")), "/data");
+        ck_assert_ptr_null(json_object_get(spec, "workspace"));
+        {
+                json_t *b0 = json_array_get(json_object_get(spec, "binds"), 0);
+                struct stat st;
+
+                ck_assert_int_eq(stat(ws, &st), 0);
+                ck_assert_str_eq(json_string_value(json_object_get(b0, "host")), ws);
+                ck_assert_str_eq(json_string_value(json_object_get(b0, "target")), "/data");
+                ck_assert(json_is_true(json_object_get(b0, "rw")));
+                /* Pinned at create: the run refuses another file by that name. */
+                ck_assert_int_eq(json_integer_value(json_object_get(b0, "dev")), (json_int_t)st.st_dev);
+                ck_assert_int_eq(json_integer_value(json_object_get(b0, "ino")), (json_int_t)st.st_ino);
+        }
         ck_assert_str_eq(json_string_value(json_object_get(spec, "network")), "nat");
         ck_assert_int_eq(json_integer_value(json_object_get(spec, "memory")), 260 * MIB);
         json_decref(spec);
@@ -1372,6 +1481,206 @@ START_TEST(tenant_roots)
 }
 END_TEST
 
+static void write_text(const char *path, const char *text)
+{
+        FILE *f = fopen(path, "w");
+
+        ck_assert_ptr_nonnull(f);
+        fputs(text, f);
+        ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Several binds: directories and a file, each pinned and run below its
+ * root; refused before anything is made: a FIFO, a symlink out, more
+ * bytes than the job disk holds twice. */
+START_TEST(binds_several_service)
+{
+        vs_service *s = svc_open();
+        char id[13], text[1024], in[160], file[160], fifo[160], link[160], big[160];
+        vs_error err = { 0 };
+        json_t *spec, *binds;
+        int fd;
+
+        snprintf(in, sizeof(in), "%s/in", roots);
+        snprintf(file, sizeof(file), "%s/a.csv", roots);
+        snprintf(fifo, sizeof(fifo), "%s/fifo", roots);
+        snprintf(link, sizeof(link), "%s/link", roots);
+        snprintf(big, sizeof(big), "%s/big", roots);
+        ck_assert_int_eq(mkdir(in, 0700), 0);
+        write_text(file, "a,b\n");
+        ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+        ck_assert_int_eq(symlink("/etc", link), 0);
+        fd = open(big, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(ftruncate(fd, 3ll << 30), 0); /* sparse: 3 GiB of st_size */
+        close(fd);
+
+        snprintf(text, sizeof(text),
+                 "\"Cmd\":[\"fake\"],\"HostConfig\":{\"Binds\":[\"%s:/erc:rw\",\"%s:/erc/a.csv:ro\",\"%s:/in:ro\"]}", ws,
+                 file, in);
+        ctr(s, "docker:a", "m1", text, id);
+        ck_assert_int_eq(vs_service_start(s, "docker:a", id, &err), 0);
+        ck_assert_int_eq(wait_code(s, "docker:a", id, VS_WAIT_NEXT_EXIT, NULL), 0);
+        {
+                char want[512];
+                snprintf(want, sizeof(want), "%s,%s,%s", roots, roots, roots);
+                ck_assert_str_eq(fake_last_bind_roots(), want);
+        }
+        spec = fake_last_spec();
+        binds = json_object_get(spec, "binds");
+        ck_assert_uint_eq(json_array_size(binds), 3);
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(binds, 1), "host")), file);
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(binds, 1), "target")), "/erc/a.csv");
+        ck_assert(json_is_false(json_object_get(json_array_get(binds, 1), "rw")));
+        ck_assert(json_is_false(json_object_get(json_array_get(binds, 2), "rw")));
+        json_decref(spec);
+
+        static const char *const bad[][2] = {
+                { "fifo", "is not a directory or a regular file" },
+                { "link", "" },
+                { "big", "binds: 3G together (at " },
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                json_t *b;
+                char want[512];
+
+                snprintf(text, sizeof(text), "{\"Image\":\"demo/app:1\",\"HostConfig\":{\"Binds\":[\"%s:/a\",\"%s/%s:/b\"]}}",
+                         in, roots, bad[i][0]);
+                b = body_of(text);
+                ck_assert_int_eq(vs_service_container_create(s, "docker:a", "x1", b, id, &err), -1);
+                snprintf(want, sizeof(want), "%s/%s", roots, bad[i][0]);
+                ck_assert_msg(strstr(err.msg, want) && strstr(err.msg, bad[i][1]), "%s", err.msg);
+                ck_assert_msg(err.kind == VS_ERR_INPUT || err.kind == VS_ERR_FORBIDDEN, "%d: %s", err.kind, err.msg);
+                json_decref(b);
+        }
+        ck_assert_uint_eq(job_dirs(), 1);
+        /* The job API takes no binds: a job has its workspace. */
+        {
+                json_t *js = json_pack("{s:s, s:[{s:s, s:s, s:b}]}", "tag", "x:1", "binds", "host", in, "target", "/a",
+                                       "rw", 1);
+                char job[13];
+                ck_assert_int_eq(vs_service_create(s, "docker:a", js, job, &err), -1);
+                ck_assert_str_eq(err.msg, "unknown field \"binds\"");
+                json_decref(js);
+        }
+        ck_assert_uint_eq(job_dirs(), 1);
+        svc_close(s);
+}
+END_TEST
+
+/* vs_bind_open: below its root, the type, the pinned identity. */
+START_TEST(bind_open)
+{
+        char file[160], other[160];
+        vs_bind b = { .host = file, .target = (char *)"/a" };
+        vs_error err = { 0 };
+        uint64_t bytes, n;
+        struct stat st;
+        int fd = -1;
+
+        snprintf(file, sizeof(file), "%s/f", ws);
+        snprintf(other, sizeof(other), "%s/g", ws);
+        write_text(file, "12345");
+        write_text(other, "x");
+        ck_assert_int_eq(vs_bind_open(roots, &b, 10, &fd, &st, &bytes, &n, &err), 0);
+        ck_assert_uint_eq(bytes, 5);
+        ck_assert_uint_eq(n, 1);
+        ck_assert(S_ISREG(st.st_mode));
+        close(fd);
+        b.dev = (uint64_t)st.st_dev;
+        b.ino = (uint64_t)st.st_ino;
+        ck_assert_int_eq(rename(other, file), 0); /* another file by that name */
+        ck_assert_int_eq(vs_bind_open(roots, &b, 10, &fd, &st, &bytes, &n, &err), -1);
+        {
+                char want[256];
+                snprintf(want, sizeof(want), "bind source %s is another file than when the container was created", file);
+                ck_assert_str_eq(err.msg, want);
+        }
+        b.host = ws;
+        b.dev = b.ino = 0;
+        ck_assert_int_eq(vs_bind_open(roots, &b, 10, &fd, &st, &bytes, &n, &err), 0);
+        ck_assert_uint_eq(bytes, 1);
+        ck_assert_uint_eq(n, 1);
+        ck_assert(S_ISDIR(st.st_mode));
+        close(fd);
+        ck_assert_int_eq(vs_bind_open(NULL, &b, 10, &fd, &st, &bytes, &n, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_FORBIDDEN);
+}
+END_TEST
+
+/* Docker's ids: 64 hex digits (the job's 12 first), found whole, by the
+ * job's 12, or by a unique prefix of any length; an ambiguous prefix is
+ * Docker's 400.  A record stored with a 12-digit id (before ids were
+ * long) still loads, and is found by its id and its prefixes. */
+START_TEST(long_ids)
+{
+        vs_service *s = svc_open();
+        char a[13], b[13], found[13], old[13], path[256], pre[65];
+        vs_container_info ia, ib;
+        vs_error err = { 0 };
+        size_t common = 0;
+
+        ctr(s, "docker:a", "la", NULL, a);
+        ctr(s, "docker:a", "lb", NULL, b);
+        ck_assert_int_eq(vs_service_container_info(s, "docker:a", a, &ia, &err), 0);
+        ck_assert_int_eq(vs_service_container_info(s, "docker:a", b, &ib, &err), 0);
+        ck_assert_uint_eq(strlen(ia.full_id), 64);
+        ck_assert_uint_eq(strspn(ia.full_id, "0123456789abcdef"), 64);
+        ck_assert_int_eq(strncmp(ia.full_id, a, 12), 0);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", ia.full_id, found, &err), 0);
+        ck_assert_str_eq(found, a);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", a, found, &err), 0);
+        ck_assert_str_eq(found, a);
+        /* A prefix longer than 12 (the CLI's, a user's) is unique. */
+        snprintf(pre, sizeof(pre), "%.40s", ia.full_id);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", pre, found, &err), 0);
+        ck_assert_str_eq(found, a);
+        snprintf(pre, sizeof(pre), "%.40sx", ia.full_id);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", pre, found, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND);
+        /* Another tenant does not find it. */
+        ck_assert_int_eq(vs_service_container_find(s, "docker:b", ia.full_id, found, &err), -1);
+        ck_assert_int_eq(err.kind, VS_ERR_NOT_FOUND);
+        /* The prefix the two share (maybe ""): ambiguous, one more digit is not. */
+        while (ia.full_id[common] == ib.full_id[common])
+                common++;
+        snprintf(pre, sizeof(pre), "%.*s", (int)common + 1, ia.full_id);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", pre, found, &err), 0);
+        ck_assert_str_eq(found, a);
+        if (common > 0) {
+                snprintf(pre, sizeof(pre), "%.*s", (int)common, ia.full_id);
+                ck_assert_int_eq(vs_service_container_find(s, "docker:a", pre, found, &err), -1);
+                ck_assert_int_eq(err.kind, VS_ERR_INPUT);
+        }
+        vs_container_info_clear(&ia);
+        vs_container_info_clear(&ib);
+        ck_assert_int_eq(vs_service_delete(s, "docker:a", b, &err), 0);
+
+        /* An older record: no long_id in its container. */
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", a, old, &err), 0);
+        svc_close(s);
+        snprintf(path, sizeof(path), "%s/server/jobs/%s/job.json", state, a);
+        {
+                json_error_t je;
+                json_t *j = json_load_file(path, 0, &je);
+                ck_assert_ptr_nonnull(j);
+                ck_assert_int_eq(json_object_del(json_object_get(j, "container"), "long_id"), 0);
+                ck_assert_int_eq(json_dump_file(j, path, 0), 0);
+                json_decref(j);
+        }
+        s = svc_open();
+        ck_assert_int_eq(vs_service_container_info(s, "docker:a", a, &ia, &err), 0);
+        ck_assert_str_eq(ia.full_id, a);
+        vs_container_info_clear(&ia);
+        snprintf(pre, sizeof(pre), "%.5s", a);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", pre, found, &err), 0);
+        ck_assert_str_eq(found, a);
+        ck_assert_int_eq(vs_service_container_find(s, "docker:a", "la", found, &err), 0);
+        ck_assert_str_eq(found, a);
+        svc_close(s);
+}
+END_TEST
+
 /* The facts survive a restart; a list is newest first and shows
  * containers only. */
 START_TEST(restart_and_list)
@@ -1457,6 +1766,8 @@ Suite *suite_containers(void)
         tcase_add_test(m, map_binds);
         tcase_add_test(m, map_keys_any_case);
         tcase_add_test(m, map_binds_refused);
+        tcase_add_test(m, map_binds_several);
+        tcase_add_test(m, map_hostname_tty);
         tcase_add_test(m, map_engine_socket);
         tcase_add_test(m, map_config);
         tcase_add_test(m, map_config_refused);
@@ -1482,6 +1793,9 @@ Suite *suite_containers(void)
         tcase_add_test(v, binds_and_network);
         tcase_add_test(v, tenant_roots);
         tcase_add_test(v, tombstones_per_owner);
+        tcase_add_test(v, binds_several_service);
+        tcase_add_test(v, bind_open);
+        tcase_add_test(v, long_ids);
         tcase_add_test(v, restart_and_list);
         tcase_add_test(v, auto_remove_after_restart);
         suite_add_tcase(s, v);
