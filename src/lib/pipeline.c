@@ -536,9 +536,18 @@ static int write_back(vs_job *job, vs_error *err)
         return 0;
 }
 
+/* What is left of *left after a collect took bytes and entries. */
+static void limits_take(vs_collect_limits *left, uint64_t bytes, uint64_t entries)
+{
+        left->max_bytes = bytes < left->max_bytes ? left->max_bytes - bytes : 0;
+        left->max_entries = entries < left->max_entries ? left->max_entries - entries : 0;
+}
+
 /* The rw binds as the workflow left them, each into a stage of the job
- * directory (/binds/N of the job disk: a tree, or one file). */
-static int collect_binds(vs_job *job, vs_collect_src *g, const vs_collect_limits *lim, vs_error *err)
+ * directory (/binds/N of the job disk: a tree, or one file).  They share
+ * *left with each other and with the workspace: a guest cannot make each
+ * of 16 binds as big as the job disk (sparse files read back dense). */
+static int collect_binds(vs_job *job, vs_collect_src *g, vs_collect_limits *left, vs_error *err)
 {
         for (size_t i = 0; i < job->n_binds; i++) {
                 char remote[32], name[32];
@@ -553,17 +562,23 @@ static int collect_binds(vs_job *job, vs_collect_src *g, const vs_collect_limits
                 if (!job->binds[i].stage)
                         return vs_error_errno(err, VS_ERR_SANDBOX, ENOMEM, "binds");
                 if (S_ISREG(job->binds[i].st.st_mode)) {
-                        if (vs_collect_file(g, remote, job->binds[i].stage, lim->max_bytes, &present, err) < 0)
+                        struct stat st;
+
+                        if (vs_collect_file(g, remote, job->binds[i].stage, left->max_bytes, &present, err) < 0)
                                 return -1;
                         if (!present)
                                 return vs_error_set(err, VS_ERR_SANDBOX, "the bound file %s is gone from the job disk",
                                                     job->spec->binds[i].target);
+                        if (stat(job->binds[i].stage, &st) < 0)
+                                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot read %s", job->binds[i].stage);
+                        limits_take(left, (uint64_t)st.st_size, 1);
                         continue;
                 }
                 if (mkdir(job->binds[i].stage, 0700) < 0)
                         return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot create %s", job->binds[i].stage);
-                if (vs_collect_tree(g, remote, job->binds[i].stage, lim, &stats, err) < 0)
+                if (vs_collect_tree(g, remote, job->binds[i].stage, left, &stats, err) < 0)
                         return -1;
+                limits_take(left, stats.bytes, stats.files + stats.dirs + stats.links);
         }
         return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -272,6 +273,11 @@ int vs_bind_open(const char *root, const vs_bind *b, uint64_t max_entries, int *
                 return vs_error_errno(err, VS_ERR_INPUT, errno, "bind source %.300s", b->host);
         if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
                 return vs_error_set(err, VS_ERR_INPUT, "bind source %.300s is not a directory or a regular file", b->host);
+        /* A bound file is read, and written back in place, as root: a hard
+         * link into the root of a file elsewhere would be too. */
+        if (S_ISREG(st.st_mode) && st.st_nlink != 1)
+                return vs_error_set(err, VS_ERR_INPUT, "bind source %.300s has %ju hard links: a bound file must have one",
+                                    b->host, (uintmax_t)st.st_nlink);
         if ((b->dev || b->ino) && ((uint64_t)st.st_dev != b->dev || (uint64_t)st.st_ino != b->ino))
                 return vs_error_set(err, VS_ERR_INPUT, "bind source %.300s is another file than when the container was created",
                                     b->host);
@@ -310,7 +316,10 @@ int vs_bind_write_file(const char *src, int dst, vs_error *err)
                 if (n < 0 || vs_write_full(d, buf, (size_t)n) < 0)
                         return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot write the bound file back");
         }
-        if (fsync(d) < 0)
+        /* Root's write leaves set-id bits alone (another writer's would
+         * clear them): the guest's content must not run with them. */
+        if (fstat(d, &st) < 0 || ((st.st_mode & (S_ISUID | S_ISGID)) && fchmod(d, st.st_mode & 0777) < 0) ||
+            fsync(d) < 0)
                 return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot write the bound file back");
         return 0;
 }

@@ -1605,6 +1605,44 @@ START_TEST(bind_open)
         close(fd);
         ck_assert_int_eq(vs_bind_open(NULL, &b, 10, &fd, &st, &bytes, &n, &err), -1);
         ck_assert_int_eq(err.kind, VS_ERR_FORBIDDEN);
+        /* A file with a second name (a hard link from elsewhere) is refused:
+         * it would be read and written back in place as root. */
+        {
+                char link2[200], want[400];
+
+                snprintf(link2, sizeof(link2), "%s/f2", ws);
+                ck_assert_int_eq(link(file, link2), 0);
+                b.host = file;
+                ck_assert_int_eq(vs_bind_open(roots, &b, 10, &fd, &st, &bytes, &n, &err), -1);
+                snprintf(want, sizeof(want), "bind source %s has 2 hard links: a bound file must have one", file);
+                ck_assert_str_eq(err.msg, want);
+                ck_assert_int_eq(err.kind, VS_ERR_INPUT);
+                ck_assert_int_eq(unlink(link2), 0);
+        }
+}
+END_TEST
+
+/* A file bind's write-back goes into the same inode and leaves no set-id
+ * bit on what the guest wrote. */
+START_TEST(bind_write_file_clears_setid)
+{
+        char file[160], stage[160];
+        struct stat st;
+        int fd;
+        vs_error err = { 0 };
+
+        snprintf(file, sizeof(file), "%s/tool", ws);
+        snprintf(stage, sizeof(stage), "%s/stage", ws);
+        write_text(file, "original");
+        write_text(stage, "from the guest");
+        ck_assert_int_eq(chmod(file, 06755), 0);
+        fd = open(file, O_RDONLY | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(vs_bind_write_file(stage, fd, &err), 0);
+        ck_assert_int_eq(fstat(fd, &st), 0);
+        ck_assert_uint_eq(st.st_mode & 07777, 0755);
+        ck_assert_uint_eq(st.st_size, strlen("from the guest"));
+        close(fd);
 }
 END_TEST
 
@@ -1795,6 +1833,7 @@ Suite *suite_containers(void)
         tcase_add_test(v, tombstones_per_owner);
         tcase_add_test(v, binds_several_service);
         tcase_add_test(v, bind_open);
+        tcase_add_test(v, bind_write_file_clears_setid);
         tcase_add_test(v, long_ids);
         tcase_add_test(v, restart_and_list);
         tcase_add_test(v, auto_remove_after_restart);
