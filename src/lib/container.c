@@ -459,12 +459,29 @@ static int map_engine_socket(char *const *binds, vs_spec *s, char ***ret_rest, v
  * another bind's are fine, as in Docker (o2r-muncher binds ro files into
  * its rw /erc).  Two rw binds of one host directory, or of one inside
  * the other, would write back over each other: refused. */
-static bool host_nested(const char *a, const char *b)
-{
-        size_t n = strlen(a);
 
-        while (n > 1 && a[n - 1] == '/')
-                n--;
+/* "/a//b/" and "/a/b" name one directory (the service opens either): one
+ * spelling, so that the letters host_nested compares say what they open. */
+static void squeeze_slashes(char *path)
+{
+        char *w = path;
+
+        for (const char *r = path; *r; r++)
+                if (*r != '/' || w == path || w[-1] != '/')
+                        *w++ = *r;
+        while (w > path + 1 && w[-1] == '/')
+                w--;
+        *w = '\0';
+}
+
+static bool host_nested(const char *a0, const char *b0)
+{
+        _cleanup_free_ char *a = vs_xstrdup(a0), *b = vs_xstrdup(b0);
+        size_t n;
+
+        squeeze_slashes(a);
+        squeeze_slashes(b);
+        n = strlen(a);
         return strncmp(a, b, n) == 0 && (b[n] == '/' || b[n] == '\0' || n == 1);
 }
 

@@ -154,7 +154,11 @@ static enum MHD_Result get_stream_log(server_ctx *ctx, request *rq, const char *
                 if (strcmp(stream, stream_logs[i][0]) == 0)
                         file = stream_logs[i][1];
         if (!file) {
-                snprintf(msg, sizeof(msg), "no stream \"%.32s\": stdout, stderr or dockerd", stream);
+                /* The client's bytes, as valid UTF-8: else the JSON error
+                 * cannot be made and the client gets no answer. */
+                _cleanup_free_ char *name = vs_utf8_sanitize(stream, strlen(stream), 32, NULL);
+
+                snprintf(msg, sizeof(msg), "no stream \"%s\": stdout, stderr or dockerd", name);
                 return respond_code(rq->c, 404, "not_found", msg);
         }
         if (query_true(rq->c, "follow"))

@@ -412,6 +412,12 @@ START_TEST(map_binds_refused)
                 { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a\",\"/roots/a/b:/b\"]}}",
                   "binds of /roots/a and /roots/a/b: two rw binds of overlapping host directories would write back over "
                   "each other" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a:/a\",\"/roots//a:/b\"]}}",
+                  "binds of /roots/a and /roots//a: two rw binds of overlapping host directories would write back over "
+                  "each other" },
+                { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots//a/:/a\",\"/roots/a//f:/b\"]}}",
+                  "binds of /roots//a/ and /roots/a//f: two rw binds of overlapping host directories would write back over "
+                  "each other" },
                 { "{\"Image\":\"x\",\"HostConfig\":{\"Binds\":[\"/roots/a/b/:/b\",\"/roots/a:/a\"]}}",
                   "binds of /roots/a/b/ and /roots/a: two rw binds of overlapping host directories would write back over "
                   "each other" },

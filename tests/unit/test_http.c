@@ -818,6 +818,11 @@ START_TEST(logs_by_stream)
         ck_assert_int_eq(http("GET", path, a, NULL, &body), 404);
         ck_error_body(body, "not_found", "no stream \"nope\": stdout, stderr or dockerd");
         free(body);
+        /* Not UTF-8: still a 404 with a message (it was no answer at all). */
+        snprintf(path, sizeof(path), "/v1/jobs/%s/logs?stream=%%FFx", id);
+        ck_assert_int_eq(http("GET", path, a, NULL, &body), 404);
+        ck_error_body(body, "not_found", "no stream \"\xef\xbf\xbdx\": stdout, stderr or dockerd");
+        free(body);
         snprintf(path, sizeof(path), "/v1/jobs/%s/logs?stream=stdout&follow=1", id);
         ck_assert_int_eq(http("GET", path, a, NULL, NULL), 400);
         snprintf(path, sizeof(path), "/v1/jobs/%s/logs?stream=stdout", id);
