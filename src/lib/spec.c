@@ -191,6 +191,15 @@ int vs_spec_validate_hostname(const vs_spec *s, vs_error *err)
 }
 
 /* Two guest paths that are one (a trailing '/' aside). */
+/* A "." component: "/a/." would be "/a" twice for the guest's engine. */
+static bool has_dot_component(const char *p)
+{
+        for (const char *c = strstr(p, "/."); c; c = strstr(c + 1, "/."))
+                if (c[2] == '/' || c[2] == '\0')
+                        return true;
+        return false;
+}
+
 static bool same_guest_path(const char *a, const char *b)
 {
         size_t la = strlen(a), lb = strlen(b);
@@ -214,9 +223,10 @@ int vs_spec_validate_binds(const vs_spec *s, vs_error *err)
 
                 if (!b->host || b->host[0] != '/' || strlen(b->host) > VS_PATH_MAX)
                         return vs_error_set(err, VS_ERR_USAGE, "bind %zu: the host path must be absolute", i);
-                if (!guest_path_valid(b->target) || strcmp(b->target, "/") == 0 || strchr(b->target, '"'))
+                if (!guest_path_valid(b->target) || strcmp(b->target, "/") == 0 || strchr(b->target, '"') ||
+                    has_dot_component(b->target))
                         return vs_error_set(err, VS_ERR_USAGE,
-                                            "bind %.300s: the container path must be absolute, not /, without '..', ':', ',' or '\"'",
+                                            "bind %.300s: the container path must be absolute, not /, without '.', '..', ':', ',' or '\"'",
                                             b->target);
                 if ((s->workspace && same_guest_path(b->target, s->mount_at ? s->mount_at : "/erc")) ||
                     (s->docker_socket && same_guest_path(b->target, s->docker_socket)))
