@@ -605,9 +605,12 @@ static bool container_create(unsigned long i, const char *cmd, char id[13])
         dock("POST", path, body, &r);
         j = resp_json(&r);
         v = j ? json_string_value(json_object_get(j, "Id")) : NULL;
-        if (r.status == 201 && v && strlen(v) == 12) {
-                memcpy(id, v, 13);
-                memcpy(slots[i].id, v, 13);
+        /* Docker's 64 hex digits; the first 12 are the job's id, which the
+         * job API and the container endpoints both take. */
+        if (r.status == 201 && v && strlen(v) == 64 && strspn(v, "0123456789abcdef") == 64) {
+                memcpy(id, v, 12);
+                id[12] = '\0';
+                memcpy(slots[i].id, id, 13);
                 ok = true;
         } else {
                 failf(i, "containers/create: HTTP %ld %.200s", r.status, r.body);
