@@ -194,16 +194,6 @@ check cli_rmi "docker rmi: $(excerpt "$work/rmi.out") left $(excerpt "$work/imag
 
 # ---- dockerode, as o2r-muncher drives it (two VMs: run, build) ----------------
 clients=$here/tests/clients
-# record_client PREFIX LOG: one result per "ok - STEP" / "FAIL - STEP: WHY" line.
-record_client() {
-    local prefix=$1 log=$2 line name
-    while IFS= read -r line; do
-        case $line in
-        "ok - "*) pass "${prefix}_${line#ok - }" ;;
-        "FAIL - "*) name=${line#FAIL - }; fail "${prefix}_${name%%:*}" "${name#*: }" ;;
-        esac
-    done < "$log"
-}
 if [ -d "$clients/node_modules/dockerode" ]; then
     timeout 1800 node "$clients/muncher.js" "$sock_a" "$work/hello.tar" "$work/allowed/payload" > "$work/muncher.log" 2>&1
     record_client dockerode "$work/muncher.log"

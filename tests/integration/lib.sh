@@ -50,6 +50,18 @@ check() {
     if "$@"; then pass "$name"; else fail "$name" "$why"; fi
 }
 
+# record_client PREFIX LOG: one result per "ok - STEP" / "FAIL - STEP: WHY"
+# line that a client script (tests/clients) printed.
+record_client() {
+    local prefix=$1 log=$2 line name
+    while IFS= read -r line; do
+        case $line in
+        "ok - "*) pass "${prefix}_${line#ok - }" ;;
+        "FAIL - "*) name=${line#FAIL - }; fail "${prefix}_${name%%:*}" "${name#*: }" ;;
+        esac
+    done < "$log"
+}
+
 it_summary() {
     local p=0 f=0 name
     declare -A want=()

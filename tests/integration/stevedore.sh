@@ -44,12 +44,7 @@ code=$(curl -s --max-time 120 --unix-socket "$sock" -o "$work/load.out" -w '%{ht
 [ "$code" = 200 ] || { echo "loading the image: $code $(excerpt "$work/load.out")"; exit 2; }
 timeout 1800 Rscript "$here/tests/clients/containerit.R" "$sock" "$work/allowed/session" \
     "$work/context" > "$work/containerit.log" 2>&1
-while IFS= read -r line; do
-    case $line in
-    "ok - "*) pass "stevedore_${line#ok - }" ;;
-    "FAIL - "*) name=${line#FAIL - }; fail "stevedore_${name%%:*}" "${name#*: }" ;;
-    esac
-done < "$work/containerit.log"
+record_client stevedore "$work/containerit.log"
 echo "containerit.R: $(excerpt "$work/containerit.log" 600)"
 
 kill -TERM "$server"; wait "$server"
