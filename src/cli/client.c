@@ -456,9 +456,12 @@ int cmd_client(const char *verb, int argc, char **argv)
                 fprintf(stderr, "vmsandbox: %s needs one job ID (12 hex digits)\n", verb);
                 return EXIT_USAGE;
         }
-        if (stream && (strcmp(verb, "logs") != 0 || follow ||
-                       (strcmp(stream, "stdout") != 0 && strcmp(stream, "stderr") != 0 && strcmp(stream, "dockerd") != 0))) {
-                fprintf(stderr, "vmsandbox: --stream stdout|stderr|dockerd belongs to logs, without --follow\n");
+        if (stream && strcmp(stream, "stdout") != 0 && strcmp(stream, "stderr") != 0 && strcmp(stream, "dockerd") != 0) {
+                fprintf(stderr, "vmsandbox: --stream %.32s: not stdout, stderr or dockerd\n", stream);
+                return EXIT_USAGE;
+        }
+        if (stream && (strcmp(verb, "logs") != 0 || follow)) {
+                fprintf(stderr, "vmsandbox: --stream belongs to logs, without --follow (a stream is served once the job ended)\n");
                 return EXIT_USAGE;
         }
         if (client_init(&c, server, token, &err) < 0)

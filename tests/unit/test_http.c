@@ -843,7 +843,11 @@ START_TEST(logs_by_stream)
         ck_assert_str_eq(out, "the stderr\n");
         snprintf(args, sizeof(args), "%s --stream console --token-file '%s' 2>&1", id, tokfile);
         ck_assert_int_eq(run_cli("logs", args, out, sizeof(out)), 2);
-        ck_assert_str_eq(out, "vmsandbox: --stream stdout|stderr|dockerd belongs to logs, without --follow\n");
+        ck_assert_str_eq(out, "vmsandbox: --stream console: not stdout, stderr or dockerd\n");
+        snprintf(args, sizeof(args), "%s --stream stderr --follow --token-file '%s' 2>&1", id, tokfile);
+        ck_assert_int_eq(run_cli("logs", args, out, sizeof(out)), 2);
+        ck_assert_str_eq(out, "vmsandbox: --stream belongs to logs, without --follow (a stream is served once the job "
+                              "ended)\n");
 
         /* A job with no dockerd.log (its output has no such file). */
         j = http_json("POST", "/v1/run", a, "{\"tag\":\"fake:1\",\"cmd\":[\"fake\",\"file:stdout.log:x\"]}", 200);
