@@ -704,11 +704,13 @@ static int make_tmp_dir(server_ctx *ctx, const vs_server_opts *o, const char *st
         return 0;
 }
 
-/* The Docker sockets' image store, next to the jobs (uploads are linked in
- * from tmp_dir: the same filesystem). */
+/* The Docker sockets' image store, beside the server's jobs and tmp_dir
+ * (uploads are linked in from there: the same filesystem).  Not
+ * STATE_DIR/images: with the default state dir that is where the base
+ * images live, and the store makes its directory 0700. */
 static int open_images(server_ctx *ctx, const vs_server_opts *o, const char *state_dir, vs_error *err)
 {
-        _cleanup_free_ char *dir = vs_xasprintf("%s/images", state_dir);
+        _cleanup_free_ char *dir = vs_xasprintf("%s/server/images", state_dir);
 
         if (vs_imgstore_open(dir, &ctx->images, err) < 0)
                 return -1;

@@ -44,6 +44,23 @@ static void load_fixture(const char *sock, const char *file, const char *line)
         cli_ok(sock, line, "load", "-i", file, NULL);
 }
 
+/* The store is STATE_DIR/server/images: STATE_DIR/images is where the base
+ * images live with the default state dir (/var/lib/vmsandbox), and the
+ * store made that 0700, which QEMU then could not traverse. */
+START_TEST(store_not_in_base_images_dir)
+{
+        char path[128];
+        struct stat st;
+
+        snprintf(path, sizeof(path), "%s/images", fx.dir);
+        ck_assert_int_eq(stat(path, &st), -1);
+        snprintf(path, sizeof(path), "%s/server/images", fx.dir);
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert(S_ISDIR(st.st_mode));
+        ck_assert_uint_eq(st.st_mode & 07777, 0700);
+}
+END_TEST
+
 START_TEST(cli_load_images_inspect)
 {
         char *body = NULL;
@@ -400,6 +417,7 @@ Suite *suite_docker_images(void)
 
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, store_not_in_base_images_dir);
         tcase_add_test(tc, cli_load_images_inspect);
         tcase_add_test(tc, cli_tag_save_rmi);
         tcase_add_test(tc, errors_as_docker);
