@@ -511,10 +511,20 @@ static enum MHD_Result health(server_ctx *ctx, request *rq)
 
 static enum MHD_Result metrics(server_ctx *ctx, request *rq)
 {
-        char *text = vs_service_metrics(ctx->svc);
-        struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        char *svc = vs_service_metrics(ctx->svc), *text;
+        uint64_t held, max;
+        struct MHD_Response *r;
         enum MHD_Result ret;
 
+        /* The service's gauges, then the server's own: its temporary space. */
+        tmp_usage(ctx, &held, &max);
+        text = vs_xasprintf("%s# HELP vmsandbox_tmp_bytes Request bodies and image exports held in temporary files.\n"
+                     "# TYPE vmsandbox_tmp_bytes gauge\nvmsandbox_tmp_bytes %llu\n"
+                     "# HELP vmsandbox_tmp_limit_bytes The bound on them (serve --tmp-space).\n"
+                     "# TYPE vmsandbox_tmp_limit_bytes gauge\nvmsandbox_tmp_limit_bytes %llu\n",
+                     svc, (unsigned long long)held, (unsigned long long)max);
+        free(svc);
+        r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
         if (!r) {
                 free(text);
                 return MHD_NO;

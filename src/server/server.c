@@ -373,6 +373,14 @@ int tmp_charge(server_ctx *ctx, request *rq, uint64_t add, vs_error *err)
         return r;
 }
 
+void tmp_usage(server_ctx *ctx, uint64_t *held, uint64_t *max)
+{
+        pthread_mutex_lock(&ctx->tmp.lock);
+        *held = ctx->tmp.total;
+        *max = ctx->tmp.max;
+        pthread_mutex_unlock(&ctx->tmp.lock);
+}
+
 static void tmp_release(tmp_quota *q, request *rq)
 {
         if (!rq->tmp_charged)
@@ -403,8 +411,6 @@ static void request_free(request *rq)
         tmp_release(&rq->ctx->tmp, rq); /* the body is gone (or the store's now) */
         for (size_t i = 0; i < ROUTE_CAPTURES_MAX; i++)
                 free(rq->capture[i]);
-        if (rq->body_fd >= 0)
-                close(rq->body_fd);
         free(rq->body);
         free(rq);
 }
@@ -793,6 +799,11 @@ vs_imgstore *vs_server_images(vs_server *srv)
 unsigned vs_server_connections(vs_server *srv)
 {
         return listeners_connections(&srv->ctx);
+}
+
+void vs_server_tmp_usage(vs_server *srv, uint64_t *held, uint64_t *max)
+{
+        tmp_usage(&srv->ctx, held, max);
 }
 
 int vs_server_run(const vs_server_opts *o, vs_error *err)

@@ -64,6 +64,8 @@ void vs_server_stop(vs_server *srv, uint64_t grace_ms);
 vs_service *vs_server_service(vs_server *srv);
 vs_imgstore *vs_server_images(vs_server *srv);
 unsigned vs_server_connections(vs_server *srv);
+/* The temporary space held now and its bound (serve --tmp-space). */
+void vs_server_tmp_usage(vs_server *srv, uint64_t *held, uint64_t *max);
 
 /* ---- private to src/server ---- */
 
@@ -164,6 +166,7 @@ typedef struct {
 /* Charges add more bytes to rq (NO_SPACE naming the bound past it);
  * everything rq was charged goes back when it is freed. */
 int tmp_charge(server_ctx *ctx, request *rq, uint64_t add, vs_error *err);
+void tmp_usage(server_ctx *ctx, uint64_t *held, uint64_t *max);
 
 struct server_ctx {
         vs_service *svc;

@@ -357,19 +357,21 @@ START_TEST(tmp_space_bounded)
         fd = hc_dial(fx.sock_b, 0);
         snprintf(req, sizeof(req), "POST /images/load HTTP/1.1\r\nHost: d\r\nContent-Length: %zu\r\n\r\n", len);
         hc_send(fd, req);
-        /* a's body of 12081 bytes fits beside it only until b's headers
-         * are in (then it is 507; before, it is read and refused as no
-         * archive, 400, changing nothing). */
+        /* Once b's headers are in, a's body of 12081 bytes does not fit
+         * beside it (507); 12080 does.  The wait is on the server's count:
+         * a probe in flight would itself hold space and could turn b away. */
         {
                 char *probe = calloc(1, 12081), want[256], x[32], y[32], z[32];
+                uint64_t held = 0, max = 0;
 
-                for (int i = 0; i < 50 && st != 507; i++) {
+                for (int i = 0; i < 500 && held != len; i++) {
                         if (i)
-                                usleep(100000);
-                        st = dfx_http(fx.sock_a, "POST", "/v1.41/images/load?quiet=1", probe, 12081, &body, NULL);
-                        if (st != 507)
-                                free(body);
+                                usleep(10000);
+                        vs_server_tmp_usage(fx.srv, &held, &max);
                 }
+                ck_assert_uint_eq(held, len);
+                ck_assert_uint_eq(max, 30000);
+                st = dfx_http(fx.sock_a, "POST", "/v1.41/images/load?quiet=1", probe, 12081, &body, NULL);
                 ck_assert_int_eq(st, 507);
                 snprintf(want, sizeof(want),
                          "the service's temporary space is used up: %s of %s held, %s more asked for (serve --tmp-space)",
@@ -386,13 +388,16 @@ START_TEST(tmp_space_bounded)
         }
         hc_send(fd, ""); /* nothing more: close, and b's bytes come back */
         close(fd);
-        for (int i = 0; i < 50 && (st = dfx_http(fx.sock_a, "POST", "/v1.41/images/load?quiet=1", data, len, &body,
-                                                 NULL)) != 200;
-             i++) {
-                free(body);
-                usleep(100000);
+        {
+                uint64_t held = len, max;
+
+                for (int i = 0; i < 500 && held != 0; i++) {
+                        usleep(10000);
+                        vs_server_tmp_usage(fx.srv, &held, &max);
+                }
+                ck_assert_uint_eq(held, 0);
         }
-        ck_assert_int_eq(st, 200);
+        ck_assert_int_eq(dfx_http(fx.sock_a, "POST", "/v1.41/images/load?quiet=1", data, len, &body, NULL), 200);
         free(body);
         /* An export of 17920 bytes of blob and 64 KiB for its layout: over
          * the tenant's 20000 (and within 200000 in all). */

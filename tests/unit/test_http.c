@@ -211,7 +211,11 @@ START_TEST(auth_and_route_table)
         ck_assert_ptr_nonnull(strstr(body, "no job 0123456789ab"));
         free(body);
         ck_assert_int_eq(http("PATCH", "/v1/jobs", ADMIN, NULL, NULL), 404);
-        ck_assert_int_eq(http("GET", "/metrics", ADMIN, NULL, NULL), 200);
+        ck_assert_int_eq(http("GET", "/metrics", ADMIN, NULL, &body), 200);
+        ck_assert_ptr_nonnull(strstr(body, "\nvmsandbox_running_vms 0\n"));
+        ck_assert_ptr_nonnull(strstr(body, "\nvmsandbox_tmp_bytes 0\n"));
+        ck_assert_ptr_nonnull(strstr(body, "\nvmsandbox_tmp_limit_bytes "));
+        free(body);
         vs_server_stop(srv, 0);
 }
 END_TEST
