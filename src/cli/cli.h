@@ -35,6 +35,7 @@ typedef struct {
         vs_config cfg;
         const char *out;
         bool json;
+        bool quiet;             /* no progress lines on stderr */
         const char *server, *token_file;
         bool follow;
         const char *host_flag;  /* --accel or --base-image given: the host's choice, not a job's */
@@ -59,14 +60,20 @@ void cli_serve_args_clear(cli_serve_args *a);
 int cli_fail(const vs_error *err);
 
 /* progress.c: what the user sees while a job runs */
+typedef enum {
+        CLI_PROGRESS_TTY,   /* stderr is a terminal: dimmed progress lines */
+        CLI_PROGRESS_PLAIN, /* it is not (a CI log, a notebook): the same lines, plain */
+        CLI_PROGRESS_QUIET, /* --quiet: none */
+} cli_progress_mode;
+
 typedef struct {
-        bool tty;           /* stderr is a terminal: show progress lines */
+        cli_progress_mode mode;
         bool json;          /* stdout is reserved for the result record */
         double start;
 } cli_progress;
 
 /* Also catches SIGINT and SIGTERM: the job polls them as a cancel. */
-void cli_progress_init(cli_progress *p, bool json);
+void cli_progress_init(cli_progress *p, bool json, bool quiet);
 const vs_events *cli_progress_events(cli_progress *p);
 
 #endif

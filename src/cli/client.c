@@ -337,8 +337,9 @@ int cmd_submit(int argc, char **argv)
         a.cfg = (vs_config){ .accel = VS_ACCEL_AUTO };
         if (cli_parse_run_args(argc, argv, &a, &err) < 0)
                 r = cli_fail(&err);
-        else if (a.out || a.json)
-                r = cli_fail(&(vs_error){ .kind = VS_ERR_USAGE, .msg = "--out and --json belong to run; use fetch and status" });
+        else if (a.out || a.json || a.quiet)
+                r = cli_fail(&(vs_error){ .kind = VS_ERR_USAGE,
+                                          .msg = "--out, --json and --quiet belong to run; use fetch and status" });
         else if (a.host_flag) {
                 vs_error_set(&err, VS_ERR_USAGE, "%s belongs to run: the service chooses the acceleration and the base image",
                              a.host_flag);

@@ -62,7 +62,7 @@ int cmd_preload(int argc, char **argv)
         o.archives = argv + optind;
         if (vs_config_load(&cfg, &err) < 0)
                 return cli_fail(&err);
-        cli_progress_init(&progress, false);
+        cli_progress_init(&progress, false, false);
         o.events = cli_progress_events(&progress);
         r = vs_preload(&cfg, &o, &err);
         vs_config_clear(&cfg);

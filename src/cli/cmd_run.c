@@ -47,6 +47,8 @@ static void usage(FILE *f)
               "                     8M), workspace/, image.tar; DIR must not exist or be empty\n"
               "  --json             print the result record on stdout (workflow output goes to\n"
               "                     stderr); nothing when the job is refused before it starts\n"
+              "  --quiet            no progress lines on stderr (one per phase, shown by\n"
+              "                     default, dimmed on a terminal); errors are still printed\n"
               "  --accel MODE       auto (default), kvm or tcg\n"
               "  --base-image DIR   base image (default " VS_DEFAULT_IMAGE ")\n"
               "  -h, --help         this text\n"
@@ -65,7 +67,7 @@ static void usage(FILE *f)
 
 enum { OPT_IMAGE = 256, OPT_TAG, OPT_WORKSPACE, OPT_MOUNT_AT, OPT_MEMORY, OPT_CPUS, OPT_DISK, OPT_TIMEOUT,
        OPT_NETWORK, OPT_USER, OPT_WORKDIR, OPT_EXPORT, OPT_OUT, OPT_JSON, OPT_ACCEL, OPT_BASE,
-       OPT_SERVER, OPT_TOKEN, OPT_FOLLOW };
+       OPT_SERVER, OPT_TOKEN, OPT_FOLLOW, OPT_QUIET };
 
 static const struct option options[] = {
         { "image", required_argument, NULL, OPT_IMAGE },
@@ -83,6 +85,7 @@ static const struct option options[] = {
         { "export-image", no_argument, NULL, OPT_EXPORT },
         { "out", required_argument, NULL, OPT_OUT },
         { "json", no_argument, NULL, OPT_JSON },
+        { "quiet", no_argument, NULL, OPT_QUIET },
         { "accel", required_argument, NULL, OPT_ACCEL },
         { "base-image", required_argument, NULL, OPT_BASE },
         { "server", required_argument, NULL, OPT_SERVER },
@@ -156,6 +159,9 @@ static int parse_option(run_args *a, int opt, const char *v, vs_error *err)
                 return 0;
         case OPT_JSON:
                 a->json = true;
+                return 0;
+        case OPT_QUIET:
+                a->quiet = true;
                 return 0;
         case OPT_ACCEL:
                 a->host_flag = "--accel";
@@ -252,7 +258,7 @@ int cmd_run(int argc, char **argv)
         }
         signal(SIGPIPE, SIG_IGN);
         cli_gc_quiet(&a.cfg); /* what a killed run left */
-        cli_progress_init(&progress, a.json);
+        cli_progress_init(&progress, a.json, a.quiet);
         opts = (vs_run_opts){ .out_dir = a.out,
                               .write_back = !a.out, /* with --out the workspace goes there only */
                               .log_limit = VS_LOG_LIMIT_DEFAULT,

@@ -40,17 +40,24 @@ static void write_all(int fd, const char *data, size_t len)
         }
 }
 
+/* One progress line: "vmsandbox: [  12.3s] TEXT", dimmed on a terminal.
+ * TEXT may come from the guest: control sequences become '?'. */
+static void progress_line(const cli_progress *p, const char *prefix, const char *text, size_t len)
+{
+        _cleanup_free_ char *safe = NULL;
+        size_t n = 0;
+
+        if (p->mode == CLI_PROGRESS_QUIET)
+                return;
+        safe = vs_text_for_terminal(text, len, PROGRESS_TEXT_MAX, &n);
+        fprintf(stderr, "%svmsandbox: [%6.1fs] %s%.*s%s\n", p->mode == CLI_PROGRESS_TTY ? "\033[2m" : "",
+                now_s() - p->start, prefix, (int)n, safe, p->mode == CLI_PROGRESS_TTY ? "\033[0m" : "");
+}
+
 static void on_phase(void *userdata, const char *name, bool guest, bool start)
 {
-        cli_progress *p = userdata;
-
-        _cleanup_free_ char *safe = NULL;
-
-        if (!p->tty || !start)
-                return;
-        /* Guest phase names come from the guest: no control sequences. */
-        safe = vs_text_for_terminal(name, strlen(name), PROGRESS_TEXT_MAX, NULL);
-        fprintf(stderr, "\033[2mvmsandbox: [%6.1fs] %s%s\033[0m\n", now_s() - p->start, guest ? "guest " : "", safe);
+        if (start)
+                progress_line(userdata, guest ? "guest " : "", name, strlen(name));
 }
 
 static void on_output(void *userdata, int stream, const char *data, size_t len)
@@ -63,16 +70,7 @@ static void on_output(void *userdata, int stream, const char *data, size_t len)
 
 static void on_message(void *userdata, const char *text, size_t len)
 {
-        cli_progress *p = userdata;
-
-        _cleanup_free_ char *safe = NULL;
-        size_t n = 0;
-
-        if (!p->tty)
-                return;
-        /* Agent messages are guest text: terminal controls become '?'. */
-        safe = vs_text_for_terminal(text, len, PROGRESS_TEXT_MAX, &n);
-        fprintf(stderr, "\033[2mvmsandbox: [%6.1fs] guest: %.*s\033[0m\n", now_s() - p->start, (int)n, safe);
+        progress_line(userdata, "guest: ", text, len);
 }
 
 static bool on_cancelled(void *userdata)
@@ -86,11 +84,11 @@ static bool on_cancelled(void *userdata)
 static vs_events events;
 
 
-void cli_progress_init(cli_progress *p, bool json)
+void cli_progress_init(cli_progress *p, bool json, bool quiet)
 {
         signal(SIGINT, on_signal);
         signal(SIGTERM, on_signal);
-        p->tty = isatty(STDERR_FILENO);
+        p->mode = quiet ? CLI_PROGRESS_QUIET : isatty(STDERR_FILENO) ? CLI_PROGRESS_TTY : CLI_PROGRESS_PLAIN;
         p->json = json;
         p->start = now_s();
 }

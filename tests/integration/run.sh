@@ -156,11 +156,20 @@ vm_hello_export() {
        [ -s "$o/dockerd.log" ] && [ -s "$o/image.tar" ] && [ "$(jfield "$o/result.json" .exported_image)" = image.tar ] &&
        [ -z "$(find "$work" -maxdepth 1 -name '.o1.vmsandbox-*')" ]; then pass vm_out_files
     else fail vm_out_files "out: $(ls -A "$o" | tr '\n' ' ')"; fi
-    # The exported image must be what `docker load` accepts: load it in a VM.
-    "$vms" run --image "$o/image.tar" -- echo reloaded >"$work/reload.out" 2>"$work/reload.err"
+    # stderr is a file, not a terminal: one plain progress line per phase, no escapes.
+    local ph missing=
+    for ph in prepare boot wait collect 'guest engine-ready' 'guest load' 'guest run'; do
+        has_line "$work/hello.err" "^vmsandbox: \[ *[0-9]+\.[0-9]s\] $ph\$" || missing="$missing '$ph'"
+    done
+    if [ -z "$missing" ] && ! grep -q "$(printf '\033')" "$work/hello.err"; then pass vm_progress_plain
+    else fail vm_progress_plain "missing:$missing, or an ESC: $(excerpt "$work/hello.err")"; fi
+    # The exported image must be what `docker load` accepts: load it in a VM
+    # (with --quiet: no progress lines).
+    "$vms" run --quiet --image "$o/image.tar" -- sh -c 'echo reloaded; echo err-line >&2' >"$work/reload.out" 2>"$work/reload.err"
     code=$?
     if [ $code = 0 ] && has_line "$work/reload.out" '^reloaded$'; then pass vm_export_image
     else fail vm_export_image "exit $code: $(excerpt "$work/reload.err")"; fi
+    check vm_quiet "stderr: $(excerpt "$work/reload.err")" [ "$(cat "$work/reload.err")" = err-line ]
 }
 
 vm_not_found() {

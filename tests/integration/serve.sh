@@ -156,7 +156,7 @@ expect client_submit_accel 2 "--accel belongs to run" -- \
     "$vms" submit --server "$base" --token-file "$work/token" --tag x:y --accel tcg
 expect client_submit_base 2 "--base-image belongs to run" -- \
     "$vms" submit --server "$base" --token-file "$work/token" --tag x:y --base-image /nonexistent
-expect client_submit_out 2 "--out and --json belong to run" -- \
+expect client_submit_out 2 "--out, --json and --quiet belong to run" -- \
     "$vms" submit --server "$base" --token-file "$work/token" --tag x:y --out "$work/submit-out"
 
 # --memory-budget without a VM (tests9): a second server with a 1 GiB budget
