@@ -80,6 +80,22 @@ static void check_base_image(const vs_config *cfg)
         vs_base_image_clear(&img);
 }
 
+/* The base image, its kernel and the agent are x86-64, and the domains
+ * are x86_64 guests: another host architecture could only emulate them. */
+static void check_host(void)
+{
+        struct utsname u;
+        char detail[256];
+
+        if (uname(&u) < 0) {
+                report(false, "host", "uname failed", NULL);
+                return;
+        }
+        snprintf(detail, sizeof(detail), "%s, Linux %s%s", u.machine, u.release,
+                 strcmp(u.machine, "x86_64") == 0 ? "" : ": vmsandbox's base image and VMs are x86-64 only");
+        report(strcmp(u.machine, "x86_64") == 0, "host", detail, "run vmsandbox on an x86-64 host");
+}
+
 /* The kernel libguestfs' appliance is built with (scripts/setup-host): the
  * host's own when /boot and /lib/modules have it, else one unpacked from a
  * package (never installed) in VS_DEFAULT_APPLIANCE_KERNEL. */
@@ -271,6 +287,7 @@ int cmd_doctor(int argc, char **argv)
         } else if (vs_config_load(&cfg, &err) < 0)
                 return cli_fail(&err);
         setvbuf(stdout, NULL, _IOLBF, 0); /* each verdict as soon as it is known */
+        check_host();
         check_libvirt(c);
         accel = vs_accel_resolve(c->accel, why, sizeof(why));
         snprintf(detail, sizeof(detail), "%s: %s", vs_accel_name(accel), why);

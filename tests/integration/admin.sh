@@ -61,6 +61,12 @@ trap cleanup EXIT
     "$here/src/cli/cmd_doctor.c"; strings "$build/vmsandbox" | grep sudo; } > "$work/sudo.txt" 2>&1
 check no_sudo "$(excerpt "$work/sudo.txt")" [ ! -s "$work/sudo.txt" ]
 
+# ---- setup-host's usage: --help is true, a typo changes nothing ---------------
+expect setup_host_help 0 "" -- "$here/scripts/setup-host" --help
+check setup_host_help_text "$(excerpt "$work/setup_host_help.out")" has_line "$work/setup_host_help.out" '^  setup-host --appliance-kernel '
+expect setup_host_unknown_arg 2 "setup-host: unknown argument --aplliance (see setup-host --help)" -- \
+    "$here/scripts/setup-host" --aplliance
+
 # ---- setup-host's appliance kernel: never an installed one -------------------
 sed -n '/^packages=(/,/^)/p' "$here/scripts/setup-host" | grep -v '^ *#' | grep -oE '\blinux-(image|headers)[^ ]*' > "$work/kpkgs"
 check setup_host_installs_no_kernel "$(excerpt "$work/kpkgs")" [ ! -s "$work/kpkgs" ]

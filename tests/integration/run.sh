@@ -140,6 +140,7 @@ vm_doctor() {
     code=$?
     if [ $code = 0 ] && has_line "$work/doctor0.out" 'all checks passed'; then pass doctor_ok
     else fail doctor_ok "exit $code: $(excerpt "$work/doctor0.out" 600)"; fi
+    check doctor_host "$(excerpt "$work/doctor0.out" 600)" has_line "$work/doctor0.out" "^ok +host +x86_64, Linux $(uname -r)\$"
 }
 
 vm_hello_export() {
