@@ -21,8 +21,8 @@ it_init admin "$(cd "${1:-$(dirname "$0")/../../build}" && pwd)"
 unset VMSANDBOX_SERVER VMSANDBOX_TOKEN VMSANDBOX_CONFIG VMSANDBOX_ACCEL VMSANDBOX_STATE_DIR
 [ "$(id -u)" = 0 ] || { echo "admin.sh: run as root (it installs a service)"; exit 2; }
 
-it_expect no_sudo setup_host_installs_no_kernel setup_host_unpacks_kernel setup_host_host_kernel dry_run_changes_nothing install install_files install_modes install_group install_unit \
-    install_conf install_manual_start install_again_keeps_token service_started socket_group \
+it_expect no_sudo setup_host_help setup_host_help_text setup_host_unknown_arg setup_host_installs_no_kernel setup_host_unpacks_kernel setup_host_host_kernel dry_run_changes_nothing install install_files install_modes install_group install_unit \
+    install_conf install_manual_start install_again_keeps_token service_started socket_group metrics_token \
     client_outside_group_refused job_through_socket doctor_service doctor_appliance_kernel doctor_token_mode \
     doctor_appliance_kernel_broken uninstall_refused_while_running service_stopped uninstall uninstall_packages \
     uninstall_appliance_kernel nothing_left
@@ -103,26 +103,29 @@ check install "exit $code: $(excerpt "$work/install.out" 600)" [ $code = 0 ]
 files_ok=1
 for f in "$bin" "$VMSANDBOX_PREFIX/libexec/vmsandbox/vmsandbox-agent" "$VMSANDBOX_PREFIX/share/doc/vmsandbox/api.md" \
          "$VMSANDBOX_PREFIX/share/doc/vmsandbox/admin.md" "$VMSANDBOX_PREFIX/share/doc/vmsandbox/README.md" \
-         "$VMSANDBOX_UNIT_DIR/vmsandbox.service" "$VMSANDBOX_ETC/token" "$VMSANDBOX_ETC/vmsandbox.conf"; do
+         "$VMSANDBOX_UNIT_DIR/vmsandbox.service" "$VMSANDBOX_ETC/token" "$VMSANDBOX_ETC/metrics-token" \
+         "$VMSANDBOX_ETC/vmsandbox.conf"; do
     [ -f "$f" ] || { files_ok=0; echo "missing $f" >> "$work/missing"; }
 done
 cmp -s "$bin" "$build/vmsandbox" || { files_ok=0; echo "$bin differs from the build" >> "$work/missing"; }
 check install_files "$(excerpt "$work/missing")" [ $files_ok = 1 ]
-modes=$(stat -c '%n %a %U' "$bin" "$VMSANDBOX_ETC" "$VMSANDBOX_ETC/token" "$VMSANDBOX_ETC/vmsandbox.conf" "$pstate" \
+modes=$(stat -c '%n %a %U' "$bin" "$VMSANDBOX_ETC" "$VMSANDBOX_ETC/token" "$VMSANDBOX_ETC/metrics-token" "$VMSANDBOX_ETC/vmsandbox.conf" "$pstate" \
     "$VMSANDBOX_ALLOW_ROOT" "$VMSANDBOX_UNIT_DIR/vmsandbox.service" | sed "s|$root||")
 want="/usr/local/bin/vmsandbox 755 root
 /etc/vmsandbox 700 root
 /etc/vmsandbox/token 600 root
+/etc/vmsandbox/metrics-token 600 root
 /etc/vmsandbox/vmsandbox.conf 600 root
 /var/lib/vmsandbox 711 root
 /srv/vmsandbox 755 root
 /etc/systemd/system/vmsandbox.service 644 root"
-check install_modes "$(echo $modes)" [ "$modes" = "$want" -a "$(tr -d '\n' < "$VMSANDBOX_ETC/token" | wc -c)" = 64 ]
+check install_modes "$(echo $modes)" [ "$modes" = "$want" -a "$(tr -d '\n' < "$VMSANDBOX_ETC/token" | wc -c)" = 64 -a \
+    "$(tr -d '\n' < "$VMSANDBOX_ETC/metrics-token" | wc -c)" = 64 ]
 has_group() { getent group "$1" >/dev/null; }
 check install_group "no group $grp" has_group "$grp"
 # The unit's ExecStart is the template's with this installation's paths.
 sed -n '/^ExecStart=/,/[^\\]$/p' "$VMSANDBOX_UNIT_DIR/vmsandbox.service" | tr -d '\\\n' | tr -s ' ' > "$work/exec"
-wantexec="ExecStart=$bin serve --socket $sock --socket-group $grp --docker-group $grp --token-file $VMSANDBOX_ETC/token --state-dir $pstate --allow-root $VMSANDBOX_ALLOW_ROOT"
+wantexec="ExecStart=$bin serve --socket $sock --socket-group $grp --docker-group $grp --token-file $VMSANDBOX_ETC/token --metrics-token-file $VMSANDBOX_ETC/metrics-token --state-dir $pstate --allow-root $VMSANDBOX_ALLOW_ROOT"
 check install_unit "$(cat "$work/exec") vs $wantexec" [ "$(cat "$work/exec")" = "$wantexec" ] &&
     { has_line "$VMSANDBOX_UNIT_DIR/vmsandbox.service" "^Environment=VMSANDBOX_CONFIG=$VMSANDBOX_ETC/vmsandbox.conf\$" ||
       fail install_unit "no Environment=VMSANDBOX_CONFIG line"; }
@@ -132,9 +135,10 @@ state_dir = $pstate" ]
 # No systemd here: it says how to start the service by hand (the two lines run below).
 sed -n '/^No systemd as PID 1/,/^and stop it/p' "$work/install.out" | sed '1d;$d;s/^    //' > "$work/start.sh"
 check install_manual_start "$(excerpt "$work/install.out" 600)" [ "$(wc -l < "$work/start.sh")" = 2 ]
-tok=$(cat "$VMSANDBOX_ETC/token")
+tok=$(cat "$VMSANDBOX_ETC/token") mtok0=$(cat "$VMSANDBOX_ETC/metrics-token")
 "$here/scripts/install-service" > "$work/install2.out" 2>&1; code=$?
-check install_again_keeps_token "exit $code: $(excerpt "$work/install2.out")" [ $code = 0 -a "$(cat "$VMSANDBOX_ETC/token")" = "$tok" ]
+check install_again_keeps_token "exit $code: $(excerpt "$work/install2.out")" \
+    [ $code = 0 -a "$(cat "$VMSANDBOX_ETC/token")" = "$tok" -a "$(cat "$VMSANDBOX_ETC/metrics-token")" = "$mtok0" ]
 
 # ---- the service, started as install-service said ----------------------------
 eval "$(sed -n 1p "$work/start.sh")"
@@ -142,6 +146,12 @@ eval "$(sed -n 2p "$work/start.sh")"; server=$!
 if wait_for 30 healthy http://localhost "$server" "$sock"; then pass service_started
 else fail service_started "$(excerpt "$pstate/serve.log")"; fi
 check socket_group "$(stat -c '%a %G' "$sock" 2>&1)" [ "$(stat -c '%a %G' "$sock" 2>&1)" = "660 $grp" ]
+# The metrics token it made reads /metrics, and nothing else.
+mtok=$(cat "$VMSANDBOX_ETC/metrics-token")
+m200=$(curl -s --unix-socket "$sock" -o "$work/metrics.txt" -w '%{http_code}' -H "Authorization: Bearer $mtok" http://localhost/metrics)
+m403=$(curl -s --unix-socket "$sock" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $mtok" http://localhost/v1/jobs)
+if [ "$m200" = 200 ] && [ "$m403" = 403 ] && has_line "$work/metrics.txt" '^vmsandbox_running_vms 0$'; then pass metrics_token
+else fail metrics_token "/metrics $m200, /v1/jobs $m403: $(excerpt "$work/metrics.txt")"; fi
 
 # A client token, made with the installed admin token; the client runs as
 # nobody (no root, no libvirt), a member of the group.
