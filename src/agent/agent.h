@@ -52,12 +52,6 @@ typedef struct {
 int spawn_wait(char *const argv[], bool capture, int log_fd, spawn_result *ret, vs_error *err);
 /* Starts argv with stdout and stderr on log_fd; *ret_pid is > 1. */
 int spawn_bg(char *const argv[], int log_fd, pid_t *ret_pid, vs_error *err);
-/* Runs argv, streaming its stdout and stderr to the host as frames. */
-int spawn_stream(char *const argv[], int *ret_status, vs_error *err);
-/* The same with stdin from in_fd, stdout streamed and stderr kept instead:
- * its last SPAWN_TAIL_MAX bytes in *ret_tail (NUL-terminated, malloc'd). */
-#define SPAWN_TAIL_MAX 4096u
-int spawn_stream_keep_err(char *const argv[], int in_fd, int *ret_status, char **ret_tail, vs_error *err);
 
 /* engine_http.c: HTTP/1.1 on the engine's unix socket, one request per
  * connection, every answer bounded. */
