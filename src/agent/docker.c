@@ -133,6 +133,9 @@ static int engine_call(const char *method, const char *path, const char *ctype, 
                 return -1;
         }
         engine_conn_close(&c);
+        /* A success for a body the engine did not get whole is none. */
+        if (r < 0 && status >= 200 && status <= 299)
+                return -1;
         *ret_status = status;
         return 0;
 }
@@ -197,7 +200,7 @@ static int engine_stream_post(const char *what, const char *path, int fd, uint64
         r = engine_send_head(&c, "POST", path, "application/x-tar", (long long)len, false, err);
         if (r == 0)
                 r = engine_send_fd(&c, fd, len, err);
-        if (engine_read_head(&c, &status, r < 0 ? &(vs_error){ 0 } : err) < 0)
+        if (engine_read_head(&c, &status, r < 0 ? &(vs_error){ 0 } : err) < 0 || (r < 0 && status == 200))
                 goto fail;
         if (status != 200) {
                 _cleanup_free_ char *answer = NULL, *m = NULL;
