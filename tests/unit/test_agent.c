@@ -726,6 +726,9 @@ START_TEST(read_oversized)
         ck_assert_uint_eq(len, 4096);
         free(body);
         body = (char *)"untouched";
+        /* a body that ends between the cap and the buffer's next size */
+        ck_assert_int_eq(answer_read(big, (size_t)off + 6000, 5000, &status, &body, &len, &err), -1);
+        ck_assert_str_eq(err.msg, "the engine's answer is over 5000 bytes");
 
         off = sprintf(big, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2000\r\n");
         memset(big + off, 'c', 0x2000);
