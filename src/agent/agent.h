@@ -52,23 +52,114 @@ typedef struct {
 int spawn_wait(char *const argv[], bool capture, int log_fd, spawn_result *ret, vs_error *err);
 /* Starts argv with stdout and stderr on log_fd; *ret_pid is > 1. */
 int spawn_bg(char *const argv[], int log_fd, pid_t *ret_pid, vs_error *err);
-/* Runs argv, streaming its stdout and stderr to the host as frames. */
-int spawn_stream(char *const argv[], int *ret_status, vs_error *err);
-/* The same with stdin from in_fd, stdout streamed and stderr kept instead:
- * its last SPAWN_TAIL_MAX bytes in *ret_tail (NUL-terminated, malloc'd). */
-#define SPAWN_TAIL_MAX 4096u
-int spawn_stream_keep_err(char *const argv[], int in_fd, int *ret_status, char **ret_tail, vs_error *err);
 
-/* docker_cli.c: docker's command lines and answers (pure; unit-tested) */
-#define DOCKER "/usr/bin/docker"
+/* engine_http.c: HTTP/1.1 on the engine's unix socket, one request per
+ * connection, every answer bounded. */
+#define ENGINE_LENGTH_MAX (1ull << 40) /* a Content-Length */
+#define ENGINE_CHUNK_MAX (1ull << 30)  /* a chunk's size */
+#define ENGINE_TRAILERS_MAX 32
+typedef enum {
+        ENGINE_BODY_NONE,    /* 1xx but 101, 204, 304 */
+        ENGINE_BODY_LENGTH,  /* Content-Length */
+        ENGINE_BODY_CHUNKED, /* Transfer-Encoding: chunked */
+        ENGINE_BODY_CLOSE,   /* to the end of the stream (also 101's hijacked stream) */
+        ENGINE_BODY_LAST
+} engine_body_mode;
+typedef struct {
+        int status;
+        engine_body_mode mode;
+        uint64_t length;
+} engine_head;
+typedef struct {
+        int fd;
+        unsigned timeout_s;
+        char buf[16384]; /* also the bound of a head */
+        size_t pos, len;
+        engine_body_mode mode;
+        uint64_t left; /* LENGTH: the body's bytes left; CHUNKED: this chunk's */
+        bool chunks_done;
+} engine_conn;
+void engine_conn_init(engine_conn *c, int fd);
+void engine_conn_close(engine_conn *c);
+/* timeout_s bounds each read and write (0: none). */
+int engine_connect(engine_conn *c, const char *sock, unsigned timeout_s, vs_error *err);
+/* length < 0: no body; upgrade: "Upgrade: tcp" (attach), else
+ * "Connection: close". */
+int engine_send_head(engine_conn *c, const char *method, const char *path, const char *ctype, long long length,
+                     bool upgrade, vs_error *err);
+int engine_send(engine_conn *c, const void *data, size_t len, vs_error *err);
+/* len bytes of fd as the body. */
+int engine_send_fd(engine_conn *c, int fd, uint64_t len, vs_error *err);
+/* The status line and the headers that frame the body (pure). */
+int engine_parse_head(const char *head, size_t len, engine_head *ret, vs_error *err);
+int engine_read_head(engine_conn *c, int *ret_status, vs_error *err);
+/* The body's next bytes: > 0, 0 at its end, -1 on error. */
+ssize_t engine_read_body(engine_conn *c, void *dst, size_t cap, vs_error *err);
+/* The whole body (NUL-terminated), an error past max bytes. */
+int engine_read_all(engine_conn *c, size_t max, char **ret, size_t *ret_len, vs_error *err);
+
+/* engine_api.c: the Engine API's requests and answers (pure; unit-tested) */
 #define DOCKER_CONTAINER "vmsandbox-job"
 #define DOCKER_SOCK "/run/docker.sock"   /* the VM's own engine */
-/* More than the host allows (256 env, 1024 args, each --env two words). */
-#define DOCKER_ARGV_MAX 2048
+/* More than the host allows (256 env, 1024 args). */
+#define ENGINE_WORDS_MAX 2047
 #define DOCKER_BINDS_MAX 16 /* VS_BINDS_MAX: a container's binds, /job/binds/N */
-/* argv of `docker create` for the job spec (a NULL-terminated strv); with
- * memory_kib > 0 the container is limited to it (no swap). */
-int docker_create_argv(const json_t *spec, unsigned long memory_kib, char ***ret_argv, vs_error *err);
+#define ENGINE_ANSWER_MAX (1u << 20)    /* a JSON answer */
+#define ENGINE_MESSAGE_MAX 65536        /* an error text in it */
+#define ENGINE_MSG_LINE_MAX (1 << 20)   /* a line of a JSON message stream */
+#define ENGINE_MUX_FRAME_MAX (1u << 20) /* a frame of the attach stream */
+#define ENGINE_DIGESTS_MAX 64
+#define ENGINE_REF_MAX 512
+/* The body of POST /containers/create for the job spec: Image, Cmd,
+ * Entrypoint, Env, User, WorkingDir, Hostname, Tty, HostConfig (Mounts,
+ * NetworkMode, and with memory_kib > 0 Memory = MemorySwap: no swap);
+ * NULL with err set. */
+char *engine_create_body(const json_t *spec, unsigned long memory_kib, vs_error *err);
+/* /images/REF/WHAT, REF percent-encoded but '/' and ':'. */
+char *engine_image_path(const char *ref, const char *what);
+/* POST /build's path and query for the spec's "build" object (the classic
+ * builder; without nat, networkmode=none). */
+char *engine_build_path(const json_t *build, bool nat, vs_error *err);
+/* The engine's {"message"} of an error answer, cleaned; else the status. */
+char *engine_error_message(int status, const char *body, size_t len);
+/* GET /containers/X/json: State.ExitCode (0..255), OOMKilled, Error (NULL
+ * when empty). */
+int engine_parse_container(const char *body, size_t len, int *ret_exit, bool *ret_oom, char **ret_error, vs_error *err);
+/* GET /images/X/json: Id ("sha256:" + 64 hex) and RepoDigests (strings);
+ * -1 when it is not such a record. */
+int engine_parse_image(const char *body, size_t len, char **ret_id, json_t **ret_digests);
+/* GET /version: its Version, NULL when absent or odd. */
+char *engine_parse_version(const char *body, size_t len);
+/* One message of a JSON message stream (load, build). */
+typedef struct {
+        char *stream; /* output text, or NULL */
+        char *error;  /* the error, cleaned, or NULL */
+        int code;     /* with error: errorDetail.code if 1..255, else 1 */
+        char *aux_id; /* aux.ID, a checked image id, or NULL */
+} engine_msg;
+int engine_parse_msg(const char *line, size_t len, engine_msg *ret, vs_error *err);
+void engine_msg_clear(engine_msg *m);
+/* Lines of a stream, each at most ENGINE_MSG_LINE_MAX, empty ones skipped. */
+typedef int (*engine_line_fn)(void *ud, const char *line, size_t len, vs_error *err);
+typedef struct {
+        char *buf;
+        size_t len, cap;
+} engine_lines;
+int engine_lines_feed(engine_lines *l, const char *data, size_t n, engine_line_fn fn, void *ud, vs_error *err);
+/* A last line without its newline. */
+int engine_lines_end(engine_lines *l, engine_line_fn fn, void *ud, vs_error *err);
+void engine_lines_clear(engine_lines *l);
+/* The attach stream's 8-byte-header frames, as they come. */
+typedef void (*engine_out_fn)(void *ud, char frame_type, const char *data, size_t len);
+typedef struct {
+        unsigned char hdr[8];
+        size_t hlen;
+        uint32_t left;
+        int stream;
+} engine_mux;
+int engine_mux_feed(engine_mux *m, const char *data, size_t n, engine_out_fn fn, void *ud, vs_error *err);
+/* An error when the stream ended inside a frame. */
+int engine_mux_end(const engine_mux *m, vs_error *err);
 /* Memory kept out of the workflow container's limit for the kernel, dockerd,
  * containerd and the agent.  Without a limit, a workflow that allocates past
  * the VM's RAM drives the guest into reclaim thrashing before the kernel's
@@ -79,23 +170,13 @@ int docker_create_argv(const json_t *spec, unsigned long memory_kib, char ***ret
 /* The container's limit for a guest with total_kib of RAM (0: unknown, no
  * limit). */
 unsigned long docker_container_memory_kib(unsigned long total_kib);
-#define DOCKER_INSPECT_EXIT "{{.State.ExitCode}} {{.State.OOMKilled}} {{.State.Error}}"
-/* `docker inspect --format DOCKER_INSPECT_EXIT`: the exit code (0..255),
- * whether the memory cgroup killed it, and the engine's error text (NULL
- * when empty). */
-int docker_parse_exit(const char *out, int *ret_exit, bool *ret_oom, char **ret_error, vs_error *err);
-/* The first image `docker load -q` names ("Loaded image: X" or "Loaded
+/* The first image a load's output names ("Loaded image: X" or "Loaded
  * image ID: X"), or NULL. */
 char *docker_parse_loaded(const char *out);
-/* argv of the classic builder (`docker build`) for the spec's "build"
- * object, the context on stdin ("-"); nat: the build's RUN steps have the
- * VM's network, else none.  The image id goes to iidfile. */
-#define DOCKER_BUILD_IIDFILE VS_JOB_MOUNT "/out/image.id"
-int docker_build_argv(const json_t *build, bool nat, const char *iidfile, char ***ret_argv, vs_error *err);
-/* The image id an --iidfile holds: "sha256:" and 64 lower-case hex digits
- * (a trailing newline allowed), or NULL. */
+/* An image id: "sha256:" and 64 lower-case hex digits (a trailing newline
+ * allowed), or NULL. */
 char *docker_parse_iid(const char *text);
-/* Guest text (docker's stderr) as one JSON-safe message: trailing
+/* Guest text (an engine message) as one JSON-safe message: trailing
  * newlines dropped, control bytes but \n and \t and bytes that are not
  * UTF-8 become '?' (malloc'd). */
 char *docker_clean_text(const char *s, size_t len);

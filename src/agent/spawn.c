@@ -1,4 +1,4 @@
-/* Child processes of the agent: the engine, docker commands, modprobe, ip. */
+/* Child processes of the agent: the engine, modprobe, ip. */
 #include "agent.h"
 #include "alloc.h"
 #include "cleanup.h"
@@ -78,7 +78,7 @@ int spawn_wait(char *const argv[], bool capture, int log_fd, spawn_result *ret, 
         _cleanup_close_ int rd = -1, wr = -1;
         _cleanup_free_ char *out = NULL;
         size_t out_len = 0;
-        int p[2], status, e = 0;
+        int p[2], status = 0, e = 0;
         pid_t pid;
 
         if (capture) {
@@ -103,109 +103,4 @@ int spawn_wait(char *const argv[], bool capture, int log_fd, spawn_result *ret, 
                 return vs_error_errno(err, VS_ERR_SANDBOX, e, "reading the output of %s", argv[0]);
         *ret = (spawn_result){ .out = TAKE_PTR(out), .out_len = out_len, .status = status };
         return 0;
-}
-
-/* The last SPAWN_TAIL_MAX bytes written to it. */
-typedef struct {
-        char buf[SPAWN_TAIL_MAX];
-        size_t len;
-} tail_buf;
-
-static void tail_add(tail_buf *t, const char *data, size_t n)
-{
-        if (n >= SPAWN_TAIL_MAX) {
-                memcpy(t->buf, data + n - SPAWN_TAIL_MAX, SPAWN_TAIL_MAX);
-                t->len = SPAWN_TAIL_MAX;
-                return;
-        }
-        if (t->len + n > SPAWN_TAIL_MAX) {
-                size_t drop = t->len + n - SPAWN_TAIL_MAX;
-                memmove(t->buf, t->buf + drop, t->len - drop);
-                t->len -= drop;
-        }
-        memcpy(t->buf + t->len, data, n);
-        t->len += n;
-}
-
-/* Forwards both pipes as frames until both close (stderr into keep instead
- * when it is given).  Whatever ends the loop, the pipes are closed on
- * return, so a child still writing gets EPIPE instead of blocking forever
- * while spawn_stream waits for it. */
-static void pump(int out, int err, tail_buf *keep)
-{
-        struct pollfd fds[2] = { { .fd = out, .events = POLLIN }, { .fd = err, .events = POLLIN } };
-        char buf[16384];
-        int open_fds = 2;
-
-        while (open_fds > 0) {
-                if (poll(fds, 2, -1) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        channel_log("poll on the workflow's output: %s", strerror(errno));
-                        break;
-                }
-                for (int i = 0; i < 2; i++) {
-                        ssize_t n;
-
-                        if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                                continue;
-                        n = read(fds[i].fd, buf, sizeof(buf));
-                        if (n < 0 && errno == EINTR)
-                                continue;
-                        if (n <= 0) {
-                                close(fds[i].fd);
-                                fds[i].fd = -1;
-                                open_fds--;
-                                continue;
-                        }
-                        if (i == 1 && keep)
-                                tail_add(keep, buf, (size_t)n);
-                        else
-                                channel_send(i == 0 ? VS_FRAME_STDOUT : VS_FRAME_STDERR, buf, (size_t)n);
-                }
-        }
-        for (int i = 0; i < 2; i++)
-                if (fds[i].fd >= 0)
-                        close(fds[i].fd);
-}
-
-static int stream(char *const argv[], int in_fd, int *ret_status, tail_buf *keep, vs_error *err)
-{
-        _cleanup_close_ int out_rd = -1, out_wr = -1, err_rd = -1, err_wr = -1;
-        int po[2], pe[2];
-        pid_t pid;
-
-        if (pipe2(po, O_CLOEXEC) < 0)
-                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot start %s", argv[0]);
-        out_rd = po[0];
-        out_wr = po[1];
-        if (pipe2(pe, O_CLOEXEC) < 0)
-                return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot start %s", argv[0]);
-        err_rd = pe[0];
-        err_wr = pe[1];
-        if (start_in(argv, in_fd, out_wr, err_wr, &pid, err) < 0)
-                return -1;
-        out_wr = vs_safe_close(out_wr);
-        err_wr = vs_safe_close(err_wr);
-        pump(TAKE_FD(out_rd), TAKE_FD(err_rd), keep);
-        return reap(argv[0], pid, ret_status, err);
-}
-
-int spawn_stream(char *const argv[], int *ret_status, vs_error *err)
-{
-        return stream(argv, -1, ret_status, NULL, err);
-}
-
-int spawn_stream_keep_err(char *const argv[], int in_fd, int *ret_status, char **ret_tail, vs_error *err)
-{
-        tail_buf *t = vs_xcalloc(1, sizeof(*t));
-        int r = stream(argv, in_fd, ret_status, t, err);
-
-        if (r == 0) {
-                *ret_tail = vs_xmalloc(t->len + 1);
-                memcpy(*ret_tail, t->buf, t->len);
-                (*ret_tail)[t->len] = '\0';
-        }
-        free(t);
-        return r;
 }
