@@ -35,6 +35,19 @@ void system_grow_root(void);
 int system_network_up(bool nat, vs_error *err);
 _Noreturn void system_poweroff(void);
 
+/* jobdisk.c: waiting for the job disk (hot-plugged after boot, or there) */
+#define JOBDISK_WAIT_DEFAULT_MS (600ull * 1000)   /* no bound on the command line */
+#define JOBDISK_WAIT_MAX_MS (7ull * 24 * 3600 * 1000)
+#define JOBDISK_POLL_MS 50
+/* The bound of VS_CMDLINE_DISK_WAIT=SECONDS in a kernel command line. */
+uint64_t jobdisk_wait_ms(const char *cmdline);
+/* Waits, a JOBDISK_POLL_MS sleep at a time, until path exists (it must
+ * then be a file of type, S_IFBLK for the disk) or timeout_ms passed;
+ * *ret_waited_ms (may be NULL) gets how long it took. */
+int jobdisk_wait(const char *path, mode_t type, uint64_t timeout_ms, uint64_t *ret_waited_ms, vs_error *err);
+/* VS_JOB_DEV, with the bound of /proc/cmdline. */
+int jobdisk_wait_boot(uint64_t *ret_waited_ms, vs_error *err);
+
 /* spawn.c: child processes.  Every child gets /dev/null as stdin and the
  * default signal mask; a failed fork is an error, never a pid. */
 typedef struct {

@@ -286,16 +286,19 @@ static int worker(void)
         _cleanup_json_ json_t *result = vs_xjson(json_pack("{s:s, s:{}}", "state", "error", "phases"));
         _cleanup_json_ json_t *spec = NULL;
         vs_error err = { 0 };
+        uint64_t waited = 0;
         int r = -1;
 
         if (channel_open(&err) < 0)
                 fprintf(stderr, AGENT_LOG_PREFIX "%s; running without live output\n", err.msg);
         channel_log("guest up");
         kernel_release(result);
-        if (system_mount_job(&err) < 0) {
-                channel_log("%s", err.msg);
+        if (jobdisk_wait_boot(&waited, &err) < 0 || system_mount_job(&err) < 0) {
+                channel_log("%s; powering off", err.msg);
                 return 1;
         }
+        if (waited)
+                channel_log("job disk attached after %llu ms", (unsigned long long)waited);
         spec = read_spec(result);
         if (spec && json_is_array(json_object_get(spec, "preload")))
                 r = run_preload(spec, result);

@@ -67,6 +67,8 @@ typedef struct {
         vs_phase timeout_phase;  /* where the deadline struck */
 
         bool timed_out, cancelled, ran;
+        /* What the overlapped prepare found of its VM (pipeline.c). */
+        enum { VS_VM_GONE_NO, VS_VM_GONE_STOPPED, VS_VM_GONE_LOST } vm_gone;
         int exit_code;
         json_t *result;
 } vs_job;
