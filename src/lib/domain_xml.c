@@ -78,14 +78,15 @@ static void put_devices(FILE *f, const vs_domain_def *d)
         put(f, "  </devices>\n");
 }
 
-static char *memstream_close(FILE *f, char *buf, vs_error *err)
+/* *buf is open_memstream's: only valid after the fclose. */
+static char *memstream_close(FILE *f, char **buf, vs_error *err)
 {
         if (fclose(f) != 0) {
-                free(buf);
+                free(*buf);
                 vs_error_errno(err, VS_ERR_SANDBOX, errno, "domain xml");
                 return NULL;
         }
-        return buf;
+        return *buf;
 }
 
 /* The job disk as a device of the running domain: the same element as at
@@ -103,7 +104,7 @@ char *vs_job_disk_xml(const char *path, vs_error *err)
                 return NULL;
         }
         put_disk(f, "raw", path, "vdb");
-        return memstream_close(f, buf, err);
+        return memstream_close(f, &buf, err);
 }
 
 char *vs_domain_xml(const vs_domain_def *d, vs_error *err)
@@ -132,5 +133,5 @@ char *vs_domain_xml(const vs_domain_def *d, vs_error *err)
         put(f, "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>destroy</on_reboot>\n  <on_crash>destroy</on_crash>\n");
         put_devices(f, d);
         put(f, "</domain>\n");
-        return memstream_close(f, buf, err);
+        return memstream_close(f, &buf, err);
 }
