@@ -56,6 +56,7 @@ typedef struct {
 
         virConnectPtr conn;
         virDomainPtr dom;
+        int channel_fd;          /* the progress channel, connected at boot (hot-plug), or -1 */
         vs_watch watch;
         FILE *logs[2];           /* stdout.log, stderr.log in out_tmp */
         uint64_t logged[2];

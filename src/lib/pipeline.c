@@ -20,7 +20,10 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define WORKSPACE_MAX_ENTRIES 200000ull
@@ -407,20 +410,26 @@ static int job_prepare(vs_job *job, vs_error *err)
 
 /* The agent waits this long for a hot-plugged job disk (its kernel command
  * line, protocol.h): what is left of the job's bound, at least a second. */
-static char *boot_cmdline(const vs_job *job)
+static char *boot_cmdline(const vs_job *job, bool with_disk)
 {
         uint64_t now = vs_mono_ms();
         uint64_t left = job->deadline_ms > now ? job->deadline_ms - now : 0;
 
-        return vs_xasprintf("%s " VS_CMDLINE_DISK_WAIT "=%llu", job->base.cmdline,
-                            (unsigned long long)(left / 1000 + 1));
+        if (with_disk)
+                return vs_xasprintf("%s " VS_CMDLINE_DISK_WAIT "=%llu", job->base.cmdline,
+                                    (unsigned long long)(left / 1000 + 1));
+        /* Hot-plugged: the network too, so that the engine starts before
+         * the disk holding the spec comes. */
+        return vs_xasprintf("%s " VS_CMDLINE_DISK_WAIT "=%llu " VS_CMDLINE_NET "=%s", job->base.cmdline,
+                            (unsigned long long)(left / 1000 + 1),
+                            job->spec->network == VS_NETWORK_NAT ? "nat" : "none");
 }
 
 /* Starts the domain; with_disk false, without its job disk (it comes by
  * vs_domain_attach_disk once prepare is done). */
 static int start_domain(vs_job *job, bool with_disk, vs_error *err)
 {
-        _cleanup_free_ char *cmdline = boot_cmdline(job);
+        _cleanup_free_ char *cmdline = boot_cmdline(job, with_disk);
         vs_domain_def def = {
                 .job_id = job->dir.id,
                 .accel = job->accel,
@@ -488,7 +497,8 @@ static int lost_libvirt(vs_job *job, vs_error *err)
 static int job_wait(vs_job *job, vs_error *err)
 {
         job->watch = (vs_watch){ .dom = job->dom,
-                                 .channel = job->dir.channel,
+                                 .channel = job->channel_fd >= 0 ? NULL : job->dir.channel,
+                                 .channel_fd = job->channel_fd,
                                  .deadline_ms = job->deadline_ms,
                                  .events = job->opts->events,
                                  .save = save_output,
@@ -864,8 +874,16 @@ static void record_provenance(vs_job *job)
         json_object_set_new(job->result, "vmsandbox_version", json_string(VS_VERSION));
 }
 
+static void close_fd(int *fd)
+{
+        if (*fd >= 0)
+                close(*fd);
+        *fd = -1;
+}
+
 static void job_cleanup(vs_job *job)
 {
+        close_fd(&job->channel_fd);
         vs_domain_kill(job->dom);
         vs_domain_freep(&job->dom);
         vs_connect_closep(&job->conn);
@@ -894,13 +912,6 @@ static int job_publish(vs_job *job, vs_error *err)
         free(job->out_tmp);
         job->out_tmp = NULL;
         return 0;
-}
-
-static void close_fd(int *fd)
-{
-        if (*fd >= 0)
-                close(*fd);
-        *fd = -1;
 }
 
 static void job_free(vs_job *job)
@@ -955,6 +966,32 @@ static int bounded_phase(vs_job *job, vs_phase p, int (*fn)(vs_job *, vs_error *
 
 /* ---- prepare and boot, overlapped (job_disk = hotplug) ------------------ */
 
+/* The progress channel, connected as soon as the domain runs: a guest
+ * writing to a port with no host end blocks, and the agent must get on
+ * with its engine while the disk is prepared.  What it sends waits in the
+ * socket (a few frames) until the watch reads it. */
+static int channel_preconnect(vs_job *job, vs_error *err)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+        if (strlen(job->dir.channel) >= sizeof(sa.sun_path))
+                return vs_error_set(err, VS_ERR_SANDBOX, "channel path %s is too long", job->dir.channel);
+        strcpy(sa.sun_path, job->dir.channel);
+        for (int i = 0; i < 50; i++) {
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+                if (fd < 0)
+                        return vs_error_errno(err, VS_ERR_SANDBOX, errno, "socket");
+                if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+                        job->channel_fd = fd;
+                        return 0;
+                }
+                close(fd);
+                poll(NULL, 0, 100);
+        }
+        return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot connect to the progress channel %s", job->dir.channel);
+}
+
 /* The prepare child's bound while the VM boots: the job's cancel, and the
  * VM itself (a VM that died, or a libvirtd that cannot tell, ends the
  * appliance: nothing waits for a disk no one will read). */
@@ -1000,6 +1037,8 @@ static int job_prepare_and_boot(vs_job *job, vs_error *err)
                 event_phase(job, VS_PHASE_BOOT, true);
                 booting = true;
                 r = start_domain(job, false, err);
+                if (r == 0)
+                        r = channel_preconnect(job, err);
                 if (r < 0)
                         vs_error_prefix(err, "boot");
         }
@@ -1037,7 +1076,8 @@ static int job_prepare_then_boot(vs_job *job, vs_error *err)
 int vs_job_run(const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opts, json_t **ret_result, vs_error *err)
 {
         vs_job job = { .cfg = cfg, .spec = spec, .opts = opts, .dir = { .lock_fd = -1 }, .exit_code = -1,
-                       .workspace_fd = -1, .workspace_tar_fd = -1, .image_fd = -1, .context_fd = -1 };
+                       .workspace_fd = -1, .workspace_tar_fd = -1, .image_fd = -1, .context_fd = -1,
+                       .channel_fd = -1 };
         int r;
 
         job.watch.guest_current = -1;

@@ -3,6 +3,7 @@
  * that never does, and one of the wrong kind. */
 #include "agent.h"
 #include "clock.h"
+#include "io.h"
 #include "protocol.h"
 #include "tests.h"
 
@@ -18,9 +19,9 @@ START_TEST(wait_bound_from_cmdline)
         ck_assert_uint_eq(jobdisk_wait_ms("root=/dev/vda rw init=/x " VS_CMDLINE_DISK_WAIT "=42"), 42000);
         ck_assert_uint_eq(jobdisk_wait_ms(VS_CMDLINE_DISK_WAIT "=7 quiet\n"), 7000);
         ck_assert_uint_eq(jobdisk_wait_ms(VS_CMDLINE_DISK_WAIT "=0"), 0);
-        /* The last one counts; a bad one leaves what was before. */
+        /* The last one counts, a bad one too (then the default). */
         ck_assert_uint_eq(jobdisk_wait_ms(VS_CMDLINE_DISK_WAIT "=5 " VS_CMDLINE_DISK_WAIT "=9"), 9000);
-        ck_assert_uint_eq(jobdisk_wait_ms(VS_CMDLINE_DISK_WAIT "=5 " VS_CMDLINE_DISK_WAIT "=9x"), 5000);
+        ck_assert_uint_eq(jobdisk_wait_ms(VS_CMDLINE_DISK_WAIT "=5 " VS_CMDLINE_DISK_WAIT "=9x"), JOBDISK_WAIT_DEFAULT_MS);
         /* Absent, not a whole word, or not a number: the default. */
         ck_assert_uint_eq(jobdisk_wait_ms("root=/dev/vda"), JOBDISK_WAIT_DEFAULT_MS);
         ck_assert_uint_eq(jobdisk_wait_ms(""), JOBDISK_WAIT_DEFAULT_MS);
@@ -30,6 +31,26 @@ START_TEST(wait_bound_from_cmdline)
         /* Capped (a huge value cannot overflow into a short wait). */
         ck_assert_uint_eq(jobdisk_wait_ms(VS_CMDLINE_DISK_WAIT "=18446744073709551615"), JOBDISK_WAIT_MAX_MS);
         ck_assert_uint_eq(jobdisk_wait_ms(VS_CMDLINE_DISK_WAIT "=99999999999999999999"), JOBDISK_WAIT_DEFAULT_MS);
+}
+END_TEST
+
+START_TEST(net_from_cmdline)
+{
+        bool nat = true;
+
+        ck_assert_int_eq(jobdisk_net("root=/dev/vda " VS_CMDLINE_NET "=none quiet", &nat), 1);
+        ck_assert(!nat);
+        ck_assert_int_eq(jobdisk_net(VS_CMDLINE_NET "=none " VS_CMDLINE_NET "=nat\n", &nat), 1);
+        ck_assert(nat);
+        /* Absent or anything else: not known (the agent then waits for the
+         * spec before it starts the engine). */
+        nat = true;
+        ck_assert_int_eq(jobdisk_net("root=/dev/vda", &nat), 0);
+        ck_assert_int_eq(jobdisk_net(VS_CMDLINE_NET "=nats", &nat), 0);
+        ck_assert_int_eq(jobdisk_net(VS_CMDLINE_NET "=", &nat), 0);
+        ck_assert_int_eq(jobdisk_net("x" VS_CMDLINE_NET "=nat", &nat), 0);
+        ck_assert_int_eq(jobdisk_net(VS_CMDLINE_NET "x=nat", &nat), 0);
+        ck_assert(nat); /* untouched */
 }
 END_TEST
 
@@ -90,6 +111,40 @@ START_TEST(wait_gives_up_at_its_bound)
 }
 END_TEST
 
+/* dockerd.log from before the disk: its last max bytes onto the disk. */
+START_TEST(copy_tail_keeps_the_end)
+{
+        char dir[64];
+        char *path = scratch_path(dir), *dest = NULL, *got = NULL;
+        vs_error err = { 0 };
+        size_t len = 0;
+        int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+        ck_assert_int_ge(asprintf(&dest, "%s/dest.log", dir), 0);
+        ck_assert_int_eq(vs_write_file_atomic(path, "0123456789", 10, 0600, &err), 0);
+        ck_assert_int_eq(jobdisk_copy_tail(dfd, "vdb", dest, 4, &err), 0);
+        ck_assert_int_eq(vs_read_file(dest, 100, &got, &len, &err), 0);
+        ck_assert_uint_eq(len, 4);
+        ck_assert_str_eq(got, "6789");
+        free(got);
+        ck_assert_int_eq(jobdisk_copy_tail(dfd, "vdb", dest, 100, &err), 0);
+        ck_assert_int_eq(vs_read_file(dest, 100, &got, &len, &err), 0);
+        ck_assert_str_eq(got, "0123456789");
+        free(got);
+        /* No log: nothing to do, dest untouched. */
+        ck_assert_int_eq(jobdisk_copy_tail(dfd, "absent", dest, 100, &err), 0);
+        ck_assert_int_eq(vs_read_file(dest, 100, &got, &len, &err), 0);
+        ck_assert_str_eq(got, "0123456789");
+        free(got);
+        close(dfd);
+        unlink(dest);
+        unlink(path);
+        rmdir(dir);
+        free(dest);
+        free(path);
+}
+END_TEST
+
 Suite *suite_jobdisk(void)
 {
         Suite *s = suite_create("jobdisk");
@@ -97,6 +152,8 @@ Suite *suite_jobdisk(void)
 
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, wait_bound_from_cmdline);
+        tcase_add_test(tc, net_from_cmdline);
+        tcase_add_test(tc, copy_tail_keeps_the_end);
         tcase_add_test(tc, wait_sees_a_late_node);
         tcase_add_test(tc, wait_gives_up_at_its_bound);
         suite_add_tcase(s, tc);
