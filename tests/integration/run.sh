@@ -159,7 +159,7 @@ vm_hello_export() {
     else fail vm_out_files "out: $(ls -A "$o" | tr '\n' ' ')"; fi
     # stderr is a file, not a terminal: one plain progress line per phase, no escapes.
     local ph missing=
-    for ph in prepare boot wait collect 'guest engine-ready' 'guest load' 'guest run'; do
+    for ph in prepare 'boot \(alongside prepare\)' wait collect 'guest engine-ready' 'guest load' 'guest run'; do
         has_line "$work/hello.err" "^vmsandbox: \[ *[0-9]+\.[0-9]s\] $ph\$" || missing="$missing '$ph'"
     done
     if [ -z "$missing" ] && ! grep -q "$(printf '\033')" "$work/hello.err"; then pass vm_progress_plain
