@@ -18,7 +18,7 @@ it_expect help_command help_flag run_help run_help_rules json_refused_prints_not
     network_bad export_needs_out out_not_empty out_not_empty_untouched base_image_missing libvirt_down unknown_option \
     flag_overrides_env env_overrides_config config_overrides_default bad_input_leaves_nothing \
     doctor_fails doctor_ok \
-    vm_hello vm_out_files vm_phases_overlap vm_job_disk_boot vm_export_image vm_command_not_found vm_not_executable \
+    doctor_host vm_progress_plain vm_quiet vm_hello vm_out_files vm_phases_overlap vm_job_disk_boot vm_export_image vm_command_not_found vm_not_executable \
     vm_cancel_sigterm vm_cancel_untouched vm_cancel_out_whole vm_network_nat vm_log_cap \
     vm_dockerd_log_tail vm_exit_code vm_env_user vm_stderr vm_no_network vm_workspace_back vm_writeback_symlink vm_writeback_owner \
     vm_timeout vm_timeout_untouched \
@@ -108,7 +108,7 @@ expect flag_overrides_env 2 "$work/from-flag" -- env VMSANDBOX_CONFIG="$work/vms
     "$vms" run --image "$work/hello.tar" --base-image "$work/from-flag"
 expect env_overrides_config 2 "$work/from-env" -- env VMSANDBOX_CONFIG="$work/vmsandbox.conf" VMSANDBOX_IMAGE="$work/from-env" \
     "$vms" run --image "$work/hello.tar"
-expect config_overrides_default 2 "$work/from-config" -- env VMSANDBOX_CONFIG="$work/vmsandbox.conf" \
+expect config_overrides_default 2 "$work/from-config" -- env -u VMSANDBOX_IMAGE VMSANDBOX_CONFIG="$work/vmsandbox.conf" \
     "$vms" run --image "$work/hello.tar"
 # Every bad-input run above must have left nothing: no domain, no job dir, no
 # staged output beside --out (.out-full.vmsandbox-*).
