@@ -35,6 +35,34 @@ void system_grow_root(void);
 int system_network_up(bool nat, vs_error *err);
 _Noreturn void system_poweroff(void);
 
+/* jobdisk.c: the job disk's arrival (hot-plugged after boot, or there) */
+#define JOBDISK_WAIT_DEFAULT_MS (600ull * 1000)   /* no bound on the command line */
+#define JOBDISK_WAIT_MAX_MS (7ull * 24 * 3600 * 1000)
+#define JOBDISK_POLL_MS 50
+#define JOBDISK_LOG_MAX (16ull << 20)             /* dockerd.log kept from before the disk */
+/* The bound of VS_CMDLINE_DISK_WAIT=SECONDS in a kernel command line. */
+uint64_t jobdisk_wait_ms(const char *cmdline);
+/* 1 and *ret_nat when the command line has VS_CMDLINE_NET=nat|none, else 0. */
+int jobdisk_net(const char *cmdline, bool *ret_nat);
+typedef struct {
+        uint64_t wait_ms, waited_ms;
+        bool net_known, nat;   /* the host named the job's network: start the engine early */
+} jobdisk_boot;
+/* From /proc/cmdline. */
+void jobdisk_boot_read(jobdisk_boot *ret);
+/* Waits, a JOBDISK_POLL_MS sleep at a time, until path exists (it must
+ * then be a file of type, S_IFBLK for the disk) or timeout_ms passed;
+ * *ret_waited_ms (may be NULL) gets how long it took. */
+int jobdisk_wait(const char *path, mode_t type, uint64_t timeout_ms, uint64_t *ret_waited_ms, vs_error *err);
+/* Before the engine starts without the disk: /job/out on the root file
+ * system, remembered by fd; jobdisk_keep_log copies its dockerd.log (its
+ * last JOBDISK_LOG_MAX bytes) onto the mounted job disk. */
+int jobdisk_stage_log(vs_error *err);
+void jobdisk_keep_log(void);
+/* The last max bytes of src_dir/name into dest (created 0600, truncated);
+ * no file: nothing done. */
+int jobdisk_copy_tail(int src_dir, const char *name, const char *dest, uint64_t max, vs_error *err);
+
 /* spawn.c: child processes.  Every child gets /dev/null as stdin and the
  * default signal mask; a failed fork is an error, never a pid. */
 typedef struct {

@@ -93,18 +93,17 @@ static bool spec_nat(const json_t *spec)
         return net && strcmp(net, "nat") == 0;
 }
 
-static int run_job(const json_t *spec, json_t *result)
+/* Modules, root fs, network and the engine: what a job needs before its
+ * image.  Done early (worker, before the job disk is there) when the host
+ * said on the kernel command line which network the job has; the spec must
+ * then say the same. */
+static int guest_setup(bool nat, json_t *result)
 {
         static const char *const base_mods[] = { "overlay", "virtio_rng", NULL };
         static const char *const net_mods[] = { "virtio_net", "bridge", "br_netfilter", "veth", "nf_nat",
                                                 "xt_MASQUERADE", "xt_addrtype", "xt_conntrack", NULL };
         json_t *phases = json_object_get(result, "phases");
-        bool nat = spec_nat(spec);
-        const char *ref = json_string_value(json_object_get(spec, "ref"));
-        const char *user = json_string_value(json_object_get(spec, "user"));
-        _cleanup_free_ char *loaded = NULL, *run_error = NULL;
         vs_error err = { 0 };
-        int exit_code = -1;
         pid_t engine;
 
         system_load_modules(base_mods);
@@ -116,13 +115,45 @@ static int run_job(const json_t *spec, json_t *result)
                         return fail(result, "network", &err);
                 channel_log("network: %s", err.msg); /* loopback only: the job goes on */
         }
-        if (user)
-                workspace_chown(user, spec);
-
         phase_mark(phases, "engine-ready", true);
         if (docker_start_engine(nat, &engine, &err) < 0)
                 return fail(result, "engine-ready", &err);
         phase_mark(phases, "engine-ready", false);
+        return 0;
+}
+
+/* early: 1 when guest_setup ran before the disk came with the network
+ * the host named (early_nat), 0 when it did not run yet, -1 when it failed
+ * (result says why). */
+static int job_setup(const json_t *spec, json_t *result, int early, bool early_nat)
+{
+        vs_error err = { 0 };
+
+        if (early < 0)
+                return -1;
+        if (early == 0)
+                return guest_setup(spec_nat(spec), result);
+        if (spec_nat(spec) != early_nat) {
+                vs_error_set(&err, VS_ERR_SANDBOX, "the network on the kernel command line (%s) is not the spec's",
+                             early_nat ? "nat" : "none");
+                return fail(result, "spec", &err);
+        }
+        return 0;
+}
+
+static int run_job(const json_t *spec, json_t *result, int early, bool early_nat)
+{
+        json_t *phases = json_object_get(result, "phases");
+        const char *ref = json_string_value(json_object_get(spec, "ref"));
+        const char *user = json_string_value(json_object_get(spec, "user"));
+        _cleanup_free_ char *loaded = NULL, *run_error = NULL;
+        vs_error err = { 0 };
+        int exit_code = -1;
+
+        if (job_setup(spec, result, early, early_nat) < 0)
+                return -1;
+        if (user)
+                workspace_chown(user, spec);
 
         if (json_is_true(json_object_get(spec, "load"))) {
                 phase_mark(phases, "load", true);
@@ -159,37 +190,22 @@ static int run_job(const json_t *spec, json_t *result)
  * image it built is saved for the host's store. */
 #define BUILD_IMAGES_MAX 32
 
-static int run_build(const json_t *spec, json_t *result)
+static int run_build(const json_t *spec, json_t *result, int early, bool early_nat)
 {
-        static const char *const base_mods[] = { "overlay", "virtio_rng", NULL };
-        static const char *const net_mods[] = { "virtio_net", "bridge", "br_netfilter", "veth", "nf_nat",
-                                                "xt_MASQUERADE", "xt_addrtype", "xt_conntrack", NULL };
         json_t *phases = json_object_get(result, "phases");
         json_t *nimages = json_object_get(spec, "images");
         bool nat = spec_nat(spec);
         _cleanup_free_ char *id = NULL, *build_error = NULL;
         vs_error err = { 0 };
         int exit_code = -1;
-        pid_t engine;
 
         if (!json_is_integer(nimages) || json_integer_value(nimages) < 0 ||
             json_integer_value(nimages) > BUILD_IMAGES_MAX) {
                 vs_error_set(&err, VS_ERR_INPUT, "images is not a count from 0 to %d", BUILD_IMAGES_MAX);
                 return fail(result, "spec", &err);
         }
-        system_load_modules(base_mods);
-        if (nat)
-                system_load_modules(net_mods);
-        system_grow_root();
-        if (system_network_up(nat, &err) < 0) {
-                if (nat)
-                        return fail(result, "network", &err);
-                channel_log("network: %s", err.msg);
-        }
-        phase_mark(phases, "engine-ready", true);
-        if (docker_start_engine(nat, &engine, &err) < 0)
-                return fail(result, "engine-ready", &err);
-        phase_mark(phases, "engine-ready", false);
+        if (job_setup(spec, result, early, early_nat) < 0)
+                return -1;
 
         phase_mark(phases, "load", true);
         for (json_int_t i = 0; i < json_integer_value(nimages); i++) {
@@ -286,23 +302,33 @@ static int worker(void)
         _cleanup_json_ json_t *result = vs_xjson(json_pack("{s:s, s:{}}", "state", "error", "phases"));
         _cleanup_json_ json_t *spec = NULL;
         vs_error err = { 0 };
-        int r = -1;
+        jobdisk_boot boot;
+        int r = -1, early = 0;
 
         if (channel_open(&err) < 0)
                 fprintf(stderr, AGENT_LOG_PREFIX "%s; running without live output\n", err.msg);
         channel_log("guest up");
         kernel_release(result);
-        if (system_mount_job(&err) < 0) {
-                channel_log("%s", err.msg);
+        jobdisk_boot_read(&boot);
+        /* The disk comes later (hot-plug): the engine starts meanwhile. */
+        if (boot.net_known)
+                early = jobdisk_stage_log(&err) < 0 ? (channel_log("%s", err.msg), 0)
+                                                   : guest_setup(boot.nat, result) < 0 ? -1 : 1;
+        if (jobdisk_wait(VS_JOB_DEV, S_IFBLK, boot.wait_ms, &boot.waited_ms, &err) < 0 ||
+            system_mount_job(&err) < 0) {
+                channel_log("%s; powering off", err.msg);
                 return 1;
         }
+        if (boot.waited_ms)
+                channel_log("job disk attached after %llu ms", (unsigned long long)boot.waited_ms);
         spec = read_spec(result);
         if (spec && json_is_array(json_object_get(spec, "preload")))
                 r = run_preload(spec, result);
         else if (spec && json_is_object(json_object_get(spec, "build")))
-                r = run_build(spec, result);
+                r = run_build(spec, result, early, boot.nat);
         else if (spec)
-                r = run_job(spec, result);
+                r = run_job(spec, result, early, boot.nat);
+        jobdisk_keep_log();
         write_result(result);
         return r < 0 ? 1 : 0;
 }

@@ -70,6 +70,7 @@ typedef struct {
         cli_progress_mode mode;
         bool json;          /* stdout is reserved for the result record */
         double start;
+        char open_phase[32]; /* the host phase running, "" for none */
 } cli_progress;
 
 /* Also catches SIGINT and SIGTERM: the job polls them as a cancel. */

@@ -54,10 +54,31 @@ static void progress_line(const cli_progress *p, const char *prefix, const char 
                 now_s() - p->start, prefix, (int)n, safe, p->mode == CLI_PROGRESS_TTY ? "\033[0m" : "");
 }
 
+/* A host phase that starts while another runs says so: prepare and boot
+ * overlap (the VM boots while its job disk is written). */
 static void on_phase(void *userdata, const char *name, bool guest, bool start)
 {
-        if (start)
-                progress_line(userdata, guest ? "guest " : "", name, strlen(name));
+        cli_progress *p = userdata;
+        char text[64];
+        int n;
+
+        if (guest) {
+                if (start)
+                        progress_line(p, "guest ", name, strlen(name));
+                return;
+        }
+        if (!start) {
+                if (strcmp(p->open_phase, name) == 0)
+                        p->open_phase[0] = '\0';
+                return;
+        }
+        if (p->open_phase[0])
+                n = snprintf(text, sizeof(text), "%s (alongside %s)", name, p->open_phase);
+        else {
+                n = snprintf(text, sizeof(text), "%s", name);
+                snprintf(p->open_phase, sizeof(p->open_phase), "%s", name);
+        }
+        progress_line(p, "", text, n > 0 && (size_t)n < sizeof(text) ? (size_t)n : strlen(text));
 }
 
 static void on_output(void *userdata, int stream, const char *data, size_t len)
@@ -91,6 +112,7 @@ void cli_progress_init(cli_progress *p, bool json, bool quiet)
         p->mode = quiet ? CLI_PROGRESS_QUIET : isatty(STDERR_FILENO) ? CLI_PROGRESS_TTY : CLI_PROGRESS_PLAIN;
         p->json = json;
         p->start = now_s();
+        p->open_phase[0] = '\0';
 }
 
 const vs_events *cli_progress_events(cli_progress *p)

@@ -25,6 +25,12 @@
 
 #define VS_JOB_DEV "/dev/vdb"
 #define VS_JOB_MOUNT "/job"
+/* On the guest kernel's command line: how many seconds the agent waits for
+ * a hot-plugged job disk before it gives up and powers off. */
+#define VS_CMDLINE_DISK_WAIT "vmsandbox.disk_wait_s"
+/* Also there when the disk is hot-plugged: the job's network, nat or none,
+ * so that the agent starts the engine before the disk (and its spec) come. */
+#define VS_CMDLINE_NET "vmsandbox.net"
 
 enum {
         VS_FRAME_STDOUT = 'o',  /* workflow stdout bytes */

@@ -45,6 +45,19 @@ static int replace(char **slot, const char *value, vs_error *err)
         return 0;
 }
 
+const char *vs_job_disk_name(vs_job_disk_mode m)
+{
+        switch (m) {
+        case VS_JOB_DISK_HOTPLUG:
+                return "hotplug";
+        case VS_JOB_DISK_BOOT:
+                return "boot";
+        case VS_JOB_DISK_LAST:
+                break;
+        }
+        return "?";
+}
+
 int vs_config_set(vs_config *c, const char *key, const char *value, vs_error *err)
 {
         if (strcmp(key, "uri") == 0)
@@ -57,6 +70,14 @@ int vs_config_set(vs_config *c, const char *key, const char *value, vs_error *er
                 if (vs_accel_parse(value, &c->accel) < 0)
                         return vs_error_set(err, VS_ERR_USAGE, "accel must be auto, kvm or tcg, not \"%s\"", value);
                 return 0;
+        }
+        if (strcmp(key, "job_disk") == 0) {
+                for (vs_job_disk_mode m = 0; m < VS_JOB_DISK_LAST; m++)
+                        if (strcmp(value, vs_job_disk_name(m)) == 0) {
+                                c->job_disk = m;
+                                return 0;
+                        }
+                return vs_error_set(err, VS_ERR_USAGE, "job_disk must be hotplug or boot, not \"%s\"", value);
         }
         return vs_error_set(err, VS_ERR_USAGE, "unknown setting \"%s\"", key);
 }
@@ -118,6 +139,7 @@ int vs_config_load(vs_config *ret, vs_error *err)
                 { "VMSANDBOX_IMAGE", "image" },
                 { "VMSANDBOX_STATE_DIR", "state_dir" },
                 { "VMSANDBOX_ACCEL", "accel" },
+                { "VMSANDBOX_JOB_DISK", "job_disk" },
         };
         vs_config c = { .accel = VS_ACCEL_AUTO };
         const char *file = getenv("VMSANDBOX_CONFIG");

@@ -62,6 +62,19 @@ int vs_domain_start(virConnectPtr conn, const char *xml, virDomainPtr *ret, vs_e
         return 0;
 }
 
+int vs_domain_attach_disk(virDomainPtr dom, const char *path, vs_error *err)
+{
+        _cleanup_free_ char *xml = vs_job_disk_xml(path, err);
+
+        if (!xml)
+                return -1;
+        /* LIVE only: the domain is transient, there is no config to change. */
+        if (virDomainAttachDeviceFlags(dom, xml, VIR_DOMAIN_AFFECT_LIVE) < 0)
+                return vs_error_set(err, VS_ERR_SANDBOX, "cannot hot-plug the job disk into the job VM: %s",
+                                    last_error());
+        return 0;
+}
+
 int vs_domain_running(virDomainPtr dom)
 {
         int r = virDomainIsActive(dom);

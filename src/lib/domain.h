@@ -10,6 +10,9 @@
 
 int vs_libvirt_connect(const char *uri, virConnectPtr *ret, vs_error *err);
 int vs_domain_start(virConnectPtr conn, const char *xml, virDomainPtr *ret, vs_error *err);
+/* Hot-plugs the raw job disk at path (vs_job_disk_xml) into the running
+ * domain.  The caller makes sure nothing else has it open for writing. */
+int vs_domain_attach_disk(virDomainPtr dom, const char *path, vs_error *err);
 /* 1 while the domain runs, 0 once it has powered off and gone, -1 when
  * libvirtd cannot tell (the connection was lost: libvirtd restarted). */
 int vs_domain_running(virDomainPtr dom);

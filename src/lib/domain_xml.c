@@ -61,7 +61,9 @@ static void put_devices(FILE *f, const vs_domain_def *d)
 {
         put(f, "  <devices>\n");
         put_disk(f, "qcow2", d->root_disk, "vda");
-        put_disk(f, "raw", d->job_disk, "vdb");
+        /* Without a job disk here, it comes later by hot-plug (vs_job_disk_xml). */
+        if (d->job_disk)
+                put_disk(f, "raw", d->job_disk, "vdb");
         if (d->network) {
                 /* User-mode networking: outbound NAT only, nothing reaches the guest. */
                 put(f, "    <interface type='user'>\n      <model type='virtio'/>\n    </interface>\n");
@@ -74,6 +76,35 @@ static void put_devices(FILE *f, const vs_domain_def *d)
         put(f, "    <memballoon model='none'/>\n");
         put(f, "    <rng model='virtio'>\n      <backend model='random'>/dev/urandom</backend>\n    </rng>\n");
         put(f, "  </devices>\n");
+}
+
+/* *buf is open_memstream's: only valid after the fclose. */
+static char *memstream_close(FILE *f, char **buf, vs_error *err)
+{
+        if (fclose(f) != 0) {
+                free(*buf);
+                vs_error_errno(err, VS_ERR_SANDBOX, errno, "domain xml");
+                return NULL;
+        }
+        return *buf;
+}
+
+/* The job disk as a device of the running domain: the same element as at
+ * boot (raw, never probed; vdb), for virDomainAttachDeviceFlags.  The
+ * domain's machine is QEMU's default, pc (i440fx): its root bus takes
+ * virtio-blk by ACPI PCI hot-plug, no spare controller needed. */
+char *vs_job_disk_xml(const char *path, vs_error *err)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+
+        if (!f) {
+                vs_error_errno(err, VS_ERR_SANDBOX, errno, "job disk xml");
+                return NULL;
+        }
+        put_disk(f, "raw", path, "vdb");
+        return memstream_close(f, &buf, err);
 }
 
 char *vs_domain_xml(const vs_domain_def *d, vs_error *err)
@@ -102,10 +133,5 @@ char *vs_domain_xml(const vs_domain_def *d, vs_error *err)
         put(f, "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>destroy</on_reboot>\n  <on_crash>destroy</on_crash>\n");
         put_devices(f, d);
         put(f, "</domain>\n");
-        if (fclose(f) != 0) {
-                free(buf);
-                vs_error_errno(err, VS_ERR_SANDBOX, errno, "domain xml");
-                return NULL;
-        }
-        return buf;
+        return memstream_close(f, &buf, err);
 }

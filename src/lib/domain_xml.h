@@ -18,7 +18,7 @@ typedef struct {
         unsigned cpus;
         const char *kernel, *initrd, *cmdline;
         const char *root_disk;     /* qcow2 overlay on the base image */
-        const char *job_disk;      /* raw */
+        const char *job_disk;      /* raw; NULL: attached later (vs_job_disk_xml) */
         const char *channel;       /* unix socket path for the progress port */
         const char *console_log;   /* serial console file */
         bool network;
@@ -26,5 +26,8 @@ typedef struct {
 
 /* Returns malloc'd XML, or NULL with err set. */
 char *vs_domain_xml(const vs_domain_def *d, vs_error *err);
+/* The raw job disk at path as one <disk> element (vdb), to hot-plug into
+ * the running domain; malloc'd, or NULL with err set. */
+char *vs_job_disk_xml(const char *path, vs_error *err);
 
 #endif

@@ -56,6 +56,7 @@ typedef struct {
 
         virConnectPtr conn;
         virDomainPtr dom;
+        int channel_fd;          /* the progress channel, connected at boot (hot-plug), or -1 */
         vs_watch watch;
         FILE *logs[2];           /* stdout.log, stderr.log in out_tmp */
         uint64_t logged[2];
@@ -67,6 +68,8 @@ typedef struct {
         vs_phase timeout_phase;  /* where the deadline struck */
 
         bool timed_out, cancelled, ran;
+        /* What the overlapped prepare found of its VM (pipeline.c). */
+        enum { VS_VM_GONE_NO, VS_VM_GONE_STOPPED, VS_VM_GONE_LOST } vm_gone;
         int exit_code;
         json_t *result;
 } vs_job;

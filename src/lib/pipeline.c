@@ -20,7 +20,10 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define WORKSPACE_MAX_ENTRIES 200000ull
@@ -341,10 +344,20 @@ static vs_bound job_bound(const vs_job *job)
                            .userdata = ev ? ev->userdata : NULL };
 }
 
-static int job_prepare(vs_job *job, vs_error *err)
+/* The job directory, the staged output and the root overlay: what the VM
+ * needs to boot. */
+static int prepare_dirs(vs_job *job, vs_error *err)
+{
+        if (vs_jobdir_create(job->cfg->state_dir, job->id, &job->dir, err) < 0 || make_out_tmp(job, err) < 0)
+                return -1;
+        return vs_disk_create_overlay(job->dir.root_disk, job->base.root, job->base.root_bytes + job->spec->disk, err);
+}
+
+/* The job disk, made and filled by the appliance child within bound; when
+ * this returns the child is gone and the disk closed. */
+static int prepare_job_disk(vs_job *job, const vs_bound *bound, vs_error *err)
 {
         _cleanup_free_ char *spec_text = NULL;
-        vs_bound bound = job_bound(job);
         vs_build_inputs build = { .context_fd = job->context_fd, .image_fds = job->image_fds,
                                   .n_images = job->n_images };
         json_t *guest;
@@ -352,10 +365,6 @@ static int job_prepare(vs_job *job, vs_error *err)
         int bind_fds[VS_BINDS_MAX];
         bool bind_files[VS_BINDS_MAX];
 
-        if (vs_jobdir_create(job->cfg->state_dir, job->id, &job->dir, err) < 0 || make_out_tmp(job, err) < 0)
-                return -1;
-        if (vs_disk_create_overlay(job->dir.root_disk, job->base.root, job->base.root_bytes + job->spec->disk, err) < 0)
-                return -1;
         guest = vs_spec_guest_json(job->spec, job->ref);
         json_object_set_new(guest, "workspace", json_boolean(job->has_workspace));
         json_object_set_new(guest, "load", json_boolean(job->spec->image != NULL));
@@ -384,13 +393,43 @@ static int job_prepare(vs_job *job, vs_error *err)
                               .bind_files = bind_files,
                               .n_binds = job->n_binds,
                               .build = job->spec->build ? &build : NULL };
-        return vs_disk_prepare(job->dir.job_disk, job->spec->disk, &in, job->accel, &bound, err);
+        return vs_disk_prepare(job->dir.job_disk, job->spec->disk, &in, job->accel, bound, err);
+}
+
+/* Sequential (job_disk = boot): prepare whole, then boot. */
+static int job_prepare(vs_job *job, vs_error *err)
+{
+        vs_bound bound = job_bound(job);
+
+        if (prepare_dirs(job, err) < 0)
+                return -1;
+        return prepare_job_disk(job, &bound, err);
 }
 
 /* ---- boot -------------------------------------------------------------- */
 
-static int job_boot(vs_job *job, vs_error *err)
+/* The agent waits this long for a hot-plugged job disk (its kernel command
+ * line, protocol.h): what is left of the job's bound, at least a second. */
+static char *boot_cmdline(const vs_job *job, bool with_disk)
 {
+        uint64_t now = vs_mono_ms();
+        uint64_t left = job->deadline_ms > now ? job->deadline_ms - now : 0;
+
+        if (with_disk)
+                return vs_xasprintf("%s " VS_CMDLINE_DISK_WAIT "=%llu", job->base.cmdline,
+                                    (unsigned long long)(left / 1000 + 1));
+        /* Hot-plugged: the network too, so that the engine starts before
+         * the disk holding the spec comes. */
+        return vs_xasprintf("%s " VS_CMDLINE_DISK_WAIT "=%llu " VS_CMDLINE_NET "=%s", job->base.cmdline,
+                            (unsigned long long)(left / 1000 + 1),
+                            job->spec->network == VS_NETWORK_NAT ? "nat" : "none");
+}
+
+/* Starts the domain; with_disk false, without its job disk (it comes by
+ * vs_domain_attach_disk once prepare is done). */
+static int start_domain(vs_job *job, bool with_disk, vs_error *err)
+{
+        _cleanup_free_ char *cmdline = boot_cmdline(job, with_disk);
         vs_domain_def def = {
                 .job_id = job->dir.id,
                 .accel = job->accel,
@@ -398,9 +437,9 @@ static int job_boot(vs_job *job, vs_error *err)
                 .cpus = job->spec->cpus,
                 .kernel = job->base.kernel,
                 .initrd = job->base.initrd,
-                .cmdline = job->base.cmdline,
+                .cmdline = cmdline,
                 .root_disk = job->dir.root_disk,
-                .job_disk = job->dir.job_disk,
+                .job_disk = with_disk ? job->dir.job_disk : NULL,
                 .channel = job->dir.channel,
                 .console_log = job->dir.console,
                 .network = job->spec->network == VS_NETWORK_NAT,
@@ -410,6 +449,11 @@ static int job_boot(vs_job *job, vs_error *err)
         if (!xml)
                 return -1;
         return vs_domain_start(job->conn, xml, &job->dom, err);
+}
+
+static int job_boot(vs_job *job, vs_error *err)
+{
+        return start_domain(job, true, err);
 }
 
 /* ---- wait -------------------------------------------------------------- */
@@ -453,7 +497,8 @@ static int lost_libvirt(vs_job *job, vs_error *err)
 static int job_wait(vs_job *job, vs_error *err)
 {
         job->watch = (vs_watch){ .dom = job->dom,
-                                 .channel = job->dir.channel,
+                                 .channel = job->channel_fd >= 0 ? NULL : job->dir.channel,
+                                 .channel_fd = job->channel_fd,
                                  .deadline_ms = job->deadline_ms,
                                  .events = job->opts->events,
                                  .save = save_output,
@@ -829,8 +874,16 @@ static void record_provenance(vs_job *job)
         json_object_set_new(job->result, "vmsandbox_version", json_string(VS_VERSION));
 }
 
+static void close_fd(int *fd)
+{
+        if (*fd >= 0)
+                close(*fd);
+        *fd = -1;
+}
+
 static void job_cleanup(vs_job *job)
 {
+        close_fd(&job->channel_fd);
         vs_domain_kill(job->dom);
         vs_domain_freep(&job->dom);
         vs_connect_closep(&job->conn);
@@ -859,13 +912,6 @@ static int job_publish(vs_job *job, vs_error *err)
         free(job->out_tmp);
         job->out_tmp = NULL;
         return 0;
-}
-
-static void close_fd(int *fd)
-{
-        if (*fd >= 0)
-                close(*fd);
-        *fd = -1;
 }
 
 static void job_free(vs_job *job)
@@ -918,10 +964,120 @@ static int bounded_phase(vs_job *job, vs_phase p, int (*fn)(vs_job *, vs_error *
         return r;
 }
 
+/* ---- prepare and boot, overlapped (job_disk = hotplug) ------------------ */
+
+/* The progress channel, connected as soon as the domain runs: a guest
+ * writing to a port with no host end blocks, and the agent must get on
+ * with its engine while the disk is prepared.  What it sends waits in the
+ * socket (a few frames) until the watch reads it. */
+static int channel_preconnect(vs_job *job, vs_error *err)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+        if (strlen(job->dir.channel) >= sizeof(sa.sun_path))
+                return vs_error_set(err, VS_ERR_SANDBOX, "channel path %s is too long", job->dir.channel);
+        strcpy(sa.sun_path, job->dir.channel);
+        for (int i = 0; i < 50; i++) {
+                int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+                if (fd < 0)
+                        return vs_error_errno(err, VS_ERR_SANDBOX, errno, "socket");
+                if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+                        job->channel_fd = fd;
+                        return 0;
+                }
+                close(fd);
+                poll(NULL, 0, 100);
+        }
+        return vs_error_errno(err, VS_ERR_SANDBOX, errno, "cannot connect to the progress channel %s", job->dir.channel);
+}
+
+/* The prepare child's bound while the VM boots: the job's cancel, and the
+ * VM itself (a VM that died, or a libvirtd that cannot tell, ends the
+ * appliance: nothing waits for a disk no one will read). */
+static bool overlap_stop(void *userdata)
+{
+        vs_job *job = userdata;
+        const vs_events *ev = job->opts->events;
+        int running;
+
+        if (ev && ev->cancelled && ev->cancelled(ev->userdata))
+                return true;
+        running = vs_domain_running(job->dom);
+        if (running == 1)
+                return false;
+        job->vm_gone = running == 0 ? VS_VM_GONE_STOPPED : VS_VM_GONE_LOST;
+        return true;
+}
+
+static void timeout_at(vs_job *job, vs_phase p)
+{
+        if (!job->timed_out && vs_guard_fired(&job->guard)) {
+                job->timed_out = true;
+                job->timeout_phase = p;
+        }
+}
+
+/* Prepare and boot at once: the domain starts without its job disk, the
+ * appliance fills the disk meanwhile (one core each under TCG), and once
+ * the appliance child is gone and the disk closed (never two writers) the
+ * disk is hot-plugged; the agent waits for it (agent/jobdisk.c).  Both
+ * phases are recorded with their own start and end: prepare from the job
+ * directory to the filled disk, boot from the domain's start to the
+ * attached disk.  A failure in either destroys the domain at cleanup. */
+static int job_prepare_and_boot(vs_job *job, vs_error *err)
+{
+        vs_bound bound = { .deadline_ms = job->deadline_ms, .cancelled = overlap_stop, .userdata = job };
+        bool booting = false;
+        int r;
+
+        event_phase(job, VS_PHASE_PREPARE, true);
+        r = prepare_dirs(job, err);
+        if (r == 0) {
+                event_phase(job, VS_PHASE_BOOT, true);
+                booting = true;
+                r = start_domain(job, false, err);
+                if (r == 0)
+                        r = channel_preconnect(job, err);
+                if (r < 0)
+                        vs_error_prefix(err, "boot");
+        }
+        if (r == 0 && (r = prepare_job_disk(job, &bound, err)) < 0) {
+                if (job->vm_gone == VS_VM_GONE_LOST)
+                        lost_libvirt(job, err);
+                else if (job->vm_gone == VS_VM_GONE_STOPPED) {
+                        vs_error_set(err, VS_ERR_SANDBOX,
+                                     "the job VM stopped while its job disk was being prepared (see console_tail)");
+                        record_console_tail(job);
+                }
+                vs_error_prefix(err, "prepare");
+        } else if (r < 0 && !booting)
+                vs_error_prefix(err, "prepare");
+        event_phase(job, VS_PHASE_PREPARE, false);
+        timeout_at(job, VS_PHASE_PREPARE);
+        if (r == 0 && !job->timed_out && (r = vs_domain_attach_disk(job->dom, job->dir.job_disk, err)) < 0)
+                vs_error_prefix(err, "boot");
+        if (booting)
+                event_phase(job, VS_PHASE_BOOT, false);
+        timeout_at(job, VS_PHASE_BOOT);
+        return job->timed_out ? 0 : r;
+}
+
+/* The old way, one after the other (job_disk = boot). */
+static int job_prepare_then_boot(vs_job *job, vs_error *err)
+{
+        int r = bounded_phase(job, VS_PHASE_PREPARE, job_prepare, err);
+
+        if (r == 0 && !job->timed_out)
+                r = bounded_phase(job, VS_PHASE_BOOT, job_boot, err);
+        return r;
+}
+
 int vs_job_run(const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opts, json_t **ret_result, vs_error *err)
 {
         vs_job job = { .cfg = cfg, .spec = spec, .opts = opts, .dir = { .lock_fd = -1 }, .exit_code = -1,
-                       .workspace_fd = -1, .workspace_tar_fd = -1, .image_fd = -1, .context_fd = -1 };
+                       .workspace_fd = -1, .workspace_tar_fd = -1, .image_fd = -1, .context_fd = -1,
+                       .channel_fd = -1 };
         int r;
 
         job.watch.guest_current = -1;
@@ -935,9 +1091,8 @@ int vs_job_run(const vs_config *cfg, const vs_spec *spec, const vs_run_opts *opt
                 r = vs_guard_start(&job.guard, job.id, job.deadline_ms, err);
         }
         if (r == 0)
-                r = bounded_phase(&job, VS_PHASE_PREPARE, job_prepare, err);
-        if (r == 0 && !job.timed_out)
-                r = bounded_phase(&job, VS_PHASE_BOOT, job_boot, err);
+                r = cfg->job_disk == VS_JOB_DISK_BOOT ? job_prepare_then_boot(&job, err)
+                                                      : job_prepare_and_boot(&job, err);
         if (r == 0 && !job.timed_out)
                 r = run_phase(&job, VS_PHASE_WAIT, job_wait, err);
         /* After a timeout or a cancel the disk is left as the VM was stopped:

@@ -18,7 +18,7 @@ it_expect help_command help_flag run_help run_help_rules json_refused_prints_not
     network_bad export_needs_out out_not_empty out_not_empty_untouched base_image_missing libvirt_down unknown_option \
     flag_overrides_env env_overrides_config config_overrides_default bad_input_leaves_nothing \
     doctor_fails doctor_ok \
-    doctor_host vm_progress_plain vm_quiet vm_hello vm_out_files vm_export_image vm_command_not_found vm_not_executable \
+    doctor_host vm_progress_plain vm_quiet vm_hello vm_out_files vm_phases_overlap vm_job_disk_boot vm_export_image vm_command_not_found vm_not_executable \
     vm_cancel_sigterm vm_cancel_untouched vm_cancel_out_whole vm_network_nat vm_log_cap \
     vm_dockerd_log_tail vm_exit_code vm_env_user vm_stderr vm_no_network vm_workspace_back vm_writeback_symlink vm_writeback_owner \
     vm_timeout vm_timeout_untouched \
@@ -143,6 +143,15 @@ vm_doctor() {
     check doctor_host "$(excerpt "$work/doctor0.out" 600)" has_line "$work/doctor0.out" "^ok +host +x86_64, Linux $(uname -r)\$"
 }
 
+vm_job_disk_boot() {   # job_disk = boot: the sequential way, the disk attached at boot after prepare
+    local o=$work/o-seq code pe bs
+    VMSANDBOX_JOB_DISK=boot "$vms" run --image "$work/hello.tar" --out "$o" -- echo sequential >"$work/seq.out" 2>"$work/seq.err"
+    code=$?
+    pe=$(jfield "$o/result.json" .phases.prepare.end_ms) bs=$(jfield "$o/result.json" .phases.boot.start_ms)
+    if [ $code = 0 ] && has_line "$work/seq.out" '^sequential$' && [ -n "$pe" ] && [ -n "$bs" ] && [ "$bs" -ge "$pe" ] &&
+       has_line "$work/seq.err" '^vmsandbox: \[ *[0-9]+\.[0-9]s\] boot$'; then pass vm_job_disk_boot
+    else fail vm_job_disk_boot "exit $code, prepare end $pe, boot start $bs: $(excerpt "$work/seq.err")"; fi
+}
 vm_hello_export() {
     local o=$work/o1 code
     "$vms" run --image "$work/hello.tar" --out "$o" --export-image -- sh -c 'echo hello from vmsandbox; echo to-stderr >&2' \
@@ -159,11 +168,18 @@ vm_hello_export() {
     else fail vm_out_files "out: $(ls -A "$o" | tr '\n' ' ')"; fi
     # stderr is a file, not a terminal: one plain progress line per phase, no escapes.
     local ph missing=
-    for ph in prepare boot wait collect 'guest engine-ready' 'guest load' 'guest run'; do
+    for ph in prepare 'boot \(alongside prepare\)' wait collect 'guest engine-ready' 'guest load' 'guest run'; do
         has_line "$work/hello.err" "^vmsandbox: \[ *[0-9]+\.[0-9]s\] $ph\$" || missing="$missing '$ph'"
     done
     if [ -z "$missing" ] && ! grep -q "$(printf '\033')" "$work/hello.err"; then pass vm_progress_plain
     else fail vm_progress_plain "missing:$missing, or an ESC: $(excerpt "$work/hello.err")"; fi
+    # job_disk = hotplug (the default): boot starts while prepare runs and ends after it (the hot-plug).
+    local ps pe bs be
+    ps=$(jfield "$o/result.json" .phases.prepare.start_ms) pe=$(jfield "$o/result.json" .phases.prepare.end_ms)
+    bs=$(jfield "$o/result.json" .phases.boot.start_ms) be=$(jfield "$o/result.json" .phases.boot.end_ms)
+    if [ -n "$ps" ] && [ -n "$pe" ] && [ -n "$bs" ] && [ -n "$be" ] && [ "$bs" -ge "$ps" ] && [ "$bs" -lt "$pe" ] &&
+       [ "$be" -ge "$pe" ]; then pass vm_phases_overlap
+    else fail vm_phases_overlap "prepare $ps-$pe, boot $bs-$be"; fi
     # The exported image must be what `docker load` accepts: load it in a VM
     # (with --quiet: no progress lines).
     "$vms" run --quiet --image "$o/image.tar" -- sh -c 'echo reloaded; echo err-line >&2' >"$work/reload.out" 2>"$work/reload.err"
@@ -405,7 +421,7 @@ expect setup_host_ids_ok 0 "" -- "$here/scripts/setup-host" --check-ids "$work/s
 
 # IT_NO_VM=1: only the checks above (for working on them; the VM tests then count as failed).
 [ -n "${IT_NO_VM:-}" ] && { it_summary; exit; }
-( vm_hello_export; vm_not_found; vm_cancel; vm_network_nat; vm_doctor; vm_dockerd_log_tail; vm_oci_layout ) &
+( vm_hello_export; vm_not_found; vm_cancel; vm_network_nat; vm_doctor; vm_dockerd_log_tail; vm_oci_layout; vm_job_disk_boot ) &
 g1=$!
 ( vm_workspace; vm_timeout; vm_limits; vm_preload; vm_preload_timeout ) &
 g2=$!

@@ -12,7 +12,7 @@ int main(void)
                                      suite_fsutil, suite_watch, suite_jobdir, suite_inputs, suite_privdrop, suite_helper,
                                      suite_common, suite_agent, suite_docker, suite_baseimage, suite_imagestore, suite_docker_images, suite_build, suite_docker_build,
                                      suite_containers,
-                                     suite_docker_containers, suite_serve_args };
+                                     suite_docker_containers, suite_serve_args, suite_jobdisk };
         SRunner *sr;
         int failed;
 

@@ -52,6 +52,33 @@ START_TEST(bad_values)
 }
 END_TEST
 
+START_TEST(job_disk_setting)
+{
+        vs_config c = { 0 };
+        vs_error err = { 0 };
+
+        ck_assert_int_eq(c.job_disk, VS_JOB_DISK_HOTPLUG); /* the default is 0 */
+        ck_assert_int_eq(vs_config_set(&c, "job_disk", "boot", &err), 0);
+        ck_assert_int_eq(c.job_disk, VS_JOB_DISK_BOOT);
+        ck_assert_int_eq(vs_config_set(&c, "job_disk", "hotplug", &err), 0);
+        ck_assert_int_eq(c.job_disk, VS_JOB_DISK_HOTPLUG);
+        ck_assert_int_eq(vs_config_set(&c, "job_disk", "later", &err), -1);
+        ck_assert_str_eq(err.msg, "job_disk must be hotplug or boot, not \"later\"");
+        ck_assert_int_eq(c.job_disk, VS_JOB_DISK_HOTPLUG);
+        unsetenv("VMSANDBOX_CONFIG");
+        setenv("VMSANDBOX_CONFIG", "/dev/null", 1);
+        setenv("VMSANDBOX_JOB_DISK", "boot", 1);
+        ck_assert_int_eq(vs_config_load(&c, &err), 0);
+        ck_assert_int_eq(c.job_disk, VS_JOB_DISK_BOOT);
+        vs_config_clear(&c);
+        unsetenv("VMSANDBOX_JOB_DISK");
+        ck_assert_int_eq(vs_config_load(&c, &err), 0);
+        ck_assert_int_eq(c.job_disk, VS_JOB_DISK_HOTPLUG);
+        vs_config_clear(&c);
+        unsetenv("VMSANDBOX_CONFIG");
+}
+END_TEST
+
 START_TEST(accel_explicit)
 {
         char why[128];
@@ -183,6 +210,7 @@ Suite *suite_config(void)
         tcase_add_test(tc, env_overrides_file);
         tcase_add_test(tc, bad_values);
         tcase_add_test(tc, accel_explicit);
+        tcase_add_test(tc, job_disk_setting);
         tcase_add_test(tc, accel_auto_matches_host);
         tcase_add_test(tc, accel_names);
         tcase_add_test(tc, precedence);

@@ -87,6 +87,38 @@ START_TEST(escaping)
 }
 END_TEST
 
+/* The domain of an overlapped prepare boots with its root disk only; the
+ * job disk is hot-plugged later as exactly this element. */
+START_TEST(hotplug_job_disk)
+{
+        vs_domain_def d = base_def();
+        vs_error err = { 0 };
+        char *xml;
+
+        d.job_disk = NULL;
+        xml = vs_domain_xml(&d, &err);
+        ck_assert_ptr_nonnull(xml);
+        check_golden("domain-tcg-hotplug.xml", xml);
+        ck_assert_ptr_null(strstr(xml, "vdb"));
+        ck_assert_ptr_null(strstr(xml, "job.img"));
+        /* The default machine (pc: ACPI PCI hot-plug on its root bus): no
+         * q35, which would need spare pcie-root-ports. */
+        ck_assert_ptr_null(strstr(xml, "machine="));
+        free(xml);
+        xml = vs_job_disk_xml("/jobs/0123456789ab/job.img", &err);
+        ck_assert_ptr_nonnull(xml);
+        ck_assert_str_eq(xml, "    <disk type='file' device='disk'>\n"
+                              "      <driver name='qemu' type='raw' cache='unsafe' discard='unmap'/>\n"
+                              "      <source file='/jobs/0123456789ab/job.img'/>\n"
+                              "      <target dev='vdb' bus='virtio'/>\n"
+                              "    </disk>\n");
+        free(xml);
+        xml = vs_job_disk_xml("/j/a'b<&>", &err);
+        ck_assert_ptr_nonnull(strstr(xml, "<source file='/j/a&apos;b&lt;&amp;&gt;'/>"));
+        free(xml);
+}
+END_TEST
+
 Suite *suite_domain_xml(void)
 {
         Suite *s = suite_create("domain_xml");
@@ -95,6 +127,7 @@ Suite *suite_domain_xml(void)
         tcase_add_test(tc, tcg_no_network);
         tcase_add_test(tc, kvm_nat);
         tcase_add_test(tc, escaping);
+        tcase_add_test(tc, hotplug_job_disk);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -9,6 +9,7 @@ Suite *suite_parse(void);
 Suite *suite_spec(void);
 Suite *suite_archive(void);
 Suite *suite_domain_xml(void);
+Suite *suite_jobdisk(void);
 Suite *suite_frame(void);
 Suite *suite_result(void);
 Suite *suite_collect(void);
