@@ -1018,6 +1018,39 @@ static void timeout_at(vs_job *job, vs_phase p)
         }
 }
 
+/* Waits until the agent has written to the progress channel (poll, nothing
+ * read: the watch reads it later), i.e. the guest runs its own root file
+ * system.  Before that the initramfs may not have bound the root disk yet,
+ * and a disk plugged then can be probed first and take /dev/vda, so that
+ * the guest boots the job disk as its root.  Bounded by the job's deadline,
+ * its cancel and the VM's life: 1 when the agent is up, 0 when the deadline
+ * passed, -1 with err on a cancel or when the VM is gone. */
+static int wait_agent_up(vs_job *job, vs_error *err)
+{
+        for (;;) {
+                struct pollfd p = { .fd = job->channel_fd, .events = POLLIN };
+                int n = poll(&p, 1, 100);
+
+                if (n > 0 && (p.revents & POLLIN))
+                        return 1;
+                if (n < 0 && errno != EINTR)
+                        return vs_error_errno(err, VS_ERR_SANDBOX, errno, "poll on the progress channel");
+                if (vs_guard_fired(&job->guard))
+                        return 0;
+                if (overlap_stop(job)) {
+                        if (job->vm_gone == VS_VM_GONE_NO)
+                                return vs_error_set(err, VS_ERR_CANCELLED, "cancelled");
+                        if (job->vm_gone == VS_VM_GONE_LOST)
+                                return lost_libvirt(job, err);
+                        record_console_tail(job);
+                        return vs_error_set(err, VS_ERR_SANDBOX,
+                                            "the job VM stopped before its agent started (see console_tail)");
+                }
+                if (n > 0)          /* POLLHUP or POLLERR with the VM running: do not spin */
+                        poll(NULL, 0, 100);
+        }
+}
+
 /* Prepare and boot at once: the domain starts without its job disk, the
  * appliance fills the disk meanwhile (one core each under TCG), and once
  * the appliance child is gone and the disk closed (never two writers) the
@@ -1055,8 +1088,13 @@ static int job_prepare_and_boot(vs_job *job, vs_error *err)
                 vs_error_prefix(err, "prepare");
         event_phase(job, VS_PHASE_PREPARE, false);
         timeout_at(job, VS_PHASE_PREPARE);
-        if (r == 0 && !job->timed_out && (r = vs_domain_attach_disk(job->dom, job->dir.job_disk, err)) < 0)
-                vs_error_prefix(err, "boot");
+        if (r == 0 && !job->timed_out) {
+                r = wait_agent_up(job, err);
+                if (r == 1)   /* else 0: the deadline passed, timeout_at below sees it */
+                        r = vs_domain_attach_disk(job->dom, job->dir.job_disk, err);
+                if (r < 0)
+                        vs_error_prefix(err, "boot");
+        }
         if (booting)
                 event_phase(job, VS_PHASE_BOOT, false);
         timeout_at(job, VS_PHASE_BOOT);
